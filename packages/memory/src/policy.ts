@@ -1,0 +1,168 @@
+// The MemoryPolicy contract (v1): how a memory method plugs into the model (SPEC 2.1, ARCHITECTURE "plug-in contracts").
+import type * as tf from '@tensorflow/tfjs';
+
+/**
+ * Memory of one layer, as kept between steps. States are immutable values: a policy never
+ * changes a state in place, it returns a new one (see {@link MemoryPolicy.write}).
+ */
+export interface LayerMemory {
+  /** Detached layer inputs kept as memory, `[batch, slots, modelDim]`; null while empty. */
+  readonly hidden: tf.Tensor3D | null;
+  /** Absolute stream position of every slot, int32 `[batch, slots]`; null while empty. */
+  readonly positions: tf.Tensor2D | null;
+  /**
+   * Policy-specific tensors of this layer (compressed memory, usage statistics, buffers of
+   * evicted entries waiting for a full compression block, ...), keyed by a stable name.
+   */
+  readonly extra: Readonly<Record<string, tf.Tensor>>;
+}
+
+/** Memory of every layer plus the stream position shared by all batch rows. */
+export interface MemoryState {
+  readonly layers: readonly LayerMemory[];
+  /** Number of tokens of each row consumed so far: the current segment starts at this position. */
+  readonly tokensSeen: number;
+  /** Batch rows this state was built for. */
+  readonly batchSize: number;
+}
+
+/** Dimensions the model hands to {@link MemoryPolicy.build}. */
+export interface ModelDimensions {
+  numLayers: number;
+  modelDim: number;
+  numHeads: number;
+  /** Tokens per training segment (T). */
+  segmentLength: number;
+}
+
+/** What layer `layer` attends to besides the current segment. */
+export interface MemoryView {
+  /** `[batch, memorySlots, modelDim]`, or null when the layer has no memory yet. */
+  hidden: tf.Tensor3D | null;
+  /** int32 `[batch, memorySlots]`, or null when empty. */
+  positions: tf.Tensor2D | null;
+  /**
+   * True when, in every row, the memory positions are exactly `tokensSeen - slots, ...,
+   * tokensSeen - 1` (contiguous with the current segment), so attention may use the fast
+   * rel-shift path; false selects the gather path (SPEC 2.2).
+   */
+  contiguous: boolean;
+}
+
+/** Inputs of {@link MemoryPolicy.modulate}: the keys of one layer's attention call. */
+export interface ModulationContext {
+  layer: number;
+  /** Memory then current segment layer inputs, `[batch, keys, modelDim]` (keys = memory + queries). */
+  keyHidden: tf.Tensor3D;
+  /** int32 `[batch, keys]`. */
+  keyPositions: tf.Tensor2D;
+  /** int32 `[batch, queries]`. */
+  queryPositions: tf.Tensor2D;
+  /** Number of leading keys that come from memory (the rest is the current segment). */
+  memorySlots: number;
+  training: boolean;
+}
+
+/** How a policy changes one attention call (span methods). */
+export interface AttentionModulation {
+  /**
+   * Multiplicative soft mask over keys in [0, 1], broadcastable to `[batch, heads, queries, keys]`
+   * (usually `[batch, 1, queries, keys]` or `[1, heads, queries, keys]`). Applied as SPEC 4:
+   * logits where it is 0 are masked before softmax, then `a <- m a / (sum m a + 1e-8)`.
+   */
+  softMask?: tf.Tensor4D;
+  /** Auxiliary loss of this layer for this segment (added to the task loss). */
+  auxiliaryLoss?: tf.Scalar;
+}
+
+/**
+ * Content-only attention of one layer with its own (frozen) projections, used by compression
+ * losses (SPEC 3.2): `A(h, x) = softmax(Q(h) K(x)^T / sqrt(d)) V(x)` per head, pre-norm applied
+ * as in the layer, no position terms, no mask, no output projection.
+ * queryInput `[batch, queries, modelDim]`, keyValueInput `[batch, n, modelDim]` -> `[batch, queries, modelDim]`.
+ */
+export type ContentAttention = (queryInput: tf.Tensor3D, keyValueInput: tf.Tensor3D) => tf.Tensor3D;
+
+/** Everything a policy learns about a finished segment, handed to {@link MemoryPolicy.write}. */
+export interface SegmentRecord {
+  /** Per layer, the layer input of the current segment `[batch, T, modelDim]`, already detached. */
+  layerInputs: readonly tf.Tensor3D[];
+  /** int32 `[batch, T]` absolute positions of the current segment. */
+  positions: tf.Tensor2D;
+  /**
+   * Per layer, attention probabilities `[batch, heads, T, keys]` over `[memory view; current]`,
+   * present only when {@link MemoryPolicy.needsAttentionProbabilities} is true.
+   */
+  attentionProbabilities?: readonly tf.Tensor4D[];
+  /** Per layer, content-only attention with the layer's own projections (for compression losses). */
+  contentAttention: readonly ContentAttention[];
+  training: boolean;
+}
+
+/** Numbers a policy reports about its state, for logs and benchmarks. */
+export interface PolicyTelemetry {
+  /** Memory slots attention reads per layer (regular + compressed), averaged over batch rows. */
+  memorySlots: number[];
+  /** Further per-layer series, e.g. `meanSpan`, `maxSpan`, `compressedSlots`. */
+  perLayer: Record<string, number[]>;
+}
+
+/** A state in a form that can be written to disk and read back. */
+export interface SerializedMemoryState {
+  /** Tensors keyed by stable names, e.g. `layer0.hidden`, `layer0.positions`, `layer0.extra.compressed`. */
+  tensors: Record<string, tf.Tensor>;
+  /** JSON-safe metadata (tokensSeen, batchSize, policy kind and version, per-policy extras). */
+  meta: Record<string, unknown>;
+}
+
+/**
+ * A memory method. The model knows only this interface: FIFO (Transformer-XL), compressive,
+ * Expire-Span and Adaptive-Span are implementations, and users may write their own.
+ *
+ * Life cycle, per training step (the model drives it):
+ * 1. `read(state, l)` for every layer inside the forward pass (within a tidy/gradient scope);
+ * 2. `modulate(context)` for every layer (inside the gradient scope: its soft mask and
+ *    auxiliary loss may depend on `variables()`);
+ * 3. after the language-model gradient step, optionally `separateLoss(state, record)` inside a
+ *    second gradient computation over `separateVariables()` (own optimizer);
+ * 4. `write(state, record)` returns the next state; the caller then disposes what the old state
+ *    held and the new one does not (see `disposeStateExcept`);
+ * 5. `afterOptimizerStep()` (e.g. clamp Adaptive-Span's spans).
+ */
+export interface MemoryPolicy {
+  readonly specificationVersion: 'v1';
+  /** Short identifier, e.g. `fifo`, `compressive`, `expire-span`, `adaptive-span`. */
+  readonly kind: string;
+  /** Called once by the model; creates this policy's variables for the given shape. */
+  build(dimensions: ModelDimensions): void;
+  /** An empty state for `batchSize` rows starting at stream position 0. */
+  initialState(batchSize: number): MemoryState;
+  /** What layer `layer` reads. May return the state's own tensors or new ones (caller runs it in a tidy scope). */
+  read(state: MemoryState, layer: number): MemoryView;
+  /** Optional soft mask and auxiliary loss for one attention call. */
+  modulate?(context: ModulationContext): AttentionModulation;
+  /** Whether `write` needs `record.attentionProbabilities`. */
+  readonly needsAttentionProbabilities: boolean;
+  /**
+   * The next state after a segment. Must not modify or dispose `state`; the tensors it puts in
+   * the returned state are owned by that state (the model `tf.keep`s them).
+   */
+  write(state: MemoryState, record: SegmentRecord): MemoryState;
+  /** Variables trained by the task loss plus auxiliary losses. */
+  variables(): tf.Variable[];
+  /** Variables trained only by `separateLoss` (e.g. a compressor), with their own optimizer. */
+  separateVariables(): tf.Variable[];
+  /** Loss over `separateVariables()` for this segment, or null when there is nothing to train now. */
+  separateLoss?(state: MemoryState, record: SegmentRecord): tf.Scalar | null;
+  /** Called after every optimizer step (e.g. clamp learned spans into range). */
+  afterOptimizerStep?(): void;
+  /** Largest distance (in tokens) information can travel through memory, over all layers (SPEC 3). */
+  temporalRange(numLayers: number): number;
+  telemetry(state: MemoryState): PolicyTelemetry;
+  /** JSON-safe options that recreate this policy (saved next to weights). */
+  config(): Record<string, unknown>;
+  serializeState(state: MemoryState): SerializedMemoryState;
+  deserializeState(serialized: SerializedMemoryState): MemoryState;
+  /** Disposes the policy's variables. */
+  dispose(): void;
+}
