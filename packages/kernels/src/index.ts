@@ -1,2 +1,10 @@
-// @engram/kernels: backend selection, missing wasm kernels and fused tensor ops.
-export const KERNELS_PLACEHOLDER = 1;
+// @engram/kernels: backend selection, the kernels wasm lacks, and the fused tensor ops Engram's models are built from.
+export {
+  BackendUnavailableError,
+  GradientMismatchError,
+  InvalidArgumentError,
+  KernelsError,
+  NumericMismatchError,
+  TensorBudgetError,
+  TensorLeakError,
+} from './errors.js';

@@ -1,0 +1,97 @@
+// Error classes of @engram/kernels: each has a stable `name`, an optional `cause`, and a message naming the fix.
+
+/** Base class of every error thrown by @engram/kernels. */
+export class KernelsError extends Error {
+  override name = 'KernelsError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/**
+ * A parameter has the wrong shape, dtype or value.
+ * The message names the parameter, what was expected, what was received, and how to fix it.
+ */
+export class InvalidArgumentError extends KernelsError {
+  override name = 'InvalidArgumentError';
+  /** The operation that rejected the argument, e.g. `relShift`. */
+  readonly operation: string;
+  /** The parameter name, e.g. `scores`. */
+  readonly parameter: string;
+  constructor(
+    details: { operation: string; parameter: string; expected: string; actual: string; fix?: string },
+    options?: { cause?: unknown },
+  ) {
+    const fix = details.fix === undefined ? '' : ` ${details.fix}`;
+    super(
+      `${details.operation}: parameter "${details.parameter}" must be ${details.expected}, got ${details.actual}.${fix}`,
+      options,
+    );
+    this.operation = details.operation;
+    this.parameter = details.parameter;
+  }
+}
+
+/** An explicitly requested tensor backend cannot be loaded or initialised here. */
+export class BackendUnavailableError extends KernelsError {
+  override name = 'BackendUnavailableError';
+  /** The backend that was asked for, e.g. `tensorflow-gpu`. */
+  readonly backend: string;
+  constructor(backend: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.backend = backend;
+  }
+}
+
+/** A tensor allocation would exceed the wasm heap cap (4 GiB). */
+export class TensorBudgetError extends KernelsError {
+  override name = 'TensorBudgetError';
+  /** What was about to be allocated, e.g. `attention scores of layer 3`. */
+  readonly what: string;
+  /** Bytes requested by the caller. */
+  readonly requestedBytes: number;
+  /** Bytes already held by live tensors when the request was made. */
+  readonly inUseBytes: number;
+  /** The cap that would be exceeded. */
+  readonly limitBytes: number;
+  constructor(
+    details: { what: string; requestedBytes: number; inUseBytes: number; limitBytes: number },
+    message: string,
+  ) {
+    super(message);
+    this.what = details.what;
+    this.requestedBytes = details.requestedBytes;
+    this.inUseBytes = details.inUseBytes;
+    this.limitBytes = details.limitBytes;
+  }
+}
+
+/** `expectClose` found values (or shapes) that differ beyond the tolerance. */
+export class NumericMismatchError extends KernelsError {
+  override name = 'NumericMismatchError';
+}
+
+/** `checkGradients` found an analytic gradient that disagrees with finite differences. */
+export class GradientMismatchError extends KernelsError {
+  override name = 'GradientMismatchError';
+  /** Index of the input (in the `inputs` array) whose gradient disagrees. */
+  readonly inputIndex: number;
+  /** Flat element index inside that input. */
+  readonly elementIndex: number;
+  constructor(message: string, inputIndex: number, elementIndex: number) {
+    super(message);
+    this.inputIndex = inputIndex;
+    this.elementIndex = elementIndex;
+  }
+}
+
+/** `expectNoLeak` saw more live tensors after the function than before. */
+export class TensorLeakError extends KernelsError {
+  override name = 'TensorLeakError';
+  /** Live tensors after minus live tensors before. */
+  readonly leaked: number;
+  constructor(message: string, leaked: number) {
+    super(message);
+    this.leaked = leaked;
+  }
+}
