@@ -1,2 +1,17 @@
-// @engram/memory: the MemoryPolicy contract and memory state helpers.
+// @engram/memory: the MemoryPolicy contract (v1), memory state helpers and the FIFO policy of Transformer-XL.
 export type * from './policy.js';
+export { MemoryError, MemoryPolicyError, MemorySerializationError, MemoryStateError } from './errors.js';
+export type { MemoryErrorOptions } from './errors.js';
+export {
+  appendToMemory,
+  deserializeLayers,
+  disposeState,
+  disposeStateExcept,
+  emptyLayerMemory,
+  keepState,
+  serializeLayers,
+  stateTensors,
+} from './state.js';
+export type { AppendResult, DeserializeOptions } from './state.js';
+export { createFifoPolicy, FIFO_KIND } from './fifo.js';
+export type { FifoPolicyOptions } from './fifo.js';

@@ -1,0 +1,29 @@
+// Error classes of @engram/memory: stable names, a cause, and messages that say how to fix the problem.
+
+/** Options accepted by every error of this package. */
+export interface MemoryErrorOptions {
+  cause?: unknown;
+}
+
+/** Base class of every error thrown by @engram/memory. */
+export class MemoryError extends Error {
+  override readonly name: string = 'MemoryError';
+  constructor(message: string, options: MemoryErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+  }
+}
+
+/** A memory policy was given invalid options or used against its contract. */
+export class MemoryPolicyError extends MemoryError {
+  override readonly name = 'MemoryPolicyError';
+}
+
+/** A memory state (or the tensors handed to a helper) has the wrong shape, dtype or batch size. */
+export class MemoryStateError extends MemoryError {
+  override readonly name = 'MemoryStateError';
+}
+
+/** A serialized memory state cannot be restored (missing tensors, wrong kind or version). */
+export class MemorySerializationError extends MemoryError {
+  override readonly name = 'MemorySerializationError';
+}
