@@ -1,0 +1,187 @@
+// Writes a suite's results: bench-results/<suite>.json, <suite>.md, its SVG charts, the README.md index, and a terminal table.
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { renderChartSvg } from './charts.js';
+import { suiteNames, suiteResultSchema, type ModelResult, type SuiteName, type SuiteResult } from './results.js';
+
+/** What each suite measures, for the reports. */
+export const suiteDescriptions: Record<SuiteName, string> = {
+  lm:
+    'Character-level language modelling on the book bundled with @engram/datasets: Transformer-XL, Adaptive-Span, ' +
+    'the Compressive Transformer (conv compressor, attention-reconstruction loss) and Expire-Span at comparable attention cost.',
+  'long-range':
+    'Copy-after-delay: a payload, a run of distractors longer than Transformer-XL can see, a marker, then the payload again. ' +
+    'Accuracy on the second payload shows which methods remember across the delay.',
+  compressors:
+    'The Compressive Transformer with each compression function (max-pool, mean-pool, conv, dilated-conv, most-used) ' +
+    'and each way of training it (attention-reconstruction, auto-encoding, BPTT), like the ablation table of Rae et al. 2019.',
+  speed: 'Training and evaluation throughput of each model at two fixed shapes (tiny and small), vocabulary 256.',
+};
+
+interface Column {
+  key: string;
+  header: string;
+  value: (model: ModelResult) => number | string | undefined;
+  format: (value: number | string) => string;
+}
+
+const mebibyte = 1024 * 1024;
+const columns: Column[] = [
+  { key: 'name', header: 'model', value: (model) => model.name, format: String },
+  { key: 'kind', header: 'kind', value: (model) => model.kind, format: String },
+  { key: 'shape', header: 'shape', value: (model) => (typeof model.extra?.shape === 'string' ? model.extra.shape : undefined), format: String },
+  { key: 'parameters', header: 'parameters', value: (model) => model.parameters, format: (v) => Number(v).toLocaleString('en-US') },
+  { key: 'bpc', header: 'bpc (valid)', value: (model) => model.bpc, format: (v) => Number(v).toFixed(3) },
+  { key: 'accuracy', header: 'accuracy', value: (model) => model.accuracy, format: (v) => `${(Number(v) * 100).toFixed(1)}%` },
+  { key: 'peakBytes', header: 'peak tensors (MiB)', value: (model) => model.peakBytes, format: (v) => (Number(v) / mebibyte).toFixed(1) },
+  { key: 'peakRssBytes', header: 'peak RSS (MiB)', value: (model) => model.peakRssBytes, format: (v) => (Number(v) / mebibyte).toFixed(0) },
+  { key: 'msPerBatch', header: 'ms/batch', value: (model) => model.msPerBatch, format: (v) => Number(v).toFixed(1) },
+  { key: 'trainTokensPerSecond', header: 'train tok/s', value: (model) => model.trainTokensPerSecond, format: (v) => Number(v).toFixed(0) },
+  { key: 'evalTokensPerSecond', header: 'eval tok/s', value: (model) => model.evalTokensPerSecond, format: (v) => Number(v).toFixed(0) },
+  { key: 'temporalRange', header: 'temporal range', value: (model) => model.temporalRange, format: (v) => Number(v).toFixed(0) },
+  { key: 'meanMemorySlots', header: 'mean memory', value: (model) => model.meanMemorySlots, format: (v) => Number(v).toFixed(1) },
+  {
+    key: 'meanMemorySlotsPerLayer',
+    header: 'memory per layer',
+    value: (model) => model.meanMemorySlotsPerLayer?.map((slots) => slots.toFixed(0)).join(' / '),
+    format: String,
+  },
+];
+
+/** The rows of a suite's table: only columns some model has. */
+export function resultTable(models: readonly ModelResult[]): { headers: string[]; rows: string[][] } {
+  const used = columns.filter((column) => models.some((model) => column.value(model) !== undefined));
+  return {
+    headers: used.map((column) => column.header),
+    rows: models.map((model) =>
+      used.map((column) => {
+        const value = column.value(model);
+        return value === undefined ? '-' : column.format(value);
+      }),
+    ),
+  };
+}
+
+/** A Markdown table. */
+export function markdownTable(models: readonly ModelResult[]): string {
+  const { headers, rows } = resultTable(models);
+  const escape = (cell: string): string => cell.replace(/\|/g, '\\|');
+  return [
+    `| ${headers.map(escape).join(' | ')} |`,
+    `| ${headers.map((_, index) => (index < 2 ? '---' : '---:')).join(' | ')} |`,
+    ...rows.map((row) => `| ${row.map(escape).join(' | ')} |`),
+  ].join('\n');
+}
+
+/** A plain-text table for the terminal. */
+export function terminalTable(models: readonly ModelResult[]): string {
+  const { headers, rows } = resultTable(models);
+  const widths = headers.map((header, index) => Math.max(header.length, ...rows.map((row) => (row[index] ?? '').length)));
+  const line = (cells: string[]): string =>
+    cells.map((cell, index) => (index < 2 ? cell.padEnd(widths[index] ?? 0) : cell.padStart(widths[index] ?? 0))).join('  ');
+  return [line(headers), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function chartFile(suite: string, chartId: string): string {
+  return `${suite}-${chartId}.svg`;
+}
+
+/** The Markdown report of one suite. */
+export function suiteMarkdown(result: SuiteResult): string {
+  const lines: string[] = [];
+  lines.push(`# Bench suite \`${result.suite}\` (${result.mode})`, '', suiteDescriptions[result.suite], '');
+  lines.push(
+    `Run ${result.startedAt}, ${result.durationSeconds.toFixed(0)} s, backend \`${result.backend.name}\`, ` +
+      `${result.machine.cpus} CPU cores (${result.machine.cpuModel}), Node ${result.machine.nodeVersion}, ` +
+      `${result.machine.platform}/${result.machine.arch}.`,
+    '',
+    markdownTable(result.models),
+    '',
+  );
+  lines.push('## Did the papers\' claims reproduce at this scale?', '');
+  if (result.claims.length === 0) {
+    lines.push('This suite checks no claim.', '');
+  } else {
+    for (const claim of result.claims) {
+      lines.push(`- **${claim.outcome}**: ${claim.claim} (${claim.source}) ${claim.evidence}`);
+    }
+    lines.push(
+      '',
+      'These verdicts are computed from the numbers above by the bench code, not written by hand. ' +
+        'The runs are tiny next to the papers (minutes on a CPU, not days on accelerators), so a claim that does not ' +
+        'reproduce here may still hold at scale.',
+      '',
+    );
+  }
+  if (result.notes.length > 0) {
+    lines.push('## Notes', '', ...result.notes.map((note) => `- ${note}`), '');
+  }
+  if (result.charts.length > 0) {
+    lines.push('## Charts', '');
+    for (const chart of result.charts) lines.push(`![${chart.title}](${chartFile(result.suite, chart.id)})`, '');
+  }
+  lines.push('## Configuration', '', '```json', JSON.stringify(result.config, null, 2), '```', '');
+  return lines.join('\n');
+}
+
+/** Writes `text` to `path` atomically (temporary file in the same directory, then rename). */
+export async function writeFileAtomically(path: string, text: string): Promise<void> {
+  const temporary = `${path}.${process.pid}.${Date.now()}.tmp`;
+  await writeFile(temporary, text);
+  await rename(temporary, path);
+}
+
+/** Files written for one suite. */
+export interface WrittenFiles {
+  json: string;
+  markdown: string;
+  charts: string[];
+  index: string;
+}
+
+/**
+ * Validates `result` against the schema and writes `<suite>.json`, `<suite>.md`, one SVG per chart and the
+ * index `README.md` (rebuilt from every `<suite>.json` in the directory).
+ */
+export async function writeSuiteResult(directory: string, result: SuiteResult): Promise<WrittenFiles> {
+  const checked = suiteResultSchema.parse(result);
+  await mkdir(directory, { recursive: true });
+  const json = join(directory, `${checked.suite}.json`);
+  const markdown = join(directory, `${checked.suite}.md`);
+  await writeFileAtomically(json, `${JSON.stringify(checked, null, 2)}\n`);
+  const charts: string[] = [];
+  for (const chart of checked.charts) {
+    const file = join(directory, chartFile(checked.suite, chart.id));
+    await writeFileAtomically(file, renderChartSvg(chart));
+    charts.push(file);
+  }
+  await writeFileAtomically(markdown, suiteMarkdown(checked));
+  const index = await writeIndex(directory);
+  return { json, markdown, charts, index };
+}
+
+/** Rebuilds `README.md` in the results directory from the suite JSON files found there. */
+export async function writeIndex(directory: string): Promise<string> {
+  const present = new Set(await readdir(directory));
+  const results: SuiteResult[] = [];
+  for (const suite of suiteNames) {
+    if (!present.has(`${suite}.json`)) continue;
+    const parsed = suiteResultSchema.safeParse(JSON.parse(await readFile(join(directory, `${suite}.json`), 'utf8')));
+    if (parsed.success) results.push(parsed.data);
+  }
+  const lines = ['# Engram bench results', ''];
+  if (results.length === 0) lines.push('No suite results yet.', '');
+  for (const result of results) {
+    lines.push(
+      `## [\`${result.suite}\`](${result.suite}.md) (${result.mode}, backend \`${result.backend.name}\`, ${result.startedAt})`,
+      '',
+      markdownTable(result.models),
+      '',
+    );
+    for (const claim of result.claims) lines.push(`- **${claim.outcome}**: ${claim.claim}`);
+    if (result.claims.length > 0) lines.push('');
+  }
+  const file = join(directory, 'README.md');
+  await writeFileAtomically(file, lines.join('\n'));
+  return file;
+}

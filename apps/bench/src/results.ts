@@ -1,0 +1,124 @@
+// The JSON schema of bench-results/<suite>.json (zod), and the machine description every result carries.
+import { cpus, platform, arch, totalmem, release } from 'node:os';
+import { z } from 'zod';
+
+export const suiteNames = ['lm', 'long-range', 'compressors', 'speed'] as const;
+export type SuiteName = (typeof suiteNames)[number];
+
+/** How long a run is: `quick` (the default, all suites within 15 minutes on 2 cores), `full`, or `tiny-test` (seconds; tests). */
+export const benchModes = ['quick', 'full', 'tiny-test'] as const;
+export type BenchMode = (typeof benchModes)[number];
+
+const finite = z.number().finite();
+const nonNegative = z.number().finite().nonnegative();
+
+/** One model's measurements. Fields that do not apply to a suite are absent (never zero-filled). */
+export const modelResultSchema = z.object({
+  /** Display name, unique within the suite, e.g. `Expire-Span` or `conv / attention-reconstruction`. */
+  name: z.string().min(1),
+  /** Memory method: `txl`, `compressive`, `expire-span` or `adaptive-span`. */
+  kind: z.string().min(1),
+  /** Trainable parameters (model + memory policy). */
+  parameters: z.number().int().nonnegative(),
+  /** Bits per character on the validation split (one in-order pass, memory carried). */
+  bpc: finite.optional(),
+  /** Accuracy on labelled positions (long-range tasks), in [0, 1]. */
+  accuracy: z.number().min(0).max(1).optional(),
+  /** Peak bytes held by live tensors, sampled during training (`tf.memory().numBytes`). */
+  peakBytes: nonNegative.optional(),
+  /** Peak resident set size of the process, sampled during training. */
+  peakRssBytes: nonNegative.optional(),
+  /** Median milliseconds per training batch (after warm-up batches). */
+  msPerBatch: nonNegative.optional(),
+  trainTokensPerSecond: nonNegative.optional(),
+  evalTokensPerSecond: nonNegative.optional(),
+  /** Largest distance information can travel through memory (SPEC 3), in tokens. */
+  temporalRange: nonNegative.optional(),
+  /** Memory slots attention reads, averaged over layers and the training steps. */
+  meanMemorySlots: nonNegative.optional(),
+  /** The same per layer. */
+  meanMemorySlotsPerLayer: z.array(nonNegative).optional(),
+  /** Training steps run. */
+  steps: z.number().int().nonnegative().optional(),
+  /** Final training loss (nats, task loss only). */
+  finalTrainLoss: finite.optional(),
+  /** Free-form measurements specific to a suite (e.g. the speed suite's shape name). */
+  extra: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
+});
+export type ModelResult = z.infer<typeof modelResultSchema>;
+
+/** A per-model series for the charts. */
+export const seriesSchema = z.object({
+  name: z.string(),
+  points: z.array(z.tuple([finite, finite])),
+});
+export type Series = z.infer<typeof seriesSchema>;
+
+/** One chart of the report, written as `<suite>-<id>.svg`. */
+export const chartSchema = z.object({
+  /** File-name part, e.g. `learning-curves`. */
+  id: z.string().regex(/^[a-z0-9-]+$/),
+  title: z.string(),
+  xLabel: z.string(),
+  yLabel: z.string(),
+  mode: z.enum(['line', 'scatter']),
+  series: z.array(seriesSchema),
+});
+export type Chart = z.infer<typeof chartSchema>;
+
+/** A paper claim checked against the numbers of this run. */
+export const claimSchema = z.object({
+  /** The paper's claim in one sentence. */
+  claim: z.string(),
+  /** Where it comes from, e.g. `Expire-Span (Sukhbaatar et al. 2021)`. */
+  source: z.string(),
+  outcome: z.enum(['reproduced', 'not reproduced', 'inconclusive']),
+  /** The measured numbers that decided the outcome. */
+  evidence: z.string(),
+});
+export type Claim = z.infer<typeof claimSchema>;
+
+export const machineSchema = z.object({
+  cpus: z.number().int().positive(),
+  cpuModel: z.string(),
+  nodeVersion: z.string(),
+  platform: z.string(),
+  arch: z.string(),
+  osRelease: z.string(),
+  totalMemoryBytes: nonNegative,
+});
+export type Machine = z.infer<typeof machineSchema>;
+
+/** The whole file `bench-results/<suite>.json`. */
+export const suiteResultSchema = z.object({
+  suite: z.enum(suiteNames),
+  mode: z.enum(benchModes),
+  /** The tensor backend the run used, as reported by `initBackend` of @engram/kernels. */
+  backend: z.object({ name: z.string() }).catchall(z.unknown()),
+  machine: machineSchema,
+  /** Every setting of the run: model shapes, memory settings, steps, batch sizes, data. */
+  config: z.record(z.string(), z.unknown()),
+  models: z.array(modelResultSchema).min(1),
+  /** Chart data (learning curves, memory size over time, bpc against memory), drawn as SVG files. */
+  charts: z.array(chartSchema).default([]),
+  claims: z.array(claimSchema).default([]),
+  /** Caveats of this run worth reading next to the numbers. */
+  notes: z.array(z.string()).default([]),
+  startedAt: z.string(),
+  durationSeconds: nonNegative,
+});
+export type SuiteResult = z.infer<typeof suiteResultSchema>;
+
+/** The machine the bench runs on. */
+export function describeMachine(): Machine {
+  const processors = cpus();
+  return {
+    cpus: Math.max(1, processors.length),
+    cpuModel: processors[0]?.model.trim() ?? 'unknown',
+    nodeVersion: process.version,
+    platform: platform(),
+    arch: arch(),
+    osRelease: release(),
+    totalMemoryBytes: totalmem(),
+  };
+}

@@ -1,0 +1,212 @@
+// The configuration schema of the `engram` command (zod): model shape, memory method, training and data.
+import { z } from 'zod';
+
+/** Memory methods the command can build (SPEC 2.1, 3, 4, 5). */
+export const modelKinds = ['txl', 'compressive', 'expire-span', 'adaptive-span'] as const;
+export type ModelKind = (typeof modelKinds)[number];
+
+/** Tensor backends `--backend` accepts (auto: tensorflow-gpu -> tensorflow -> wasm -> cpu). */
+export const backendChoices = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof backendChoices)[number];
+
+/** Compression functions of SPEC 3.1. */
+export const compressorNames = ['conv', 'max-pool', 'mean-pool', 'dilated-conv', 'most-used'] as const;
+export type CompressorName = (typeof compressorNames)[number];
+
+/** Compressor training modes of SPEC 3.2. */
+export const compressionTrainingModes = ['none', 'attention-reconstruction', 'auto-encoding', 'bptt'] as const;
+export type CompressionTrainingMode = (typeof compressionTrainingModes)[number];
+
+const positiveInteger = z.number().int().positive();
+const nonNegativeInteger = z.number().int().nonnegative();
+const probability = z.number().min(0).lt(1);
+
+/** The transformer backbone (ModelConfig of @engram/model). */
+export const modelSectionSchema = z
+  .strictObject({
+    vocabSize: positiveInteger,
+    modelDim: positiveInteger,
+    numHeads: positiveInteger,
+    numLayers: positiveInteger,
+    feedForwardDim: positiveInteger,
+    segmentLength: positiveInteger,
+    norm: z.enum(['pre', 'post']).default('pre'),
+    dropout: probability.default(0),
+    attentionDropout: probability.default(0),
+    tieEmbeddings: z.boolean().default(false),
+    clampLength: positiveInteger.default(1000),
+    activation: z.enum(['relu', 'gelu']).default('relu'),
+    seed: nonNegativeInteger.default(0),
+  })
+  .superRefine((model, context) => {
+    if (model.modelDim % model.numHeads !== 0) {
+      context.addIssue({
+        code: 'custom',
+        path: ['numHeads'],
+        message: `must divide modelDim (${model.modelDim}) evenly, got ${model.numHeads}: pick a head count such that modelDim / numHeads is a whole number`,
+      });
+    }
+    if (model.modelDim % 2 !== 0) {
+      context.addIssue({
+        code: 'custom',
+        path: ['modelDim'],
+        message: `must be even (relative position sinusoids pair sin and cos), got ${model.modelDim}`,
+      });
+    }
+  });
+export type ModelSection = z.infer<typeof modelSectionSchema>;
+
+/** Transformer-XL: FIFO memory of `memoryLength` slots per layer (SPEC 2.1). */
+export const txlMemorySchema = z.strictObject({
+  memoryLength: nonNegativeInteger,
+  /** Memory length used by `eval` (papers evaluate with longer memory); defaults to memoryLength. */
+  evalMemoryLength: nonNegativeInteger.optional(),
+});
+
+/** Compressive Transformer: regular + compressed FIFO memories (SPEC 3). */
+const compressiveMemoryObject = z.strictObject({
+  memoryLength: positiveInteger,
+  compressedLength: positiveInteger,
+  compressionRate: positiveInteger,
+  compressor: z.enum(compressorNames).default('conv'),
+  /** Default: attention-reconstruction for conv and dilated-conv, none for the others. */
+  training: z.enum(compressionTrainingModes).optional(),
+  /** Segments unrolled per gradient step in `bptt` mode. */
+  bpttSegments: z.number().int().min(2).default(2),
+  /** Dilations of the `dilated-conv` compressor. */
+  dilations: z.array(positiveInteger).nonempty().default([1, 2, 4]),
+});
+export const compressiveMemorySchema = compressiveMemoryObject
+  .superRefine((memory, context) => {
+    const parametric = memory.compressor === 'conv' || memory.compressor === 'dilated-conv';
+    if (!parametric && memory.training !== undefined && memory.training !== 'none') {
+      context.addIssue({
+        code: 'custom',
+        path: ['training'],
+        message: `compressor "${memory.compressor}" has no parameters to train, so training must be "none", got "${memory.training}"`,
+      });
+    }
+  })
+  .transform((memory) => ({
+    ...memory,
+    training:
+      memory.training ??
+      (memory.compressor === 'conv' || memory.compressor === 'dilated-conv' ? 'attention-reconstruction' : 'none'),
+  }));
+
+/** Expire-Span: learned per-memory spans, pruned memory (SPEC 4). */
+export const expireSpanMemorySchema = z.strictObject({
+  /** Lmax: the largest span a memory can be given. */
+  maxSpan: positiveInteger,
+  /** R: length of the soft ramp. */
+  ramp: positiveInteger,
+  /** Auxiliary loss coefficient. */
+  alpha: z.number().nonnegative().default(1e-6),
+  /** Initial span as a fraction of maxSpan (bias = logit of it). */
+  initFraction: z.number().gt(0).lt(1).default(0.1),
+  /** Divides the memory vector before the span predictor. */
+  preDivisor: z.number().positive().default(1),
+  /** Random clamping of spans during training. */
+  noise: z.boolean().default(false),
+});
+
+/** Adaptive-Span baseline: one learned span per head (SPEC 5). */
+export const adaptiveSpanMemorySchema = z.strictObject({
+  /** S: the largest span. */
+  maxSpan: positiveInteger,
+  /** R: length of the soft ramp. */
+  ramp: positiveInteger,
+  /** Span loss coefficient. */
+  alpha: z.number().nonnegative().default(5e-7),
+  /** Initial span as a fraction of maxSpan. */
+  initialSpanFraction: z.number().min(0).max(1).default(0),
+});
+
+/** Training loop options (SPEC 7). */
+export const trainingSectionSchema = z.strictObject({
+  steps: positiveInteger,
+  batchSize: positiveInteger,
+  learningRate: z.number().positive(),
+  warmupSteps: nonNegativeInteger.default(0),
+  /** Learning-rate schedule after warm-up. */
+  schedule: z.enum(['cosine', 'constant']).default('cosine'),
+  /** Gradient clipping by global norm; null turns clipping off. */
+  clipNorm: z.number().positive().nullable().default(0.25),
+  /** Evaluate on the validation split every this many steps (0: only at the end). */
+  evalEvery: nonNegativeInteger.default(0),
+  /** Validation tokens per evaluation (null: the whole split). */
+  evalTokens: positiveInteger.nullable().default(null),
+  /** Print a log line every this many steps. */
+  logEvery: positiveInteger.default(10),
+  /** Save a checkpoint every this many steps (0: only at the end). */
+  checkpointEvery: nonNegativeInteger.default(0),
+  seed: nonNegativeInteger.default(0),
+});
+export type TrainingSection = z.infer<typeof trainingSectionSchema>;
+
+/** Where the text comes from and how it becomes tokens. */
+export const dataSectionSchema = z
+  .strictObject({
+    /** `bundled` (the book shipped with @engram/datasets), `file` (a text file at `path`), or a downloadable corpus name. */
+    corpus: z.string().min(1).default('bundled'),
+    /** Text file for corpus `file`. */
+    path: z.string().min(1).optional(),
+    tokenizer: z.enum(['byte', 'char']).default('byte'),
+    /** Share of the text held out for validation (the tail). */
+    validationFraction: z.number().gt(0).max(0.5).default(0.1),
+  })
+  .superRefine((data, context) => {
+    if (data.corpus === 'file' && data.path === undefined) {
+      context.addIssue({
+        code: 'custom',
+        path: ['path'],
+        message: 'is required when corpus is "file": give the text file to train on',
+      });
+    }
+  });
+export type DataSection = z.infer<typeof dataSectionSchema>;
+
+const commonFields = {
+  /** The preset the configuration started from (informational). */
+  preset: z.string().optional(),
+  model: modelSectionSchema,
+  training: trainingSectionSchema,
+  data: dataSectionSchema.default({ corpus: 'bundled', tokenizer: 'byte', validationFraction: 0.1 }),
+  backend: z.enum(backendChoices).default('auto'),
+};
+
+/** Schemas of a whole configuration, one per model kind. */
+export const configSchemas = {
+  txl: z.strictObject({ kind: z.literal('txl'), ...commonFields, memory: txlMemorySchema }),
+  compressive: z.strictObject({ kind: z.literal('compressive'), ...commonFields, memory: compressiveMemorySchema }),
+  'expire-span': z.strictObject({ kind: z.literal('expire-span'), ...commonFields, memory: expireSpanMemorySchema }),
+  'adaptive-span': z.strictObject({
+    kind: z.literal('adaptive-span'),
+    ...commonFields,
+    memory: adaptiveSpanMemorySchema,
+  }),
+} as const;
+
+export type TxlConfig = z.infer<(typeof configSchemas)['txl']>;
+export type CompressiveConfig = z.infer<(typeof configSchemas)['compressive']>;
+export type ExpireSpanConfig = z.infer<(typeof configSchemas)['expire-span']>;
+export type AdaptiveSpanConfig = z.infer<(typeof configSchemas)['adaptive-span']>;
+/** A validated configuration (defaults filled in). */
+export type EngramConfig = TxlConfig | CompressiveConfig | ExpireSpanConfig | AdaptiveSpanConfig;
+export type MemorySection = EngramConfig['memory'];
+
+/** Every field name the schemas know (for "did you mean" suggestions). */
+export const knownConfigFields: readonly string[] = [
+  ...new Set(
+    [
+      modelSectionSchema.shape,
+      txlMemorySchema.shape,
+      compressiveMemoryObject.shape,
+      expireSpanMemorySchema.shape,
+      adaptiveSpanMemorySchema.shape,
+      trainingSectionSchema.shape,
+      dataSectionSchema.shape,
+      configSchemas.txl.shape,
+    ].flatMap((shape) => Object.keys(shape)),
+  ),
+];
