@@ -1,0 +1,310 @@
+// Tests of relative attention: both position paths vs the naive reference, masks, gradients, leaks, errors.
+import * as tf from '@tensorflow/tfjs';
+import { checkGradients, expectClose, expectNoLeak } from '@engram/kernels/testing';
+import { describe, expect, test } from 'vitest';
+import { AttentionConfigError, AttentionInputError } from './errors.js';
+import { seededNormal } from './init.js';
+import { createPositionBiases, createRelativeAttention, type AttentionInput, type RelativeAttention } from './relative-attention.js';
+import { naiveRelativeAttention } from './testing/naive.js';
+
+const modelDim = 8;
+const numHeads = 2;
+
+/** An attention layer with weights large enough that scores are far from uniform. */
+function layer(clampLength = 100, seed = 3): RelativeAttention {
+  return createRelativeAttention({ modelDim, numHeads, clampLength, namePrefix: 'test.attention', seed, initStandardDeviation: 0.4 });
+}
+
+function positions(rows: number[][]): tf.Tensor2D {
+  return tf.tensor2d(rows, undefined, 'int32');
+}
+
+/** Contiguous [memory; current] layout: M memories then T queries starting at `start`. */
+function contiguousInput(batch: number, memory: number, queries: number, start: number, seed: number): AttentionInput {
+  const keyCount = memory + queries;
+  const keys = seededNormal([batch, keyCount, modelDim], 1, seed, 'keys') as tf.Tensor3D;
+  const queryTensor = tf.slice(keys, [0, memory, 0], [-1, queries, -1]) as tf.Tensor3D;
+  const keyRow = Array.from({ length: keyCount }, (_, j) => start - memory + j);
+  const queryRow = keyRow.slice(memory);
+  return {
+    queries: queryTensor,
+    keys,
+    queryPositions: positions(Array.from({ length: batch }, () => queryRow)),
+    keyPositions: positions(Array.from({ length: batch }, () => keyRow)),
+    contiguous: true,
+  };
+}
+
+function disposeInput(input: AttentionInput): void {
+  for (const tensor of [input.queries, input.keys, input.queryPositions, input.keyPositions, input.softMask]) tensor?.dispose();
+}
+
+function compareWithNaive(attention: RelativeAttention, input: AttentionInput, atol = 1e-5): void {
+  const naive = naiveRelativeAttention(attention, input);
+  const result = attention.apply({ ...input, returnProbabilities: true });
+  expectClose(result.probabilities!, naive.probabilities, { atol, rtol: 1e-4, message: 'probabilities' });
+  expectClose(result.output, naive.output, { atol, rtol: 1e-4, message: 'output' });
+  result.output.dispose();
+  result.probabilities?.dispose();
+}
+
+describe('RelativeAttention vs the naive reference', () => {
+  test.each([
+    ['no memory', 0, 4, 0],
+    ['with memory', 5, 3, 5],
+    ['memory longer than the clamp', 6, 3, 40],
+  ])('contiguous keys, %s: rel-shift path and gather path both equal the reference', (_, memory, queries, start) => {
+    const attention = layer(start === 40 ? 4 : 100);
+    const input = contiguousInput(2, memory, queries, start, 11);
+    compareWithNaive(attention, input);
+    compareWithNaive(attention, { ...input, contiguous: false });
+    const fast = attention.apply(input);
+    const gathered = attention.apply({ ...input, contiguous: false });
+    expectClose(fast.output, gathered.output, { atol: 1e-5, rtol: 1e-5, message: 'rel-shift vs gather' });
+    tf.dispose([fast.output, gathered.output]);
+    disposeInput(input);
+    attention.dispose();
+  });
+
+  test('arbitrary key positions per row (compressed slots, pruned memories), gather path', () => {
+    const attention = layer(6);
+    const keys = seededNormal([2, 6, modelDim], 1, 5, 'keys') as tf.Tensor3D;
+    const input: AttentionInput = {
+      queries: tf.slice(keys, [0, 3, 0], [-1, 3, -1]) as tf.Tensor3D,
+      keys,
+      queryPositions: positions([
+        [20, 21, 22],
+        [20, 21, 22],
+      ]),
+      // Row 0: sparse old memories; row 1: a key in the future of the first query (masked for it).
+      keyPositions: positions([
+        [1, 9, 17, 20, 21, 22],
+        [3, 21, 19, 20, 21, 22],
+      ]),
+      contiguous: false,
+    };
+    compareWithNaive(attention, input);
+    disposeInput(input);
+    attention.dispose();
+  });
+
+  test.each([
+    ['per row [B, 1, T, K]', [2, 1, 3, 7]],
+    ['per head [1, H, T, K]', [1, numHeads, 3, 7]],
+  ])('soft mask %s with zeros, both paths', (_, shape) => {
+    const attention = layer();
+    const input = contiguousInput(2, 4, 3, 4, 13);
+    const raw = tf.tidy(() => tf.relu(tf.sub(tf.randomUniform(shape as number[], 0, 1, 'float32', 7), 0.25)).mul(1.3).minimum(1));
+    const softMask = raw as tf.Tensor4D;
+    expect(softMask.min().arraySync()).toBe(0);
+    compareWithNaive(attention, { ...input, softMask });
+    compareWithNaive(attention, { ...input, softMask, contiguous: false });
+    softMask.dispose();
+    disposeInput(input);
+    attention.dispose();
+  });
+
+  test('a fully masked row outputs exactly zeros, never NaN', () => {
+    const attention = layer();
+    const input = contiguousInput(1, 2, 3, 2, 17);
+    const maskValues = tf.buffer([1, 1, 3, 5], 'float32');
+    for (let i = 0; i < 3; i++) for (let j = 0; j < 5; j++) maskValues.set(i === 1 ? 0 : 1, 0, 0, i, j);
+    const softMask = maskValues.toTensor() as tf.Tensor4D;
+    for (const contiguous of [true, false]) {
+      const result = attention.apply({ ...input, softMask, contiguous, returnProbabilities: true });
+      const output = result.output.arraySync() as number[][][];
+      expect(output[0]?.[1]).toEqual(new Array(modelDim).fill(0));
+      expect((result.output.dataSync() as Float32Array).every(Number.isFinite)).toBe(true);
+      const probabilities = result.probabilities!.arraySync() as number[][][][];
+      expect(probabilities[0]?.[1]?.[1]).toEqual([0, 0, 0, 0, 0]);
+      tf.dispose([result.output, result.probabilities!]);
+    }
+    compareWithNaive(attention, { ...input, softMask, contiguous: false });
+    // Keys all in the future of every query (gather path): every row is masked.
+    const future = { ...input, keyPositions: positions([[10, 11, 12, 13, 14]]), contiguous: false };
+    const result = attention.apply(future);
+    expect(Array.from(result.output.dataSync())).toEqual(new Array(3 * modelDim).fill(0));
+    result.output.dispose();
+    future.keyPositions.dispose();
+    softMask.dispose();
+    disposeInput(input);
+    attention.dispose();
+  });
+
+  test('probabilities are causal by position and sum to one per query', () => {
+    const attention = layer();
+    const input = contiguousInput(2, 3, 4, 3, 19);
+    const { output, probabilities } = attention.apply({ ...input, returnProbabilities: true });
+    expect(probabilities?.shape).toEqual([2, numHeads, 4, 7]);
+    const values = probabilities!.arraySync() as number[][][][];
+    for (const row of values.flat(2)) expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    // Query i (key index 3 + i) sees keys 0 .. 3 + i only.
+    expect(values[1]?.[0]?.[0]?.slice(4)).toEqual([0, 0, 0]);
+    expect(values[1]?.[1]?.[2]?.slice(6)).toEqual([0]);
+    tf.dispose([output, probabilities!]);
+    disposeInput(input);
+    attention.dispose();
+  });
+});
+
+describe('gradients', () => {
+  test.each([true, false])('finite differences agree for queries, keys and soft mask (contiguous=%s)', (contiguous) => {
+    const attention = createRelativeAttention({ modelDim: 4, numHeads: 2, clampLength: 3, namePrefix: 'grad', seed: 1, initStandardDeviation: 0.5 });
+    const queryPositions = positions([[3, 4]]);
+    const keyPositions = positions([[1, 2, 3, 4]]);
+    const queries = seededNormal([1, 2, 4], 1, 2, 'q');
+    const keys = seededNormal([1, 4, 4], 1, 2, 'k');
+    const softMask = tf.tensor4d([0.3, 0.9, 1, 0.6, 0.5, 0.8, 0.7, 1], [1, 1, 2, 4]);
+    const weights = seededNormal([1, 2, 4], 1, 2, 'w');
+    checkGradients(
+      (q, k, m) => {
+        const { output } = attention.apply({
+          queries: q as tf.Tensor3D,
+          keys: k as tf.Tensor3D,
+          queryPositions,
+          keyPositions,
+          contiguous,
+          softMask: m as tf.Tensor4D,
+        });
+        return tf.sum(tf.mul(output, weights));
+      },
+      [queries, keys, softMask],
+      { epsilon: 1e-2, atol: 2e-3, rtol: 2e-2 },
+    );
+    // Every variable receives a gradient.
+    const { grads, value } = tf.variableGrads(() => {
+      const { output } = attention.apply({ queries: queries as tf.Tensor3D, keys: keys as tf.Tensor3D, queryPositions, keyPositions, contiguous });
+      return tf.sum(tf.mul(output, weights));
+    }, attention.variables());
+    expect(Object.keys(grads).sort()).toEqual(attention.variables().map((v) => v.name).sort());
+    for (const gradient of Object.values(grads)) expect(gradient.abs().sum().arraySync()).toBeGreaterThan(0);
+    tf.dispose([value, ...Object.values(grads), queries, keys, softMask, weights, queryPositions, keyPositions]);
+    attention.dispose();
+  });
+});
+
+describe('contentAttention', () => {
+  test('equals softmax(Q K^T / sqrt(d)) V per head computed by hand', () => {
+    const attention = layer();
+    const queryInput = seededNormal([2, 3, modelDim], 1, 1, 'qi') as tf.Tensor3D;
+    const keyValueInput = seededNormal([2, 5, modelDim], 1, 1, 'kv') as tf.Tensor3D;
+    const actual = attention.contentAttention(queryInput, keyValueInput);
+    expect(actual.shape).toEqual([2, 3, modelDim]);
+    const q = tf.matMul(queryInput.reshape([-1, modelDim]), attention.query).arraySync() as number[][];
+    const k = tf.matMul(keyValueInput.reshape([-1, modelDim]), attention.key).arraySync() as number[][];
+    const v = tf.matMul(keyValueInput.reshape([-1, modelDim]), attention.value).arraySync() as number[][];
+    const headDim = modelDim / numHeads;
+    const expected: number[][][] = [];
+    for (let b = 0; b < 2; b++) {
+      const rows: number[][] = [];
+      for (let i = 0; i < 3; i++) {
+        const out = new Array<number>(modelDim).fill(0);
+        for (let h = 0; h < numHeads; h++) {
+          const scores = [0, 1, 2, 3, 4].map((j) => {
+            let s = 0;
+            for (let c = h * headDim; c < (h + 1) * headDim; c++) s += q[b * 3 + i]![c]! * k[b * 5 + j]![c]!;
+            return s / Math.sqrt(headDim);
+          });
+          const top = Math.max(...scores);
+          const exps = scores.map((s) => Math.exp(s - top));
+          const total = exps.reduce((a, x) => a + x, 0);
+          exps.forEach((e, j) => {
+            for (let c = h * headDim; c < (h + 1) * headDim; c++) out[c]! += (e / total) * v[b * 5 + j]![c]!;
+          });
+        }
+        rows.push(out);
+      }
+      expected.push(rows);
+    }
+    expectClose(actual, expected, { atol: 1e-5, rtol: 1e-4 });
+    tf.dispose([queryInput, keyValueInput, actual]);
+    attention.dispose();
+  });
+});
+
+describe('lifecycle and options', () => {
+  test('no tensor leak from apply (both paths, probabilities, soft mask) and contentAttention', () => {
+    const attention = layer();
+    const input = contiguousInput(2, 3, 2, 3, 23);
+    const softMask = tf.ones([2, 1, 2, 5]) as tf.Tensor4D;
+    expectNoLeak(() => {
+      for (const contiguous of [true, false]) {
+        const result = attention.apply({ ...input, contiguous, softMask, returnProbabilities: true });
+        tf.dispose([result.output, result.probabilities!]);
+      }
+      attention.contentAttention(input.queries, input.keys).dispose();
+    });
+    softMask.dispose();
+    disposeInput(input);
+    const before = tf.memory().numTensors;
+    attention.dispose();
+    expect(tf.memory().numTensors).toBe(before - 7);
+  });
+
+  test('shared position biases are used and not owned', () => {
+    const biases = createPositionBiases({ numHeads, headDim: modelDim / numHeads, namePrefix: 'shared', seed: 2 });
+    const a = createRelativeAttention({ modelDim, numHeads, clampLength: 10, namePrefix: 'layers.0.attention', positionBiases: biases });
+    const b = createRelativeAttention({ modelDim, numHeads, clampLength: 10, namePrefix: 'layers.1.attention', positionBiases: biases });
+    expect(a.positionBiases.u).toBe(b.positionBiases.u);
+    expect(a.variables()).toHaveLength(5);
+    expect(a.variables().map((v) => v.name.split('/')[1])).toEqual([
+      'layers.0.attention.query.weight',
+      'layers.0.attention.key.weight',
+      'layers.0.attention.value.weight',
+      'layers.0.attention.output.weight',
+      'layers.0.attention.position.weight',
+    ]);
+    a.dispose();
+    expect(biases.u.isDisposed).toBe(false);
+    b.dispose();
+    biases.u.dispose();
+    biases.v.dispose();
+  });
+
+  test('initialisation is seeded: same seed, same weights; other seed, other weights', () => {
+    const a = layer(10, 5);
+    const b = layer(10, 5);
+    const c = layer(10, 6);
+    expectClose(a.query, b.query, { atol: 0, rtol: 0 });
+    expect(tf.tidy(() => tf.sub(a.query, c.query).abs().max().arraySync())).toBeGreaterThan(0);
+    [a, b, c].forEach((x) => x.dispose());
+  });
+
+  test('dropout on probabilities only when training, seeded per call', () => {
+    const make = (): RelativeAttention =>
+      createRelativeAttention({ modelDim, numHeads, clampLength: 10, namePrefix: 'drop', seed: 9, dropout: 0.5, initStandardDeviation: 0.4 });
+    const a = make();
+    const b = make();
+    const input = contiguousInput(1, 2, 3, 2, 29);
+    const evalA = a.apply(input);
+    const evalB = a.apply(input);
+    expectClose(evalA.output, evalB.output, { atol: 0, rtol: 0 });
+    const trainA = a.apply({ ...input, training: true });
+    const trainB = b.apply({ ...input, training: true });
+    expectClose(trainA.output, trainB.output, { atol: 0, rtol: 0, message: 'same seed, same call index' });
+    expect(tf.tidy(() => tf.sub(trainA.output, evalA.output).abs().max().arraySync())).toBeGreaterThan(1e-4);
+    tf.dispose([evalA.output, evalB.output, trainA.output, trainB.output]);
+    disposeInput(input);
+    a.dispose();
+    b.dispose();
+  });
+
+  test('clear errors for bad options and inputs', () => {
+    expect(() => createRelativeAttention({ modelDim: 6, numHeads: 4, clampLength: 1, namePrefix: 'x' })).toThrow(AttentionConfigError);
+    expect(() => createRelativeAttention({ modelDim: 8, numHeads: 2, clampLength: -1, namePrefix: 'x' })).toThrow(/clampLength/);
+    expect(() => createRelativeAttention({ modelDim: 8, numHeads: 2, clampLength: 1, namePrefix: 'x', dropout: 1 })).toThrow(/dropout/);
+    expect(() => createRelativeAttention({ modelDim: 8, numHeads: 2, clampLength: 1, namePrefix: '' })).toThrow(/namePrefix/);
+    const attention = layer();
+    const input = contiguousInput(1, 0, 3, 0, 31);
+    const shortKeys = tf.zeros([1, 2, modelDim]) as tf.Tensor3D;
+    const shortPositions = positions([[0, 1]]);
+    expect(() => attention.apply({ ...input, keys: shortKeys, keyPositions: shortPositions })).toThrow(/at least as many keys/);
+    const floatPositions = tf.zeros([1, 3]) as tf.Tensor2D;
+    expect(() => attention.apply({ ...input, queryPositions: floatPositions })).toThrow(AttentionInputError);
+    const badMask = tf.ones([1, 3, 3, 3]) as tf.Tensor4D;
+    expect(() => attention.apply({ ...input, softMask: badMask })).toThrow(/softMask/);
+    tf.dispose([shortKeys, shortPositions, floatPositions, badMask]);
+    disposeInput(input);
+    attention.dispose();
+  });
+});

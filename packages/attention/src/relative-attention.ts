@@ -1,0 +1,397 @@
+// Relative-position multi-head attention over [memory; current segment] (SPEC 2.2, Transformer-XL Dai et al. 2019 sec. 3.3).
+import * as tf from '@tensorflow/tfjs';
+import {
+  gatherRelativeScores,
+  maskedSoftmax,
+  relativeDistanceIndex,
+  relShift,
+  sinusoidEmbedding,
+} from '@engram/kernels';
+import { AttentionConfigError, AttentionInputError } from './errors.js';
+import { hashSeed, seededNormal, uniqueScope } from './init.js';
+
+/** Learned per-head biases u (content) and v (position) of SPEC 2.2, each `[heads, headDim]`. */
+export interface PositionBiases {
+  /** u: added to the query for the content term, `[heads, headDim]`. */
+  u: tf.Variable;
+  /** v: added to the query for the position term, `[heads, headDim]`. */
+  v: tf.Variable;
+}
+
+/** Options of {@link createRelativeAttention}. */
+export interface RelativeAttentionOptions {
+  /** Model width D (a multiple of `numHeads`; D must be even for the sinusoid). */
+  modelDim: number;
+  /** Number of heads H; head width d = D / H. */
+  numHeads: number;
+  /** Distances above this share the sinusoid of `clampLength` (SPEC 2.2 `clampLen`). */
+  clampLength: number;
+  /** Dropout rate on attention probabilities during training (default 0). */
+  dropout?: number;
+  /** Stable name prefix of this layer's variables, e.g. `layers.0.attention`. */
+  namePrefix: string;
+  /** Shared u and v (Transformer-XL shares them across layers). When absent, the layer owns its own. */
+  positionBiases?: PositionBiases;
+  /** Seed of the initial values and of dropout (default 0). */
+  seed?: number;
+  /** Standard deviation of the normal initialisation of every weight (default 0.02). */
+  initStandardDeviation?: number;
+  /**
+   * Process-unique prefix of the TensorFlow.js variable names (`<scope>/<namePrefix>.query.weight`);
+   * tfjs refuses two variables of the same name. Default: a fresh `attention<N>`.
+   */
+  scope?: string;
+}
+
+/** Options of {@link createPositionBiases}. */
+export interface PositionBiasesOptions {
+  numHeads: number;
+  headDim: number;
+  /** Stable name prefix: the variables are `<namePrefix>.u_bias` and `<namePrefix>.v_bias`. */
+  namePrefix: string;
+  seed?: number;
+  initStandardDeviation?: number;
+  scope?: string;
+}
+
+/** One attention call: queries from the current segment, keys over `[memory; current]`. */
+export interface AttentionInput {
+  /** Normalised current-segment inputs, `[batch, T, modelDim]`. */
+  queries: tf.Tensor3D;
+  /** Normalised `[memory; current]` inputs, `[batch, K, modelDim]`. */
+  keys: tf.Tensor3D;
+  /** int32 `[batch, T]` absolute positions of the queries. */
+  queryPositions: tf.Tensor2D;
+  /** int32 `[batch, K]` absolute positions of the keys. */
+  keyPositions: tf.Tensor2D;
+  /**
+   * True when in every row the keys are the K consecutive positions ending at the last query
+   * (Transformer-XL memory): the fast rel-shift path. False: the gather path for arbitrary positions.
+   */
+  contiguous: boolean;
+  /** Soft mask over keys in [0, 1], broadcastable to `[batch, heads, T, K]` (span methods, SPEC 4). */
+  softMask?: tf.Tensor4D;
+  /** Also return the attention probabilities (after masking and renormalisation, before dropout). */
+  returnProbabilities?: boolean;
+  /** Enables dropout on the attention probabilities. */
+  training?: boolean;
+}
+
+/** Result of {@link RelativeAttention.apply}; the caller owns the tensors. */
+export interface AttentionOutput {
+  /** `[batch, T, modelDim]` after the output projection. */
+  output: tf.Tensor3D;
+  /** `[batch, heads, T, K]`, present when `returnProbabilities` was set. */
+  probabilities?: tf.Tensor4D;
+}
+
+function checkPositiveInteger(name: string, value: unknown, minimum = 1): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < minimum) {
+    throw new AttentionConfigError(
+      `createRelativeAttention: ${name} must be an integer >= ${minimum}, got ${JSON.stringify(value)}.`,
+    );
+  }
+  return value;
+}
+
+function checkRate(name: string, value: number): number {
+  if (typeof value !== 'number' || !(value >= 0 && value < 1)) {
+    throw new AttentionConfigError(`createRelativeAttention: ${name} must be a rate in [0, 1), got ${JSON.stringify(value)}.`);
+  }
+  return value;
+}
+
+/** Creates u and v (`[heads, headDim]`, seeded normal) to share across the layers of a model. */
+export function createPositionBiases(options: PositionBiasesOptions): PositionBiases {
+  const numHeads = checkPositiveInteger('numHeads', options.numHeads);
+  const headDim = checkPositiveInteger('headDim', options.headDim);
+  const seed = options.seed ?? 0;
+  const std = options.initStandardDeviation ?? 0.02;
+  const scope = options.scope ?? uniqueScope('attention');
+  const make = (suffix: string): tf.Variable => {
+    const stable = `${options.namePrefix}.${suffix}`;
+    const initial = seededNormal([numHeads, headDim], std, seed, stable);
+    const variable = tf.variable(initial, true, `${scope}/${stable}`);
+    initial.dispose();
+    return variable;
+  };
+  return { u: make('u_bias'), v: make('v_bias') };
+}
+
+/**
+ * One layer's relative multi-head attention (SPEC 2.2):
+ * `s_ij = [ (q_i + u) . k_j + (q_i + v) . W_r R(t_i - t_j) ] / sqrt(d)`, causal by position
+ * (`t_j <= t_i`), optional soft mask, then `softmax(s) V` per head and the output projection.
+ *
+ * Variables (stable names, `x @ W` convention so weights are `[in, out]`):
+ * `<prefix>.query.weight`, `<prefix>.key.weight`, `<prefix>.value.weight`, `<prefix>.output.weight`,
+ * `<prefix>.position.weight` (W_r), all `[D, D]` without bias as in Transformer-XL; and, unless
+ * shared biases were given, `<prefix>.u_bias`, `<prefix>.v_bias` `[H, d]`.
+ *
+ * Scores are computed head-major (`[heads, batch, T, K]`): the position term is then one batched
+ * matmul over heads with `batch * T` rows, and the rel-shift needs no transpose.
+ */
+export class RelativeAttention {
+  readonly modelDim: number;
+  readonly numHeads: number;
+  readonly headDim: number;
+  readonly clampLength: number;
+  readonly dropout: number;
+  readonly namePrefix: string;
+  /** `[D, D]` projection weights (x @ W). */
+  readonly query: tf.Variable;
+  readonly key: tf.Variable;
+  readonly value: tf.Variable;
+  readonly output: tf.Variable;
+  /** W_r, `[D, D]`: projects the sinusoid R of a distance. */
+  readonly position: tf.Variable;
+  /** u and v, `[H, d]` (possibly shared with other layers). */
+  readonly positionBiases: PositionBiases;
+  private readonly ownsBiases: boolean;
+  private readonly seed: number;
+  private dropoutCalls = 0;
+
+  constructor(options: RelativeAttentionOptions) {
+    this.modelDim = checkPositiveInteger('modelDim', options.modelDim, 2);
+    this.numHeads = checkPositiveInteger('numHeads', options.numHeads);
+    if (this.modelDim % this.numHeads !== 0) {
+      throw new AttentionConfigError(
+        `createRelativeAttention: modelDim (${this.modelDim}) must be divisible by numHeads (${this.numHeads}); pick a head count that divides the width.`,
+      );
+    }
+    if (this.modelDim % 2 !== 0) {
+      throw new AttentionConfigError(
+        `createRelativeAttention: modelDim must be even (the sinusoid R has sin and cos halves), got ${this.modelDim}.`,
+      );
+    }
+    this.headDim = this.modelDim / this.numHeads;
+    this.clampLength = checkPositiveInteger('clampLength', options.clampLength, 0);
+    this.dropout = checkRate('dropout', options.dropout ?? 0);
+    if (typeof options.namePrefix !== 'string' || options.namePrefix.length === 0 || options.namePrefix.includes('/')) {
+      throw new AttentionConfigError(
+        `createRelativeAttention: namePrefix must be a non-empty string without "/", e.g. "layers.0.attention", got ${JSON.stringify(options.namePrefix)}.`,
+      );
+    }
+    this.namePrefix = options.namePrefix;
+    this.seed = options.seed ?? 0;
+    const std = options.initStandardDeviation ?? 0.02;
+    const scope = options.scope ?? uniqueScope('attention');
+    const make = (suffix: string): tf.Variable => {
+      const stable = `${this.namePrefix}.${suffix}`;
+      const initial = seededNormal([this.modelDim, this.modelDim], std, this.seed, stable);
+      const variable = tf.variable(initial, true, `${scope}/${stable}`);
+      initial.dispose();
+      return variable;
+    };
+    this.query = make('query.weight');
+    this.key = make('key.weight');
+    this.value = make('value.weight');
+    this.output = make('output.weight');
+    this.position = make('position.weight');
+    if (options.positionBiases) {
+      const { u, v } = options.positionBiases;
+      for (const [name, bias] of [['u', u], ['v', v]] as const) {
+        if (bias.shape.length !== 2 || bias.shape[0] !== this.numHeads || bias.shape[1] !== this.headDim) {
+          throw new AttentionConfigError(
+            `createRelativeAttention: positionBiases.${name} must be [${this.numHeads}, ${this.headDim}] ([heads, headDim]), got [${bias.shape.join(', ')}].`,
+          );
+        }
+      }
+      this.positionBiases = options.positionBiases;
+      this.ownsBiases = false;
+    } else {
+      this.positionBiases = createPositionBiases({
+        numHeads: this.numHeads,
+        headDim: this.headDim,
+        namePrefix: this.namePrefix,
+        seed: this.seed,
+        initStandardDeviation: std,
+        scope,
+      });
+      this.ownsBiases = true;
+    }
+  }
+
+  /** The variables this layer owns (shared position biases are not included: their owner lists them). */
+  variables(): tf.Variable[] {
+    const owned = [this.query, this.key, this.value, this.output, this.position];
+    if (this.ownsBiases) owned.push(this.positionBiases.u, this.positionBiases.v);
+    return owned;
+  }
+
+  /** Disposes the variables this layer owns. */
+  dispose(): void {
+    for (const variable of this.variables()) variable.dispose();
+  }
+
+  /** Splits `[rows * length, D]` into heads, head-major: `[H * rows, length, d]`. */
+  private splitHeads(x: tf.Tensor2D, rows: number, length: number): tf.Tensor3D {
+    const heads = tf.transpose(tf.reshape(x, [rows, length, this.numHeads, this.headDim]), [2, 0, 1, 3]);
+    return tf.reshape(heads, [this.numHeads * rows, length, this.headDim]);
+  }
+
+  /** Merges head-major `[H * rows, length, d]` back to `[rows * length, D]`. */
+  private mergeHeads(x: tf.Tensor3D, rows: number, length: number): tf.Tensor2D {
+    const split = tf.reshape(x, [this.numHeads, rows, length, this.headDim]);
+    return tf.reshape(tf.transpose(split, [1, 2, 0, 3]), [rows * length, this.modelDim]);
+  }
+
+  /** Checks shapes and dtypes of an attention call; returns [batch, queries, keys]. */
+  private validate(input: AttentionInput): [number, number, number] {
+    const { queries, keys, queryPositions, keyPositions, softMask } = input;
+    const fail = (message: string): never => {
+      throw new AttentionInputError(`RelativeAttention.apply (${this.namePrefix}): ${message}`);
+    };
+    if (!(queries instanceof tf.Tensor) || queries.rank !== 3 || queries.shape[2] !== this.modelDim) {
+      fail(`queries must be [batch, T, ${this.modelDim}], got ${describe(queries)}.`);
+    }
+    if (!(keys instanceof tf.Tensor) || keys.rank !== 3 || keys.shape[2] !== this.modelDim || keys.shape[0] !== queries.shape[0]) {
+      fail(`keys must be [${queries.shape[0]}, K, ${this.modelDim}] (same batch as queries), got ${describe(keys)}.`);
+    }
+    const [batch, queryCount] = queries.shape;
+    const keyCount = keys.shape[1];
+    const checkPositions = (name: string, positions: tf.Tensor, length: number): void => {
+      if (!(positions instanceof tf.Tensor) || positions.dtype !== 'int32' || positions.rank !== 2) {
+        fail(`${name} must be int32 [batch, ${length}], got ${describe(positions)}.`);
+      }
+      if ((positions.shape[0] !== batch && positions.shape[0] !== 1) || positions.shape[1] !== length) {
+        fail(`${name} must be [${batch} or 1, ${length}], got [${positions.shape.join(', ')}].`);
+      }
+    };
+    checkPositions('queryPositions', queryPositions, queryCount);
+    checkPositions('keyPositions', keyPositions, keyCount);
+    if (input.contiguous && keyCount < queryCount) {
+      fail(
+        `contiguous keys need at least as many keys as queries (keys = [memory; current]), got ${keyCount} keys for ${queryCount} queries. Pass contiguous: false for other layouts.`,
+      );
+    }
+    if (softMask !== undefined) {
+      if (!(softMask instanceof tf.Tensor) || softMask.rank !== 4) {
+        fail(`softMask must be a rank-4 tensor broadcastable to [${batch}, ${this.numHeads}, ${queryCount}, ${keyCount}], got ${describe(softMask)}.`);
+      }
+      const target = [batch, this.numHeads, queryCount, keyCount];
+      softMask.shape.forEach((size, axis) => {
+        if (size !== 1 && size !== target[axis]) {
+          fail(`softMask [${softMask.shape.join(', ')}] does not broadcast to [${target.join(', ')}] ([batch, heads, T, K]).`);
+        }
+      });
+    }
+    return [batch, queryCount, keyCount];
+  }
+
+  /**
+   * Position scores of every query against every key, head-major `[H, B, T, K]`.
+   * @param queriesWithV `(q + v) / sqrt(d)`, `[H, B * T, d]`
+   */
+  private positionScores(
+    queriesWithV: tf.Tensor3D,
+    batch: number,
+    queryCount: number,
+    keyCount: number,
+    contiguous: boolean,
+    distanceIndex: tf.Tensor3D,
+  ): tf.Tensor4D {
+    const project = (distances: number[]): tf.Tensor3D => {
+      // R (P x D) @ W_r, split per head: [H, P, d]. R is projected once per call.
+      const sinusoid = sinusoidEmbedding(distances, this.modelDim);
+      const projected = tf.matMul(sinusoid, this.position);
+      return tf.transpose(tf.reshape(projected, [distances.length, this.numHeads, this.headDim]), [1, 0, 2]);
+    };
+    if (contiguous) {
+      // Distances K-1 .. 0 (clamped), aligned to each query by the rel-shift trick.
+      const distances = Array.from({ length: keyCount }, (_, j) => Math.min(keyCount - 1 - j, this.clampLength));
+      const scores = tf.matMul(queriesWithV, project(distances), false, true);
+      return relShift(tf.reshape(scores, [this.numHeads, batch, queryCount, keyCount]));
+    }
+    // Gather path: score every distinct clamped distance once, then pick per (query, key).
+    const indexValues = distanceIndex.dataSync();
+    const distinct = Array.from(new Set(indexValues)).sort((a, b) => a - b);
+    const slotOf = new Map<number, number>();
+    distinct.forEach((distance, slot) => slotOf.set(distance, slot));
+    const remapped = new Int32Array(indexValues.length);
+    for (let position = 0; position < indexValues.length; position++) {
+      remapped[position] = slotOf.get(indexValues[position] as number) as number;
+    }
+    const slotIndex = tf.tensor3d(remapped, distanceIndex.shape, 'int32');
+    const scores = tf.matMul(queriesWithV, project(distinct), false, true); // [H, B*T, P]
+    const batchMajor = tf.transpose(tf.reshape(scores, [this.numHeads, batch, queryCount, distinct.length]), [1, 0, 2, 3]);
+    const gathered = gatherRelativeScores(batchMajor as tf.Tensor4D, slotIndex, { validateIndex: false });
+    return tf.transpose(gathered, [1, 0, 2, 3]);
+  }
+
+  /** Attention of the current segment over `[memory; current]` (SPEC 2.2). */
+  apply(input: AttentionInput): AttentionOutput {
+    const [batch, queryCount, keyCount] = this.validate(input);
+    const { numHeads, headDim, modelDim } = this;
+    const applyDropout = input.training === true && this.dropout > 0;
+    const dropoutSeed = applyDropout ? hashSeed(this.seed, `${this.namePrefix}.dropout.${this.dropoutCalls++}`) : 0;
+    return tf.tidy(() => {
+      const scale = 1 / Math.sqrt(headDim);
+      const queries2d = tf.reshape(input.queries, [batch * queryCount, modelDim]);
+      const keys2d = tf.reshape(input.keys, [batch * keyCount, modelDim]);
+      const projectedQueries = tf.matMul(queries2d, this.query);
+      // Keys and values in one 2-D matmul over [B*K, D] x [D, 2D].
+      const keyValue = tf.matMul(keys2d, tf.concat([this.key, this.value], 1));
+      const [projectedKeys, projectedValues] = tf.split(keyValue, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
+      const queryHeads = tf.reshape(
+        tf.transpose(tf.reshape(projectedQueries, [batch, queryCount, numHeads, headDim]), [2, 0, 1, 3]),
+        [numHeads, batch * queryCount, headDim],
+      ); // [H, B*T, d]
+      const keyHeads = this.splitHeads(projectedKeys, batch, keyCount); // [H*B, K, d]
+      const valueHeads = this.splitHeads(projectedValues, batch, keyCount); // [H*B, K, d]
+      const u = tf.reshape(this.positionBiases.u, [numHeads, 1, headDim]);
+      const v = tf.reshape(this.positionBiases.v, [numHeads, 1, headDim]);
+      const queriesWithU = tf.reshape(tf.mul(tf.add(queryHeads, u), scale), [numHeads * batch, queryCount, headDim]);
+      const queriesWithV = tf.mul(tf.add(queryHeads, v), scale) as tf.Tensor3D; // [H, B*T, d]
+      const content = tf.reshape(tf.matMul(queriesWithU, keyHeads, false, true), [numHeads, batch, queryCount, keyCount]);
+      const { index, causal } = relativeDistanceIndex(input.queryPositions, input.keyPositions, this.clampLength);
+      const position = this.positionScores(queriesWithV, batch, queryCount, keyCount, input.contiguous, index);
+      const scores = tf.add(content, position);
+      // causal [B, T, K] broadcasts over the head-major [H, B, T, K] scores.
+      const softMask = input.softMask ? tf.transpose(tf.cast(input.softMask, 'float32'), [1, 0, 2, 3]) : undefined;
+      const probabilities = maskedSoftmax(scores, softMask ? { mask: causal, softMask } : { mask: causal }) as tf.Tensor4D;
+      const used = applyDropout ? tf.dropout(probabilities, this.dropout, undefined, dropoutSeed) : probabilities;
+      const attended = tf.matMul(tf.reshape(used, [numHeads * batch, queryCount, keyCount]), valueHeads) as tf.Tensor3D; // [H*B, T, d]
+      const output = tf.reshape(tf.matMul(this.mergeHeads(attended, batch, queryCount), this.output), [batch, queryCount, modelDim]) as tf.Tensor3D;
+      if (!input.returnProbabilities) return { output };
+      return { output, probabilities: tf.transpose(probabilities, [1, 0, 2, 3]) as tf.Tensor4D };
+    }) as AttentionOutput;
+  }
+
+  /**
+   * Content-only attention with this layer's projections (SPEC 3.2 attention-reconstruction):
+   * `softmax(Q(queryInput) K(keyValueInput)^T / sqrt(d)) V(keyValueInput)` per head, heads merged;
+   * no position terms, no mask, no output projection, no norm (the model applies its pre-norm).
+   * @param queryInput `[batch, queries, D]`
+   * @param keyValueInput `[batch, n, D]`
+   * @returns `[batch, queries, D]`
+   */
+  readonly contentAttention = (queryInput: tf.Tensor3D, keyValueInput: tf.Tensor3D): tf.Tensor3D => {
+    if (queryInput.rank !== 3 || keyValueInput.rank !== 3 || queryInput.shape[2] !== this.modelDim || keyValueInput.shape[2] !== this.modelDim || queryInput.shape[0] !== keyValueInput.shape[0]) {
+      throw new AttentionInputError(
+        `RelativeAttention.contentAttention (${this.namePrefix}): expected queryInput [batch, queries, ${this.modelDim}] and keyValueInput [batch, n, ${this.modelDim}] with the same batch, got ${describe(queryInput)} and ${describe(keyValueInput)}.`,
+      );
+    }
+    const [batch, queryCount] = queryInput.shape;
+    const count = keyValueInput.shape[1];
+    return tf.tidy(() => {
+      const scale = 1 / Math.sqrt(this.headDim);
+      const queries = this.splitHeads(tf.matMul(tf.reshape(queryInput, [batch * queryCount, this.modelDim]), this.query), batch, queryCount);
+      const keyValue = tf.matMul(tf.reshape(keyValueInput, [batch * count, this.modelDim]), tf.concat([this.key, this.value], 1));
+      const [keys, values] = tf.split(keyValue, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
+      const scores = tf.matMul(tf.mul(queries, scale), this.splitHeads(keys, batch, count), false, true);
+      const attended = tf.matMul(tf.softmax(scores), this.splitHeads(values, batch, count)) as tf.Tensor3D;
+      return tf.reshape(this.mergeHeads(attended, batch, queryCount), [batch, queryCount, this.modelDim]) as tf.Tensor3D;
+    });
+  };
+}
+
+function describe(value: unknown): string {
+  if (value instanceof tf.Tensor) return `${value.dtype} [${value.shape.join(', ')}]`;
+  return value === null ? 'null' : typeof value;
+}
+
+/** Creates one layer's relative multi-head attention (see {@link RelativeAttention}). */
+export function createRelativeAttention(options: RelativeAttentionOptions): RelativeAttention {
+  return new RelativeAttention(options);
+}
