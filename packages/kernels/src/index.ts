@@ -8,3 +8,4 @@ export {
   TensorBudgetError,
   TensorLeakError,
 } from './errors.js';
+export * from './ops/index.js';

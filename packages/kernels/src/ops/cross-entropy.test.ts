@@ -1,0 +1,69 @@
+// sparseSoftmaxCrossEntropy against a float64 log-sum-exp reference, stability, gradient and leaks.
+import * as tf from '@tensorflow/tfjs';
+import { expect, test } from 'vitest';
+import { randomValues } from '../test-support.js';
+import { checkGradients, expectClose, expectNoLeak } from '../testing/index.js';
+import { sparseSoftmaxCrossEntropy } from './cross-entropy.js';
+
+function reference(logits: ArrayLike<number>, vocabulary: number, targets: number[]): number[] {
+  return targets.map((target, row) => {
+    const values = Array.from({ length: vocabulary }, (_, v) => logits[row * vocabulary + v] as number);
+    const max = Math.max(...values);
+    const logSum = max + Math.log(values.reduce((total, value) => total + Math.exp(value - max), 0));
+    return logSum - (values[target] as number);
+  });
+}
+
+test('matches the reference in nats', () => {
+  const values = randomValues(4 * 5, 1, -3, 3);
+  const targets = [0, 4, 2, 2];
+  const logits = tf.tensor2d(values, [4, 5]);
+  const targetTensor = tf.tensor1d(targets, 'int32');
+  const losses = sparseSoftmaxCrossEntropy(logits, targetTensor);
+  expect(losses.shape).toEqual([4]);
+  expectClose(losses, reference(values, 5, targets), { atol: 1e-5 });
+  // Uniform logits give ln V.
+  const uniform = tf.zeros([1, 7]) as tf.Tensor2D;
+  const zeroTarget = tf.tensor1d([3], 'int32');
+  const uniformLoss = sparseSoftmaxCrossEntropy(uniform, zeroTarget);
+  expectClose(uniformLoss, [Math.log(7)], { atol: 1e-6 });
+  tf.dispose([logits, targetTensor, losses, uniform, zeroTarget, uniformLoss]);
+});
+
+test('is stable for huge logits (no Infinity or NaN)', () => {
+  const logits = tf.tensor2d([[1000, 0, -1000], [-500, 500, 499]]);
+  const targets = tf.tensor1d([1, 2], 'int32');
+  const losses = sparseSoftmaxCrossEntropy(logits, targets);
+  expectClose(losses, [1000, 1 + Math.log(1 + Math.exp(-1))], { atol: 1e-4, rtol: 1e-6 });
+  tf.dispose([logits, targets, losses]);
+});
+
+test('gradient matches finite differences (and is softmax - onehot)', () => {
+  const logits = tf.tensor2d(randomValues(3 * 4, 2, -2, 2), [3, 4]);
+  const targets = tf.tensor1d([3, 0, 1], 'int32');
+  const weights = tf.tensor1d([1, 0.5, 2]);
+  checkGradients((l) => tf.sum(tf.mul(sparseSoftmaxCrossEntropy(l as tf.Tensor2D, targets), weights)), [logits]);
+  const gradient = tf.grad((l: tf.Tensor) => tf.sum(sparseSoftmaxCrossEntropy(l as tf.Tensor2D, targets)))(logits);
+  const expected = tf.tidy(() => tf.sub(tf.softmax(logits), tf.cast(tf.oneHot(targets, 4), 'float32')));
+  expectClose(gradient, expected, { atol: 1e-6 });
+  tf.dispose([logits, targets, weights, gradient, expected]);
+});
+
+test('rejects out-of-range targets, float targets and mismatched rows', () => {
+  const logits = tf.zeros([2, 3]) as tf.Tensor2D;
+  const outOfRange = tf.tensor1d([0, 3], 'int32');
+  const floats = tf.tensor1d([0, 1]);
+  const tooMany = tf.tensor1d([0, 1, 2], 'int32');
+  expect(() => sparseSoftmaxCrossEntropy(logits, outOfRange)).toThrow(/values in \[0, 3\).*3 at row 1/);
+  expect(() => sparseSoftmaxCrossEntropy(logits, floats)).toThrow(/int32/);
+  expect(() => sparseSoftmaxCrossEntropy(logits, tooMany)).toThrow(/targets/);
+  tf.dispose([logits, outOfRange, floats, tooMany]);
+});
+
+test('does not leak (forward and backward)', () => {
+  const logits = tf.tensor2d(randomValues(6, 3), [2, 3]);
+  const targets = tf.tensor1d([2, 0], 'int32');
+  expectNoLeak(() => sparseSoftmaxCrossEntropy(logits, targets).dispose());
+  expectNoLeak(() => tf.grad((l: tf.Tensor) => tf.mean(sparseSoftmaxCrossEntropy(l as tf.Tensor2D, targets)))(logits).dispose());
+  tf.dispose([logits, targets]);
+});

@@ -1,0 +1,48 @@
+// Per-token softmax cross-entropy in nats from integer targets (SPEC 2 output, SPEC 7 loss).
+import * as tf from '@tensorflow/tfjs';
+import { InvalidArgumentError } from '../errors.js';
+import { assertDtype, assertTensor, describeShape } from './validate.js';
+
+/**
+ * `-log softmax(logits)[n, targets[n]]` for every row, via `tf.logSoftmax` (stable for large logits) and a one-hot
+ * product (its gradient needs no `UnsortedSegmentSum`, so it works on wasm without registration).
+ * Reads `targets` back synchronously to reject values outside `[0, V)`. (The one-hot is built as int32 and cast:
+ * tfjs-backend-wasm 4.22 `oneHot(..., 'float32')` writes int32 bit patterns into the float output.)
+ * @param logits `[N, V]` float32
+ * @param targets int32 `[N]` with values in `[0, V)`
+ * @returns `[N]` losses in nats
+ */
+export function sparseSoftmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
+  const operation = 'sparseSoftmaxCrossEntropy';
+  assertTensor(operation, 'logits', logits, 2, '[rows, vocabulary]');
+  assertDtype(operation, 'logits', logits, ['float32']);
+  assertTensor(operation, 'targets', targets, 1, '[rows]');
+  assertDtype(operation, 'targets', targets, ['int32']);
+  const [rows, vocabulary] = logits.shape;
+  if (targets.shape[0] !== rows) {
+    throw new InvalidArgumentError({
+      operation,
+      parameter: 'targets',
+      expected: `shape [${rows}] (one target per row of logits, ${describeShape(logits.shape)})`,
+      actual: describeShape(targets.shape),
+    });
+  }
+  const values = targets.dataSync();
+  for (let row = 0; row < values.length; row++) {
+    const value = values[row] as number;
+    if (value < 0 || value >= vocabulary) {
+      throw new InvalidArgumentError({
+        operation,
+        parameter: 'targets',
+        expected: `values in [0, ${vocabulary}) (the vocabulary size)`,
+        actual: `${value} at row ${row}`,
+      });
+    }
+  }
+  return tf.tidy(() => {
+    if (rows === 0) return tf.zeros([0]) as tf.Tensor1D;
+    const logProbabilities = tf.logSoftmax(logits);
+    const picked = tf.sum(tf.mul(logProbabilities, tf.cast(tf.oneHot(targets, vocabulary), 'float32')), -1);
+    return tf.neg(picked) as tf.Tensor1D;
+  });
+}

@@ -1,0 +1,14 @@
+// The fused tensor ops of @engram/kernels (re-exported from the package root).
+export { blockConv, causalDilatedConv } from './convolution.js';
+export { sparseSoftmaxCrossEntropy } from './cross-entropy.js';
+export { clipByGlobalNorm, stopGradient, type ClippedGradients } from './gradient.js';
+export { layerNorm } from './layer-norm.js';
+export { maskedSoftmax, type MaskedSoftmaxOptions } from './masked-softmax.js';
+export { relShift } from './rel-shift.js';
+export {
+  gatherRelativeScores,
+  relativeDistanceIndex,
+  type GatherRelativeScoresOptions,
+  type RelativeDistanceIndex,
+} from './relative-gather.js';
+export { sinusoidEmbedding } from './sinusoid.js';

@@ -1,0 +1,36 @@
+// Transformer-XL rel-shift: aligns position scores computed for distances K-1..0 with each query (SPEC 2.2, path 1).
+import * as tf from '@tensorflow/tfjs';
+import { InvalidArgumentError } from '../errors.js';
+import { assertTensor, describeShape } from './validate.js';
+
+/**
+ * Rel-shift of position scores for contiguous keys (M memories followed by the T current tokens).
+ *
+ * Input `[B, H, T, K]` whose last axis j' holds the score of query i against distance `K-1-j'`
+ * (distances K-1 down to 0). Output `[B, H, T, K]` with `out[b,h,i,j] = in[b,h,i, j + (T-1-i)]` for every key
+ * `j <= M+i` (query i sits at key index M+i, so that is the term for distance `M+i-j`). Entries above the causal
+ * diagonal (`j > M+i`) are unspecified and must be masked by the caller.
+ *
+ * Implemented as: pad one zero column in front of the key axis, view as `[.., K+1, T]`, drop the first row, view
+ * as `[.., T, K]`. Only pad, reshape and slice are used, so the gradient works on every backend.
+ * @param scores `[B, H, T, K]` with `K >= T`
+ */
+export function relShift(scores: tf.Tensor4D): tf.Tensor4D {
+  assertTensor('relShift', 'scores', scores, 4, '[batch, heads, queries, keys]');
+  const [batch, heads, queries, keys] = scores.shape;
+  if (keys < queries) {
+    throw new InvalidArgumentError({
+      operation: 'relShift',
+      parameter: 'scores',
+      expected: 'at least as many keys as queries (keys = memory + current tokens)',
+      actual: describeShape(scores.shape),
+      fix: 'For keys that are not a contiguous [memory; current] range use gatherRelativeScores.',
+    });
+  }
+  return tf.tidy(() => {
+    const padded = tf.pad(scores, [[0, 0], [0, 0], [0, 0], [1, 0]]);
+    const viewed = tf.reshape(padded, [batch, heads, keys + 1, queries]);
+    const dropped = tf.slice(viewed, [0, 0, 1, 0], [batch, heads, keys, queries]);
+    return tf.reshape(dropped, [batch, heads, queries, keys]) as tf.Tensor4D;
+  });
+}

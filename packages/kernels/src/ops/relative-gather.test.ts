@@ -1,0 +1,124 @@
+// gatherRelativeScores and relativeDistanceIndex against loops, and agreement with relShift (SPEC 2.2: to 1e-5).
+import * as tf from '@tensorflow/tfjs';
+import { expect, test } from 'vitest';
+import { InvalidArgumentError } from '../errors.js';
+import { offset, randomTensor, seededRandom } from '../test-support.js';
+import { checkGradients, expectClose, expectNoLeak } from '../testing/index.js';
+import { relShift } from './rel-shift.js';
+import { gatherRelativeScores, relativeDistanceIndex } from './relative-gather.js';
+
+function randomIndex(shape: [number, number, number], limit: number, seed: number): tf.Tensor3D {
+  const random = seededRandom(seed);
+  const values = Array.from({ length: shape[0] * shape[1] * shape[2] }, () => Math.floor(random() * limit));
+  return tf.tensor3d(values, shape, 'int32');
+}
+
+function referenceGather(scores: tf.Tensor4D, index: tf.Tensor3D): number[] {
+  const [scoreBatch, heads, queries, distances] = scores.shape;
+  const [batch, , keys] = index.shape;
+  const s = scores.dataSync();
+  const d = index.dataSync();
+  const out: number[] = [];
+  for (let b = 0; b < batch; b++)
+    for (let h = 0; h < heads; h++)
+      for (let i = 0; i < queries; i++)
+        for (let j = 0; j < keys; j++) {
+          const source = scoreBatch === 1 ? 0 : b;
+          const bucket = d[offset([batch, queries, keys], b, i, j)] as number;
+          out.push(s[offset([scoreBatch, heads, queries, distances], source, h, i, bucket)] as number);
+        }
+  return out;
+}
+
+test('matches a loop reference, with and without batch broadcasting', () => {
+  for (const scoreBatch of [2, 1]) {
+    const scores = randomTensor([scoreBatch, 3, 4, 6], 10 + scoreBatch) as tf.Tensor4D;
+    const index = randomIndex([2, 4, 5], 6, 20 + scoreBatch);
+    const output = gatherRelativeScores(scores, index);
+    expect(output.shape).toEqual([2, 3, 4, 5]);
+    expectClose(output.reshape([-1]), referenceGather(scores, index), { atol: 0, rtol: 0 });
+    tf.dispose([scores, index, output]);
+  }
+});
+
+test('agrees with relShift for contiguous keys (the two paths of SPEC 2.2)', () => {
+  const [batch, heads, queries, keys] = [2, 2, 3, 7];
+  // byDistance[..., d] = term of distance d; relShift wants distances K-1..0 along the key axis.
+  const byDistance = randomTensor([batch, heads, queries, keys], 30) as tf.Tensor4D;
+  const shifted = relShift(tf.reverse(byDistance, 3) as tf.Tensor4D);
+  const memory = keys - queries;
+  const queryPositions = tf.tensor2d([[10, 11, 12], [50, 51, 52]], [2, 3], 'int32');
+  const keyPositions = tf.tensor2d(
+    [Array.from({ length: keys }, (_, j) => 10 - memory + j), Array.from({ length: keys }, (_, j) => 50 - memory + j)],
+    [2, keys],
+    'int32',
+  );
+  const { index, causal } = relativeDistanceIndex(queryPositions, keyPositions, keys - 1);
+  const gathered = gatherRelativeScores(byDistance, index);
+  const visible = tf.expandDims(causal, 1);
+  expectClose(tf.mul(gathered, visible), tf.mul(shifted, visible), { atol: 1e-5 });
+  tf.dispose([byDistance, shifted, queryPositions, keyPositions, index, causal, gathered, visible]);
+});
+
+test('gradient reaches positionScores (duplicates summed) and matches finite differences', () => {
+  const scores = randomTensor([1, 2, 3, 4], 40);
+  const index = randomIndex([2, 3, 5], 4, 41); // batch 2 broadcast from 1: every bucket used several times
+  const weights = randomTensor([2, 2, 3, 5], 42);
+  checkGradients((s) => tf.sum(tf.mul(gatherRelativeScores(s as tf.Tensor4D, index), weights)), [scores]);
+  // The gradient of a plain sum counts how often each bucket is read.
+  const counts = tf.grad((s: tf.Tensor) => tf.sum(gatherRelativeScores(s as tf.Tensor4D, index)))(scores);
+  const expected = new Array<number>(2 * 3 * 4).fill(0);
+  const d = index.dataSync();
+  for (let b = 0; b < 2; b++)
+    for (let h = 0; h < 2; h++)
+      for (let i = 0; i < 3; i++)
+        for (let j = 0; j < 5; j++) expected[offset([2, 3, 4], h, i, d[offset([2, 3, 5], b, i, j)] as number)]! += 1;
+  expectClose(counts.reshape([-1]), expected);
+  tf.dispose([scores, index, weights, counts]);
+});
+
+test('rejects out-of-range indices, float indices and mismatched shapes', () => {
+  const scores = tf.zeros([1, 1, 2, 3]) as tf.Tensor4D;
+  const tooLarge = tf.tensor3d([[[0, 3], [1, 2]]], [1, 2, 2], 'int32');
+  const negative = tf.tensor3d([[[0, -1], [1, 2]]], [1, 2, 2], 'int32');
+  const floats = tf.tensor3d([[[0, 1], [1, 2]]], [1, 2, 2], 'float32');
+  const wrongQueries = tf.tensor3d([[[0, 1]]], [1, 1, 2], 'int32');
+  expect(() => gatherRelativeScores(scores, tooLarge)).toThrow(/values in \[0, 3\).*got 3/);
+  expect(() => gatherRelativeScores(scores, negative)).toThrow(InvalidArgumentError);
+  expect(() => gatherRelativeScores(scores, floats)).toThrow(/int32/);
+  expect(() => gatherRelativeScores(scores, wrongQueries)).toThrow(/distanceIndex/);
+  tf.dispose([scores, tooLarge, negative, floats, wrongQueries]);
+});
+
+test('relativeDistanceIndex: clamped distances and causal mask match loops; broadcasts; exact above 2^24', () => {
+  const base = 2 ** 25; // float32 cannot represent every integer here
+  const query = [[base + 5, base + 6], [3, 4]];
+  const key = [[base + 1, base + 4, base + 6, base + 9], [0, 1, 4, 5]];
+  const queryPositions = tf.tensor2d(query, [2, 2], 'int32');
+  const keyPositions = tf.tensor2d(key, [2, 4], 'int32');
+  const { index, causal } = relativeDistanceIndex(queryPositions, keyPositions, 3);
+  const expectedIndex = query.map((row, b) => row.map((tq) => key[b]!.map((tk) => Math.min(Math.max(tq - tk, 0), 3))));
+  const expectedCausal = query.map((row, b) => row.map((tq) => key[b]!.map((tk) => (tk <= tq ? 1 : 0))));
+  expect(index.dtype).toBe('int32');
+  expect(causal.dtype).toBe('float32');
+  expect(index.arraySync()).toEqual(expectedIndex);
+  expect(causal.arraySync()).toEqual(expectedCausal);
+  const shared = tf.tensor2d([[0, 1, 2]], [1, 3], 'int32');
+  const broadcast = relativeDistanceIndex(queryPositions, shared, 100);
+  expect(broadcast.index.shape).toEqual([2, 2, 3]);
+  expect(broadcast.index.arraySync()[1]).toEqual([[3, 2, 1], [4, 3, 2]]);
+  expect(() => relativeDistanceIndex(queryPositions, keyPositions, -1)).toThrow(/clampLength/);
+  const floatPositions = tf.tensor2d([[1, 2]]);
+  expect(() => relativeDistanceIndex(floatPositions, keyPositions, 3)).toThrow(/int32/);
+  tf.dispose([queryPositions, keyPositions, index, causal, shared, broadcast.index, broadcast.causal, floatPositions]);
+});
+
+test('does not leak (forward, backward, index)', () => {
+  const scores = randomTensor([1, 2, 2, 3], 50) as tf.Tensor4D;
+  const index = randomIndex([1, 2, 4], 3, 51);
+  const positions = tf.tensor2d([[4, 5]], [1, 2], 'int32');
+  expectNoLeak(() => gatherRelativeScores(scores, index).dispose());
+  expectNoLeak(() => tf.grad((s: tf.Tensor) => tf.sum(gatherRelativeScores(s as tf.Tensor4D, index)))(scores).dispose());
+  expectNoLeak(() => tf.dispose(relativeDistanceIndex(positions, positions, 2)));
+  tf.dispose([scores, index, positions]);
+});

@@ -1,0 +1,153 @@
+// Relative-position scores for arbitrary key positions: distance index, causal mask, and the gather (SPEC 2.2, path 2).
+import * as tf from '@tensorflow/tfjs';
+import { InvalidArgumentError } from '../errors.js';
+import { assertDtype, assertInteger, assertTensor, describeShape } from './validate.js';
+
+/** Options of `gatherRelativeScores`. */
+export interface GatherRelativeScoresOptions {
+  /**
+   * Read `distanceIndex` back (a synchronous download of B*T*K int32 values) and throw when a value lies outside
+   * `[0, P)`. Default true; switch off on a hot path whose index comes from `relativeDistanceIndex`.
+   */
+  validateIndex?: boolean;
+}
+
+/**
+ * Picks, for every (query, key) pair, the position score of their distance:
+ * `out[b,h,i,j] = positionScores[b,h,i, distanceIndex[b,i,j]]`.
+ *
+ * Forward: one gather on the flattened scores. Backward: one scatter-add (`tf.scatterND`, which sums duplicate
+ * indices) into the flattened scores, registered with `tf.customGrad`. This needs neither `UnsortedSegmentSum`
+ * (missing on wasm, quadratic on cpu) nor a one-hot matmul (about P times more arithmetic); see the README for the
+ * measurement.
+ * @param positionScores `[B or 1, H, T, P]` scores of every query against every distance bucket 0..P-1
+ *   (a leading 1 broadcasts over the batch of `distanceIndex`)
+ * @param distanceIndex int32 `[B, T, K]` with values in `[0, P)`
+ * @returns `[B, H, T, K]`
+ */
+export function gatherRelativeScores(
+  positionScores: tf.Tensor4D,
+  distanceIndex: tf.Tensor3D,
+  options: GatherRelativeScoresOptions = {},
+): tf.Tensor4D {
+  const operation = 'gatherRelativeScores';
+  assertTensor(operation, 'positionScores', positionScores, 4, '[batch, heads, queries, distances]');
+  assertTensor(operation, 'distanceIndex', distanceIndex, 3, '[batch, queries, keys]');
+  assertDtype(operation, 'distanceIndex', distanceIndex, ['int32']);
+  const [scoreBatch, heads, queries, distances] = positionScores.shape;
+  const [batch, indexQueries, keys] = distanceIndex.shape;
+  if ((scoreBatch !== batch && scoreBatch !== 1) || indexQueries !== queries) {
+    throw new InvalidArgumentError({
+      operation,
+      parameter: 'distanceIndex',
+      expected: `[batch, ${queries}, keys] with batch ${scoreBatch === 1 ? 'any size' : `= ${scoreBatch}`} ` +
+        `(positionScores has ${describeShape(positionScores.shape)})`,
+      actual: describeShape(distanceIndex.shape),
+    });
+  }
+  if (options.validateIndex ?? true) {
+    const values = distanceIndex.dataSync();
+    for (let position = 0; position < values.length; position++) {
+      const value = values[position] as number;
+      if (value < 0 || value >= distances) {
+        throw new InvalidArgumentError({
+          operation,
+          parameter: 'distanceIndex',
+          expected: `values in [0, ${distances}) (the last axis of positionScores)`,
+          actual: `${value} at flat position ${position}`,
+          fix: 'Clamp distances to the number of position buckets minus one (see relativeDistanceIndex).',
+        });
+      }
+    }
+  }
+  const total = scoreBatch * heads * queries * distances;
+  if (total >= 2 ** 31) {
+    throw new InvalidArgumentError({
+      operation,
+      parameter: 'positionScores',
+      expected: 'fewer than 2^31 elements (int32 flat indices)',
+      actual: describeShape(positionScores.shape),
+    });
+  }
+  return tf.tidy(() => {
+    // rowStart[b,h,i] = flat offset of positionScores[b or 0, h, i, 0].
+    const rowStart = new Int32Array(batch * heads * queries);
+    for (let b = 0; b < batch; b++) {
+      const sourceBatch = scoreBatch === 1 ? 0 : b;
+      for (let h = 0; h < heads; h++) {
+        for (let i = 0; i < queries; i++) {
+          rowStart[(b * heads + h) * queries + i] = ((sourceBatch * heads + h) * queries + i) * distances;
+        }
+      }
+    }
+    const flatIndex = tf.reshape(
+      tf.add(
+        tf.tensor4d(rowStart, [batch, heads, queries, 1], 'int32'),
+        tf.reshape(distanceIndex, [batch, 1, queries, keys]),
+      ),
+      [-1],
+    ) as tf.Tensor1D;
+    const gatherFlat = tf.customGrad((...args) => {
+      const scores = args[0] as tf.Tensor;
+      const save = args[1] as tf.GradSaveFunc;
+      save([flatIndex]);
+      const value = tf.reshape(tf.gather(tf.reshape(scores, [total]), flatIndex), [batch, heads, queries, keys]);
+      const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor => {
+        const index = saved[0] as tf.Tensor1D;
+        const updates = tf.reshape(dy, [-1]);
+        const summed = tf.scatterND(tf.reshape(index, [-1, 1]), updates, [total]);
+        return tf.reshape(summed, [scoreBatch, heads, queries, distances]);
+      };
+      return { value, gradFunc };
+    });
+    return gatherFlat(positionScores) as tf.Tensor4D;
+  });
+}
+
+/** Result of `relativeDistanceIndex`; the caller owns (and disposes) both tensors. */
+export type RelativeDistanceIndex = {
+  /** int32 `[B, T, K]`: `min(max(tq - tk, 0), clampLength)`, ready for `gatherRelativeScores`. */
+  index: tf.Tensor3D;
+  /** float32 `[B, T, K]`: 1 where the key is visible to the query (`tk <= tq`), else 0. */
+  causal: tf.Tensor3D;
+};
+
+/**
+ * Distance buckets and causal mask for queries and keys at arbitrary absolute positions (SPEC 2.2 `clampLen`).
+ * A leading batch size of 1 on either side broadcasts.
+ * @param queryPositions int32 `[B, T]` absolute positions of the queries
+ * @param keyPositions int32 `[B, K]` absolute positions of the keys
+ * @param clampLength largest distance bucket; farther keys share it (use P-1 for P position buckets)
+ */
+export function relativeDistanceIndex(
+  queryPositions: tf.Tensor2D,
+  keyPositions: tf.Tensor2D,
+  clampLength: number,
+): RelativeDistanceIndex {
+  const operation = 'relativeDistanceIndex';
+  assertTensor(operation, 'queryPositions', queryPositions, 2, '[batch, queries]');
+  assertTensor(operation, 'keyPositions', keyPositions, 2, '[batch, keys]');
+  assertDtype(operation, 'queryPositions', queryPositions, ['int32']);
+  assertDtype(operation, 'keyPositions', keyPositions, ['int32']);
+  assertInteger(operation, 'clampLength', clampLength, 0);
+  const queryBatch = queryPositions.shape[0];
+  const keyBatch = keyPositions.shape[0];
+  if (queryBatch !== keyBatch && queryBatch !== 1 && keyBatch !== 1) {
+    throw new InvalidArgumentError({
+      operation,
+      parameter: 'keyPositions',
+      expected: `a batch size equal to queryPositions' (${queryBatch}) or 1`,
+      actual: describeShape(keyPositions.shape),
+    });
+  }
+  return tf.tidy(() => {
+    // int32 arithmetic throughout (float32 would round positions above 2^24).
+    const delta = tf.sub(tf.expandDims(queryPositions, 2), tf.expandDims(keyPositions, 1));
+    const index = tf.minimum(
+      tf.maximum(delta, tf.scalar(0, 'int32')),
+      tf.scalar(clampLength, 'int32'),
+    ) as tf.Tensor3D;
+    const causal = tf.cast(tf.greaterEqual(delta, tf.scalar(0, 'int32')), 'float32') as tf.Tensor3D;
+    return { index, causal };
+  });
+}
