@@ -1,0 +1,484 @@
+// The Expire-Span MemoryPolicy (SPEC 4, Sukhbaatar et al. 2021): learned spans, soft ramp mask, span loss, real pruning.
+import * as tf from '@tensorflow/tfjs';
+import { appendToMemory, deserializeLayers, disposeState, emptyLayerMemory, serializeLayers } from '@engram/memory';
+import type {
+  AttentionModulation,
+  LayerMemory,
+  MemoryPolicy,
+  MemoryState,
+  MemoryView,
+  ModelDimensions,
+  ModulationContext,
+  PolicyTelemetry,
+  SegmentRecord,
+  SerializedMemoryState,
+} from '@engram/memory';
+import { ExpireSpanOptionError, ExpireSpanUsageError } from './errors.js';
+import { createUniform } from './random.js';
+import { expireSpanAuxiliaryLoss, expireSpanMask, planPruning, predictSpans, queryKeyDistances } from './spans.js';
+
+/** The policy's kind, also written into saved configs and states. */
+export const EXPIRE_SPAN_KIND = 'expire-span';
+
+/** Options of {@link createExpireSpanPolicy}. */
+export interface ExpireSpanOptions {
+  /** Lmax: the largest span a memory can get, in tokens (> 0). */
+  maxSpan: number;
+  /** R: length of the linear ramp of the soft mask, in tokens (> 0). */
+  ramp: number;
+  /** Weight of the span loss (default 1e-6; the paper uses 2e-6 on object collision). */
+  alpha?: number;
+  /** Every span starts at `initFraction * maxSpan` (the predictor bias is `logit(initFraction)`); in (0, 1), default 0.1. */
+  initFraction?: number;
+  /** The predictor reads `h / preDiv` (default 1; the small enwik8 recipe uses 64). */
+  preDiv?: number;
+  /** Training only: clamp the spans used for masking at `u * maxSpan`, `u ~ U(0, 1)` drawn once per forward pass (default false). */
+  noise?: boolean;
+  /** Drop memories that can no longer be seen (default true); false keeps every memory and only masks. */
+  prune?: boolean;
+  /** Hard cap on memory slots per layer: after pruning, the oldest slots beyond it are dropped (default: no cap). */
+  maxMemory?: number;
+  /** Seed of the noise generator (default: drawn from Math.random). */
+  seed?: number;
+  /** Accepted so that `createExpireSpanPolicy(policy.config())` works; must be `'expire-span'` when given. */
+  kind?: string;
+}
+
+/** The resolved options, as returned by `config()` (without `kind`). */
+export interface ResolvedExpireSpanOptions {
+  maxSpan: number;
+  ramp: number;
+  alpha: number;
+  initFraction: number;
+  preDiv: number;
+  noise: boolean;
+  prune: boolean;
+  maxMemory: number | null;
+  seed: number | null;
+}
+
+/** The span predictor of one layer: `e = maxSpan * sigmoid(weight . (h / preDiv) + bias)`. */
+export interface SpanPredictor {
+  /** `[modelDim]`, initialised to 0. */
+  weight: tf.Variable<tf.Rank.R1>;
+  /** `[]`, initialised to `logit(initFraction)`. */
+  bias: tf.Variable<tf.Rank.R0>;
+}
+
+/** The Expire-Span policy: a {@link MemoryPolicy} plus access to its span predictors. */
+export interface ExpireSpanPolicy extends MemoryPolicy {
+  readonly kind: typeof EXPIRE_SPAN_KIND;
+  readonly options: Readonly<ResolvedExpireSpanOptions>;
+  /** The span predictor of layer `layer` (after `build`). */
+  spanPredictor(layer: number): SpanPredictor;
+  /**
+   * Un-noised spans `[batch, slots]` that layer `layer` predicts for `hidden` `[batch, slots, modelDim]`
+   * (a new tensor owned by the caller).
+   */
+  predictSpans(layer: number, hidden: tf.Tensor3D): tf.Tensor2D;
+}
+
+let instanceCounter = 0;
+
+/**
+ * Creates the Expire-Span memory policy of SPEC 4. Use it like the FIFO policy:
+ * `createModel(config, { policy: createExpireSpanPolicy({ maxSpan: 1024, ramp: 32 }) })`.
+ *
+ * Per layer, one span predictor shared by the heads gives every memory (and every current token) a span
+ * `e_i`; attention is multiplied by `m_ti = clamp(1 + (e_i - (t - t_i)) / R, 0, 1)` and renormalised; the
+ * auxiliary loss pulls spans down; after each step, memories no query can see any more are dropped
+ * (the same number in every batch row, a multiple of T), so memory and compute really shrink.
+ */
+export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPolicy {
+  const resolved = resolveOptions(options);
+  const { maxSpan, ramp, alpha, initFraction, preDiv, noise, prune, maxMemory } = resolved;
+  const instance = instanceCounter++;
+  const uniform = createUniform(resolved.seed ?? Math.floor(Math.random() * 2 ** 32));
+  let dimensions: ModelDimensions | null = null;
+  let predictors: SpanPredictor[] = [];
+  let disposed = false;
+  let noiseLimit: number | null = null;
+  // Whether a layer memory's positions are `tokensSeen - slots .. tokensSeen - 1` in every row (rel-shift path).
+  const contiguity = new WeakMap<LayerMemory, boolean>();
+
+  const built = (method: string): ModelDimensions => {
+    if (disposed) {
+      throw new ExpireSpanUsageError(
+        `expire-span policy: ${method}() was called after dispose(). Create a new policy with createExpireSpanPolicy().`,
+      );
+    }
+    if (!dimensions) {
+      throw new ExpireSpanUsageError(
+        `expire-span policy: ${method}() was called before build(). The model calls build() when the policy is passed to it; call policy.build({ numLayers, modelDim, numHeads, segmentLength }) yourself when using the policy alone.`,
+      );
+    }
+    return dimensions;
+  };
+
+  const predictorOf = (layer: number, method: string): SpanPredictor => {
+    const { numLayers } = built(method);
+    const predictor = predictors[layer];
+    if (!Number.isInteger(layer) || !predictor) {
+      throw new ExpireSpanUsageError(
+        `expire-span policy: ${method}: layer must be an integer in [0, ${numLayers - 1}], got ${layer}.`,
+      );
+    }
+    return predictor;
+  };
+
+  const spansOf = (layer: number, hidden: tf.Tensor3D, method: string): tf.Tensor2D => {
+    const predictor = predictorOf(layer, method);
+    const width = built(method).modelDim;
+    if (hidden.rank !== 3 || hidden.shape[2] !== width) {
+      throw new ExpireSpanUsageError(
+        `expire-span policy: ${method}: hidden states must be [batch, slots, ${width}], got [${hidden.shape.join(', ')}].`,
+      );
+    }
+    return predictSpans(hidden, predictor.weight, predictor.bias, maxSpan, preDiv);
+  };
+
+  const isContiguous = (memory: LayerMemory, tokensSeen: number): boolean => {
+    const known = contiguity.get(memory);
+    if (known !== undefined) return known;
+    const result = memory.positions === null || positionsAreContiguous(memory.positions.dataSync(), memory.positions.shape[0], memory.positions.shape[1], tokensSeen);
+    contiguity.set(memory, result);
+    return result;
+  };
+
+  /** The next memory of one layer: prune the old memory, append the segment, apply the hard cap. */
+  const writeLayer = (
+    layer: number,
+    memory: LayerMemory,
+    input: tf.Tensor3D,
+    inputPositions: tf.Tensor2D,
+    nextTokensSeen: number,
+  ): LayerMemory => {
+    const [batch, segmentLength] = inputPositions.shape;
+    const oldSlots = memory.hidden?.shape[1] ?? 0;
+    const total = oldSlots + segmentLength;
+    // Per row, indices into concat(old memory, segment) that stay. The segment itself always stays.
+    let keep: number[][];
+    if (prune && memory.hidden && memory.positions && oldSlots > 0) {
+      const spans = tf.tidy(() => spansOf(layer, memory.hidden as tf.Tensor3D, 'write'));
+      const spanData = spans.dataSync();
+      spans.dispose();
+      const plan = planPruning({
+        spans: spanData,
+        positions: memory.positions.dataSync(),
+        batch,
+        slots: oldSlots,
+        nextQueryPosition: nextTokensSeen,
+        ramp,
+        blockSize: segmentLength,
+      });
+      keep = plan.keep;
+    } else {
+      keep = Array.from({ length: batch }, () => Array.from({ length: oldSlots }, (_, slot) => slot));
+    }
+    keep = keep.map((row) => [...row, ...Array.from({ length: segmentLength }, (_, index) => oldSlots + index)]);
+    if (maxMemory !== null) keep = keep.map((row) => row.slice(Math.max(0, row.length - maxMemory)));
+    const kept = keep[0]?.length ?? 0;
+    const isSuffix = keep.every((row) => row.every((slot, index) => slot === total - kept + index));
+
+    let hidden: tf.Tensor3D | null;
+    let positions: tf.Tensor2D | null;
+    if (isSuffix) {
+      // Nothing dropped out of order: a plain FIFO append-and-trim.
+      const appended = appendToMemory(memory.hidden, memory.positions, input, inputPositions, kept);
+      if (appended.evicted) {
+        appended.evicted.hidden.dispose();
+        appended.evicted.positions.dispose();
+      }
+      hidden = appended.hidden;
+      positions = appended.positions;
+    } else {
+      [hidden, positions] = tf.tidy(() => {
+        const allHidden = memory.hidden ? tf.concat([memory.hidden, input], 1) : input;
+        const allPositions = memory.positions ? tf.concat([memory.positions, inputPositions], 1) : inputPositions;
+        const width = allHidden.shape[2];
+        const flatIndices = new Int32Array(batch * kept);
+        keep.forEach((row, rowIndex) => row.forEach((slot, index) => (flatIndices[rowIndex * kept + index] = rowIndex * total + slot)));
+        const indexTensor = tf.tensor1d(flatIndices, 'int32');
+        const gatheredHidden = tf.reshape(tf.gather(tf.reshape(allHidden, [batch * total, width]), indexTensor), [batch, kept, width]) as tf.Tensor3D;
+        const gatheredPositions = tf.reshape(tf.gather(tf.reshape(allPositions, [batch * total]), indexTensor), [batch, kept]) as tf.Tensor2D;
+        return [gatheredHidden, gatheredPositions] as const;
+      });
+    }
+    const next: LayerMemory = { hidden, positions, extra: {} };
+    contiguity.set(
+      next,
+      positions === null || positionsAreContiguous(positions.dataSync(), batch, positions.shape[1], nextTokensSeen),
+    );
+    return next;
+  };
+
+  const policy: ExpireSpanPolicy = {
+    specificationVersion: 'v1',
+    kind: EXPIRE_SPAN_KIND,
+    needsAttentionProbabilities: false,
+    options: Object.freeze({ ...resolved }),
+
+    build(next: ModelDimensions): void {
+      if (disposed) built('build');
+      for (const name of ['numLayers', 'modelDim', 'numHeads', 'segmentLength'] as const) {
+        const value = next?.[name];
+        if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+          throw new ExpireSpanUsageError(`expire-span policy: build() needs ${name} to be an integer >= 1, got ${JSON.stringify(value)}.`);
+        }
+      }
+      if (dimensions) {
+        if (dimensions.numLayers === next.numLayers && dimensions.modelDim === next.modelDim) {
+          dimensions = { ...next };
+          return;
+        }
+        throw new ExpireSpanUsageError(
+          `expire-span policy: already built for ${dimensions.numLayers} layers of width ${dimensions.modelDim}, now asked for ${next.numLayers} layers of width ${next.modelDim}. Create one policy per model.`,
+        );
+      }
+      dimensions = { ...next };
+      const initialBias = Math.log(initFraction / (1 - initFraction));
+      predictors = Array.from({ length: next.numLayers }, (_, layer) => {
+        const prefix = `expire-span.${instance}.layers.${layer}.spanPredictor`;
+        return {
+          weight: tf.variable(tf.zeros([next.modelDim]), true, `${prefix}.weight`) as tf.Variable<tf.Rank.R1>,
+          bias: tf.variable(tf.scalar(initialBias), true, `${prefix}.bias`) as tf.Variable<tf.Rank.R0>,
+        };
+      });
+    },
+
+    initialState(batchSize: number): MemoryState {
+      const { numLayers } = built('initialState');
+      if (!Number.isInteger(batchSize) || batchSize < 1) {
+        throw new ExpireSpanUsageError(`expire-span policy: initialState(batchSize) needs an integer >= 1, got ${batchSize}.`);
+      }
+      return { layers: Array.from({ length: numLayers }, emptyLayerMemory), tokensSeen: 0, batchSize };
+    },
+
+    read(state: MemoryState, layer: number): MemoryView {
+      built('read');
+      const memory = state.layers[layer];
+      if (!memory) {
+        throw new ExpireSpanUsageError(
+          `expire-span policy: read(state, ${layer}) is out of range; the state has ${state.layers.length} layers.`,
+        );
+      }
+      return { hidden: memory.hidden, positions: memory.positions, contiguous: isContiguous(memory, state.tokensSeen) };
+    },
+
+    modulate(context: ModulationContext): AttentionModulation {
+      const { layer, keyHidden, keyPositions, queryPositions, training } = context;
+      predictorOf(layer, 'modulate');
+      if (keyPositions.rank !== 2 || keyPositions.shape[0] !== keyHidden.shape[0] || keyPositions.shape[1] !== keyHidden.shape[1]) {
+        throw new ExpireSpanUsageError(
+          `expire-span policy: modulate: keyPositions must be [${keyHidden.shape[0]}, ${keyHidden.shape[1]}] to match keyHidden, got [${keyPositions.shape.join(', ')}].`,
+        );
+      }
+      if (queryPositions.rank !== 2 || queryPositions.shape[0] !== keyHidden.shape[0]) {
+        throw new ExpireSpanUsageError(
+          `expire-span policy: modulate: queryPositions must be [${keyHidden.shape[0]}, queries], got [${queryPositions.shape.join(', ')}].`,
+        );
+      }
+      // One noise draw per forward pass, shared by the layers (drawn when layer 0 is modulated).
+      let limit: number | null = null;
+      if (training && noise) {
+        if (layer === 0 || noiseLimit === null) noiseLimit = uniform() * maxSpan;
+        limit = noiseLimit;
+      }
+      return tf.tidy(() => {
+        let spans = spansOf(layer, keyHidden, 'modulate');
+        if (limit !== null) spans = tf.minimum(spans, limit);
+        const distances = queryKeyDistances(queryPositions, keyPositions);
+        const { remaining, mask } = expireSpanMask(spans, distances, ramp);
+        return {
+          softMask: tf.expandDims(mask, 1) as tf.Tensor4D,
+          auxiliaryLoss: expireSpanAuxiliaryLoss(remaining, mask, alpha, ramp),
+        };
+      });
+    },
+
+    write(state: MemoryState, record: SegmentRecord): MemoryState {
+      const { numLayers } = built('write');
+      if (record.layerInputs.length !== numLayers || state.layers.length !== numLayers) {
+        throw new ExpireSpanUsageError(
+          `expire-span policy: write() expects ${numLayers} layers, got a state of ${state.layers.length} and ${record.layerInputs.length} layer inputs.`,
+        );
+      }
+      const positions = record.positions;
+      if (positions.rank !== 2 || positions.dtype !== 'int32' || positions.shape[0] !== state.batchSize) {
+        throw new ExpireSpanUsageError(
+          `expire-span policy: write(): record.positions must be int32 [${state.batchSize}, segmentLength], got ${positions.dtype} [${positions.shape.join(', ')}].`,
+        );
+      }
+      const nextTokensSeen = state.tokensSeen + positions.shape[1];
+      const layers = state.layers.map((memory, layer) =>
+        writeLayer(layer, memory, record.layerInputs[layer] as tf.Tensor3D, positions, nextTokensSeen),
+      );
+      return { layers, tokensSeen: nextTokensSeen, batchSize: state.batchSize };
+    },
+
+    variables(): tf.Variable[] {
+      return predictors.flatMap((predictor) => [predictor.weight, predictor.bias]);
+    },
+
+    separateVariables: () => [],
+
+    temporalRange(numLayers: number): number {
+      // m_ti > 0 needs t - t_i < e_i + R < Lmax + R, so one layer reaches at most ceil(Lmax + R) - 1 tokens back.
+      const reach = Math.ceil(maxSpan + ramp) - 1;
+      return numLayers * (maxMemory === null ? reach : Math.min(reach, maxMemory));
+    },
+
+    telemetry(state: MemoryState): PolicyTelemetry {
+      built('telemetry');
+      const meanSpan: number[] = [];
+      const maxSpanSeen: number[] = [];
+      const memorySlots: number[] = [];
+      state.layers.forEach((memory, layer) => {
+        const slots = memory.hidden?.shape[1] ?? 0;
+        memorySlots.push(slots);
+        if (!memory.hidden || slots === 0) {
+          meanSpan.push(0);
+          maxSpanSeen.push(0);
+          return;
+        }
+        const spans = tf.tidy(() => spansOf(layer, memory.hidden as tf.Tensor3D, 'telemetry'));
+        const data = spans.dataSync();
+        spans.dispose();
+        let sum = 0;
+        let largest = 0;
+        for (const value of data) {
+          sum += value;
+          if (value > largest) largest = value;
+        }
+        meanSpan.push(sum / data.length);
+        maxSpanSeen.push(largest);
+      });
+      return { memorySlots, perLayer: { meanSpan, maxSpan: maxSpanSeen } };
+    },
+
+    config(): Record<string, unknown> {
+      const saved: Record<string, unknown> = { kind: EXPIRE_SPAN_KIND, maxSpan, ramp, alpha, initFraction, preDiv, noise, prune };
+      if (maxMemory !== null) saved.maxMemory = maxMemory;
+      if (resolved.seed !== null) saved.seed = resolved.seed;
+      return saved;
+    },
+
+    serializeState(state: MemoryState): SerializedMemoryState {
+      return serializeLayers(state, { kind: EXPIRE_SPAN_KIND, specificationVersion: 'v1' });
+    },
+
+    deserializeState(serialized: SerializedMemoryState): MemoryState {
+      const { numLayers, modelDim } = built('deserializeState');
+      const state = deserializeLayers(serialized, { kind: EXPIRE_SPAN_KIND, numLayers });
+      const problem = state.layers.findIndex(
+        (memory) => Object.keys(memory.extra).length > 0 || (memory.hidden !== null && memory.hidden.shape[2] !== modelDim),
+      );
+      if (problem >= 0) {
+        disposeState(state);
+        throw new ExpireSpanUsageError(
+          `expire-span policy: deserializeState: layer ${problem} holds extra tensors or hidden states of the wrong width (expected [batch, slots, ${modelDim}] and no extra tensors). Restore a state saved by an expire-span policy of the same model.`,
+        );
+      }
+      return state;
+    },
+
+    spanPredictor(layer: number): SpanPredictor {
+      return predictorOf(layer, 'spanPredictor');
+    },
+
+    predictSpans(layer: number, hidden: tf.Tensor3D): tf.Tensor2D {
+      return spansOf(layer, hidden, 'predictSpans');
+    },
+
+    dispose(): void {
+      for (const predictor of predictors) {
+        predictor.weight.dispose();
+        predictor.bias.dispose();
+      }
+      predictors = [];
+      disposed = true;
+    },
+  };
+  return policy;
+}
+
+/** True when every row holds exactly the positions `tokensSeen - slots, ..., tokensSeen - 1`. */
+function positionsAreContiguous(data: ArrayLike<number>, batch: number, slots: number, tokensSeen: number): boolean {
+  for (let row = 0; row < batch; row++) {
+    for (let slot = 0; slot < slots; slot++) {
+      if (data[row * slots + slot] !== tokensSeen - slots + slot) return false;
+    }
+  }
+  return true;
+}
+
+function resolveOptions(options: ExpireSpanOptions): ResolvedExpireSpanOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new ExpireSpanOptionError({
+      option: 'options',
+      expected: 'an object such as { maxSpan: 1024, ramp: 32 }',
+      actual: options,
+    });
+  }
+  if (options.kind !== undefined && options.kind !== EXPIRE_SPAN_KIND) {
+    throw new ExpireSpanOptionError({
+      option: 'kind',
+      expected: `"${EXPIRE_SPAN_KIND}" (or absent)`,
+      actual: options.kind,
+      fix: 'This config was saved by another policy; recreate it with that policy\'s factory.',
+    });
+  }
+  const positive = (name: keyof ExpireSpanOptions, value: unknown, fallback?: number): number => {
+    const actual = value === undefined ? fallback : value;
+    if (typeof actual !== 'number' || !Number.isFinite(actual) || actual <= 0) {
+      throw new ExpireSpanOptionError({ option: name, expected: 'a finite number > 0', actual: value });
+    }
+    return actual;
+  };
+  const flag = (name: keyof ExpireSpanOptions, value: unknown, fallback: boolean): boolean => {
+    if (value === undefined) return fallback;
+    if (typeof value !== 'boolean') throw new ExpireSpanOptionError({ option: name, expected: 'true or false', actual: value });
+    return value;
+  };
+  const maxSpan = positive('maxSpan', options.maxSpan);
+  const ramp = positive('ramp', options.ramp);
+  const preDiv = positive('preDiv', options.preDiv, 1);
+  const alpha = options.alpha ?? 1e-6;
+  if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha < 0) {
+    throw new ExpireSpanOptionError({ option: 'alpha', expected: 'a finite number >= 0', actual: options.alpha });
+  }
+  const initFraction = options.initFraction ?? 0.1;
+  if (typeof initFraction !== 'number' || !(initFraction > 0 && initFraction < 1)) {
+    throw new ExpireSpanOptionError({
+      option: 'initFraction',
+      expected: 'a number strictly between 0 and 1',
+      actual: options.initFraction,
+      fix: 'Spans start at initFraction * maxSpan; 0.1 is the paper default.',
+    });
+  }
+  let maxMemory: number | null = null;
+  if (options.maxMemory !== undefined && options.maxMemory !== null) {
+    if (!Number.isInteger(options.maxMemory) || options.maxMemory < 1) {
+      throw new ExpireSpanOptionError({ option: 'maxMemory', expected: 'an integer >= 1 (memory slots per layer)', actual: options.maxMemory });
+    }
+    maxMemory = options.maxMemory;
+  }
+  let seed: number | null = null;
+  if (options.seed !== undefined && options.seed !== null) {
+    if (!Number.isInteger(options.seed)) {
+      throw new ExpireSpanOptionError({ option: 'seed', expected: 'an integer', actual: options.seed });
+    }
+    seed = options.seed;
+  }
+  return {
+    maxSpan,
+    ramp,
+    alpha,
+    initFraction,
+    preDiv,
+    noise: flag('noise', options.noise, false),
+    prune: flag('prune', options.prune, true),
+    maxMemory,
+    seed,
+  };
+}
