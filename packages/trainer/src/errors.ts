@@ -1,0 +1,80 @@
+// Error classes of @engram/trainer: each has a stable `name`, an optional `cause`, and a message naming the fix.
+
+/** Base class of every error thrown by @engram/trainer. */
+export class TrainerError extends Error {
+  override name = 'TrainerError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/**
+ * A training option is missing or has the wrong value. The message names the option, what was
+ * expected, what was received and how to fix it.
+ */
+export class InvalidTrainOptionError extends TrainerError {
+  override name = 'InvalidTrainOptionError';
+  /** The option path, e.g. `schedule.warmupSteps`. */
+  readonly option: string;
+  constructor(
+    details: { option: string; expected: string; actual: string; fix?: string },
+    options?: { cause?: unknown },
+  ) {
+    const fix = details.fix === undefined ? '' : ` ${details.fix}`;
+    super(`train: option "${details.option}" must be ${details.expected}, got ${details.actual}.${fix}`, options);
+    this.option = details.option;
+  }
+}
+
+/** Training stopped because the loss or gradient norm was not finite at too many steps in a row. */
+export class NonFiniteLossError extends TrainerError {
+  override name = 'NonFiniteLossError';
+  /** The step at which training stopped (1-based, counting skipped steps). */
+  readonly step: number;
+  /** Consecutive non-finite steps when it stopped. */
+  readonly inARow: number;
+  /** Non-finite steps over the whole run. */
+  readonly total: number;
+  constructor(details: { step: number; inARow: number; total: number; loss: number; gradientNorm: number }) {
+    super(
+      `train: stopped at step ${details.step} after ${details.inARow} steps in a row with a non-finite loss or gradient ` +
+        `(last loss ${details.loss}, gradient norm ${details.gradientNorm}; ${details.total} skipped in total). ` +
+        'Their updates were skipped. Lower the learning rate, raise the warm-up, check the data for invalid tokens, ' +
+        'or raise maxNonFiniteInARow if isolated spikes are expected.',
+    );
+    this.step = details.step;
+    this.inARow = details.inARow;
+    this.total = details.total;
+  }
+}
+
+/** A checkpoint cannot be used: missing manifest, checksum mismatch, truncated or unreadable file. */
+export class CorruptCheckpointError extends TrainerError {
+  override name = 'CorruptCheckpointError';
+  /** The checkpoint directory. */
+  readonly path: string;
+  constructor(path: string, reason: string, options?: { cause?: unknown }) {
+    super(`checkpoint ${path} is not valid: ${reason}`, options);
+    this.path = path;
+  }
+}
+
+/** A checkpoint is valid but does not fit the model, policy or options it is being restored into. */
+export class CheckpointMismatchError extends TrainerError {
+  override name = 'CheckpointMismatchError';
+  readonly path: string;
+  constructor(path: string, reason: string, options?: { cause?: unknown }) {
+    super(`checkpoint ${path} does not match this run: ${reason}`, options);
+    this.path = path;
+  }
+}
+
+/** Describes a value for an error message: its type and a short rendering. */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : String(value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  return typeof value;
+}

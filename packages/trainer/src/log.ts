@@ -1,0 +1,138 @@
+// JSON-lines training log: one JSON object per line, appended and handed to the OS after every record; resumable.
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { TrainerError } from './errors.js';
+
+/**
+ * JSON has no NaN or Infinity: non-finite numbers are written as the strings `"NaN"`,
+ * `"Infinity"` and `"-Infinity"` (so a skipped step still shows its loss), and read back as numbers by
+ * {@link readJsonLines}.
+ */
+function replaceNonFinite(_key: string, value: unknown): unknown {
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  return value;
+}
+
+const NON_FINITE = new Map<string, number>([
+  ['NaN', Number.NaN],
+  ['Infinity', Number.POSITIVE_INFINITY],
+  ['-Infinity', Number.NEGATIVE_INFINITY],
+]);
+
+/** Reads the strings written for non-finite numbers back as numbers (any string exactly `"NaN"`, `"Infinity"`, `"-Infinity"`). */
+function reviveNonFinite(_key: string, value: unknown): unknown {
+  if (typeof value === 'string') {
+    const number = NON_FINITE.get(value);
+    if (number !== undefined) return number;
+  }
+  return value;
+}
+
+/** The result of reading a JSON-lines file. */
+export interface JsonLinesContent<T = Record<string, unknown>> {
+  records: T[];
+  /** True when the last line was cut off (a crash while writing it); it is not in `records`. */
+  truncatedTail: boolean;
+}
+
+/**
+ * Reads a JSON-lines log. A last line without its newline (the process was killed while writing
+ * it) is dropped and reported in `truncatedTail`; any other unparsable line is an error.
+ */
+export function readJsonLines<T = Record<string, unknown>>(path: string): JsonLinesContent<T> {
+  const text = readFileSync(path, 'utf8');
+  const lines = text.split('\n');
+  const last = lines.pop() ?? '';
+  const truncatedTail = last.length > 0;
+  const records: T[] = [];
+  lines.forEach((line, index) => {
+    if (line.trim().length === 0) return;
+    try {
+      records.push(JSON.parse(line, reviveNonFinite) as T);
+    } catch (cause) {
+      throw new TrainerError(
+        `readJsonLines: line ${index + 1} of ${path} is not valid JSON (${(cause as Error).message}). The log was edited or corrupted.`,
+        { cause },
+      );
+    }
+  });
+  return { records, truncatedTail };
+}
+
+/**
+ * Appends JSON records to a file, one per line. Each {@link write} is a single `write(2)` of the
+ * whole line, so a killed process leaves at most one cut-off last line; {@link close} fsyncs.
+ */
+export class JsonLinesWriter {
+  #descriptor: number | null;
+  readonly path: string;
+  /** Bytes of a cut-off last line removed when the file was opened for appending. */
+  readonly repairedBytes: number;
+
+  private constructor(path: string, descriptor: number, repairedBytes: number) {
+    this.path = path;
+    this.#descriptor = descriptor;
+    this.repairedBytes = repairedBytes;
+  }
+
+  /**
+   * Opens `path` for writing. With `append: false` the file is replaced; with `append: true`
+   * records are added at the end, after removing a cut-off last line left by a crash.
+   */
+  static open(path: string, options: { append: boolean }): JsonLinesWriter {
+    mkdirSync(dirname(path), { recursive: true });
+    if (!options.append || !existsSync(path)) {
+      const descriptor = openSync(path, 'w');
+      return new JsonLinesWriter(path, descriptor, 0);
+    }
+    const descriptor = openSync(path, 'r+');
+    const size = fstatSync(descriptor).size;
+    let keep = size;
+    if (size > 0) {
+      // Walk back from the end to the last newline: anything after it is a cut-off record.
+      const chunk = Buffer.alloc(Math.min(size, 1 << 16));
+      let position = size;
+      let found = false;
+      while (position > 0 && !found) {
+        const length = Math.min(chunk.length, position);
+        position -= length;
+        readSync(descriptor, chunk, 0, length, position);
+        for (let index = length - 1; index >= 0; index -= 1) {
+          if (chunk[index] === 0x0a) {
+            keep = position + index + 1;
+            found = true;
+            break;
+          }
+        }
+      }
+      if (!found) keep = 0;
+      if (keep < size) ftruncateSync(descriptor, keep);
+    }
+    closeSync(descriptor);
+    const appendDescriptor = openSync(path, 'a');
+    return new JsonLinesWriter(path, appendDescriptor, size - keep);
+  }
+
+  /** Writes one record as a line (non-finite numbers become strings, see {@link readJsonLines}). */
+  write(record: Record<string, unknown>): void {
+    if (this.#descriptor === null) {
+      throw new TrainerError(`JsonLinesWriter: ${this.path} is closed; open a new writer to add records.`);
+    }
+    const line = `${JSON.stringify(record, replaceNonFinite)}\n`;
+    const buffer = Buffer.from(line, 'utf8');
+    let offset = 0;
+    while (offset < buffer.length) offset += writeSync(this.#descriptor, buffer, offset, buffer.length - offset);
+  }
+
+  /** Forces written records to stable storage (used before a checkpoint is published). */
+  sync(): void {
+    if (this.#descriptor !== null) fsyncSync(this.#descriptor);
+  }
+
+  close(): void {
+    if (this.#descriptor === null) return;
+    fsyncSync(this.#descriptor);
+    closeSync(this.#descriptor);
+    this.#descriptor = null;
+  }
+}
