@@ -458,4 +458,12 @@ describe('state, telemetry and leaks', () => {
     optimizer.dispose();
     probe.dispose();
   });
+
+  test('build and dispose leave no tensors behind', () => {
+    expectNoLeak(() => {
+      const policy = createExpireSpanPolicy({ maxSpan: 8, ramp: 2 });
+      policy.build({ numLayers: 2, modelDim: 4, numHeads: 2, segmentLength: 2 });
+      policy.dispose();
+    });
+  });
 });

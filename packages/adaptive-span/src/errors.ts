@@ -1,0 +1,50 @@
+// Error classes of @engram/adaptive-span: each has a stable `name`, an optional `cause`, and a message naming the fix.
+
+/** Base class of every error thrown by @engram/adaptive-span. */
+export class AdaptiveSpanError extends Error {
+  override readonly name: string = 'AdaptiveSpanError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+  }
+}
+
+/**
+ * An option of `createAdaptiveSpanPolicy` is missing or out of range.
+ * The message names the option, what was expected, what was received, and how to fix it.
+ */
+export class AdaptiveSpanOptionError extends AdaptiveSpanError {
+  override readonly name = 'AdaptiveSpanOptionError';
+  /** The option name, e.g. `ramp`. */
+  readonly option: string;
+  constructor(
+    details: { option: string; expected: string; actual: unknown; fix?: string },
+    options?: { cause?: unknown },
+  ) {
+    const fix = details.fix === undefined ? '' : ` ${details.fix}`;
+    super(
+      `createAdaptiveSpanPolicy: option "${details.option}" must be ${details.expected}, got ${describeValue(details.actual)}.${fix}`,
+      options,
+    );
+    this.option = details.option;
+  }
+}
+
+/**
+ * The policy was used against its life cycle (not built, built twice, disposed) or was handed
+ * a state or tensors of the wrong shape.
+ */
+export class AdaptiveSpanUsageError extends AdaptiveSpanError {
+  override readonly name = 'AdaptiveSpanUsageError';
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {
+    return String(value);
+  }
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return typeof value;
+  }
+}

@@ -1,0 +1,293 @@
+// Tests of the Adaptive-Span MemoryPolicy at the policy level (SPEC 5): build, modulate, clamping, trimming, state, leaks.
+import * as tf from '@tensorflow/tfjs';
+import { maskedSoftmax } from '@engram/kernels';
+import { expectClose, expectNoLeak } from '@engram/kernels/testing';
+import { createFifoPolicy, disposeState, disposeStateExcept } from '@engram/memory';
+import type { MemoryPolicy, MemoryState, SegmentRecord } from '@engram/memory';
+import { afterEach, describe, expect, test } from 'vitest';
+import { AdaptiveSpanOptionError, AdaptiveSpanUsageError } from './errors.js';
+import { createAdaptiveSpanPolicy } from './policy.js';
+import type { AdaptiveSpanOptions, AdaptiveSpanPolicy } from './policy.js';
+import { adaptiveSpanLoss, adaptiveSpanMask, headDistances } from './spans.js';
+
+const created: AdaptiveSpanPolicy[] = [];
+afterEach(() => {
+  while (created.length > 0) created.pop()?.dispose();
+});
+
+function makePolicy(
+  options: Partial<AdaptiveSpanOptions> = {},
+  dimensions = { numLayers: 2, modelDim: 4, numHeads: 2, segmentLength: 2 },
+): AdaptiveSpanPolicy {
+  const policy = createAdaptiveSpanPolicy({ maxSpan: 8, ramp: 2, ...options });
+  policy.build(dimensions);
+  created.push(policy);
+  return policy;
+}
+
+function record(layerInputs: tf.Tensor3D[], tokensSeen: number, training = false): SegmentRecord {
+  const [batch, segment] = (layerInputs[0] as tf.Tensor3D).shape;
+  const row = Array.from({ length: segment }, (_, index) => tokensSeen + index);
+  return {
+    layerInputs,
+    positions: tf.tensor2d(Array.from({ length: batch }, () => row), [batch, segment], 'int32'),
+    contentAttention: [],
+    training,
+  };
+}
+
+/** Writes one segment with `policy` and disposes what the old state held and the new one does not. */
+function step(policy: MemoryPolicy, state: MemoryState, inputs: tf.Tensor3D[]): MemoryState {
+  const segment = record(inputs, state.tokensSeen);
+  const next = policy.write(state, segment);
+  disposeStateExcept(state, next);
+  segment.positions.dispose();
+  return next;
+}
+
+function setRatios(policy: AdaptiveSpanPolicy, layer: number, values: number[]): void {
+  tf.tidy(() => policy.spanRatios(layer).assign(tf.tensor1d(values)));
+}
+
+describe('createAdaptiveSpanPolicy options', () => {
+  test('rejects bad options with a message naming the option', () => {
+    const bad: [Partial<AdaptiveSpanOptions>, string][] = [
+      [{ maxSpan: 0 }, 'maxSpan'],
+      [{ maxSpan: 7.5 }, 'maxSpan'],
+      [{ ramp: 0 }, 'ramp'],
+      [{ alpha: Number.NaN }, 'alpha'],
+      [{ initFraction: 1.5 }, 'initFraction'],
+      [{ buffer: -1 }, 'buffer'],
+      [{ kind: 'expire-span' }, 'kind'],
+    ];
+    for (const [options, name] of bad) {
+      let error: unknown;
+      try {
+        createAdaptiveSpanPolicy({ maxSpan: 8, ramp: 2, ...options });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(AdaptiveSpanOptionError);
+      expect((error as AdaptiveSpanOptionError).option).toBe(name);
+      expect((error as Error).message).toContain(`"${name}"`);
+    }
+  });
+
+  test('defaults follow the official recipe, and config() recreates the policy', () => {
+    const policy = createAdaptiveSpanPolicy({ maxSpan: 512, ramp: 32 });
+    expect(policy.config()).toEqual({ kind: 'adaptive-span', maxSpan: 512, ramp: 32, alpha: 5e-7, initFraction: 0, buffer: 64 });
+    const custom = createAdaptiveSpanPolicy({ maxSpan: 64, ramp: 4, alpha: 1e-6, initFraction: 0.5, buffer: 8 });
+    const config = custom.config();
+    expect(createAdaptiveSpanPolicy(config as unknown as AdaptiveSpanOptions).config()).toEqual(config);
+    expect(custom.temporalRange(3)).toBe(192);
+  });
+});
+
+describe('build, modulate and clamping', () => {
+  test('one ratio variable [heads] per layer, initialised to initFraction, with unique names', () => {
+    const first = makePolicy({ initFraction: 0.25 });
+    const second = makePolicy();
+    expect(first.kind).toBe('adaptive-span');
+    expect(first.variables()).toHaveLength(2);
+    expect(first.separateVariables()).toEqual([]);
+    expectClose(first.spanRatios(1), [0.25, 0.25]);
+    expect(first.spans()).toEqual([[2, 2], [2, 2]]);
+    const names = [...first.variables(), ...second.variables()].map((variable) => variable.name);
+    expect(new Set(names).size).toBe(4);
+    expect(() => first.spanRatios(2)).toThrow(AdaptiveSpanUsageError);
+    expect(() => createAdaptiveSpanPolicy({ maxSpan: 8, ramp: 2 }).initialState(1)).toThrow(/before build/);
+  });
+
+  test('modulate returns the per-head mask [B, H, T, K] and the span loss; both train the ratios', () => {
+    const policy = makePolicy({ alpha: 0.01 });
+    setRatios(policy, 1, [0.1, 0.45]);
+    const keyHidden = tf.randomNormal([2, 6, 4]) as tf.Tensor3D;
+    const keyPositions = tf.tensor2d([[2, 3, 4, 5, 6, 7], [2, 3, 4, 5, 6, 7]], undefined, 'int32');
+    const queryPositions = tf.tensor2d([[6, 7], [6, 7]], undefined, 'int32');
+    const context = { layer: 1, keyHidden, keyPositions, queryPositions, memorySlots: 4, training: true };
+    const result = policy.modulate?.(context);
+    expect(result?.softMask?.shape).toEqual([2, 2, 2, 6]);
+    const distances = headDistances(queryPositions, keyPositions);
+    const mask = adaptiveSpanMask(policy.spanRatios(1), distances, 8, 2);
+    const loss = adaptiveSpanLoss(policy.spanRatios(1), 0.01, 8);
+    expectClose(result?.softMask as tf.Tensor, mask);
+    expectClose(result?.auxiliaryLoss as tf.Tensor, loss);
+    const probe = tf.randomNormal([2, 2, 2, 6]);
+    const { grads, value } = tf.variableGrads(() => {
+      const { softMask, auxiliaryLoss } = policy.modulate?.(context) ?? {};
+      return tf.add(tf.sum(tf.mul(softMask as tf.Tensor, probe)), auxiliaryLoss as tf.Scalar) as tf.Scalar;
+    }, policy.variables());
+    const gradient = grads[policy.spanRatios(1).name] as tf.Tensor;
+    expect(tf.min(tf.abs(gradient)).dataSync()[0]).toBeGreaterThan(1e-4);
+    tf.dispose([keyHidden, keyPositions, queryPositions, result?.softMask, result?.auxiliaryLoss, distances, mask, loss, probe, value, ...Object.values(grads)] as tf.Tensor[]);
+  });
+
+  test('afterOptimizerStep clamps every ratio into [0, 1] after an optimizer step pushed it out', () => {
+    const policy = makePolicy({ alpha: 1 });
+    setRatios(policy, 0, [0.05, 0.95]);
+    setRatios(policy, 1, [0.5, 0.5]);
+    const optimizer = tf.train.sgd(1);
+    // Gradient of r0 - r1 pushes head 0 down and head 1 up by 1 each, far outside [0, 1].
+    optimizer.minimize(() => {
+      const ratios = policy.spanRatios(0);
+      return tf.sub(tf.slice(ratios, [0], [1]).asScalar(), tf.slice(ratios, [1], [1]).asScalar()) as tf.Scalar;
+    }, false, policy.variables());
+    expectClose(policy.spanRatios(0), [-0.95, 1.95]);
+    policy.afterOptimizerStep?.();
+    expectClose(policy.spanRatios(0), [0, 1]);
+    expectClose(policy.spanRatios(1), [0.5, 0.5]);
+    expect(policy.spans()).toEqual([[0, 8], [4, 4]]);
+    optimizer.dispose();
+  });
+});
+
+describe('write: trimming', () => {
+  test('memory is a FIFO trimmed to min(S, ceil(z_max + R) + buffer) per layer, so compute falls with the span', () => {
+    const policy = makePolicy({ maxSpan: 16, ramp: 2, buffer: 1 }, { numLayers: 2, modelDim: 4, numHeads: 2, segmentLength: 2 });
+    setRatios(policy, 0, [0.1, 0.25]); // z_max = 4: keep ceil(4 + 2) + 1 = 7
+    setRatios(policy, 1, [1, 0]); // z_max = 16: keep 16
+    let state = policy.initialState(2);
+    for (let index = 0; index < 10; index++) {
+      state = step(policy, state, [tf.randomNormal([2, 2, 4]) as tf.Tensor3D, tf.randomNormal([2, 2, 4]) as tf.Tensor3D]);
+    }
+    expect(policy.telemetry(state).memorySlots).toEqual([7, 16]);
+    expect(state.layers[0]?.positions?.arraySync()).toEqual([[13, 14, 15, 16, 17, 18, 19], [13, 14, 15, 16, 17, 18, 19]]);
+    expect(policy.read(state, 0).contiguous).toBe(true);
+    expect(policy.memoryLimit(0)).toBe(7);
+    // Spans shrink: the next write trims layer 1 as well.
+    setRatios(policy, 1, [0, 0]);
+    state = step(policy, state, [tf.randomNormal([2, 2, 4]) as tf.Tensor3D, tf.randomNormal([2, 2, 4]) as tf.Tensor3D]);
+    expect(policy.telemetry(state).memorySlots).toEqual([7, 3]);
+    disposeState(state);
+  });
+
+  test('trimming leaves masked attention unchanged (versus a FIFO memory of S slots)', () => {
+    const dimensions = { numLayers: 1, modelDim: 4, numHeads: 2, segmentLength: 3 };
+    const policy = makePolicy({ maxSpan: 20, ramp: 2, buffer: 0 }, dimensions);
+    setRatios(policy, 0, [0.12, 0.27]);
+    const fifo = createFifoPolicy({ memoryLength: 20 });
+    fifo.build(dimensions);
+    const projection = tf.randomNormal([4, 4], 0, 1, 'float32', 3) as tf.Tensor2D;
+    const batch = 2;
+    const attend = (reader: MemoryPolicy, state: MemoryState, current: tf.Tensor3D): tf.Tensor =>
+      tf.tidy(() => {
+        const view = reader.read(state, 0);
+        const queryPositions = tf.add(tf.zeros([batch, 3], 'int32'), tf.range(state.tokensSeen, state.tokensSeen + 3, 1, 'int32')) as tf.Tensor2D;
+        const keyHidden = (view.hidden ? tf.concat([view.hidden, current], 1) : current) as tf.Tensor3D;
+        const keyPositions = (view.positions ? tf.concat([view.positions, queryPositions], 1) : queryPositions) as tf.Tensor2D;
+        const { softMask } = policy.modulate?.({ layer: 0, keyHidden, keyPositions, queryPositions, memorySlots: 0, training: false }) ?? {};
+        const queries = tf.reshape(tf.matMul(tf.reshape(current, [batch * 3, 4]), projection), [batch, 1, 3, 4]);
+        const keys = tf.expandDims(keyHidden, 1);
+        const scores = tf.matMul(tf.tile(queries, [1, 2, 1, 1]), tf.tile(keys, [1, 2, 1, 1]), false, true);
+        const probabilities = maskedSoftmax(scores, { softMask: softMask as tf.Tensor });
+        return tf.matMul(probabilities, tf.tile(keys, [1, 2, 1, 1]));
+      });
+    let trimmed = policy.initialState(batch);
+    let full = fifo.initialState(batch);
+    for (let index = 0; index < 10; index++) {
+      const input = tf.randomNormal([batch, 3, 4], 0, 1, 'float32', 50 + index) as tf.Tensor3D;
+      const a = attend(policy, trimmed, input);
+      const b = attend(fifo, full, input);
+      expectClose(a, b, { atol: 1e-5, message: `step ${index}` });
+      tf.dispose([a, b]);
+      trimmed = step(policy, trimmed, [tf.clone(input)]);
+      full = step(fifo, full, [input]);
+    }
+    // ceil(0.27 * 20 + 2) = 8 slots instead of 20.
+    expect(trimmed.layers[0]?.hidden?.shape[1]).toBe(8);
+    expect(full.layers[0]?.hidden?.shape[1]).toBe(20);
+    tf.dispose(projection);
+    disposeState(trimmed);
+    disposeState(full);
+  });
+});
+
+describe('state, telemetry and leaks', () => {
+  test('serializeState / deserializeState round trip', () => {
+    const policy = makePolicy({ buffer: 0 });
+    let state = policy.initialState(2);
+    for (let index = 0; index < 3; index++) {
+      state = step(policy, state, [tf.randomNormal([2, 2, 4]) as tf.Tensor3D, tf.randomNormal([2, 2, 4]) as tf.Tensor3D]);
+    }
+    const saved = policy.serializeState(state);
+    expect(saved.meta.kind).toBe('adaptive-span');
+    const restored = policy.deserializeState(saved);
+    tf.dispose(Object.values(saved.tensors));
+    expect(restored.tokensSeen).toBe(6);
+    for (let layer = 0; layer < 2; layer++) {
+      expectClose(restored.layers[layer]?.hidden as tf.Tensor, state.layers[layer]?.hidden as tf.Tensor);
+      expect(restored.layers[layer]?.positions?.arraySync()).toEqual(state.layers[layer]?.positions?.arraySync());
+    }
+    const broken = policy.serializeState(state);
+    const positions = broken.tensors['layer0.positions'] as tf.Tensor;
+    broken.tensors['layer0.positions'] = tf.add(positions, tf.scalar(1, 'int32'));
+    positions.dispose();
+    expect(() => policy.deserializeState(broken)).toThrow(/not a trimmed FIFO/);
+    tf.dispose(Object.values(broken.tensors));
+    disposeState(state);
+    disposeState(restored);
+  });
+
+  test('telemetry reports memory slots, mean and max span and the memory limit per layer', () => {
+    const policy = makePolicy({ maxSpan: 10, ramp: 2, buffer: 3 });
+    setRatios(policy, 0, [0.2, 0.6]);
+    setRatios(policy, 1, [0.1, 0.1]);
+    const state = policy.initialState(1);
+    const telemetry = policy.telemetry(state);
+    expect(telemetry.memorySlots).toEqual([0, 0]);
+    expectClose(telemetry.perLayer.meanSpan as number[], [4, 1], { atol: 1e-5 });
+    expectClose(telemetry.perLayer.maxSpan as number[], [6, 1], { atol: 1e-5 });
+    expect(telemetry.perLayer.memoryLimit).toEqual([10, 6]);
+  });
+
+  test('no tensor leak over 50 training steps (modulate under a gradient, optimizer, clamping, write, telemetry)', () => {
+    const policy = makePolicy({ maxSpan: 8, ramp: 2, alpha: 0.1, initFraction: 0.3, buffer: 1 });
+    const optimizer = tf.train.sgd(0.5);
+    expectNoLeak(() => {
+      let state = policy.initialState(2);
+      for (let index = 0; index < 50; index++) {
+        const inputs = [0, 1].map(() => tf.randomNormal([2, 2, 4]) as tf.Tensor3D);
+        optimizer.minimize(() => {
+          let total = tf.scalar(0);
+          for (let layer = 0; layer < 2; layer++) {
+            const view = policy.read(state, layer);
+            const current = inputs[layer] as tf.Tensor3D;
+            const queryPositions = tf.tensor2d([[state.tokensSeen, state.tokensSeen + 1], [state.tokensSeen, state.tokensSeen + 1]], undefined, 'int32');
+            const keyHidden = (view.hidden ? tf.concat([view.hidden, current], 1) : current) as tf.Tensor3D;
+            const keyPositions = (view.positions ? tf.concat([view.positions, queryPositions], 1) : queryPositions) as tf.Tensor2D;
+            const { softMask, auxiliaryLoss } = policy.modulate?.({
+              layer,
+              keyHidden,
+              keyPositions,
+              queryPositions,
+              memorySlots: view.hidden?.shape[1] ?? 0,
+              training: true,
+            }) ?? {};
+            // A task-like term that wants long spans, against the span loss that wants short ones.
+            total = tf.add(total, tf.sub(auxiliaryLoss as tf.Scalar, tf.mean(softMask as tf.Tensor)));
+          }
+          return total as tf.Scalar;
+        }, false, policy.variables());
+        policy.afterOptimizerStep?.();
+        const segment = record(inputs, state.tokensSeen, true);
+        const next = policy.write(state, segment);
+        disposeStateExcept(state, next);
+        segment.positions.dispose();
+        state = next;
+        policy.telemetry(state);
+        tf.dispose(inputs);
+      }
+      for (const layer of policy.spans()) for (const span of layer) expect(span >= 0 && span <= 8).toBe(true);
+      disposeState(state);
+    });
+    optimizer.dispose();
+  });
+
+  test('build and dispose leave no tensors behind', () => {
+    expectNoLeak(() => {
+      const policy = createAdaptiveSpanPolicy({ maxSpan: 8, ramp: 2 });
+      policy.build({ numLayers: 2, modelDim: 4, numHeads: 2, segmentLength: 2 });
+      policy.dispose();
+    });
+  });
+});
