@@ -1,0 +1,62 @@
+// File helpers shared by downloads, extraction and tokenizer files: temporary names beside the target, atomic text writes, sizes and streaming hashes.
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+
+/** Hash algorithms whose digests the corpus table and PG-19 listing provide. */
+export type ChecksumAlgorithm = 'sha256' | 'md5';
+
+/** A known digest of a file, as lowercase hexadecimal. */
+export interface FileChecksum {
+  algorithm: ChecksumAlgorithm;
+  hex: string;
+}
+
+/**
+ * A fresh temporary path in the same folder as `destination` (so the final rename is atomic),
+ * hidden and marked `.partial` so a crash never leaves something that looks finished.
+ */
+export function temporaryPathFor(destination: string): string {
+  const suffix = `${process.pid}.${randomBytes(6).toString('hex')}.partial`;
+  return join(dirname(destination), `.${basename(destination)}.${suffix}`);
+}
+
+/** Writes text to `path` atomically (temporary file, fsync, rename). */
+export async function writeTextFileAtomically(path: string, text: string): Promise<void> {
+  await writeFileAtomic(path, text, { encoding: 'utf8', fsync: true });
+}
+
+/** Size of a regular file in bytes, or null if it does not exist (or is not a file). */
+export async function regularFileSize(path: string): Promise<number | null> {
+  try {
+    const info = await stat(path);
+    return info.isFile() ? info.size : null;
+  } catch (error) {
+    if (isNotFound(error)) return null;
+    throw error;
+  }
+}
+
+/** Hex digest of a whole file, read as a stream. */
+export async function hashFile(path: string, algorithm: ChecksumAlgorithm): Promise<string> {
+  const hash = createHash(algorithm);
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Removes a file if it exists; never throws for a missing file. */
+export async function removeQuietly(path: string): Promise<void> {
+  await rm(path, { force: true }).catch(() => undefined);
+}
+
+/** True for "no such file or directory" errors. */
+export function isNotFound(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'ENOENT';
+}
+
+/** Formats a byte count with thousands separators, e.g. `36,445,475 bytes`. */
+export function formatBytes(bytes: number): string {
+  return `${bytes.toLocaleString('en-US')} bytes`;
+}

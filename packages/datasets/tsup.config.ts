@@ -1,0 +1,6 @@
+import { engramTsup } from '@engram/tooling/tsup';
+
+export default engramTsup({
+  index: 'src/index.ts',
+  tensors: 'src/tensors.ts',
+});
