@@ -1,0 +1,121 @@
+// The language model's configuration (SPEC 2): validation and defaults.
+import { ModelConfigError } from './errors.js';
+
+/** Configuration of a {@link MemoryTransformer}. */
+export interface ModelConfig {
+  /** Vocabulary size V. */
+  vocabSize: number;
+  /** Model width D (divisible by numHeads, even). */
+  modelDim: number;
+  /** Attention heads H. */
+  numHeads: number;
+  /** Transformer blocks L. */
+  numLayers: number;
+  /** Feed-forward inner width F. */
+  feedForwardDim: number;
+  /** Tokens per training segment T (also the streaming commit size and the policy's segment length). */
+  segmentLength: number;
+  /** `pre`: `x + f(LN(x))` with a final LN (default); `post`: `LN(x + f(x))` as in the papers. */
+  norm?: 'pre' | 'post';
+  /** Dropout on residual branches (default 0). */
+  dropout?: number;
+  /** Dropout on attention probabilities (default 0). */
+  attentionDropout?: number;
+  /** Output projection shares the embedding matrix (default false). */
+  tieEmbeddings?: boolean;
+  /** Distances above this share one sinusoid (default 1000). */
+  clampLength?: number;
+  /** Feed-forward activation (default `relu`; `gelu` is the tanh approximation). */
+  activation?: 'relu' | 'gelu';
+  /** Multiply embeddings by sqrt(D) (default false). */
+  scaleEmbedding?: boolean;
+  /** One u, v pair per layer instead of one shared pair (default false, as Transformer-XL). */
+  perLayerPositionBiases?: boolean;
+  /** Seed of the initial weights and of dropout (default 0). */
+  seed?: number;
+  /** Standard deviation of the normal initialisation of weight matrices, embeddings and u, v (default 0.02). */
+  initStandardDeviation?: number;
+  /** Epsilon of every layer norm (default 1e-5). */
+  layerNormEpsilon?: number;
+}
+
+/** A configuration with every default filled in. */
+export type ResolvedModelConfig = Required<ModelConfig>;
+
+const integerFields = ['vocabSize', 'modelDim', 'numHeads', 'numLayers', 'feedForwardDim', 'segmentLength'] as const;
+
+/** Validates a configuration and fills in defaults; throws {@link ModelConfigError} naming the field. */
+export function resolveConfig(config: ModelConfig): ResolvedModelConfig {
+  if (typeof config !== 'object' || config === null) {
+    throw new ModelConfigError(`createModel: config must be an object, got ${config === null ? 'null' : typeof config}.`);
+  }
+  for (const field of integerFields) {
+    const value = config[field];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+      throw new ModelConfigError(`createModel: config.${field} must be an integer >= 1, got ${JSON.stringify(value)}.`);
+    }
+  }
+  if (config.modelDim % config.numHeads !== 0) {
+    throw new ModelConfigError(
+      `createModel: config.modelDim (${config.modelDim}) must be divisible by config.numHeads (${config.numHeads}); each head gets modelDim / numHeads dimensions.`,
+    );
+  }
+  if (config.modelDim % 2 !== 0) {
+    throw new ModelConfigError(
+      `createModel: config.modelDim must be even (the relative position sinusoid has sin and cos halves), got ${config.modelDim}.`,
+    );
+  }
+  const resolved: ResolvedModelConfig = {
+    vocabSize: config.vocabSize,
+    modelDim: config.modelDim,
+    numHeads: config.numHeads,
+    numLayers: config.numLayers,
+    feedForwardDim: config.feedForwardDim,
+    segmentLength: config.segmentLength,
+    norm: config.norm ?? 'pre',
+    dropout: config.dropout ?? 0,
+    attentionDropout: config.attentionDropout ?? 0,
+    tieEmbeddings: config.tieEmbeddings ?? false,
+    clampLength: config.clampLength ?? 1000,
+    activation: config.activation ?? 'relu',
+    scaleEmbedding: config.scaleEmbedding ?? false,
+    perLayerPositionBiases: config.perLayerPositionBiases ?? false,
+    seed: config.seed ?? 0,
+    initStandardDeviation: config.initStandardDeviation ?? 0.02,
+    layerNormEpsilon: config.layerNormEpsilon ?? 1e-5,
+  };
+  if (resolved.norm !== 'pre' && resolved.norm !== 'post') {
+    throw new ModelConfigError(`createModel: config.norm must be "pre" or "post", got ${JSON.stringify(resolved.norm)}.`);
+  }
+  if (resolved.activation !== 'relu' && resolved.activation !== 'gelu') {
+    throw new ModelConfigError(
+      `createModel: config.activation must be "relu" or "gelu", got ${JSON.stringify(resolved.activation)}.`,
+    );
+  }
+  for (const field of ['dropout', 'attentionDropout'] as const) {
+    const value = resolved[field];
+    if (typeof value !== 'number' || !(value >= 0 && value < 1)) {
+      throw new ModelConfigError(`createModel: config.${field} must be a rate in [0, 1), got ${JSON.stringify(value)}.`);
+    }
+  }
+  if (!Number.isInteger(resolved.clampLength) || resolved.clampLength < 0) {
+    throw new ModelConfigError(`createModel: config.clampLength must be an integer >= 0, got ${JSON.stringify(resolved.clampLength)}.`);
+  }
+  if (!Number.isInteger(resolved.seed)) {
+    throw new ModelConfigError(`createModel: config.seed must be an integer, got ${JSON.stringify(resolved.seed)}.`);
+  }
+  if (!(resolved.initStandardDeviation > 0)) {
+    throw new ModelConfigError(
+      `createModel: config.initStandardDeviation must be > 0, got ${JSON.stringify(resolved.initStandardDeviation)}.`,
+    );
+  }
+  if (!(resolved.layerNormEpsilon > 0)) {
+    throw new ModelConfigError(`createModel: config.layerNormEpsilon must be > 0, got ${JSON.stringify(resolved.layerNormEpsilon)}.`);
+  }
+  for (const field of ['tieEmbeddings', 'scaleEmbedding', 'perLayerPositionBiases'] as const) {
+    if (typeof resolved[field] !== 'boolean') {
+      throw new ModelConfigError(`createModel: config.${field} must be a boolean, got ${JSON.stringify(resolved[field])}.`);
+    }
+  }
+  return resolved;
+}

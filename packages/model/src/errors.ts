@@ -1,0 +1,34 @@
+// Error classes of @engram/model: stable names, a cause, and messages that say how to fix the problem.
+
+/** Options accepted by every error of this package. */
+export interface ModelErrorOptions {
+  cause?: unknown;
+}
+
+/** Base class of every error thrown by @engram/model. */
+export class ModelError extends Error {
+  override readonly name: string = 'ModelError';
+  constructor(message: string, options: ModelErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+  }
+}
+
+/** A model configuration field is missing or out of range. */
+export class ModelConfigError extends ModelError {
+  override readonly name = 'ModelConfigError';
+}
+
+/** A call got tensors or values of the wrong shape, dtype or range (tokens, batches, states). */
+export class ModelInputError extends ModelError {
+  override readonly name = 'ModelInputError';
+}
+
+/** A safetensors file is malformed, truncated or holds an unsupported dtype. */
+export class SafetensorsError extends ModelError {
+  override readonly name = 'SafetensorsError';
+}
+
+/** Saved weights or a saved config do not match the model being loaded. */
+export class WeightsError extends ModelError {
+  override readonly name = 'WeightsError';
+}

@@ -1,0 +1,35 @@
+// @engram/model: the memory transformer language model, its training step, streaming generation and weights I/O.
+export { resolveConfig } from './config.js';
+export type { ModelConfig, ResolvedModelConfig } from './config.js';
+export { ModelConfigError, ModelError, ModelInputError, SafetensorsError, WeightsError } from './errors.js';
+export type { ModelErrorOptions } from './errors.js';
+export { createAdam, createModel, MemoryTransformer } from './model.js';
+export type {
+  AdamOptions,
+  Batch,
+  CreateModelOptions,
+  EvaluateResult,
+  ForwardResult,
+  ModelStream,
+  TrainOptimizers,
+  TrainStepOptions,
+  TrainStepResult,
+} from './model.js';
+export { generate, sampleFromLogits } from './generate.js';
+export type { GenerateOptions, SamplingOptions } from './generate.js';
+export { decodeSafetensors, encodeSafetensors, readSafetensors, writeFileAtomic, writeSafetensors } from './safetensors.js';
+export type { SafetensorsContents, SafetensorsDtype } from './safetensors.js';
+export {
+  assignWeights,
+  CONFIG_FILE,
+  loadMemoryState,
+  loadModel,
+  MODEL_FORMAT,
+  MODEL_FORMAT_VERSION,
+  readModelConfig,
+  saveMemoryState,
+  saveModel,
+  WEIGHTS_FILE,
+} from './weights.js';
+export type { SavedModelConfig } from './weights.js';
+export { embeddingLookup } from './layers.js';

@@ -1,0 +1,769 @@
+// The memory transformer language model (SPEC 2, 6, 7): embedding, relative-attention blocks, memory policy, training step.
+import * as tf from '@tensorflow/tfjs';
+import {
+  createPositionBiases,
+  createRelativeAttention,
+  hashSeed,
+  seededNormal,
+  stableVariableName,
+  uniqueScope,
+  type PositionBiases,
+  type RelativeAttention,
+} from '@engram/attention';
+import { clipByGlobalNorm, layerNorm, sparseSoftmaxCrossEntropy, stopGradient } from '@engram/kernels';
+import {
+  createFifoPolicy,
+  disposeState,
+  disposeStateExcept,
+  keepState,
+  stateTensors,
+  type ContentAttention,
+  type MemoryPolicy,
+  type MemoryState,
+  type SegmentRecord,
+} from '@engram/memory';
+import { resolveConfig, type ModelConfig, type ResolvedModelConfig } from './config.js';
+import { ModelConfigError, ModelInputError } from './errors.js';
+import { embeddingLookup, gelu } from './layers.js';
+
+/** One segment of training data. */
+export interface Batch {
+  /** int32 `[batch, T]` input tokens. */
+  inputs: tf.Tensor2D;
+  /** int32 `[batch, T]` next tokens. */
+  targets: tf.Tensor2D;
+  /** float `[batch, T]`, 1 = the position counts in the loss (default: every position counts). */
+  mask?: tf.Tensor2D;
+}
+
+/** Optimizers of {@link MemoryTransformer.trainStep}. */
+export interface TrainOptimizers {
+  /** Trains the model's variables and `policy.variables()`. */
+  optimizer: tf.Optimizer;
+  /**
+   * Trains `policy.separateVariables()` with `policy.separateLoss`. When absent, a copy of
+   * `optimizer` (same class and config, learning rate kept in step) is created on first use.
+   */
+  separateOptimizer?: tf.Optimizer;
+}
+
+/** Options of {@link MemoryTransformer.trainStep}. */
+export interface TrainStepOptions {
+  /** Clip gradients by this global norm (SPEC 7); 0 or absent disables clipping. Also applied to the separate step. */
+  clipNorm?: number;
+  /** Skip the update when the loss or gradient norm is not finite (default true). Memory still advances. */
+  skipNonFinite?: boolean;
+}
+
+/** Result of {@link MemoryTransformer.trainStep}. */
+export interface TrainStepResult {
+  /** taskLoss + auxiliaryLoss (what the gradient was taken of). */
+  loss: number;
+  /** Mean cross-entropy in nats over counted target positions of all segments. */
+  taskLoss: number;
+  /** Policy auxiliary losses, summed over layers, averaged over the unrolled segments. */
+  auxiliaryLoss: number;
+  /** The policy's separate loss (summed over segments), or null when it had none this step. */
+  separateLoss: number | null;
+  /** Global gradient norm before clipping. */
+  gradientNorm: number;
+  /** Whether the optimizer step was applied (false for a non-finite loss or norm). */
+  applied: boolean;
+  /** The memory after the last segment (the input state was consumed). */
+  state: MemoryState;
+}
+
+/** Result of {@link MemoryTransformer.forward}. */
+export interface ForwardResult {
+  /** `[batch, T, vocab]`, owned by the caller. */
+  logits: tf.Tensor3D;
+  /** The memory after this segment (the input state was consumed). */
+  state: MemoryState;
+  /** Sum over layers of the policy's auxiliary losses for this segment. */
+  auxiliaryLoss: number;
+}
+
+/** Result of {@link MemoryTransformer.evaluate}. */
+export interface EvaluateResult {
+  /** Sum of the NLL (nats) of counted positions. */
+  nllSum: number;
+  /** Number of counted positions (sum of the mask). */
+  count: number;
+  /** NLL (nats) of every position, counted or not, row-major `[batch * T]`. */
+  tokenNll: Float32Array;
+  /** The memory after this segment (the input state was consumed). */
+  state: MemoryState;
+}
+
+/** Options of {@link createModel}. */
+export interface CreateModelOptions {
+  /** The memory method (default: FIFO with memoryLength = segmentLength). The model builds it. */
+  policy?: MemoryPolicy;
+}
+
+interface Norm {
+  weight: tf.Variable;
+  bias: tf.Variable;
+}
+
+interface Block {
+  attention: RelativeAttention;
+  attentionNorm: Norm;
+  innerWeight: tf.Variable;
+  innerBias: tf.Variable;
+  outerWeight: tf.Variable;
+  outerBias: tf.Variable;
+  feedForwardNorm: Norm;
+}
+
+/** What one segment's forward pass produces (tensors owned by whoever runs it). */
+interface SegmentPieces {
+  logits: tf.Tensor3D;
+  layerInputs: tf.Tensor3D[];
+  positions: tf.Tensor2D;
+  probabilities: tf.Tensor4D[] | undefined;
+  auxiliaryLoss: tf.Scalar;
+}
+
+/**
+ * A Transformer-XL style language model whose memory is managed by a {@link MemoryPolicy}
+ * (SPEC 2). States are values: `forward`, `evaluate` and `trainStep` consume the state they are
+ * given and return the next one.
+ */
+export class MemoryTransformer {
+  /** The configuration with defaults filled in. */
+  readonly config: ResolvedModelConfig;
+  /** The memory method (built by the model). */
+  readonly policy: MemoryPolicy;
+  private readonly scope: string;
+  private readonly named = new Map<string, tf.Variable>();
+  private readonly embedding: tf.Variable;
+  private readonly blocks: Block[] = [];
+  private readonly finalNorm: Norm | null;
+  private readonly outputWeight: tf.Variable | null;
+  private readonly outputBias: tf.Variable;
+  private readonly sharedBiases: PositionBiases | null;
+  private readonly contentAttentions: ContentAttention[];
+  private readonly separateOptimizers = new WeakMap<tf.Optimizer, tf.Optimizer>();
+  private dropoutCalls = 0;
+  private disposed = false;
+
+  constructor(config: ModelConfig, options: CreateModelOptions = {}) {
+    this.config = resolveConfig(config);
+    const c = this.config;
+    this.policy = options.policy ?? createFifoPolicy({ memoryLength: c.segmentLength });
+    if (this.policy.specificationVersion !== 'v1') {
+      throw new ModelConfigError(
+        `createModel: options.policy implements MemoryPolicy ${JSON.stringify(this.policy.specificationVersion)}, this model supports "v1".`,
+      );
+    }
+    this.scope = uniqueScope('model');
+    const headDim = c.modelDim / c.numHeads;
+    this.embedding = this.matrix('embedding.weight', [c.vocabSize, c.modelDim]);
+    this.sharedBiases = c.perLayerPositionBiases
+      ? null
+      : createPositionBiases({
+          numHeads: c.numHeads,
+          headDim,
+          namePrefix: 'attention',
+          seed: c.seed,
+          initStandardDeviation: c.initStandardDeviation,
+          scope: this.scope,
+        });
+    if (this.sharedBiases) {
+      this.register(this.sharedBiases.u);
+      this.register(this.sharedBiases.v);
+    }
+    for (let layer = 0; layer < c.numLayers; layer++) {
+      const prefix = `layers.${layer}`;
+      const attention = createRelativeAttention({
+        modelDim: c.modelDim,
+        numHeads: c.numHeads,
+        clampLength: c.clampLength,
+        dropout: c.attentionDropout,
+        namePrefix: `${prefix}.attention`,
+        ...(this.sharedBiases ? { positionBiases: this.sharedBiases } : {}),
+        seed: c.seed,
+        initStandardDeviation: c.initStandardDeviation,
+        scope: this.scope,
+      });
+      for (const variable of attention.variables()) this.register(variable);
+      this.blocks.push({
+        attention,
+        attentionNorm: this.norm(`${prefix}.attention_norm`),
+        innerWeight: this.matrix(`${prefix}.feed_forward.inner.weight`, [c.modelDim, c.feedForwardDim]),
+        innerBias: this.constant(`${prefix}.feed_forward.inner.bias`, [c.feedForwardDim], 0),
+        outerWeight: this.matrix(`${prefix}.feed_forward.outer.weight`, [c.feedForwardDim, c.modelDim]),
+        outerBias: this.constant(`${prefix}.feed_forward.outer.bias`, [c.modelDim], 0),
+        feedForwardNorm: this.norm(`${prefix}.feed_forward_norm`),
+      });
+    }
+    this.finalNorm = c.norm === 'pre' ? this.norm('final_norm') : null;
+    this.outputWeight = c.tieEmbeddings ? null : this.matrix('output.weight', [c.modelDim, c.vocabSize]);
+    this.outputBias = this.constant('output.bias', [c.vocabSize], 0);
+    this.contentAttentions = this.blocks.map((block) => {
+      if (c.norm === 'post') return block.attention.contentAttention;
+      return (queryInput: tf.Tensor3D, keyValueInput: tf.Tensor3D) =>
+        tf.tidy(() =>
+          block.attention.contentAttention(this.layerNorm(queryInput, block.attentionNorm), this.layerNorm(keyValueInput, block.attentionNorm)),
+        );
+    });
+    this.policy.build({
+      numLayers: c.numLayers,
+      modelDim: c.modelDim,
+      numHeads: c.numHeads,
+      segmentLength: c.segmentLength,
+    });
+    this.namedVariables(); // fails early on clashing policy variable names
+  }
+
+  private register(variable: tf.Variable): tf.Variable {
+    this.named.set(stableVariableName(variable), variable);
+    return variable;
+  }
+
+  private matrix(name: string, shape: number[]): tf.Variable {
+    const initial = seededNormal(shape, this.config.initStandardDeviation, this.config.seed, name);
+    const variable = tf.variable(initial, true, `${this.scope}/${name}`);
+    initial.dispose();
+    return this.register(variable);
+  }
+
+  private constant(name: string, shape: number[], value: number): tf.Variable {
+    const initial = tf.fill(shape, value);
+    const variable = tf.variable(initial, true, `${this.scope}/${name}`);
+    initial.dispose();
+    return this.register(variable);
+  }
+
+  private norm(prefix: string): Norm {
+    return {
+      weight: this.constant(`${prefix}.weight`, [this.config.modelDim], 1),
+      bias: this.constant(`${prefix}.bias`, [this.config.modelDim], 0),
+    };
+  }
+
+  private layerNorm<T extends tf.Tensor>(x: T, norm: Norm): T {
+    return layerNorm(x, norm.weight as tf.Tensor1D, norm.bias as tf.Tensor1D, this.config.layerNormEpsilon);
+  }
+
+  /**
+   * Every variable under its stable name: the model's own (see the README's naming table) and
+   * the policy's (`policy.<name>`, where `<name>` is the policy variable's name after its last `/`).
+   * These are also the tensor names of saved weights.
+   */
+  namedVariables(): Record<string, tf.Variable> {
+    const named: Record<string, tf.Variable> = Object.fromEntries(this.named);
+    for (const variable of [...this.policy.variables(), ...this.policy.separateVariables()]) {
+      const name = `policy.${stableVariableName(variable)}`;
+      const existing = named[name];
+      if (existing && existing !== variable) {
+        throw new ModelConfigError(
+          `MemoryTransformer: two policy variables share the stable name "${name}" ("${existing.name}" and "${variable.name}"). Name policy variables "<unique scope>/<stable name>" with distinct stable names.`,
+        );
+      }
+      named[name] = variable;
+    }
+    return named;
+  }
+
+  /** Every variable (model and policy, including separately trained ones), in a stable order. */
+  variables(): tf.Variable[] {
+    return Object.values(this.namedVariables());
+  }
+
+  /** The variables the language-model loss trains: the model's and `policy.variables()`. */
+  trainableVariables(): tf.Variable[] {
+    return [...this.named.values(), ...this.policy.variables()];
+  }
+
+  /** Number of scalar parameters (model and policy). */
+  parameterCount(): number {
+    return this.variables().reduce((total, variable) => total + variable.size, 0);
+  }
+
+  /** Largest distance in tokens information can travel through memory (the policy's, SPEC 3). */
+  temporalRange(): number {
+    return this.policy.temporalRange(this.config.numLayers);
+  }
+
+  /** An empty memory for `batchSize` rows. */
+  initialState(batchSize: number): MemoryState {
+    return this.policy.initialState(batchSize);
+  }
+
+  /** Disposes every variable of the model and the policy. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const variable of this.named.values()) variable.dispose();
+    this.policy.dispose();
+  }
+
+  private checkTokens(where: string, name: string, tokens: tf.Tensor, state: MemoryState | null): void {
+    if (this.disposed) throw new ModelInputError(`${where}: the model was disposed.`);
+    if (!(tokens instanceof tf.Tensor) || tokens.isDisposed || tokens.rank !== 2 || tokens.dtype !== 'int32') {
+      throw new ModelInputError(
+        `${where}: ${name} must be a live int32 tensor [batch, time], got ${tokens instanceof tf.Tensor ? `${tokens.dtype} [${tokens.shape.join(', ')}]${tokens.isDisposed ? ' (disposed)' : ''}` : typeof tokens}.`,
+      );
+    }
+    if (tokens.shape[1] === 0) throw new ModelInputError(`${where}: ${name} has no time steps; pass at least one token per row.`);
+    if (state && tokens.shape[0] !== state.batchSize) {
+      throw new ModelInputError(
+        `${where}: ${name} has batch ${tokens.shape[0]} but the memory state was made for ${state.batchSize} rows; use model.initialState(${tokens.shape[0]}).`,
+      );
+    }
+    const values = tokens.dataSync();
+    const vocab = this.config.vocabSize;
+    for (let index = 0; index < values.length; index++) {
+      const value = values[index] as number;
+      if (value < 0 || value >= vocab) {
+        throw new ModelInputError(
+          `${where}: ${name} holds token ${value} at flat position ${index}; tokens must lie in [0, ${vocab}) (config.vocabSize).`,
+        );
+      }
+    }
+  }
+
+  private checkState(where: string, state: MemoryState): void {
+    if (!state || !Array.isArray(state.layers) || state.layers.length !== this.config.numLayers) {
+      throw new ModelInputError(
+        `${where}: state must be a MemoryState with ${this.config.numLayers} layers (from model.initialState or a previous call), got ${state ? `${state.layers?.length} layers` : String(state)}.`,
+      );
+    }
+    for (const tensor of stateTensors(state)) {
+      if (tensor.isDisposed) {
+        throw new ModelInputError(
+          `${where}: the memory state holds disposed tensors: it was already consumed. Use the state returned by the previous call.`,
+        );
+      }
+    }
+  }
+
+  private dropout(x: tf.Tensor3D, rate: number, training: boolean): tf.Tensor3D {
+    if (!training || rate === 0) return x;
+    const seed = hashSeed(this.config.seed, `dropout.${this.dropoutCalls++}`);
+    return tf.dropout(x, rate, undefined, seed) as tf.Tensor3D;
+  }
+
+  private feedForward(x: tf.Tensor3D, block: Block): tf.Tensor3D {
+    const [batch, time, dim] = x.shape;
+    const inner = tf.add(tf.matMul(tf.reshape(x, [batch * time, dim]), block.innerWeight), block.innerBias);
+    const activated = this.config.activation === 'gelu' ? gelu(inner) : tf.relu(inner);
+    const outer = tf.add(tf.matMul(activated as tf.Tensor2D, block.outerWeight), block.outerBias);
+    return tf.reshape(outer, [batch, time, dim]);
+  }
+
+  /**
+   * The forward pass of one segment (run inside a tidy or gradient scope).
+   * @param detachInputs stop-gradient the layer inputs handed to the policy (needed inside a tape)
+   */
+  private runSegment(inputs: tf.Tensor2D, state: MemoryState, training: boolean, detachInputs: boolean): SegmentPieces {
+    const c = this.config;
+    const [batch, time] = inputs.shape;
+    const positions = tf.tile(tf.expandDims(tf.range(state.tokensSeen, state.tokensSeen + time, 1, 'int32'), 0), [batch, 1]) as tf.Tensor2D;
+    let x = embeddingLookup(this.embedding as tf.Tensor2D, inputs);
+    if (c.scaleEmbedding) x = tf.mul(x, Math.sqrt(c.modelDim));
+    const needProbabilities = this.policy.needsAttentionProbabilities;
+    const layerInputs: tf.Tensor3D[] = [];
+    const probabilities: tf.Tensor4D[] = [];
+    const auxiliaryLosses: tf.Scalar[] = [];
+    this.blocks.forEach((block, layer) => {
+      layerInputs.push(detachInputs ? stopGradient(x) : x);
+      const view = this.policy.read(state, layer);
+      const memorySlots = view.hidden ? view.hidden.shape[1] : 0;
+      if (view.hidden && (view.hidden.shape[0] !== batch || view.hidden.shape[2] !== c.modelDim || !view.positions || view.positions.shape[1] !== memorySlots)) {
+        throw new ModelInputError(
+          `MemoryTransformer: policy "${this.policy.kind}" read() for layer ${layer} returned hidden [${view.hidden.shape.join(', ')}] and positions [${view.positions?.shape.join(', ') ?? 'null'}]; expected [${batch}, slots, ${c.modelDim}] and [${batch}, slots].`,
+        );
+      }
+      const keyHidden = view.hidden ? (tf.concat([view.hidden, x], 1) as tf.Tensor3D) : x;
+      const keyPositions = view.positions ? (tf.concat([view.positions, positions], 1) as tf.Tensor2D) : positions;
+      const modulation =
+        this.policy.modulate?.({ layer, keyHidden, keyPositions, queryPositions: positions, memorySlots, training }) ?? {};
+      if (modulation.auxiliaryLoss) auxiliaryLosses.push(modulation.auxiliaryLoss);
+      const attend = (queries: tf.Tensor3D, keys: tf.Tensor3D): tf.Tensor3D => {
+        const result = block.attention.apply({
+          queries,
+          keys,
+          queryPositions: positions,
+          keyPositions,
+          contiguous: view.contiguous,
+          ...(modulation.softMask ? { softMask: modulation.softMask } : {}),
+          returnProbabilities: needProbabilities,
+          training,
+        });
+        if (result.probabilities) probabilities.push(result.probabilities);
+        return result.output;
+      };
+      if (c.norm === 'pre') {
+        // LN is per token, so the queries are the last T rows of LN([memory; x]).
+        const normedKeys = this.layerNorm(keyHidden, block.attentionNorm);
+        const queries = memorySlots > 0 ? (tf.slice(normedKeys, [0, memorySlots, 0], [-1, time, -1]) as tf.Tensor3D) : normedKeys;
+        x = tf.add(x, this.dropout(attend(queries, normedKeys), c.dropout, training));
+        x = tf.add(x, this.dropout(this.feedForward(this.layerNorm(x, block.feedForwardNorm), block), c.dropout, training));
+      } else {
+        x = this.layerNorm(tf.add(x, this.dropout(attend(x, keyHidden), c.dropout, training)), block.attentionNorm);
+        x = this.layerNorm(tf.add(x, this.dropout(this.feedForward(x, block), c.dropout, training)), block.feedForwardNorm);
+      }
+    });
+    if (this.finalNorm) x = this.layerNorm(x, this.finalNorm);
+    const flat = tf.reshape(x, [batch * time, c.modelDim]);
+    const projected = this.outputWeight
+      ? tf.matMul(flat, this.outputWeight)
+      : tf.matMul(flat, this.embedding, false, true);
+    const logits = tf.reshape(tf.add(projected, this.outputBias), [batch, time, c.vocabSize]) as tf.Tensor3D;
+    const auxiliaryLoss = auxiliaryLosses.length > 0 ? (tf.addN(auxiliaryLosses) as tf.Scalar) : tf.scalar(0);
+    return {
+      logits,
+      layerInputs,
+      positions,
+      probabilities: needProbabilities ? probabilities : undefined,
+      auxiliaryLoss,
+    };
+  }
+
+  /** Runs {@link runSegment} in a tidy scope and returns its tensors. */
+  private segment(inputs: tf.Tensor2D, state: MemoryState, training: boolean): SegmentPieces {
+    return tf.tidy(() => this.runSegment(inputs, state, training, false) as unknown as tf.TensorContainer) as unknown as SegmentPieces;
+  }
+
+  private record(pieces: SegmentPieces, training: boolean): SegmentRecord {
+    return {
+      layerInputs: pieces.layerInputs,
+      positions: pieces.positions,
+      ...(pieces.probabilities ? { attentionProbabilities: pieces.probabilities } : {}),
+      contentAttention: this.contentAttentions,
+      training,
+    };
+  }
+
+  /** `policy.write` then ownership bookkeeping: the old state and unused pieces are disposed. */
+  private commit(state: MemoryState, pieces: SegmentPieces, training: boolean): MemoryState {
+    let next: MemoryState | undefined;
+    tf.tidy(() => {
+      next = keepState(this.policy.write(state, this.record(pieces, training)));
+    });
+    const written = next as MemoryState;
+    const held = new Set(stateTensors(written));
+    for (const tensor of [...pieces.layerInputs, pieces.positions, ...(pieces.probabilities ?? []), pieces.auxiliaryLoss]) {
+      if (!held.has(tensor) && !tensor.isDisposed) tensor.dispose();
+    }
+    disposeStateExcept(state, written);
+    return written;
+  }
+
+  /**
+   * One segment with memory carried in and out (SPEC 2.1). Consumes `state` (disposes what the
+   * next state does not hold); the caller disposes `logits`.
+   * @param inputs int32 `[batch, T]` (any T >= 1)
+   */
+  forward(inputs: tf.Tensor2D, state: MemoryState, options: { training?: boolean } = {}): ForwardResult {
+    this.checkState('forward', state);
+    this.checkTokens('forward', 'inputs', inputs, state);
+    const training = options.training ?? false;
+    const pieces = this.segment(inputs, state, training);
+    const auxiliaryLoss = pieces.auxiliaryLoss.dataSync()[0] as number;
+    const next = this.commit(state, pieces, training);
+    return { logits: pieces.logits, state: next, auxiliaryLoss };
+  }
+
+  /**
+   * Negative log-likelihood (nats) of `targets` for one segment, in evaluation mode
+   * (evaluation memory length, no dropout). Consumes `state`.
+   * @param inputs int32 `[batch, T]`
+   * @param targets int32 `[batch, T]`
+   * @param options.mask float `[batch, T]`, 1 = counted (default all)
+   */
+  evaluate(inputs: tf.Tensor2D, targets: tf.Tensor2D, state: MemoryState, options: { mask?: tf.Tensor2D } = {}): EvaluateResult {
+    this.checkState('evaluate', state);
+    this.checkTokens('evaluate', 'inputs', inputs, state);
+    this.checkTokens('evaluate', 'targets', targets, state);
+    this.checkSameShape('evaluate', 'targets', targets, inputs);
+    if (options.mask) this.checkSameShape('evaluate', 'mask', options.mask, inputs);
+    const [batch, time] = inputs.shape;
+    const pieces = this.segment(inputs, state, false);
+    const nll = tf.tidy(() =>
+      sparseSoftmaxCrossEntropy(tf.reshape(pieces.logits, [batch * time, this.config.vocabSize]), tf.reshape(targets, [batch * time])),
+    );
+    pieces.logits.dispose();
+    const tokenNll = nll.dataSync().slice() as Float32Array;
+    nll.dispose();
+    const mask = options.mask ? options.mask.dataSync() : null;
+    let nllSum = 0;
+    let count = 0;
+    tokenNll.forEach((value, index) => {
+      const weight = mask ? (mask[index] as number) : 1;
+      if (weight !== 0) {
+        nllSum += weight * value;
+        count += weight;
+      }
+    });
+    const next = this.commit(state, pieces, false);
+    return { nllSum, count, tokenNll, state: next };
+  }
+
+  private checkSameShape(where: string, name: string, tensor: tf.Tensor, reference: tf.Tensor): void {
+    if (!(tensor instanceof tf.Tensor) || tensor.isDisposed || tensor.shape.length !== 2 || tensor.shape[0] !== reference.shape[0] || tensor.shape[1] !== reference.shape[1]) {
+      throw new ModelInputError(
+        `${where}: ${name} must have the shape of inputs [${reference.shape.join(', ')}], got ${tensor instanceof tf.Tensor ? `[${tensor.shape.join(', ')}]` : typeof tensor}.`,
+      );
+    }
+  }
+
+  private separateOptimizerFor(optimizers: TrainOptimizers): tf.Optimizer {
+    if (optimizers.separateOptimizer) return optimizers.separateOptimizer;
+    const main = optimizers.optimizer;
+    let copy = this.separateOptimizers.get(main);
+    if (!copy) {
+      const constructor = main.constructor as tf.serialization.SerializableConstructor<tf.Optimizer>;
+      copy = constructor.fromConfig(constructor, main.getConfig());
+      this.separateOptimizers.set(main, copy);
+    }
+    // Follow the main optimizer's learning rate (schedules change it between steps).
+    const rate = (main as unknown as { learningRate?: number }).learningRate;
+    if (typeof rate === 'number') (copy as unknown as { learningRate: number }).learningRate = rate;
+    return copy;
+  }
+
+  /**
+   * One optimisation step (SPEC 7). `batch` may be an array of K consecutive segments unrolled in
+   * one gradient computation (BPTT, SPEC 3.2): memory written between them stays in the tape
+   * (layer inputs are stop-gradiented before `write`, so only what the policy computes from its
+   * own variables carries gradient). Order: LM gradient over the model and `policy.variables()`,
+   * clip, apply; then `policy.separateLoss` over `policy.separateVariables()` with the separate
+   * optimizer; then `policy.write` of the last segment; then `policy.afterOptimizerStep()`.
+   * Consumes `state`; the returned state continues the stream.
+   */
+  trainStep(
+    batch: Batch | Batch[],
+    state: MemoryState,
+    optimizers: TrainOptimizers,
+    options: TrainStepOptions = {},
+  ): TrainStepResult {
+    const batches = Array.isArray(batch) ? batch : [batch];
+    if (batches.length === 0) throw new ModelInputError('trainStep: batch is an empty array; pass one Batch or consecutive segments.');
+    this.checkState('trainStep', state);
+    batches.forEach((item, index) => {
+      const where = `trainStep (batch ${index})`;
+      this.checkTokens(where, 'inputs', item?.inputs, state);
+      this.checkTokens(where, 'targets', item.targets, state);
+      this.checkSameShape(where, 'targets', item.targets, item.inputs);
+      if (item.mask) this.checkSameShape(where, 'mask', item.mask, item.inputs);
+    });
+    if (!optimizers || !(optimizers.optimizer instanceof tf.Optimizer)) {
+      throw new ModelInputError('trainStep: optimizers.optimizer must be a tf.Optimizer, e.g. createAdam({ learningRate: 1e-3 }).');
+    }
+    const clipNorm = options.clipNorm ?? 0;
+    if (typeof clipNorm !== 'number' || Number.isNaN(clipNorm) || clipNorm < 0) {
+      throw new ModelInputError(`trainStep: options.clipNorm must be a number >= 0 (0 disables clipping), got ${clipNorm}.`);
+    }
+    const skipNonFinite = options.skipNonFinite ?? true;
+    const vocab = this.config.vocabSize;
+    const trainable = this.trainableVariables();
+    const owned = new Set<tf.Tensor>();
+    const segments: Array<{ state: MemoryState; pieces: SegmentPieces }> = [];
+    let current = state;
+    try {
+      let taskTensor: tf.Scalar | undefined;
+      let auxiliaryTensor: tf.Scalar | undefined;
+      const { value, grads } = tf.engine().gradients(
+        () => {
+          const nllSums: tf.Tensor[] = [];
+          const counts: tf.Tensor[] = [];
+          const auxiliaryLosses: tf.Tensor[] = [];
+          batches.forEach((item, index) => {
+            const [rows, time] = item.inputs.shape;
+            const pieces = this.runSegment(item.inputs, current, true, true);
+            const nll = sparseSoftmaxCrossEntropy(tf.reshape(pieces.logits, [rows * time, vocab]), tf.reshape(item.targets, [rows * time]));
+            if (item.mask) {
+              const mask = tf.reshape(tf.cast(item.mask, 'float32'), [rows * time]);
+              nllSums.push(tf.sum(tf.mul(nll, mask)));
+              counts.push(tf.sum(mask));
+            } else {
+              nllSums.push(tf.sum(nll));
+              counts.push(tf.scalar(rows * time));
+            }
+            auxiliaryLosses.push(pieces.auxiliaryLoss);
+            for (const tensor of [...pieces.layerInputs, pieces.positions, ...(pieces.probabilities ?? [])]) owned.add(tf.keep(tensor));
+            segments.push({ state: current, pieces });
+            if (index < batches.length - 1) {
+              const next = keepState(this.policy.write(current, this.record(pieces, true)));
+              for (const tensor of stateTensors(next)) owned.add(tensor);
+              current = next;
+            }
+          });
+          const task = tf.div(tf.addN(nllSums), tf.maximum(tf.addN(counts), 1)) as tf.Scalar;
+          const auxiliary = tf.div(tf.addN(auxiliaryLosses), batches.length) as tf.Scalar;
+          taskTensor = tf.keep(task);
+          auxiliaryTensor = tf.keep(auxiliary);
+          return tf.add(task, auxiliary) as tf.Scalar;
+        },
+        trainable,
+        undefined,
+        true,
+      );
+      const loss = value.dataSync()[0] as number;
+      const taskLoss = (taskTensor as tf.Scalar).dataSync()[0] as number;
+      const auxiliaryLoss = (auxiliaryTensor as tf.Scalar).dataSync()[0] as number;
+      tf.dispose([value, taskTensor as tf.Scalar, auxiliaryTensor as tf.Scalar]);
+      const named: Record<string, tf.Tensor> = {};
+      trainable.forEach((variable, index) => {
+        const gradient = grads[index];
+        if (gradient) named[variable.name] = gradient;
+      });
+      const clipped = clipByGlobalNorm(named, clipNorm);
+      tf.dispose(Object.values(named));
+      const finite = Number.isFinite(loss) && Number.isFinite(clipped.globalNorm);
+      const applied = finite || !skipNonFinite;
+      if (applied) optimizers.optimizer.applyGradients(clipped.gradients as tf.NamedTensorMap);
+      tf.dispose(Object.values(clipped.gradients));
+
+      let separateLoss: number | null = null;
+      const separateVariables = this.policy.separateVariables();
+      if (applied && this.policy.separateLoss && separateVariables.length > 0) {
+        let produced = false;
+        const separate = tf.engine().gradients(
+          () => {
+            const losses: tf.Scalar[] = [];
+            for (const { state: segmentState, pieces } of segments) {
+              const segmentLoss = this.policy.separateLoss?.(segmentState, this.record(pieces, true));
+              if (segmentLoss) losses.push(segmentLoss);
+            }
+            produced = losses.length > 0;
+            return produced ? (tf.addN(losses) as tf.Scalar) : tf.scalar(0);
+          },
+          separateVariables,
+          undefined,
+          true,
+        );
+        if (produced) {
+          separateLoss = separate.value.dataSync()[0] as number;
+          const separateNamed: Record<string, tf.Tensor> = {};
+          separateVariables.forEach((variable, index) => {
+            const gradient = separate.grads[index];
+            if (gradient) separateNamed[variable.name] = gradient;
+          });
+          const separateClipped = clipByGlobalNorm(separateNamed, clipNorm);
+          if ((Number.isFinite(separateLoss) && Number.isFinite(separateClipped.globalNorm)) || !skipNonFinite) {
+            this.separateOptimizerFor(optimizers).applyGradients(separateClipped.gradients as tf.NamedTensorMap);
+          }
+          tf.dispose(Object.values(separateClipped.gradients));
+        }
+        tf.dispose([separate.value, ...separate.grads.filter((gradient): gradient is tf.Tensor => gradient !== null)]);
+      }
+
+      const last = segments[segments.length - 1] as { state: MemoryState; pieces: SegmentPieces };
+      let written: MemoryState | undefined;
+      tf.tidy(() => {
+        written = keepState(this.policy.write(current, this.record(last.pieces, true)));
+      });
+      const next = written as MemoryState;
+      this.policy.afterOptimizerStep?.();
+      const held = new Set(stateTensors(next));
+      for (const tensor of new Set([...owned, ...stateTensors(state)])) {
+        if (!held.has(tensor) && !tensor.isDisposed) tensor.dispose();
+      }
+      return { loss, taskLoss, auxiliaryLoss, separateLoss, gradientNorm: clipped.globalNorm, applied, state: next };
+    } catch (error) {
+      const original = new Set(stateTensors(state));
+      for (const tensor of owned) if (!original.has(tensor) && !tensor.isDisposed) tensor.dispose();
+      throw error;
+    }
+  }
+  /**
+   * A token-by-token stream over one batch row (SPEC 6). Each pushed token attends to
+   * `[memory; pending]`; when `segmentLength` tokens are pending they are committed to memory
+   * with the policy exactly as in evaluation. The logits equal teacher-forced logits over the
+   * same stream.
+   */
+  createStream(options: { batchSize?: 1 } = {}): ModelStream {
+    if ((options.batchSize ?? 1) !== 1) {
+      throw new ModelInputError(`createStream: only batchSize 1 is supported, got ${options.batchSize}.`);
+    }
+    let state = this.initialState(1);
+    let pending: number[] = [];
+    let pushed = 0;
+    let closed = false;
+    const model = this;
+    return {
+      push(token: number): Float32Array {
+        if (closed) throw new ModelInputError('stream.push: the stream was disposed.');
+        if (!Number.isInteger(token) || token < 0 || token >= model.config.vocabSize) {
+          throw new ModelInputError(
+            `stream.push: token must be an integer in [0, ${model.config.vocabSize}) (config.vocabSize), got ${token}.`,
+          );
+        }
+        pending.push(token);
+        const inputs = tf.tensor2d([pending], [1, pending.length], 'int32');
+        const pieces = model.segment(inputs, state, false);
+        inputs.dispose();
+        const last = tf.tidy(() => tf.slice(pieces.logits, [0, pending.length - 1, 0], [1, 1, -1]));
+        const logits = last.dataSync().slice() as Float32Array;
+        last.dispose();
+        pieces.logits.dispose();
+        if (pending.length === model.config.segmentLength) {
+          state = model.commit(state, pieces, false);
+          pending = [];
+        } else {
+          tf.dispose([...pieces.layerInputs, pieces.positions, ...(pieces.probabilities ?? []), pieces.auxiliaryLoss]);
+        }
+        pushed += 1;
+        return logits;
+      },
+      get state(): MemoryState {
+        return state;
+      },
+      get pending(): readonly number[] {
+        return pending;
+      },
+      get position(): number {
+        return pushed;
+      },
+      dispose(): void {
+        if (closed) return;
+        closed = true;
+        disposeState(state);
+      },
+    };
+  }
+}
+
+/** A token-by-token stream (see {@link MemoryTransformer.createStream}). */
+export interface ModelStream {
+  /** Appends one token and returns the logits `[vocab]` predicting the next one. */
+  push(token: number): Float32Array;
+  /** The committed memory (segments already written). */
+  readonly state: MemoryState;
+  /** Tokens pushed since the last commit (fewer than segmentLength). */
+  readonly pending: readonly number[];
+  /** Tokens pushed so far. */
+  readonly position: number;
+  /** Disposes the stream's memory. */
+  dispose(): void;
+}
+
+
+/** Creates a model; the policy defaults to FIFO memory of `segmentLength` slots per layer. */
+export function createModel(config: ModelConfig, options: CreateModelOptions = {}): MemoryTransformer {
+  return new MemoryTransformer(config, options);
+}
+
+/** Options of {@link createAdam}. */
+export interface AdamOptions {
+  learningRate: number;
+  /** Default 0.9. */
+  beta1?: number;
+  /** Default 0.999. */
+  beta2?: number;
+  /** Default 1e-8 (PyTorch's, as in the papers' runs; tfjs defaults to 1e-7). */
+  epsilon?: number;
+}
+
+/** Adam with the papers' defaults (SPEC 7). Set `optimizer.learningRate` between steps for schedules. */
+export function createAdam(options: AdamOptions): tf.AdamOptimizer {
+  if (!options || typeof options.learningRate !== 'number' || !(options.learningRate > 0)) {
+    throw new ModelInputError(`createAdam: learningRate must be a number > 0, got ${JSON.stringify(options?.learningRate)}.`);
+  }
+  return tf.train.adam(options.learningRate, options.beta1 ?? 0.9, options.beta2 ?? 0.999, options.epsilon ?? 1e-8);
+}

@@ -1,0 +1,162 @@
+// Saving and loading model weights (safetensors + config.json) and memory states, written atomically.
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { createFifoPolicy, type MemoryPolicy, type MemoryState } from '@engram/memory';
+import type { ResolvedModelConfig } from './config.js';
+import { WeightsError } from './errors.js';
+import { createModel, type MemoryTransformer } from './model.js';
+import { readSafetensors, writeFileAtomic, writeSafetensors } from './safetensors.js';
+
+/** File names inside a saved model directory. */
+export const WEIGHTS_FILE = 'model.safetensors';
+export const CONFIG_FILE = 'config.json';
+/** Value of `format` in config.json and in the safetensors metadata. */
+export const MODEL_FORMAT = 'engram-model';
+export const MODEL_FORMAT_VERSION = 1;
+
+/** The content of `config.json` next to the weights. */
+export interface SavedModelConfig {
+  format: typeof MODEL_FORMAT;
+  formatVersion: number;
+  /** The model configuration with defaults filled in. */
+  model: ResolvedModelConfig;
+  /** The memory policy: enough to recreate FIFO, and to check any other policy. */
+  policy: { kind: string; specificationVersion: string; config: Record<string, unknown> };
+  /** Every tensor of model.safetensors and its shape (also documents the names). */
+  tensors: Record<string, number[]>;
+}
+
+/**
+ * Writes `model.safetensors` (every variable under its stable name, see the README) and
+ * `config.json` (model config + `policy.config()`) into `directory` (created if needed). Each file
+ * is written atomically (temporary file + rename); the weights are written first.
+ */
+export async function saveModel(model: MemoryTransformer, directory: string): Promise<void> {
+  const named = model.namedVariables();
+  const config: SavedModelConfig = {
+    format: MODEL_FORMAT,
+    formatVersion: MODEL_FORMAT_VERSION,
+    model: model.config,
+    policy: { kind: model.policy.kind, specificationVersion: model.policy.specificationVersion, config: model.policy.config() },
+    tensors: Object.fromEntries(Object.entries(named).map(([name, variable]) => [name, [...variable.shape]])),
+  };
+  await fs.mkdir(directory, { recursive: true });
+  await writeSafetensors(join(directory, WEIGHTS_FILE), named, {
+    format: MODEL_FORMAT,
+    formatVersion: String(MODEL_FORMAT_VERSION),
+    policyKind: model.policy.kind,
+  });
+  await writeFileAtomic(join(directory, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`);
+}
+
+/** Reads and checks `config.json` of a saved model directory. */
+export async function readModelConfig(directory: string): Promise<SavedModelConfig> {
+  const path = join(directory, CONFIG_FILE);
+  let text: string;
+  try {
+    text = await fs.readFile(path, 'utf8');
+  } catch (cause) {
+    throw new WeightsError(`loadModel: cannot read "${path}" (${(cause as Error).message}); is "${directory}" a directory written by saveModel?`, { cause });
+  }
+  let parsed: Partial<SavedModelConfig>;
+  try {
+    parsed = JSON.parse(text) as Partial<SavedModelConfig>;
+  } catch (cause) {
+    throw new WeightsError(`loadModel: "${path}" is not valid JSON.`, { cause });
+  }
+  if (parsed.format !== MODEL_FORMAT || typeof parsed.model !== 'object' || typeof parsed.policy?.kind !== 'string') {
+    throw new WeightsError(
+      `loadModel: "${path}" is not an Engram model config (expected format "${MODEL_FORMAT}" with "model" and "policy" fields).`,
+    );
+  }
+  if (parsed.formatVersion !== MODEL_FORMAT_VERSION) {
+    throw new WeightsError(`loadModel: "${path}" has formatVersion ${parsed.formatVersion}; this library reads version ${MODEL_FORMAT_VERSION}.`);
+  }
+  return parsed as SavedModelConfig;
+}
+
+/**
+ * Recreates a model saved by {@link saveModel}. A FIFO policy is rebuilt from the saved config;
+ * any other policy must be passed (built with the same options; its kind is checked).
+ */
+export async function loadModel(directory: string, options: { policy?: MemoryPolicy } = {}): Promise<MemoryTransformer> {
+  const saved = await readModelConfig(directory);
+  let policy = options.policy;
+  if (policy) {
+    if (policy.kind !== saved.policy.kind) {
+      throw new WeightsError(
+        `loadModel: the model was saved with a "${saved.policy.kind}" policy but options.policy is "${policy.kind}"; pass a ${saved.policy.kind} policy built with ${JSON.stringify(saved.policy.config)}.`,
+      );
+    }
+  } else if (saved.policy.kind === 'fifo') {
+    const { memoryLength, evalMemoryLength } = saved.policy.config as { memoryLength: number; evalMemoryLength?: number };
+    policy = createFifoPolicy({ memoryLength, ...(evalMemoryLength === undefined ? {} : { evalMemoryLength }) });
+  } else {
+    throw new WeightsError(
+      `loadModel: the model uses a "${saved.policy.kind}" memory policy, which this package cannot build; create it with ${JSON.stringify(saved.policy.config)} and pass it as loadModel(directory, { policy }).`,
+    );
+  }
+  const model = createModel(saved.model, { policy });
+  try {
+    const { tensors } = await readSafetensors(join(directory, WEIGHTS_FILE));
+    try {
+      assignWeights(model, tensors);
+    } finally {
+      tf.dispose(Object.values(tensors));
+    }
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+  return model;
+}
+
+/** Copies `tensors` (stable name -> value) into the model's variables; every variable must be present with its shape. */
+export function assignWeights(model: MemoryTransformer, tensors: Record<string, tf.Tensor>): void {
+  const named = model.namedVariables();
+  const missing = Object.keys(named).filter((name) => !(name in tensors));
+  const unknown = Object.keys(tensors).filter((name) => !(name in named));
+  if (missing.length > 0 || unknown.length > 0) {
+    throw new WeightsError(
+      `loadModel: the weights do not match the model${missing.length ? `; missing: ${missing.join(', ')}` : ''}${unknown.length ? `; unexpected: ${unknown.join(', ')}` : ''}. Load them into a model with the same config and policy.`,
+    );
+  }
+  for (const [name, variable] of Object.entries(named)) {
+    const tensor = tensors[name] as tf.Tensor;
+    if (tensor.shape.length !== variable.shape.length || tensor.shape.some((size, axis) => size !== variable.shape[axis])) {
+      throw new WeightsError(`loadModel: "${name}" is [${tensor.shape.join(', ')}] in the file but [${variable.shape.join(', ')}] in the model.`);
+    }
+    if (tensor.dtype !== variable.dtype) {
+      throw new WeightsError(`loadModel: "${name}" is ${tensor.dtype} in the file but ${variable.dtype} in the model.`);
+    }
+  }
+  for (const [name, variable] of Object.entries(named)) variable.assign(tensors[name] as tf.Tensor);
+}
+
+/** Metadata key holding the JSON of a memory state's `meta`. */
+const STATE_META_KEY = 'engram.memoryState';
+
+/** Writes a memory state (via `policy.serializeState`) to a safetensors file, atomically. */
+export async function saveMemoryState(policy: MemoryPolicy, state: MemoryState, path: string): Promise<void> {
+  const serialized = policy.serializeState(state);
+  try {
+    await writeSafetensors(path, serialized.tensors, { [STATE_META_KEY]: JSON.stringify(serialized.meta) });
+  } finally {
+    tf.dispose(Object.values(serialized.tensors));
+  }
+}
+
+/** Reads a memory state written by {@link saveMemoryState} (via `policy.deserializeState`). */
+export async function loadMemoryState(policy: MemoryPolicy, path: string): Promise<MemoryState> {
+  const { tensors, metadata } = await readSafetensors(path);
+  try {
+    const metaText = metadata[STATE_META_KEY];
+    if (metaText === undefined) {
+      throw new WeightsError(`loadMemoryState: "${path}" has no "${STATE_META_KEY}" metadata; it was not written by saveMemoryState.`);
+    }
+    return policy.deserializeState({ tensors, meta: JSON.parse(metaText) as Record<string, unknown> });
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+}
