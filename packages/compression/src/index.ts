@@ -26,6 +26,17 @@ export {
   createMaxPoolCompressor,
   createMeanPoolCompressor,
   createMostUsedCompressor,
+  gatherRows,
   mostUsedIndices,
 } from './builtins.js';
 export type { ConvCompressorOptions, DilatedConvCompressorOptions, RateOptions } from './builtins.js';
+export {
+  attentionReconstructionLoss,
+  autoEncodingLoss,
+  COMPRESSION_TRAINING_MODES,
+  keyValueOnlyGradient,
+  LinearDecoder,
+} from './losses.js';
+export type { CompressionTraining } from './losses.js';
+export { COMPRESSIVE_KIND, createCompressivePolicy, EXTRA_KEYS } from './policy.js';
+export type { CompressionLoss, CompressivePolicy, CompressivePolicyOptions } from './policy.js';

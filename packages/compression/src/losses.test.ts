@@ -1,0 +1,91 @@
+// Tests of the SPEC 3.2 losses: the key-only gradient construction and the linear decoder of auto-encoding.
+import * as tf from '@tensorflow/tfjs';
+import { checkGradients, expectClose } from '@engram/kernels/testing';
+import { describe, expect, it } from 'vitest';
+import { attentionReconstructionLoss, keyValueOnlyGradient, LinearDecoder } from './losses.js';
+import { createTestAttention } from './test-support.js';
+
+describe('keyValueOnlyGradient', () => {
+  it('has the value of the loss and its gradient with respect to the keys, and none with respect to variables', () => {
+    const { attention, variables, dispose } = createTestAttention(3, 5);
+    const queries = tf.randomNormal([2, 4, 3], 0, 1, 'float32', 1) as tf.Tensor3D;
+    const target = tf.randomNormal([2, 4, 3], 0, 1, 'float32', 2);
+    const keys = tf.variable(tf.randomNormal([2, 2, 3], 0, 1, 'float32', 3), true, 'losses-test-keys');
+    const lossOf = (x: tf.Tensor): tf.Scalar =>
+      tf.mean(tf.squaredDifference(attention(queries, x as tf.Tensor3D), target)) as tf.Scalar;
+
+    const plain = tf.variableGrads(() => lossOf(keys), [keys, ...variables]);
+    const isolated = tf.variableGrads(() => keyValueOnlyGradient(lossOf, keys), [keys, ...variables]);
+    expectClose(isolated.value, plain.value, { atol: 1e-7, rtol: 1e-6 });
+    expectClose(isolated.grads[keys.name] as tf.Tensor, plain.grads[keys.name] as tf.Tensor, { atol: 1e-6 });
+    for (const variable of variables) {
+      expect(Array.from((plain.grads[variable.name] as tf.Tensor).dataSync()).some((v) => v !== 0)).toBe(true);
+      const isolatedGradient = isolated.grads[variable.name];
+      if (isolatedGradient) expect(Array.from(isolatedGradient.dataSync()).every((v) => v === 0)).toBe(true);
+    }
+    tf.dispose([plain.value, isolated.value, ...Object.values(plain.grads), ...Object.values(isolated.grads)]);
+    tf.dispose([queries, target, keys]);
+    dispose();
+  });
+
+  it('matches finite differences with respect to the compressed keys, and leaks nothing', () => {
+    const { attention, dispose } = createTestAttention(2, 9);
+    const queries = tf.randomNormal([1, 3, 2], 0, 1, 'float32', 4) as tf.Tensor3D;
+    const old = tf.randomNormal([1, 4, 2], 0, 1, 'float32', 5) as tf.Tensor3D;
+    const compressed = tf.randomNormal([1, 2, 2], 0, 1, 'float32', 6);
+    checkGradients(
+      (x: tf.Tensor) => attentionReconstructionLoss(attention, queries, old, x as tf.Tensor3D),
+      [compressed],
+      { epsilon: 1e-2, atol: 1e-3, rtol: 1e-2 },
+    );
+    const before = tf.memory().numTensors;
+    for (let step = 0; step < 3; step++) {
+      const { value, grads } = tf.variableGrads(() =>
+        attentionReconstructionLoss(attention, queries, old, tf.mul(compressed, 1) as tf.Tensor3D),
+      );
+      value.dispose();
+      tf.dispose(Object.values(grads));
+    }
+    const loss = attentionReconstructionLoss(attention, queries, old, compressed as tf.Tensor3D);
+    loss.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([queries, old, compressed]);
+    dispose();
+  });
+});
+
+describe('LinearDecoder', () => {
+  it('maps slot j to memories j*c .. j*c+c-1 with x @ W + b (loop reference)', () => {
+    const decoder = new LinearDecoder({ modelDim: 2, rate: 3, seed: 4, namePrefix: 'losses-test-decoder' });
+    const bias = tf.tensor1d([0.1, 0.2, 0.3, 0.4, 0.5, 0.6]);
+    decoder.bias.assign(bias);
+    bias.dispose();
+    const weight = decoder.weight.arraySync();
+    const biasValues = decoder.bias.arraySync();
+    const slots = [
+      [
+        [1, -2],
+        [0.5, 3],
+      ],
+    ];
+    const input = tf.tensor3d(slots);
+    const decoded = decoder.decode(input);
+    expect(decoded.shape).toEqual([1, 6, 2]);
+    const expected = [
+      slots[0]!.flatMap((slot) =>
+        [0, 1, 2].map((part) =>
+          [0, 1].map(
+            (e) =>
+              (biasValues[part * 2 + e] as number) +
+              slot.reduce((sum, x, d) => sum + x * (weight[d]?.[part * 2 + e] as number), 0),
+          ),
+        ),
+      ),
+    ];
+    expectClose(decoded, expected);
+    tf.dispose([input, decoded]);
+    expect(decoder.variables()).toEqual([decoder.weight, decoder.bias]);
+    decoder.dispose();
+    expect(decoder.weight.isDisposed).toBe(true);
+  });
+});

@@ -1,0 +1,131 @@
+// The compressor training losses of SPEC 3.2 (Rae et al. 2019, section 3.2): attention reconstruction and auto-encoding.
+import * as tf from '@tensorflow/tfjs';
+import { stopGradient } from '@engram/kernels';
+import type { ContentAttention } from '@engram/memory';
+import { uniqueVariableName } from './compressor.js';
+import { InvalidCompressorInputError } from './errors.js';
+
+/** How the compressor of a compressive policy is trained (SPEC 3.2). */
+export type CompressionTraining = 'none' | 'attention-reconstruction' | 'auto-encoding' | 'bptt';
+
+/** Every training mode, in SPEC order. */
+export const COMPRESSION_TRAINING_MODES: readonly CompressionTraining[] = [
+  'none',
+  'attention-reconstruction',
+  'auto-encoding',
+  'bptt',
+];
+
+/**
+ * Attention-reconstruction loss of one layer (SPEC 3.2):
+ * `mean( (A(h, old) - A(h, compressed))^2 )` over every element, with `A` the layer's content-only attention
+ * (its own projections and pre-norm, no position terms, no mask, no output projection).
+ *
+ * The gradient reaches `compressed` (hence f_c) only: the projections inside `A` are held constant even when the
+ * gradient is taken over every variable of the model. The loss is built as
+ * `L + sum(compressed * dL/dc) - sum(c * dL/dc)` with `c` and `dL/dc` (computed by a nested gradient) behind
+ * stop-gradients: its value is `L` and its only gradient path is `compressed -> dL/dc`.
+ * @param attention content attention of the layer
+ * @param queryInput `h`, the current segment's layer input `[batch, T, D]` (detached)
+ * @param old the evicted memories `[batch, n, D]` (detached)
+ * @param compressed `f_c(old)` `[batch, n / c, D]`
+ * @returns scalar mean squared error
+ */
+export function attentionReconstructionLoss(
+  attention: ContentAttention,
+  queryInput: tf.Tensor3D,
+  old: tf.Tensor3D,
+  compressed: tf.Tensor3D,
+): tf.Scalar {
+  return tf.tidy(() => {
+    const target = stopGradient(attention(queryInput, old));
+    const lossOf = (keys: tf.Tensor): tf.Scalar => {
+      const reconstruction = attention(queryInput, keys as tf.Tensor3D);
+      if (target.shape.join() !== reconstruction.shape.join()) {
+        throw new InvalidCompressorInputError({
+          operation: 'attentionReconstructionLoss',
+          parameter: 'attention',
+          expected: 'a content attention returning [batch, queries, D] whatever the number of keys',
+          actual: `[${target.shape.join(', ')}] for the evicted memories and [${reconstruction.shape.join(', ')}] for the compressed ones`,
+        });
+      }
+      return tf.mean(tf.squaredDifference(target, reconstruction)) as tf.Scalar;
+    };
+    return keyValueOnlyGradient(lossOf, compressed);
+  });
+}
+
+/**
+ * `lossOf(keys)` whose gradient flows into `keys` only, never into variables `lossOf` reads (see
+ * {@link attentionReconstructionLoss}). Works inside an enclosing gradient computation (the model's) and outside.
+ * @param lossOf scalar function of `keys`
+ * @param keys any float32 tensor
+ */
+export function keyValueOnlyGradient(lossOf: (keys: tf.Tensor) => tf.Scalar, keys: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const constantKeys = stopGradient(keys);
+    const { value, grads } = tf.valueAndGrads(lossOf)([constantKeys]);
+    const slope = stopGradient(grads[0] as tf.Tensor);
+    const linear = tf.sum(tf.mul(keys, slope));
+    const offset = tf.sum(tf.mul(constantKeys, slope));
+    return tf.add(stopGradient(value), tf.sub(linear, offset)) as tf.Scalar;
+  });
+}
+
+/**
+ * The learned linear decoder g of the auto-encoding loss: each compressed slot `[D]` is mapped to the `c` memories
+ * it summarises (`[c*D]`): `g(x) = x @ weight + bias`, weight `[D, c*D]` (Glorot uniform), bias `[c*D]` (zeros).
+ */
+export class LinearDecoder {
+  readonly rate: number;
+  readonly modelDim: number;
+  readonly weight: tf.Variable<tf.Rank.R2>;
+  readonly bias: tf.Variable<tf.Rank.R1>;
+
+  constructor(options: { modelDim: number; rate: number; seed: number; namePrefix: string }) {
+    const { modelDim, rate, seed, namePrefix } = options;
+    this.rate = rate;
+    this.modelDim = modelDim;
+    const limit = Math.sqrt(6 / (modelDim + rate * modelDim));
+    const initialWeight = tf.randomUniform([modelDim, rate * modelDim], -limit, limit, 'float32', seed);
+    this.weight = tf.variable(initialWeight, true, uniqueVariableName(`${namePrefix}.weight`)) as tf.Variable<tf.Rank.R2>;
+    initialWeight.dispose();
+    const initialBias = tf.zeros([rate * modelDim]);
+    this.bias = tf.variable(initialBias, true, uniqueVariableName(`${namePrefix}.bias`)) as tf.Variable<tf.Rank.R1>;
+    initialBias.dispose();
+  }
+
+  /**
+   * Decodes compressed slots back to memories.
+   * @param compressed `[batch, k, D]`
+   * @returns `[batch, k * c, D]`: slot j gives memories `j*c .. j*c + c - 1`
+   */
+  decode(compressed: tf.Tensor3D): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [batch, slots, width] = compressed.shape;
+      const flat = tf.reshape(compressed, [batch * slots, width]);
+      const decoded = tf.add(tf.matMul(flat, this.weight), this.bias);
+      return tf.reshape(decoded, [batch, slots * this.rate, width]) as tf.Tensor3D;
+    });
+  }
+
+  variables(): tf.Variable[] {
+    return [this.weight, this.bias];
+  }
+
+  dispose(): void {
+    this.weight.dispose();
+    this.bias.dispose();
+  }
+}
+
+/**
+ * Auto-encoding loss of one layer (SPEC 3.2): `mean( (old - g(f_c(old)))^2 )` over every element.
+ * @param old the evicted memories `[batch, n, D]` (detached)
+ * @param compressed `f_c(old)` `[batch, n / c, D]`
+ * @param decoder the layer's decoder g
+ * @returns scalar mean squared error
+ */
+export function autoEncodingLoss(old: tf.Tensor3D, compressed: tf.Tensor3D, decoder: LinearDecoder): tf.Scalar {
+  return tf.tidy(() => tf.mean(tf.squaredDifference(old, decoder.decode(compressed))) as tf.Scalar);
+}

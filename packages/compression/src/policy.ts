@@ -1,0 +1,761 @@
+// The compressive MemoryPolicy (SPEC 3, Rae et al. 2019): regular FIFO of n_m, compressed FIFO of n_cm, rate c.
+import * as tf from '@tensorflow/tfjs';
+import { stopGradient } from '@engram/kernels';
+import { appendToMemory, deserializeLayers, emptyLayerMemory, serializeLayers } from '@engram/memory';
+import type {
+  LayerMemory,
+  MemoryPolicy,
+  MemoryState,
+  MemoryView,
+  ModelDimensions,
+  PolicyTelemetry,
+  SegmentRecord,
+  SerializedMemoryState,
+} from '@engram/memory';
+import { layerSeed } from './compressor.js';
+import type { Compressor, CompressorInput, LayerCompressor } from './compressor.js';
+import {
+  CompressionStateError,
+  CompressorLifecycleError,
+  InvalidCompressionOptionError,
+  InvalidCompressorInputError,
+} from './errors.js';
+import { attentionReconstructionLoss, autoEncodingLoss, COMPRESSION_TRAINING_MODES, LinearDecoder } from './losses.js';
+import type { CompressionTraining } from './losses.js';
+
+/** The compressive policy's kind. */
+export const COMPRESSIVE_KIND = 'compressive';
+
+/**
+ * Names of the policy-specific tensors in `LayerMemory.extra` (all optional: absent while empty).
+ * - `compressed` `[batch, C, D]`, `compressedPositions` int32 `[batch, C]`: the compressed FIFO, oldest first;
+ * - `bufferHidden` `[batch, r, D]`, `bufferPositions` int32 `[batch, r]`, `bufferUsage` `[batch, r]`: evicted
+ *   memories (r < c) waiting for a full block of c;
+ * - `usageSum` `[batch, M]`, `usageCount` `[batch, M]` (most-used only): per regular slot, attention probability
+ *   received (summed over heads and queries) and the number of queries that could see it, since it entered memory.
+ */
+export const EXTRA_KEYS = [
+  'compressed',
+  'compressedPositions',
+  'bufferHidden',
+  'bufferPositions',
+  'bufferUsage',
+  'usageSum',
+  'usageCount',
+] as const;
+
+/** Options of {@link createCompressivePolicy}. */
+export interface CompressivePolicyOptions {
+  /** Regular memory slots per layer during training (n_m), an integer >= 0. */
+  memoryLength: number;
+  /** Compressed memory slots per layer during training (n_cm), an integer >= 0 (0 behaves exactly like FIFO). */
+  compressedLength: number;
+  /** The compression function f_c; the policy builds one independent instance (own parameters) per layer. */
+  compressor: Compressor;
+  /**
+   * How f_c is trained (SPEC 3.2). Default `attention-reconstruction` for trainable compressors, `none` otherwise.
+   * Modes other than `none` need a trainable compressor.
+   */
+  training?: CompressionTraining;
+  /** Regular memory slots in evaluation (`record.training === false`); default `memoryLength`. */
+  evalMemoryLength?: number;
+  /** Compressed memory slots in evaluation; default `compressedLength`. */
+  evalCompressedLength?: number;
+  /** Seed of the auto-encoding decoders' initialisation (random when omitted). */
+  seed?: number;
+}
+
+/** The compression loss of one segment, per layer and summed. */
+export interface CompressionLoss {
+  /** Sum over layers of the per-layer mean squared errors (a scalar the caller disposes). */
+  total: tf.Scalar;
+  /** Per layer, the loss value, or null when the layer compressed nothing this segment. */
+  perLayer: (number | null)[];
+}
+
+/** The compressive policy: a {@link MemoryPolicy} plus access to its compressors and their weights. */
+export interface CompressivePolicy extends MemoryPolicy {
+  readonly kind: typeof COMPRESSIVE_KIND;
+  /** The compressor blueprint given in the options. */
+  readonly compressor: Compressor;
+  readonly training: CompressionTraining;
+  /** Compression rate c. */
+  readonly rate: number;
+  readonly memoryLength: number;
+  readonly compressedLength: number;
+  /** The per-layer compressors (after `build`). */
+  layerCompressors(): readonly LayerCompressor[];
+  /**
+   * The compression loss of SPEC 3.2 for this segment (`attention-reconstruction` or `auto-encoding`), computed
+   * from what `write(state, record)` would evict and compress; null when no layer compresses anything now or the
+   * mode has no separate loss. `separateLoss` returns its `total`.
+   */
+  compressionLoss(state: MemoryState, record: SegmentRecord): CompressionLoss | null;
+  /**
+   * Compressor (and decoder) weights as named tensors: `compressor.layers.{l}.{name}` and
+   * `decoder.layers.{l}.weight|bias`; copies owned by the caller.
+   */
+  getWeights(): Record<string, tf.Tensor>;
+  /** Assigns weights produced by `getWeights()` of a policy with the same compressor kind, rate, width and depth. */
+  setWeights(weights: Readonly<Record<string, tf.Tensor>>): void;
+}
+
+interface Lengths {
+  memory: number;
+  compressed: number;
+}
+
+/** Evicted memories with their positions and (most-used) usage. */
+interface Entries {
+  hidden: tf.Tensor3D;
+  positions: tf.Tensor2D;
+  usage?: tf.Tensor2D;
+}
+
+/** Everything `write` decides for one layer. */
+interface LayerPlan {
+  regular: { hidden: tf.Tensor3D; positions: tf.Tensor2D } | null;
+  usage: { sum: tf.Tensor2D; count: tf.Tensor2D } | null;
+  /** Whole blocks of c to compress now, oldest first. */
+  block: Entries | null;
+  /** The remainder (fewer than c) waiting for the next step. */
+  buffer: Entries | null;
+}
+
+let policyCounter = 0;
+
+function checkLength(option: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new InvalidCompressionOptionError({
+      factory: 'createCompressivePolicy',
+      option,
+      expected: 'an integer >= 0 (memory slots per layer)',
+      actual: JSON.stringify(value),
+    });
+  }
+  return value;
+}
+
+function concatOptional<T extends tf.Tensor>(parts: (T | null | undefined)[], axis: number): T | null {
+  const present = parts.filter((part): part is T => part !== null && part !== undefined && part.shape[axis] !== 0);
+  if (present.length === 0) return null;
+  if (present.length === 1) return present[0] as T;
+  return tf.concat(present, axis) as T;
+}
+
+function sliceSlots<T extends tf.Tensor>(tensor: T, start: number, size: number): T {
+  const begin = tensor.shape.map((_, axis) => (axis === 1 ? start : 0));
+  const sizes = tensor.shape.map((length, axis) => (axis === 1 ? size : length));
+  return tf.slice(tensor, begin, sizes) as T;
+}
+
+function slotCount(tensor: tf.Tensor | null | undefined): number {
+  return tensor ? (tensor.shape[1] as number) : 0;
+}
+
+/**
+ * A compressive memory (SPEC 3). Per layer, after each segment:
+ * `old` = entries falling out of the regular FIFO of n_m; `m <- last n_m of concat(m, h)`;
+ * `new_cm = f_c(old)` over whole blocks of c (the remainder waits in a buffer for the next step);
+ * `cm <- last n_cm of concat(cm, new_cm)`. Attention reads `concat(cm, m)`; compressed slots sit at the floor of
+ * the mean position of what they summarise, so the view is non-contiguous once compressed memory exists.
+ * Temporal range `L * (n_m + c * n_cm)`.
+ */
+export function createCompressivePolicy(options: CompressivePolicyOptions): CompressivePolicy {
+  const memoryLength = checkLength('memoryLength', options?.memoryLength);
+  const compressedLength = checkLength('compressedLength', options?.compressedLength);
+  const evalMemoryLength =
+    options.evalMemoryLength === undefined ? memoryLength : checkLength('evalMemoryLength', options.evalMemoryLength);
+  const evalCompressedLength =
+    options.evalCompressedLength === undefined
+      ? compressedLength
+      : checkLength('evalCompressedLength', options.evalCompressedLength);
+  const compressor = options.compressor;
+  if (
+    compressor === null ||
+    typeof compressor !== 'object' ||
+    compressor.specificationVersion !== 'v1' ||
+    typeof compressor.build !== 'function'
+  ) {
+    throw new InvalidCompressionOptionError({
+      factory: 'createCompressivePolicy',
+      option: 'compressor',
+      expected: "a Compressor with specificationVersion 'v1' (e.g. createConvCompressor({ rate: 3 }))",
+      actual:
+        compressor === null || typeof compressor !== 'object'
+          ? JSON.stringify(compressor)
+          : `an object with specificationVersion ${JSON.stringify((compressor as { specificationVersion?: unknown }).specificationVersion)}`,
+      fix: 'Pass the result of a compressor factory, not the factory itself.',
+    });
+  }
+  const training: CompressionTraining =
+    options.training ?? (compressor.trainable ? 'attention-reconstruction' : 'none');
+  if (!COMPRESSION_TRAINING_MODES.includes(training)) {
+    throw new InvalidCompressionOptionError({
+      factory: 'createCompressivePolicy',
+      option: 'training',
+      expected: COMPRESSION_TRAINING_MODES.map((mode) => `'${mode}'`).join(' | '),
+      actual: JSON.stringify(training),
+    });
+  }
+  if (training !== 'none' && !compressor.trainable) {
+    throw new InvalidCompressionOptionError({
+      factory: 'createCompressivePolicy',
+      option: 'training',
+      expected: `'none' for the ${compressor.kind} compressor (it has no variables to train)`,
+      actual: JSON.stringify(training),
+      fix: "Use training: 'none', or a trainable compressor such as createConvCompressor.",
+    });
+  }
+  const seed = options.seed;
+  if (seed !== undefined && !Number.isInteger(seed)) {
+    throw new InvalidCompressionOptionError({
+      factory: 'createCompressivePolicy',
+      option: 'seed',
+      expected: 'an integer (or omitted)',
+      actual: JSON.stringify(seed),
+    });
+  }
+  const rate = compressor.rate;
+  const needsUsage = compressor.needsUsage;
+  const scope = `compressive${++policyCounter}`;
+  const detachCompressed = training !== 'bptt';
+
+  let dimensions: ModelDimensions | null = null;
+  let compressors: LayerCompressor[] = [];
+  let decoders: LinearDecoder[] = [];
+  let disposed = false;
+
+  const built = (method: string): ModelDimensions => {
+    if (disposed) {
+      throw new CompressorLifecycleError(`compressive policy: ${method}() was called after dispose().`);
+    }
+    if (!dimensions) {
+      throw new CompressorLifecycleError(
+        `compressive policy: ${method}() was called before build(). The model calls build() when the policy is passed to it; ` +
+          'call policy.build({ numLayers, modelDim, numHeads, segmentLength }) yourself when using the policy alone.',
+      );
+    }
+    return dimensions;
+  };
+
+  const lengthsFor = (record: { training: boolean }): Lengths =>
+    record.training
+      ? { memory: memoryLength, compressed: compressedLength }
+      : { memory: evalMemoryLength, compressed: evalCompressedLength };
+
+  const layerOf = (state: MemoryState, layer: number, method: string): LayerMemory => {
+    const memory = state.layers[layer];
+    if (!memory) {
+      throw new InvalidCompressorInputError({
+        operation: `compressive policy ${method}`,
+        parameter: 'layer',
+        expected: `a layer index in [0, ${state.layers.length})`,
+        actual: String(layer),
+      });
+    }
+    return memory;
+  };
+
+  /**
+   * Decides what happens to one layer's memory after a segment (run inside a tidy scope: returns new tensors or
+   * tensors of the state). Does not compress: `block` is what f_c must compress.
+   */
+  const planLayer = (memory: LayerMemory, layer: number, record: SegmentRecord, lengths: Lengths): LayerPlan => {
+    const input = record.layerInputs[layer] as tf.Tensor3D;
+    const [batch, segmentLength] = record.positions.shape;
+    const regularSlots = slotCount(memory.hidden);
+
+    // Usage statistics of the regular memory (most-used): add this segment's attention, SPEC 3.1.
+    let usageSum: tf.Tensor2D | null = null;
+    let usageCount: tf.Tensor2D | null = null;
+    if (needsUsage) {
+      if (regularSlots > 0) {
+        const probabilities = record.attentionProbabilities?.[layer];
+        if (!probabilities) {
+          throw new InvalidCompressorInputError({
+            operation: 'compressive policy write',
+            parameter: `record.attentionProbabilities[${layer}]`,
+            expected: 'attention probabilities [batch, heads, T, keys] (the policy sets needsAttentionProbabilities)',
+            actual: 'nothing',
+            fix: 'The model must pass attention probabilities when policy.needsAttentionProbabilities is true.',
+          });
+        }
+        const compressedSlots = slotCount(memory.extra.compressed);
+        const keys = compressedSlots + regularSlots + segmentLength;
+        if (probabilities.rank !== 4 || probabilities.shape[0] !== batch || probabilities.shape[3] !== keys) {
+          throw new InvalidCompressorInputError({
+            operation: 'compressive policy write',
+            parameter: `record.attentionProbabilities[${layer}]`,
+            expected: `[${batch}, heads, ${segmentLength}, ${keys}] (keys = ${compressedSlots} compressed + ${regularSlots} regular + ${segmentLength} current)`,
+            actual: `[${probabilities.shape.join(', ')}]`,
+            fix: 'Pass the probabilities of the attention call that read this state.',
+          });
+        }
+        const received = tf.sum(
+          tf.slice(probabilities, [0, 0, 0, compressedSlots], [-1, -1, -1, regularSlots]),
+          [1, 2],
+        ) as tf.Tensor2D;
+        const previousSum = (memory.extra.usageSum as tf.Tensor2D | undefined) ?? tf.zeros([batch, regularSlots]);
+        const previousCount = (memory.extra.usageCount as tf.Tensor2D | undefined) ?? tf.zeros([batch, regularSlots]);
+        // Every query of the segment comes after every memory, so all T of them could see each regular slot.
+        usageSum = tf.add(previousSum, received) as tf.Tensor2D;
+        usageCount = tf.add(previousCount, tf.scalar(segmentLength)) as tf.Tensor2D;
+      }
+      // New entries start with no usage.
+      usageSum = concatOptional([usageSum, tf.zeros([batch, segmentLength]) as tf.Tensor2D], 1);
+      usageCount = concatOptional([usageCount, tf.zeros([batch, segmentLength]) as tf.Tensor2D], 1);
+    }
+
+    const appended = appendToMemory(memory.hidden, memory.positions, input, record.positions, lengths.memory);
+    const regular =
+      appended.hidden && appended.positions ? { hidden: appended.hidden, positions: appended.positions } : null;
+    const total = regularSlots + segmentLength;
+    const kept = Math.min(lengths.memory, total);
+    const dropped = total - kept;
+    let keptUsage: LayerPlan['usage'] = null;
+    let evictedUsage: tf.Tensor2D | undefined;
+    if (usageSum && usageCount) {
+      if (kept > 0) keptUsage = { sum: sliceSlots(usageSum, dropped, kept), count: sliceSlots(usageCount, dropped, kept) };
+      if (dropped > 0) {
+        // usage = received / queries that could see it; a memory evicted before any query saw it has usage 0.
+        evictedUsage = tf.div(
+          sliceSlots(usageSum, 0, dropped),
+          tf.maximum(sliceSlots(usageCount, 0, dropped), tf.scalar(1)),
+        ) as tf.Tensor2D;
+      }
+    }
+
+    if (lengths.compressed === 0 || !appended.evicted) {
+      // Nothing new to compress. With no compressed memory, evicted entries (and any buffer) are dropped: FIFO.
+      const keepBuffer = lengths.compressed > 0;
+      const buffer: Entries | null =
+        keepBuffer && memory.extra.bufferHidden && memory.extra.bufferPositions
+          ? {
+              hidden: memory.extra.bufferHidden as tf.Tensor3D,
+              positions: memory.extra.bufferPositions as tf.Tensor2D,
+              ...(memory.extra.bufferUsage ? { usage: memory.extra.bufferUsage as tf.Tensor2D } : {}),
+            }
+          : null;
+      return { regular, usage: keptUsage, block: null, buffer };
+    }
+
+    const pendingHidden = concatOptional(
+      [memory.extra.bufferHidden as tf.Tensor3D | undefined, appended.evicted.hidden],
+      1,
+    ) as tf.Tensor3D;
+    const pendingPositions = concatOptional(
+      [memory.extra.bufferPositions as tf.Tensor2D | undefined, appended.evicted.positions],
+      1,
+    ) as tf.Tensor2D;
+    const pendingUsage = needsUsage
+      ? (concatOptional([memory.extra.bufferUsage as tf.Tensor2D | undefined, evictedUsage], 1) as tf.Tensor2D)
+      : undefined;
+    const pending = slotCount(pendingHidden);
+    const whole = Math.floor(pending / rate) * rate;
+    const rest = pending - whole;
+    const take = (start: number, size: number): Entries => ({
+      hidden: sliceSlots(pendingHidden, start, size),
+      positions: sliceSlots(pendingPositions, start, size),
+      ...(pendingUsage ? { usage: sliceSlots(pendingUsage, start, size) } : {}),
+    });
+    return {
+      regular,
+      usage: keptUsage,
+      block: whole > 0 ? take(0, whole) : null,
+      buffer: rest > 0 ? take(whole, rest) : null,
+    };
+  };
+
+  const compressBlock = (layer: number, block: Entries): { hidden: tf.Tensor3D; positions: tf.Tensor2D } => {
+    const compressorInput: CompressorInput = {
+      hidden: block.hidden,
+      positions: block.positions,
+      ...(needsUsage && block.usage ? { usage: block.usage } : {}),
+    };
+    return (compressors[layer] as LayerCompressor).compress(compressorInput);
+  };
+
+  const writeLayer = (memory: LayerMemory, layer: number, record: SegmentRecord, lengths: Lengths): LayerMemory => {
+    const result = tf.tidy(() => {
+      const plan = planLayer(memory, layer, record, lengths);
+      const out: Record<string, tf.Tensor> = {};
+      if (plan.regular) {
+        out.hidden = plan.regular.hidden;
+        out.positions = plan.regular.positions;
+      }
+      if (plan.usage) {
+        out['extra.usageSum'] = plan.usage.sum;
+        out['extra.usageCount'] = plan.usage.count;
+      }
+      if (plan.buffer) {
+        out['extra.bufferHidden'] = plan.buffer.hidden;
+        out['extra.bufferPositions'] = plan.buffer.positions;
+        if (plan.buffer.usage) out['extra.bufferUsage'] = plan.buffer.usage;
+      }
+      let compressedHidden = lengths.compressed > 0 ? (memory.extra.compressed as tf.Tensor3D | undefined) : undefined;
+      let compressedPositions =
+        lengths.compressed > 0 ? (memory.extra.compressedPositions as tf.Tensor2D | undefined) : undefined;
+      if (plan.block) {
+        const fresh = compressBlock(layer, plan.block);
+        const freshHidden = detachCompressed ? stopGradient(fresh.hidden) : fresh.hidden;
+        compressedHidden = concatOptional([compressedHidden, freshHidden], 1) as tf.Tensor3D;
+        compressedPositions = concatOptional([compressedPositions, fresh.positions], 1) as tf.Tensor2D;
+      }
+      const compressedSlots = slotCount(compressedHidden);
+      if (compressedHidden && compressedPositions && compressedSlots > lengths.compressed) {
+        const start = compressedSlots - lengths.compressed;
+        compressedHidden = lengths.compressed > 0 ? sliceSlots(compressedHidden, start, lengths.compressed) : undefined;
+        compressedPositions =
+          lengths.compressed > 0 ? sliceSlots(compressedPositions, start, lengths.compressed) : undefined;
+      }
+      if (compressedHidden && compressedPositions) {
+        out['extra.compressed'] = compressedHidden;
+        out['extra.compressedPositions'] = compressedPositions;
+      }
+      return out;
+    });
+    const extra: Record<string, tf.Tensor> = {};
+    for (const [name, tensor] of Object.entries(result)) {
+      if (name.startsWith('extra.')) extra[name.slice('extra.'.length)] = tensor;
+    }
+    return {
+      hidden: (result.hidden as tf.Tensor3D | undefined) ?? null,
+      positions: (result.positions as tf.Tensor2D | undefined) ?? null,
+      extra,
+    };
+  };
+
+  const checkRecord = (state: MemoryState, record: SegmentRecord, method: string): void => {
+    const { numLayers } = built(method);
+    if (state.layers.length !== numLayers || record.layerInputs.length !== numLayers) {
+      throw new InvalidCompressorInputError({
+        operation: `compressive policy ${method}`,
+        parameter: 'state / record',
+        expected: `${numLayers} layers (the policy was built for ${numLayers})`,
+        actual: `a state of ${state.layers.length} layers and ${record.layerInputs.length} layer inputs`,
+      });
+    }
+  };
+
+  const compressionLoss = (state: MemoryState, record: SegmentRecord): CompressionLoss | null => {
+    checkRecord(state, record, 'compressionLoss');
+    if (training !== 'attention-reconstruction' && training !== 'auto-encoding') return null;
+    const lengths = lengthsFor(record);
+    const perLayer: (number | null)[] = [];
+    const losses: tf.Scalar[] = [];
+    const lossLayers: number[] = [];
+    state.layers.forEach((memory, layer) => {
+      perLayer.push(null);
+      const loss = tf.tidy((): tf.Scalar | void => {
+        const plan = planLayer(memory, layer, record, lengths);
+        if (!plan.block) return undefined;
+        const compressed = compressBlock(layer, plan.block).hidden;
+        if (training === 'auto-encoding') {
+          return autoEncodingLoss(plan.block.hidden, compressed, decoders[layer] as LinearDecoder);
+        }
+        const attention = record.contentAttention[layer];
+        if (typeof attention !== 'function') {
+          throw new InvalidCompressorInputError({
+            operation: 'compressive policy compressionLoss',
+            parameter: `record.contentAttention[${layer}]`,
+            expected: 'the content attention function of the layer (SPEC 3.2)',
+            actual: String(attention),
+          });
+        }
+        const queries = record.layerInputs[layer] as tf.Tensor3D;
+        return attentionReconstructionLoss(attention, queries, plan.block.hidden, compressed);
+      });
+      if (loss) {
+        losses.push(loss);
+        lossLayers.push(layer);
+      }
+    });
+    if (losses.length === 0) return null;
+    const total = tf.tidy(() => (losses.length === 1 ? tf.clone(losses[0] as tf.Scalar) : tf.addN(losses)) as tf.Scalar);
+    losses.forEach((loss, index) => {
+      perLayer[lossLayers[index] as number] = loss.dataSync()[0] as number;
+      loss.dispose();
+    });
+    return { total, perLayer };
+  };
+
+  const policy: CompressivePolicy = {
+    specificationVersion: 'v1',
+    kind: COMPRESSIVE_KIND,
+    compressor,
+    training,
+    rate,
+    memoryLength,
+    compressedLength,
+    needsAttentionProbabilities: needsUsage,
+
+    build(next: ModelDimensions): void {
+      if (disposed) throw new CompressorLifecycleError('compressive policy: build() was called after dispose().');
+      if (!Number.isInteger(next?.numLayers) || next.numLayers < 1 || !Number.isInteger(next.modelDim) || next.modelDim < 1) {
+        throw new InvalidCompressionOptionError({
+          factory: 'compressive policy build()',
+          option: 'dimensions',
+          expected: 'numLayers >= 1 and modelDim >= 1',
+          actual: JSON.stringify(next),
+        });
+      }
+      if (dimensions) {
+        if (dimensions.numLayers === next.numLayers && dimensions.modelDim === next.modelDim) {
+          dimensions = { ...next };
+          return;
+        }
+        throw new CompressorLifecycleError(
+          `compressive policy: already built for ${dimensions.numLayers} layers of width ${dimensions.modelDim}, ` +
+            `now asked for ${next.numLayers} of width ${next.modelDim}. Create one policy per model.`,
+        );
+      }
+      const created: LayerCompressor[] = [];
+      const createdDecoders: LinearDecoder[] = [];
+      try {
+        for (let layer = 0; layer < next.numLayers; layer++) {
+          created.push(
+            compressor.build({ modelDim: next.modelDim, layer, namePrefix: `${scope}/compressor.layers.${layer}` }),
+          );
+          if (training === 'auto-encoding') {
+            createdDecoders.push(
+              new LinearDecoder({
+                modelDim: next.modelDim,
+                rate,
+                seed: seed === undefined ? Math.floor(Math.random() * 0x7fffffff) : layerSeed(seed, layer),
+                namePrefix: `${scope}/decoder.layers.${layer}`,
+              }),
+            );
+          }
+        }
+      } catch (error) {
+        for (const instance of created) instance.dispose();
+        for (const decoder of createdDecoders) decoder.dispose();
+        throw error;
+      }
+      compressors = created;
+      decoders = createdDecoders;
+      dimensions = { ...next };
+    },
+
+    initialState(batchSize: number): MemoryState {
+      const { numLayers } = built('initialState');
+      if (!Number.isInteger(batchSize) || batchSize < 1) {
+        throw new InvalidCompressionOptionError({
+          factory: 'compressive policy initialState()',
+          option: 'batchSize',
+          expected: 'an integer >= 1',
+          actual: JSON.stringify(batchSize),
+        });
+      }
+      return { layers: Array.from({ length: numLayers }, emptyLayerMemory), tokensSeen: 0, batchSize };
+    },
+
+    read(state: MemoryState, layer: number): MemoryView {
+      const memory = layerOf(state, layer, 'read');
+      const compressed = memory.extra.compressed as tf.Tensor3D | undefined;
+      const compressedPositions = memory.extra.compressedPositions as tf.Tensor2D | undefined;
+      if (!compressed || !compressedPositions) {
+        return { hidden: memory.hidden, positions: memory.positions, contiguous: true };
+      }
+      if (!memory.hidden || !memory.positions) {
+        return { hidden: compressed, positions: compressedPositions, contiguous: false };
+      }
+      return {
+        hidden: tf.concat([compressed, memory.hidden], 1),
+        positions: tf.concat([compressedPositions, memory.positions], 1),
+        contiguous: false,
+      };
+    },
+
+    write(state: MemoryState, record: SegmentRecord): MemoryState {
+      checkRecord(state, record, 'write');
+      const lengths = lengthsFor(record);
+      const layers = state.layers.map((memory, layer) => writeLayer(memory, layer, record, lengths));
+      return { layers, tokensSeen: state.tokensSeen + record.positions.shape[1], batchSize: state.batchSize };
+    },
+
+    variables(): tf.Variable[] {
+      return training === 'bptt' ? compressors.flatMap((instance) => instance.variables()) : [];
+    },
+
+    separateVariables(): tf.Variable[] {
+      if (training !== 'attention-reconstruction' && training !== 'auto-encoding') return [];
+      return [
+        ...compressors.flatMap((instance) => instance.variables()),
+        ...decoders.flatMap((decoder) => decoder.variables()),
+      ];
+    },
+
+    separateLoss(state: MemoryState, record: SegmentRecord): tf.Scalar | null {
+      return compressionLoss(state, record)?.total ?? null;
+    },
+
+    compressionLoss,
+
+    temporalRange(numLayers: number): number {
+      return numLayers * (memoryLength + rate * compressedLength);
+    },
+
+    telemetry(state: MemoryState): PolicyTelemetry {
+      const regularSlots = state.layers.map((memory) => slotCount(memory.hidden));
+      const compressedSlots = state.layers.map((memory) => slotCount(memory.extra.compressed));
+      const bufferedSlots = state.layers.map((memory) => slotCount(memory.extra.bufferHidden));
+      return {
+        memorySlots: regularSlots.map((slots, layer) => slots + (compressedSlots[layer] as number)),
+        perLayer: { regularSlots, compressedSlots, bufferedSlots },
+      };
+    },
+
+    config(): Record<string, unknown> {
+      return {
+        kind: COMPRESSIVE_KIND,
+        memoryLength,
+        compressedLength,
+        evalMemoryLength,
+        evalCompressedLength,
+        training,
+        ...(seed === undefined ? {} : { seed }),
+        compressor: compressor.config(),
+      };
+    },
+
+    serializeState(state: MemoryState): SerializedMemoryState {
+      return serializeLayers(state, {
+        kind: COMPRESSIVE_KIND,
+        specificationVersion: 'v1',
+        rate,
+        compressorKind: compressor.kind,
+      });
+    },
+
+    deserializeState(serialized: SerializedMemoryState): MemoryState {
+      const { numLayers, modelDim } = built('deserializeState');
+      if (serialized?.meta?.rate !== rate) {
+        throw new CompressionStateError(
+          'rate',
+          `compressive policy deserializeState: the saved state was written with rate ${JSON.stringify(serialized?.meta?.rate)}, ` +
+            `this policy compresses at rate ${rate}. Restore it with a policy of the same rate.`,
+        );
+      }
+      const state = deserializeLayers(serialized, { kind: COMPRESSIVE_KIND, numLayers });
+      try {
+        state.layers.forEach((memory, layer) => checkExtra(memory, layer, state.batchSize, modelDim));
+      } catch (error) {
+        for (const memory of state.layers) {
+          memory.hidden?.dispose();
+          memory.positions?.dispose();
+          for (const tensor of Object.values(memory.extra)) tensor.dispose();
+        }
+        throw error;
+      }
+      return state;
+    },
+
+    layerCompressors: () => compressors,
+
+    getWeights(): Record<string, tf.Tensor> {
+      built('getWeights');
+      const weights: Record<string, tf.Tensor> = {};
+      compressors.forEach((instance, layer) => {
+        for (const [name, tensor] of Object.entries(instance.getWeights())) {
+          weights[`compressor.layers.${layer}.${name}`] = tensor;
+        }
+      });
+      decoders.forEach((decoder, layer) => {
+        weights[`decoder.layers.${layer}.weight`] = tf.clone(decoder.weight);
+        weights[`decoder.layers.${layer}.bias`] = tf.clone(decoder.bias);
+      });
+      return weights;
+    },
+
+    setWeights(weights: Readonly<Record<string, tf.Tensor>>): void {
+      built('setWeights');
+      const expected = policy.getWeights();
+      const unknown = Object.keys(weights ?? {}).filter((name) => !(name in expected));
+      const problem =
+        unknown.length > 0
+          ? { key: unknown[0] as string, text: `unexpected tensors ${unknown.map((name) => JSON.stringify(name)).join(', ')}` }
+          : Object.entries(expected)
+              .map(([name, tensor]) => {
+                const value = weights[name];
+                if (value && value.dtype === tensor.dtype && value.shape.join() === tensor.shape.join()) return null;
+                const got = value ? `${value.dtype} [${value.shape.join(', ')}]` : 'nothing';
+                return { key: name, text: `"${name}" must be ${tensor.dtype} [${tensor.shape.join(', ')}], got ${got}` };
+              })
+              .find((entry) => entry !== null);
+      for (const tensor of Object.values(expected)) tensor.dispose();
+      if (problem) {
+        throw new CompressionStateError(
+          problem.key,
+          `compressive policy setWeights(): ${problem.text}. Pass what getWeights() of a policy with the same ` +
+            'compressor, training mode, width and depth returned.',
+        );
+      }
+      compressors.forEach((instance, layer) => {
+        const prefix = `compressor.layers.${layer}.`;
+        const own: Record<string, tf.Tensor> = {};
+        for (const [name, tensor] of Object.entries(weights)) {
+          if (name.startsWith(prefix)) own[name.slice(prefix.length)] = tensor;
+        }
+        instance.setWeights(own);
+      });
+      decoders.forEach((decoder, layer) => {
+        decoder.weight.assign(weights[`decoder.layers.${layer}.weight`] as tf.Tensor2D);
+        decoder.bias.assign(weights[`decoder.layers.${layer}.bias`] as tf.Tensor1D);
+      });
+    },
+
+    dispose(): void {
+      if (disposed) return;
+      disposed = true;
+      for (const instance of compressors) instance.dispose();
+      for (const decoder of decoders) decoder.dispose();
+      compressors = [];
+      decoders = [];
+    },
+  };
+  return policy;
+
+  function checkExtra(memory: LayerMemory, layer: number, batchSize: number, modelDim: number): void {
+    const fail = (key: string, expected: string, tensor: tf.Tensor | undefined): never => {
+      throw new CompressionStateError(
+        `layer${layer}.extra.${key}`,
+        `compressive policy deserializeState: layer ${layer} extra "${key}" must be ${expected}, got ` +
+          `${tensor ? `${tensor.dtype} [${tensor.shape.join(', ')}]` : 'nothing'}. The saved state is corrupt or from another policy.`,
+      );
+    };
+    for (const key of Object.keys(memory.extra)) {
+      if (!(EXTRA_KEYS as readonly string[]).includes(key)) fail(key, `one of ${EXTRA_KEYS.join(', ')}`, memory.extra[key]);
+    }
+    const pair = (hiddenKey: string, positionsKey: string, maxSlots: number): void => {
+      const hidden = memory.extra[hiddenKey];
+      const positions = memory.extra[positionsKey];
+      if (!hidden && !positions) return;
+      if (!hidden || hidden.rank !== 3 || hidden.shape[0] !== batchSize || hidden.shape[2] !== modelDim || hidden.dtype !== 'float32') {
+        fail(hiddenKey, `float32 [${batchSize}, slots, ${modelDim}]`, hidden);
+      }
+      const slots = (hidden as tf.Tensor).shape[1] as number;
+      if (slots > maxSlots) fail(hiddenKey, `at most ${maxSlots} slots`, hidden);
+      if (!positions || positions.dtype !== 'int32' || positions.shape.join() !== [batchSize, slots].join()) {
+        fail(positionsKey, `int32 [${batchSize}, ${slots}]`, positions);
+      }
+    };
+    pair('compressed', 'compressedPositions', Number.MAX_SAFE_INTEGER);
+    pair('bufferHidden', 'bufferPositions', rate - 1);
+    const regularSlots = slotCount(memory.hidden);
+    for (const key of ['usageSum', 'usageCount'] as const) {
+      const tensor = memory.extra[key];
+      if (needsUsage && regularSlots > 0 && (!tensor || tensor.shape.join() !== [batchSize, regularSlots].join())) {
+        fail(key, `float32 [${batchSize}, ${regularSlots}]`, tensor);
+      }
+    }
+    const bufferSlots = slotCount(memory.extra.bufferHidden);
+    if (needsUsage && bufferSlots > 0) {
+      const tensor = memory.extra.bufferUsage;
+      if (!tensor || tensor.shape.join() !== [batchSize, bufferSlots].join()) {
+        fail('bufferUsage', `float32 [${batchSize}, ${bufferSlots}]`, tensor);
+      }
+    }
+  }
+}

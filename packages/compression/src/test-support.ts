@@ -1,0 +1,190 @@
+// Test support (not exported): synthetic SegmentRecords and a plain-array simulator of the compressive memory rules of SPEC 3.
+import * as tf from '@tensorflow/tfjs';
+import type { ContentAttention, MemoryState, SegmentRecord } from '@engram/memory';
+
+/** Value of channel d of the layer input at (layer, row, position): distinct, smooth, reproducible. */
+export function inputValue(layer: number, row: number, position: number, channel: number): number {
+  return Math.fround(Math.sin(0.37 * position + 1.3 * channel + 2.1 * layer + 0.7 * row) + 0.01 * position);
+}
+
+/** Layer input `[batch, T, D]` of one layer for the segment starting at `start`. */
+export function layerInput(layer: number, batch: number, start: number, length: number, width: number): tf.Tensor3D {
+  const values = new Float32Array(batch * length * width);
+  for (let row = 0; row < batch; row++) {
+    for (let t = 0; t < length; t++) {
+      for (let d = 0; d < width; d++) values[(row * length + t) * width + d] = inputValue(layer, row, start + t, d);
+    }
+  }
+  return tf.tensor3d(values, [batch, length, width]);
+}
+
+/** A one-head content attention with its own projection variables (a stand-in for a model layer's). */
+export interface TestAttention {
+  attention: ContentAttention;
+  variables: tf.Variable[];
+  dispose(): void;
+}
+
+let attentionCounter = 0;
+
+/** `A(h, x) = softmax((h Wq)(x Wk)^T / sqrt(D)) (x Wv)` with seeded projection variables `[D, D]`. */
+export function createTestAttention(width: number, seed: number): TestAttention {
+  const scope = `test-attention${++attentionCounter}`;
+  const variables = ['query', 'key', 'value'].map((name, index) => {
+    const initial = tf.randomNormal([width, width], 0, 1 / Math.sqrt(width), 'float32', seed + index);
+    const variable = tf.variable(initial, true, `${scope}/${name}`);
+    initial.dispose();
+    return variable;
+  });
+  const [query, key, value] = variables as [tf.Variable, tf.Variable, tf.Variable];
+  const attention: ContentAttention = (queryInput, keyValueInput) =>
+    tf.tidy(() => {
+      const [batch, queries] = queryInput.shape;
+      const keys = keyValueInput.shape[1];
+      const project = (x: tf.Tensor3D, weight: tf.Tensor, length: number): tf.Tensor3D =>
+        tf.reshape(tf.matMul(tf.reshape(x, [batch * length, width]), weight), [batch, length, width]);
+      const q = project(queryInput, query, queries);
+      const k = project(keyValueInput, key, keys);
+      const v = project(keyValueInput, value, keys);
+      const scores = tf.div(tf.matMul(q, k, false, true), Math.sqrt(width));
+      return tf.matMul(tf.softmax(scores), v) as tf.Tensor3D;
+    });
+  return {
+    attention,
+    variables,
+    dispose: () => {
+      for (const variable of variables) variable.dispose();
+    },
+  };
+}
+
+/** Options of {@link makeRecord}. */
+export interface RecordOptions {
+  numLayers: number;
+  batch: number;
+  segmentLength: number;
+  width: number;
+  /** Stream position of the first token of the segment (`state.tokensSeen`). */
+  start: number;
+  training?: boolean;
+  attention?: ContentAttention[];
+  /** Per layer, attention probabilities `[batch, heads, T, keys]` (made by the caller). */
+  probabilities?: tf.Tensor4D[];
+}
+
+/** A SegmentRecord with deterministic layer inputs; `disposeRecord` frees it. */
+export function makeRecord(options: RecordOptions): SegmentRecord {
+  const { numLayers, batch, segmentLength, width, start } = options;
+  const positions = tf.tensor2d(
+    Array.from({ length: batch }, () => Array.from({ length: segmentLength }, (_, t) => start + t)),
+    undefined,
+    'int32',
+  );
+  const layerInputs = Array.from({ length: numLayers }, (_, layer) =>
+    layerInput(layer, batch, start, segmentLength, width),
+  );
+  const unused: ContentAttention = () => {
+    throw new Error('this record has no content attention');
+  };
+  return {
+    layerInputs,
+    positions,
+    ...(options.probabilities ? { attentionProbabilities: options.probabilities } : {}),
+    contentAttention: options.attention ?? Array.from({ length: numLayers }, () => unused),
+    training: options.training ?? true,
+  };
+}
+
+export function disposeRecord(record: SegmentRecord): void {
+  tf.dispose([...record.layerInputs, record.positions, ...(record.attentionProbabilities ?? [])]);
+}
+
+/** One remembered token in the simulator: its position and (for most-used) its usage statistics. */
+export interface SimulatedToken {
+  position: number;
+  usageSum: number;
+  usageCount: number;
+}
+
+/** One compressed slot in the simulator: the positions it summarises and its own position. */
+export interface SimulatedSlot {
+  sources: number[];
+  position: number;
+}
+
+/**
+ * The compressive memory rules of SPEC 3 on plain arrays, for one layer and one batch row:
+ * FIFO of `memoryLength`, evicted tokens queue in a buffer, every whole block of `rate` becomes one slot chosen by
+ * `choose` (pooling: all of the block; most-used: the best `rate`-th of the evicted run), compressed FIFO of
+ * `compressedLength`.
+ */
+export class MemorySimulator {
+  regular: SimulatedToken[] = [];
+  buffer: SimulatedToken[] = [];
+  compressed: SimulatedSlot[] = [];
+
+  constructor(
+    readonly memoryLength: number,
+    readonly compressedLength: number,
+    readonly rate: number,
+    readonly mode: 'pool' | 'most-used' = 'pool',
+  ) {}
+
+  /**
+   * Advances by one segment.
+   * @param positions the segment's positions
+   * @param received per current regular token, attention probability received this step (most-used)
+   */
+  step(positions: number[], received?: number[]): void {
+    this.regular.forEach((token, index) => {
+      token.usageSum += received?.[index] ?? 0;
+      token.usageCount += positions.length;
+    });
+    const all = [...this.regular, ...positions.map((position) => ({ position, usageSum: 0, usageCount: 0 }))];
+    const dropped = Math.max(0, all.length - this.memoryLength);
+    const evicted = all.slice(0, dropped);
+    this.regular = all.slice(dropped);
+    if (this.compressedLength === 0) {
+      this.buffer = [];
+      return;
+    }
+    const pending = [...this.buffer, ...evicted];
+    if (evicted.length === 0) return;
+    const whole = Math.floor(pending.length / this.rate) * this.rate;
+    const block = pending.slice(0, whole);
+    this.buffer = pending.slice(whole);
+    if (this.mode === 'pool') {
+      for (let start = 0; start < whole; start += this.rate) {
+        const sources = block.slice(start, start + this.rate).map((token) => token.position);
+        const sum = sources.reduce((a, b) => a + b, 0);
+        this.compressed.push({ sources, position: Math.floor(sum / this.rate) });
+      }
+    } else {
+      const usage = block.map((token, index) => ({
+        index,
+        usage: token.usageCount > 0 ? token.usageSum / token.usageCount : 0,
+      }));
+      usage.sort((a, b) => b.usage - a.usage || a.index - b.index);
+      const chosen = usage
+        .slice(0, whole / this.rate)
+        .map((entry) => entry.index)
+        .sort((a, b) => a - b);
+      for (const index of chosen) {
+        const position = (block[index] as SimulatedToken).position;
+        this.compressed.push({ sources: [position], position });
+      }
+    }
+    this.compressed = this.compressed.slice(Math.max(0, this.compressed.length - this.compressedLength));
+  }
+}
+
+/** Number of live tensors held by a state (for leak accounting in tests). */
+export function stateSize(state: MemoryState): number {
+  const seen = new Set<tf.Tensor>();
+  for (const layer of state.layers) {
+    if (layer.hidden) seen.add(layer.hidden);
+    if (layer.positions) seen.add(layer.positions);
+    for (const tensor of Object.values(layer.extra)) seen.add(tensor);
+  }
+  return seen.size;
+}
