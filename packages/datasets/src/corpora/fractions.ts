@@ -35,14 +35,13 @@ async function readWindow(document: SplittableDocument, start: number, length: n
   }
 }
 
-/** Moves a cut at `offset` of a document to just after the next newline (a cut right after a newline stays), else to the next character boundary. */
+/** Moves a cut at `offset` of a document to just after the next newline within the search window (a cut right after a newline stays), else to the next character boundary. */
 async function lineCut(document: SplittableDocument, offset: number): Promise<number> {
   const size = documentSize(document);
   if (offset <= 0 || offset >= size) return Math.min(Math.max(offset, 0), size);
   const window = await readWindow(document, offset - 1, LINE_SEARCH_BYTES + 1);
   const newline = window.indexOf(0x0a);
   if (newline >= 0) return offset - 1 + newline + 1;
-  if (offset - 1 + window.length >= size) return size;
   let cut = offset;
   // Skip UTF-8 continuation bytes (10xxxxxx) so the cut never splits a character.
   for (let index = 1; index < window.length && ((window[index] as number) & 0xc0) === 0x80; index += 1) cut += 1;
@@ -52,8 +51,7 @@ async function lineCut(document: SplittableDocument, offset: number): Promise<nu
 /**
  * Byte ranges of each split. Cut points are at fractions f0 and f0+f1 of the total bytes,
  * each moved forward to just after the next newline within {@link LINE_SEARCH_BYTES} (else
- * to the next UTF-8 character boundary; a cut falling at the end of a document stays
- * there). Documents keep their order; a split may hold the end of one document and the start
+ * to the next UTF-8 character boundary). Documents keep their order; a split may hold the end of one document and the start
  * of the next.
  */
 export async function splitByFractions(documents: readonly SplittableDocument[], fractions: readonly [number, number, number] = DEFAULT_SPLIT_FRACTIONS): Promise<Record<SplitName, CorpusPart[]>> {

@@ -164,8 +164,9 @@ async function downloadPg19(root: string, options: Pg19Options): Promise<void> {
     const concurrency = options.concurrency ?? 4;
     if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new InvalidArgumentError('concurrency', 'a positive integer', concurrency);
     let next = 0;
+    let failure: { error: unknown } | null = null;
     const worker = async () => {
-      while (next < chosen.length) {
+      while (failure === null && next < chosen.length) {
         const object = chosen[next++] as ListedObject;
         await fetchIntoCache(
           joinLocation(baseUrl, object.name),
@@ -173,10 +174,14 @@ async function downloadPg19(root: string, options: Pg19Options): Promise<void> {
           { sizeBytes: object.size, checksum: object.md5Hex === null ? null : { algorithm: 'md5', hex: object.md5Hex } },
           { ...options, progressBar: false },
           object.name,
-        );
+        ).catch((error: unknown) => {
+          failure ??= { error };
+        });
       }
     };
+    // Every worker stops after the first failure; wait for all of them so no download is still writing.
     await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, chosen.length)) }, worker));
+    if (failure !== null) throw (failure as { error: unknown }).error;
   }
 }
 
