@@ -134,7 +134,8 @@ export function createAdaptiveSpanPolicy(options: AdaptiveSpanOptions): Adaptive
         { length: next.numLayers },
         (_, layer) =>
           tf.tidy(() =>
-            tf.variable(tf.fill([next.numHeads], initFraction), true, `adaptive-span.${instance}.layers.${layer}.spanRatio`),
+            // "<unique scope>/<stable name>": the model saves it as `policy.layers.<l>.spanRatio`.
+            tf.variable(tf.fill([next.numHeads], initFraction), true, `adaptive-span-${instance}/layers.${layer}.spanRatio`),
           ) as tf.Variable<tf.Rank.R1>,
       );
     },

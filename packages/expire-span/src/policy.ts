@@ -238,7 +238,8 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
       dimensions = { ...next };
       const initialBias = Math.log(initFraction / (1 - initFraction));
       predictors = Array.from({ length: next.numLayers }, (_, layer) => {
-        const prefix = `expire-span.${instance}.layers.${layer}.spanPredictor`;
+        // "<unique scope>/<stable name>": the model saves it as `policy.layers.<l>.spanPredictor.weight`.
+        const prefix = `expire-span-${instance}/layers.${layer}.spanPredictor`;
         return tf.tidy(() => ({
           weight: tf.variable(tf.zeros([next.modelDim]), true, `${prefix}.weight`) as tf.Variable<tf.Rank.R1>,
           bias: tf.variable(tf.scalar(initialBias), true, `${prefix}.bias`) as tf.Variable<tf.Rank.R0>,

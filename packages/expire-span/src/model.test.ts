@@ -1,0 +1,181 @@
+// Expire-Span inside the real model (SPEC 4 with SPEC 2): lossless pruning, equality with FIFO, streaming, training, leaks.
+import * as tf from '@tensorflow/tfjs';
+import { expectClose, expectNoLeak } from '@engram/kernels/testing';
+import { createFifoPolicy, disposeState } from '@engram/memory';
+import type { MemoryState } from '@engram/memory';
+import { createAdam, createModel } from '@engram/model';
+import type { MemoryTransformer, ModelConfig } from '@engram/model';
+import { describe, expect, test } from 'vitest';
+import { createExpireSpanPolicy } from './policy.js';
+import type { ExpireSpanOptions, ExpireSpanPolicy } from './policy.js';
+
+const config: ModelConfig = {
+  vocabSize: 13,
+  modelDim: 8,
+  numHeads: 2,
+  numLayers: 2,
+  feedForwardDim: 16,
+  segmentLength: 4,
+  initStandardDeviation: 0.3,
+  seed: 3,
+};
+
+/** `[rows][length]` pseudo-random tokens in [0, vocab). */
+function tokens(rows: number, length: number, seed: number): number[][] {
+  let value = seed;
+  return Array.from({ length: rows }, () =>
+    Array.from({ length }, () => {
+      value = (value * 1103515245 + 12345) % 2147483648;
+      return value % config.vocabSize;
+    }),
+  );
+}
+
+function segment(stream: number[][], index: number): tf.Tensor2D {
+  const start = index * config.segmentLength;
+  return tf.tensor2d(stream.map((row) => row.slice(start, start + config.segmentLength)), undefined, 'int32');
+}
+
+/** Copies every variable of `source` (model and policy) into `target`, by stable name. */
+function copyWeights(source: MemoryTransformer, target: MemoryTransformer, only?: (name: string) => boolean): void {
+  const from = source.namedVariables();
+  const to = target.namedVariables();
+  for (const [name, variable] of Object.entries(to)) {
+    if (only && !only(name)) continue;
+    const value = from[name];
+    if (!value) throw new Error(`copyWeights: ${name} missing in the source model`);
+    variable.assign(value);
+  }
+}
+
+/** Span predictors that give a mix of short and long spans (so memories expire at different times). */
+function mixedSpans(policy: ExpireSpanPolicy): void {
+  tf.tidy(() => {
+    for (let layer = 0; layer < config.numLayers; layer++) {
+      const predictor = policy.spanPredictor(layer);
+      predictor.weight.assign(tf.randomNormal([config.modelDim], 0, 2, 'float32', 40 + layer) as tf.Tensor1D);
+      predictor.bias.assign(tf.scalar(-0.5));
+    }
+  });
+}
+
+/** Runs `segments` segments through `forward` (evaluation) and returns the logits of each, plus memory sizes. */
+function run(
+  model: MemoryTransformer,
+  stream: number[][],
+  segments: number,
+): { logits: number[][]; slots: number[][]; contiguous: boolean[] } {
+  let state: MemoryState = model.initialState(stream.length);
+  const logits: number[][] = [];
+  const slots: number[][] = [];
+  const contiguous: boolean[] = [];
+  for (let index = 0; index < segments; index++) {
+    const inputs = segment(stream, index);
+    const result = model.forward(inputs, state);
+    logits.push(Array.from(result.logits.dataSync()));
+    result.logits.dispose();
+    inputs.dispose();
+    state = result.state;
+    slots.push(model.policy.telemetry(state).memorySlots);
+    for (let layer = 0; layer < config.numLayers; layer++) contiguous.push(model.policy.read(state, layer).contiguous);
+  }
+  disposeState(state);
+  return { logits, slots, contiguous };
+}
+
+function makeModel(options: Partial<ExpireSpanOptions>): { model: MemoryTransformer; policy: ExpireSpanPolicy } {
+  const policy = createExpireSpanPolicy({ maxSpan: 8, ramp: 2, ...options });
+  return { model: createModel(config, { policy }), policy };
+}
+
+describe('Expire-Span in the model', () => {
+  test('pruning is lossless: same logits as keeping every memory and only masking, with a smaller memory', () => {
+    const pruned = makeModel({ prune: true });
+    const kept = makeModel({ prune: false });
+    mixedSpans(pruned.policy);
+    copyWeights(pruned.model, kept.model);
+    const stream = tokens(2, 12 * config.segmentLength, 7);
+    const a = run(pruned.model, stream, 12);
+    const b = run(kept.model, stream, 12);
+    a.logits.forEach((logits, index) => expectClose(logits, b.logits[index] as number[], { atol: 1e-5, rtol: 1e-5, message: `segment ${index}` }));
+    // The memory that keeps everything grows by T per segment; the pruned one really is smaller.
+    expect(b.slots[11]).toEqual([48, 48]);
+    const prunedLast = a.slots[11] as number[];
+    expect(Math.max(...prunedLast)).toBeLessThan(48);
+    // Rows dropped different memories at some point, so the gather path (true distances) was exercised.
+    expect(a.contiguous).toContain(false);
+    // Bounded as the README says: fewer than Lmax + R + 2T slots after every write.
+    for (const slots of a.slots) for (const count of slots) expect(count).toBeLessThan(8 + 2 + 2 * config.segmentLength);
+    pruned.model.dispose();
+    kept.model.dispose();
+  });
+
+  test('with spans at the maximum and Lmax beyond the stream, Expire-Span equals FIFO holding everything', () => {
+    const expire = makeModel({ maxSpan: 100, ramp: 4 });
+    tf.tidy(() => {
+      for (let layer = 0; layer < config.numLayers; layer++) expire.policy.spanPredictor(layer).bias.assign(tf.scalar(30));
+    });
+    const fifo = createModel(config, { policy: createFifoPolicy({ memoryLength: 100 }) });
+    copyWeights(expire.model, fifo, (name) => !name.startsWith('policy.'));
+    const stream = tokens(2, 8 * config.segmentLength, 11);
+    const a = run(expire.model, stream, 8);
+    const b = run(fifo, stream, 8);
+    a.logits.forEach((logits, index) => expectClose(logits, b.logits[index] as number[], { atol: 1e-5, rtol: 1e-5, message: `segment ${index}` }));
+    expect(a.slots[7]).toEqual([32, 32]);
+    expire.model.dispose();
+    fifo.dispose();
+  });
+
+  test('token-by-token streaming equals teacher-forced logits, with pruning', () => {
+    const { model, policy } = makeModel({});
+    mixedSpans(policy);
+    const stream = tokens(1, 6 * config.segmentLength, 5);
+    const teacher = run(model, stream, 6).logits.flat();
+    const live = model.createStream();
+    const pushed: number[] = [];
+    for (const token of stream[0] as number[]) pushed.push(...live.push(token));
+    expectClose(pushed, teacher, { atol: 1e-4, rtol: 1e-4 });
+    live.dispose();
+    model.dispose();
+  });
+
+  test('training: the loss falls, the span predictor learns, and 50 steps leak no tensor', () => {
+    const { model, policy } = makeModel({ maxSpan: 12, ramp: 2, alpha: 1e-3, noise: true, seed: 2 });
+    const optimizer = createAdam({ learningRate: 1e-2 });
+    const stream = tokens(2, 51 * config.segmentLength + 1, 9);
+    const before = Array.from(policy.variables(), (variable) => variable.dataSync().slice());
+    const losses: number[] = [];
+    let maxSlots = 0;
+    let state = model.initialState(2);
+    const trainSegment = (index: number): void => {
+      const start = index * config.segmentLength;
+      const inputs = tf.tensor2d(stream.map((row) => row.slice(start, start + config.segmentLength)), undefined, 'int32');
+      const targets = tf.tensor2d(stream.map((row) => row.slice(start + 1, start + 1 + config.segmentLength)), undefined, 'int32');
+      const result = model.trainStep({ inputs, targets }, state, { optimizer });
+      expect(result.applied).toBe(true);
+      expect(Number.isFinite(result.auxiliaryLoss)).toBe(true);
+      losses.push(result.taskLoss);
+      state = result.state;
+      maxSlots = Math.max(maxSlots, ...policy.telemetry(state).memorySlots);
+      tf.dispose([inputs, targets]);
+    };
+    // The first step creates Adam's moment slots (they live as long as the optimizer), then 50 steps must not grow.
+    trainSegment(0);
+    expectNoLeak(() => {
+      for (let index = 1; index <= 50; index++) trainSegment(index);
+    });
+    disposeState(state);
+    const early = losses.slice(0, 5).reduce((a, b) => a + b, 0) / 5;
+    const late = losses.slice(-5).reduce((a, b) => a + b, 0) / 5;
+    expect(late).toBeLessThan(early);
+    const moved = policy.variables().some((variable, index) => {
+      const initial = before[index] as Float32Array;
+      return Array.from(variable.dataSync()).some((value, element) => Math.abs(value - (initial[element] as number)) > 1e-4);
+    });
+    expect(moved).toBe(true);
+    // Memory is bounded by the spans, not by the stream (204 tokens).
+    expect(maxSlots).toBeLessThan(12 + 2 + 2 * config.segmentLength);
+    optimizer.dispose();
+    model.dispose();
+  });
+});
