@@ -9,3 +9,4 @@ export {
   TensorLeakError,
 } from './errors.js';
 export * from './ops/index.js';
+export { registerMissingKernels, WASM_KERNELS_REGISTERED_BY_ENGRAM } from './kernels/index.js';
