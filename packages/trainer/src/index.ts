@@ -1,8 +1,8 @@
 // @engram/trainer: training loop, schedule, checkpoints, resume and JSON-lines logs for Engram models.
 export { learningRateAt, resolveSchedule } from './schedule.js';
 export type { ScheduleOptions, ResolvedSchedule } from './schedule.js';
-export { JsonLinesWriter, readJsonLines } from './log.js';
-export type { JsonLinesContent } from './log.js';
+export { JsonLinesWriter, readJsonLines, readTrainingLog } from './log.js';
+export type { JsonLinesContent, TrainingLog } from './log.js';
 export { createProgressReporter } from './progress.js';
 export type { ProgressMode, ProgressOptions, ProgressReporter, ProgressStep } from './progress.js';
 export {
@@ -25,3 +25,24 @@ export {
   CorruptCheckpointError,
   CheckpointMismatchError,
 } from './errors.js';
+export { train } from './train.js';
+export type {
+  TrainOptions,
+  TrainResult,
+  StepRecord,
+  EvaluationRecord,
+  OptimizerOptions,
+  CheckpointOptions,
+  FaultInjection,
+} from './train.js';
+export { evaluate } from './evaluate.js';
+export type { EvaluationData, EvaluationResult } from './evaluate.js';
+export { saveCheckpoint, loadCheckpoint, findResumableCheckpoint, CHECKPOINT_FILES } from './checkpoint.js';
+export type {
+  SaveCheckpointOptions,
+  LoadCheckpointOptions,
+  LoadedCheckpoint,
+  TrainingProgress,
+  TrainerCheckpointDocument,
+  ResumeCandidate,
+} from './checkpoint.js';

@@ -136,3 +136,65 @@ export class JsonLinesWriter {
     this.#descriptor = null;
   }
 }
+
+/** A training log as the run that wrote it saw it (see {@link readTrainingLog}). */
+export interface TrainingLog {
+  /** Every header, in order (one per start or resume). */
+  headers: Record<string, unknown>[];
+  /** Step records of the steps that count, in step order (a resumed run's records replace those written after its checkpoint). */
+  steps: Record<string, unknown>[];
+  /** Evaluation records that count, in step order. */
+  evaluations: Record<string, unknown>[];
+  /** Warning records, in order. */
+  warnings: Record<string, unknown>[];
+  /** The last `end` record, if the run ended. */
+  end: Record<string, unknown> | null;
+  /** True when the file ended in a cut-off line. */
+  truncatedTail: boolean;
+}
+
+/**
+ * Reads a training log written by `train`, resolving resumes: when a header says
+ * `resumedFromStep: s`, the step and evaluation records after `s` written before it (by the
+ * interrupted process) are dropped, since the resumed run writes them again.
+ */
+export function readTrainingLog(path: string): TrainingLog {
+  const { records, truncatedTail } = readJsonLines(path);
+  const headers: Record<string, unknown>[] = [];
+  let steps: Record<string, unknown>[] = [];
+  let evaluations: Record<string, unknown>[] = [];
+  const warnings: Record<string, unknown>[] = [];
+  let end: Record<string, unknown> | null = null;
+  for (const record of records) {
+    switch (record.type) {
+      case 'header': {
+        headers.push(record);
+        const resumed = record.resumedFromStep;
+        if (typeof resumed === 'number') {
+          steps = steps.filter((entry) => (entry.step as number) <= resumed);
+          evaluations = evaluations.filter((entry) => (entry.step as number) <= resumed);
+        } else {
+          steps = [];
+          evaluations = [];
+        }
+        end = null;
+        break;
+      }
+      case 'step':
+        steps.push(record);
+        break;
+      case 'evaluation':
+        evaluations.push(record);
+        break;
+      case 'warning':
+        warnings.push(record);
+        break;
+      case 'end':
+        end = record;
+        break;
+      default:
+        break;
+    }
+  }
+  return { headers, steps, evaluations, warnings, end, truncatedTail };
+}

@@ -1,0 +1,111 @@
+// Tests of the training loop: learning, logs, evaluation records, checkpoints, non-finite steps, leaks.
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { evaluationBatches } from '@engram/datasets';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { NonFiniteLossError } from './errors.js';
+import { readJsonLines } from './log.js';
+import { createTinyBatcher, createTinyModel, tinyTokens } from './testing/fixtures.js';
+import { train } from './train.js';
+import type { StepRecord } from './train.js';
+
+describe('train', () => {
+  let folder: string;
+  beforeEach(() => {
+    folder = mkdtempSync(join(tmpdir(), 'engram-train-'));
+  });
+  afterEach(() => rmSync(folder, { recursive: true, force: true }));
+
+  it('trains, logs a header and one record per step and evaluation, checkpoints, and leaks nothing', async () => {
+    const model = createTinyModel();
+    const before = tf.memory().numTensors;
+    const logPath = join(folder, 'log.jsonl');
+    const seen: StepRecord[] = [];
+    const tokens = tinyTokens();
+    const result = await train({
+      model,
+      data: createTinyBatcher(),
+      evaluation: { batches: () => evaluationBatches(tokens.subarray(0, 200), { batchSize: 2, segmentLength: 8 }), name: 'valid' },
+      steps: 12,
+      schedule: { learningRate: 3e-3, warmupSteps: 2 },
+      evalEvery: 6,
+      checkpoint: { directory: join(folder, 'checkpoints'), every: 4, keepLast: 2 },
+      log: { path: logPath },
+      progress: 'none',
+      datasetChecksum: 'abc',
+      onStep: (record) => {
+        seen.push(record);
+      },
+    });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(result.step).toBe(12);
+    expect(result.nonFiniteTotal).toBe(0);
+    expect(result.evaluations.map((evaluation) => evaluation.step)).toEqual([6, 12]);
+    expect(seen.map((record) => record.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    // It learns: the last losses are below the first ones.
+    const first = seen.slice(0, 3).reduce((sum, record) => sum + record.loss, 0);
+    const last = seen.slice(-3).reduce((sum, record) => sum + record.loss, 0);
+    expect(last).toBeLessThan(first);
+    expect(seen[0]?.learningRate).toBeCloseTo(1.5e-3, 10);
+    expect(seen[1]?.learningRate).toBeCloseTo(3e-3, 10);
+    expect(seen.every((record) => record.applied && Number.isFinite(record.gradientNorm))).toBe(true);
+    expect(seen[0]?.memorySlots).toEqual([8, 8]);
+
+    const { records } = readJsonLines(logPath);
+    expect(records[0]).toMatchObject({ type: 'header', seed: 7, resumedFromStep: null, dataset: { checksum: 'abc' } });
+    expect(records[0]?.versions).toMatchObject({ tfjs: '4.22.0', backend: tf.getBackend() });
+    expect(records.filter((record) => record.type === 'step')).toHaveLength(12);
+    const evaluations = records.filter((record) => record.type === 'evaluation');
+    expect(evaluations).toHaveLength(2);
+    expect(evaluations[0]).toMatchObject({ split: 'valid', step: 6, count: 199 });
+    expect(records.at(-1)).toMatchObject({ type: 'end', reason: 'completed', step: 12 });
+    // Checkpoints at 4, 8, 12 plus the best evaluations (6, 12); the newest two and the best are kept.
+    const kept = readdirSync(join(folder, 'checkpoints')).sort();
+    expect(kept).toContain('step-00000012');
+    expect(kept).toContain('step-00000008');
+    expect(kept.length).toBeLessThanOrEqual(3);
+    model.dispose();
+  });
+
+  it('skips and counts a non-finite step, and stops after K in a row', async () => {
+    const model = createTinyModel();
+    const logPath = join(folder, 'log.jsonl');
+    const weightsAround: Record<number, Float32Array> = {};
+    const embedding = model.namedVariables()['embedding.weight'] as tf.Variable;
+    const seen: StepRecord[] = [];
+    await expect(
+      train({
+        model,
+        data: createTinyBatcher(),
+        steps: 20,
+        schedule: { learningRate: 1e-3 },
+        log: { path: logPath },
+        progress: 'none',
+        maxNonFiniteInARow: 3,
+        faultInjection: { nonFiniteLossAtSteps: [3, 6, 7, 8, 9] },
+        onStep: (record) => {
+          seen.push(record);
+          weightsAround[record.step] = embedding.dataSync().slice() as Float32Array;
+        },
+      }),
+    ).rejects.toThrow(NonFiniteLossError);
+    // Step 3 was skipped (weights unchanged), counted, and training went on.
+    const third = seen[2] as StepRecord;
+    expect(third.applied).toBe(false);
+    expect(third.loss).toBeNaN();
+    expect(third.nonFiniteInARow).toBe(1);
+    expect(weightsAround[3]).toEqual(weightsAround[2]);
+    expect(seen[3]).toMatchObject({ applied: true, nonFiniteInARow: 0, nonFiniteTotal: 1 });
+    expect(weightsAround[4]).not.toEqual(weightsAround[3]);
+    // Steps 6, 7, 8 in a row: stopped at 8 with a clear message.
+    expect(seen.at(-1)).toMatchObject({ step: 8, applied: false, nonFiniteInARow: 3, nonFiniteTotal: 4 });
+    const { records } = readJsonLines(logPath);
+    const end = records.at(-1);
+    expect(end).toMatchObject({ type: 'end', reason: 'non-finite', step: 8 });
+    expect(String(end?.message)).toMatch(/3 steps in a row/);
+    expect(records.find((record) => record.step === 3 && record.type === 'step')?.loss).toBeNaN();
+    model.dispose();
+  });
+});

@@ -1,0 +1,660 @@
+// The training loop (SPEC 7): Adam with warm-up and cosine decay, global-norm clipping, non-finite step skipping, periodic in-order evaluation, JSON-lines logs, atomic checkpoints and bit-exact resume.
+import { readFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import type { SegmentSource } from '@engram/datasets';
+import { batchToTensors, disposeBatchTensors } from '@engram/datasets/tensors';
+import { disposeState } from '@engram/memory';
+import type { MemoryState } from '@engram/memory';
+import { MemoryTracker, TelemetryRecorder, ThroughputMeter, Stopwatch } from '@engram/metrics';
+import type { MemoryPeaks, TelemetrySummary, ThroughputSummary } from '@engram/metrics';
+import { createAdam } from '@engram/model';
+import type { Batch, MemoryTransformer, TrainStepResult } from '@engram/model';
+import { findResumableCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import type { TrainingProgress } from './checkpoint.js';
+import { pruneCheckpoints, removeLeftovers } from './checkpoint-store.js';
+import { InvalidTrainOptionError, NonFiniteLossError, TrainerError, describeValue } from './errors.js';
+import { evaluate } from './evaluate.js';
+import type { EvaluationData, EvaluationResult } from './evaluate.js';
+import { JsonLinesWriter } from './log.js';
+import { setLearningRate } from './optimizer-state.js';
+import { createProgressReporter } from './progress.js';
+import type { ProgressMode } from './progress.js';
+import { modelHasRandomState, modelUsesRandomness } from './random-state.js';
+import { learningRateAt, resolveSchedule } from './schedule.js';
+import type { ResolvedSchedule, ScheduleOptions } from './schedule.js';
+
+/** Adam settings (SPEC 7: epsilon 1e-8 as in the papers' PyTorch runs). */
+export interface OptimizerOptions {
+  /** Default 0.9. */
+  beta1?: number;
+  /** Default 0.999. */
+  beta2?: number;
+  /** Default 1e-8. */
+  epsilon?: number;
+}
+
+/** Where and how often to write checkpoints. */
+export interface CheckpointOptions {
+  /** Root directory; each checkpoint is a `step-XXXXXXXX/` directory inside it. */
+  directory: string;
+  /** Save every this many steps (default: `evalEvery`, or 1000 without evaluation). The last step is always saved. */
+  every?: number;
+  /** Keep this many most recent checkpoints (default 3). */
+  keepLast?: number;
+  /**
+   * Also keep the checkpoint of the best evaluation (default true): a checkpoint is written at
+   * every step where the evaluation metric improves, and pruning never removes it.
+   */
+  keepBest?: boolean;
+}
+
+/**
+ * Deliberate faults, for tests of the failure paths only. `nonFiniteLossAtSteps`: at these
+ * (1-based) steps the batch's loss mask is filled with NaN, so the model's real forward and
+ * backward pass produce a NaN loss and gradient norm, exactly as a numerical blow-up would.
+ */
+export interface FaultInjection {
+  nonFiniteLossAtSteps?: readonly number[];
+}
+
+/** Options of {@link train}. */
+export interface TrainOptions {
+  /** The model (with its memory policy). On resume, a model built with the same config and policy. */
+  model: MemoryTransformer;
+  /** Training batches: a contiguous-stream batcher (or task stream) of `@engram/datasets` with a resumable `{ step }` position. */
+  data: SegmentSource;
+  /** Validation split, evaluated every `evalEvery` steps and at the end. */
+  evaluation?: EvaluationData;
+  /** The run ends when this many optimizer steps are done (skipped non-finite steps count). */
+  steps: number;
+  schedule: ScheduleOptions;
+  optimizer?: OptimizerOptions;
+  /** Clip gradients by this global norm (default 0.25, the Transformer-XL setting); 0 disables clipping. */
+  clipNorm?: number;
+  /** Evaluate every this many steps (default 0: only at the end when `evaluation` is given). */
+  evalEvery?: number;
+  /** Which evaluation number decides the best checkpoint (lower is better; default `bitsPerToken`). */
+  bestMetric?: 'bitsPerToken' | 'wordLevelPerplexity' | 'errorRate';
+  checkpoint?: CheckpointOptions;
+  /** Continue from the newest valid checkpoint in `checkpoint.directory` (start fresh when there is none). */
+  resume?: boolean;
+  /** JSON-lines log file (replaced on a fresh start, appended on resume). */
+  log?: { path: string };
+  /** Stop after this many non-finite steps in a row (default 5). */
+  maxNonFiniteInARow?: number;
+  /** The run's seed, recorded in the log header (default: the model's seed, which drives its initialisation and dropout). */
+  seed?: number;
+  /** Reset memory when the training batches start a new epoch (default true: the streams jump back to their beginnings). */
+  resetMemoryAtEpoch?: boolean;
+  /**
+   * Run every N-th step under `tf.profile` to record the true peak of tensor bytes inside the step
+   * (`stepPeakTensorBytes`; default 0 = never, since profiling slows the step down).
+   */
+  profileMemoryEvery?: number;
+  /** Terminal progress: a bar on a TTY, plain lines otherwise (default `auto`). */
+  progress?: ProgressMode;
+  /** Where progress goes (default stderr). */
+  progressStream?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** SHA-256 (or other) checksum of the training data, recorded in the log header. */
+  datasetChecksum?: string;
+  /** Any JSON-safe description of the run (dataset, task, command line), recorded in the header and checkpoints. */
+  run?: Record<string, unknown>;
+  /** Called after every step with its log record. */
+  onStep?: (record: StepRecord) => void | Promise<void>;
+  /** Called after every evaluation with its log record. */
+  onEvaluation?: (record: EvaluationRecord) => void | Promise<void>;
+  /** Called for every warning (default: printed to stderr). */
+  onWarning?: (message: string) => void;
+  faultInjection?: FaultInjection;
+}
+
+/** One log line per optimizer step. */
+export interface StepRecord {
+  type: 'step';
+  step: number;
+  /** Epoch of the training batch. */
+  epoch: number;
+  loss: number;
+  taskLoss: number;
+  auxiliaryLoss: number;
+  separateLoss: number | null;
+  /** Global gradient norm before clipping. */
+  gradientNorm: number;
+  learningRate: number;
+  /** False when the update was skipped (non-finite loss or gradient). */
+  applied: boolean;
+  nonFiniteInARow: number;
+  nonFiniteTotal: number;
+  /** Tokens in the batch (B x T). */
+  tokens: number;
+  /** Wall time of the step in seconds. */
+  seconds: number;
+  tokensPerSecond: number;
+  /** Engine tensor bytes after the step, and the largest value sampled so far. */
+  tensorBytes: number;
+  peakTensorBytes: number;
+  /** True peak inside the step (only on profiled steps, see `profileMemoryEvery`). */
+  stepPeakTensorBytes?: number;
+  rssBytes: number;
+  /** Memory slots per layer after the step (policy telemetry). */
+  memorySlots: number[];
+  /** Further per-layer telemetry (spans, compressed slots, ...). */
+  telemetry: Record<string, number[]>;
+}
+
+/** One log line per evaluation. */
+export interface EvaluationRecord extends EvaluationResult {
+  type: 'evaluation';
+  step: number;
+  /** The value of `bestMetric`. */
+  metric: number;
+  /** Whether this evaluation is the best so far. */
+  best: boolean;
+}
+
+/** What {@link train} returns. */
+export interface TrainResult {
+  /** Steps done when the run ended (equals `steps`). */
+  step: number;
+  /** The step the run resumed from, or null for a fresh start. */
+  resumedFromStep: number | null;
+  /** Loss of the last step run by this call (null when nothing was left to do). */
+  lastLoss: number | null;
+  evaluations: EvaluationRecord[];
+  bestMetric: number | null;
+  bestStep: number | null;
+  nonFiniteTotal: number;
+  /** Throughput of the steps run by this call (null when none ran). */
+  throughput: ThroughputSummary | null;
+  memory: MemoryPeaks;
+  telemetry: TelemetrySummary | null;
+  /** The last checkpoint written, if any. */
+  lastCheckpoint: string | null;
+}
+
+function requireInteger(option: string, value: unknown, minimum: number, fix?: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < minimum) {
+    throw new InvalidTrainOptionError({
+      option,
+      expected: `an integer >= ${minimum}`,
+      actual: describeValue(value),
+      ...(fix === undefined ? {} : { fix }),
+    });
+  }
+  return value;
+}
+
+function requireNumber(option: string, value: unknown, check: (value: number) => boolean, expected: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || !check(value)) {
+    throw new InvalidTrainOptionError({ option, expected, actual: describeValue(value) });
+  }
+  return value;
+}
+
+interface ResolvedOptions {
+  steps: number;
+  schedule: ResolvedSchedule;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  clipNorm: number;
+  evalEvery: number;
+  bestMetric: NonNullable<TrainOptions['bestMetric']>;
+  maxNonFiniteInARow: number;
+  checkpoint: { directory: string; every: number; keepLast: number; keepBest: boolean } | null;
+  profileMemoryEvery: number;
+  faultSteps: Set<number>;
+}
+
+function resolveOptions(options: TrainOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidTrainOptionError({ option: 'options', expected: 'an object', actual: describeValue(options) });
+  }
+  if (typeof options.model?.trainStep !== 'function') {
+    throw new InvalidTrainOptionError({
+      option: 'model',
+      expected: 'a MemoryTransformer (createModel from @engram/model)',
+      actual: describeValue(options.model),
+    });
+  }
+  const data = options.data as Partial<SegmentSource> | undefined;
+  if (typeof data?.next !== 'function' || typeof data.getState !== 'function' || typeof data.setState !== 'function') {
+    throw new InvalidTrainOptionError({
+      option: 'data',
+      expected: 'a batch source with next(), getState() and setState() (StreamBatcher or TaskStream of @engram/datasets)',
+      actual: describeValue(options.data),
+    });
+  }
+  const steps = requireInteger('steps', options.steps, 1);
+  const schedule = resolveSchedule(options.schedule, steps);
+  const beta1 = requireNumber('optimizer.beta1', options.optimizer?.beta1 ?? 0.9, (v) => v >= 0 && v < 1, 'a number in [0, 1)');
+  const beta2 = requireNumber('optimizer.beta2', options.optimizer?.beta2 ?? 0.999, (v) => v >= 0 && v < 1, 'a number in [0, 1)');
+  const epsilon = requireNumber('optimizer.epsilon', options.optimizer?.epsilon ?? 1e-8, (v) => v > 0, 'a number > 0');
+  const clipNorm = requireNumber('clipNorm', options.clipNorm ?? 0.25, (v) => v >= 0, 'a number >= 0 (0 disables clipping)');
+  const evalEvery = requireInteger('evalEvery', options.evalEvery ?? 0, 0);
+  if (evalEvery > 0 && options.evaluation === undefined) {
+    throw new InvalidTrainOptionError({
+      option: 'evaluation',
+      expected: 'evaluation data when evalEvery > 0',
+      actual: 'undefined',
+      fix: 'Pass evaluation: { batches: () => evaluationBatches(tokens, { batchSize, segmentLength }) }.',
+    });
+  }
+  const bestMetric = options.bestMetric ?? 'bitsPerToken';
+  if (!['bitsPerToken', 'wordLevelPerplexity', 'errorRate'].includes(bestMetric)) {
+    throw new InvalidTrainOptionError({
+      option: 'bestMetric',
+      expected: "'bitsPerToken', 'wordLevelPerplexity' or 'errorRate'",
+      actual: describeValue(bestMetric),
+    });
+  }
+  if (bestMetric === 'errorRate' && options.evaluation !== undefined && options.evaluation.errorRate !== true) {
+    throw new InvalidTrainOptionError({
+      option: 'evaluation.errorRate',
+      expected: "true when bestMetric is 'errorRate'",
+      actual: describeValue(options.evaluation.errorRate),
+    });
+  }
+  if (bestMetric === 'wordLevelPerplexity' && options.evaluation !== undefined && options.evaluation.words === undefined) {
+    throw new InvalidTrainOptionError({
+      option: 'evaluation.words',
+      expected: "the split's word count when bestMetric is 'wordLevelPerplexity'",
+      actual: 'undefined',
+    });
+  }
+  const maxNonFiniteInARow = requireInteger('maxNonFiniteInARow', options.maxNonFiniteInARow ?? 5, 1);
+  let checkpoint: ResolvedOptions['checkpoint'] = null;
+  if (options.checkpoint !== undefined) {
+    if (typeof options.checkpoint.directory !== 'string' || options.checkpoint.directory.length === 0) {
+      throw new InvalidTrainOptionError({
+        option: 'checkpoint.directory',
+        expected: 'a directory path',
+        actual: describeValue(options.checkpoint.directory),
+      });
+    }
+    checkpoint = {
+      directory: options.checkpoint.directory,
+      every: requireInteger('checkpoint.every', options.checkpoint.every ?? (evalEvery > 0 ? evalEvery : 1000), 1),
+      keepLast: requireInteger('checkpoint.keepLast', options.checkpoint.keepLast ?? 3, 1),
+      keepBest: options.checkpoint.keepBest ?? true,
+    };
+  }
+  if (options.resume === true && checkpoint === null) {
+    throw new InvalidTrainOptionError({
+      option: 'checkpoint',
+      expected: 'a checkpoint directory when resume is true',
+      actual: 'undefined',
+      fix: 'Pass checkpoint: { directory } pointing at the run to continue.',
+    });
+  }
+  const profileMemoryEvery = requireInteger('profileMemoryEvery', options.profileMemoryEvery ?? 0, 0);
+  const faultSteps = new Set(options.faultInjection?.nonFiniteLossAtSteps ?? []);
+  return {
+    steps,
+    schedule,
+    beta1,
+    beta2,
+    epsilon,
+    clipNorm,
+    evalEvery,
+    bestMetric,
+    maxNonFiniteInARow,
+    checkpoint,
+    profileMemoryEvery,
+    faultSteps,
+  };
+}
+
+function trainerVersion(): string | null {
+  try {
+    const text = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
+    return (JSON.parse(text) as { version?: string }).version ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function metricOf(result: EvaluationResult, metric: ResolvedOptions['bestMetric']): number {
+  const value = result[metric];
+  if (typeof value !== 'number') {
+    throw new TrainerError(`train: the evaluation produced no ${metric}; check evaluation.words / evaluation.errorRate.`);
+  }
+  return value;
+}
+
+/** A mask of NaN for fault injection: `[batch, T]` float32. */
+function nonFiniteMask(like: tf.Tensor2D): tf.Tensor2D {
+  return tf.fill(like.shape, Number.NaN, 'float32') as tf.Tensor2D;
+}
+
+/**
+ * Trains `options.model` for `options.steps` optimizer steps (SPEC 7) and returns a summary.
+ *
+ * Per step: set the scheduled learning rate on the optimizers; take the next batch (fresh memory
+ * at a new epoch); `model.trainStep` (LM gradient, clip by global norm, Adam; the policy's separate
+ * loss with its own optimizer; memory write; `afterOptimizerStep`, e.g. Adaptive-Span clamping);
+ * count non-finite steps (their update is skipped; after `maxNonFiniteInARow` in a row the run
+ * stops with {@link NonFiniteLossError}); log the step; evaluate every `evalEvery` steps; write a
+ * checkpoint every `checkpoint.every` steps, at improvements of the best metric, and at the end.
+ */
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const resolved = resolveOptions(options);
+  const { model } = options;
+  const data = options.data;
+  const warn = options.onWarning ?? ((message: string) => process.stderr.write(`engram trainer warning: ${message}\n`));
+  const optimizer = createAdam({
+    learningRate: learningRateAt(1, resolved.schedule),
+    beta1: resolved.beta1,
+    beta2: resolved.beta2,
+    epsilon: resolved.epsilon,
+  });
+  const separateOptimizer =
+    model.policy.separateVariables().length > 0
+      ? createAdam({
+          learningRate: learningRateAt(1, resolved.schedule),
+          beta1: resolved.beta1,
+          beta2: resolved.beta2,
+          epsilon: resolved.epsilon,
+        })
+      : null;
+
+  const runDescription = {
+    steps: resolved.steps,
+    schedule: resolved.schedule,
+    optimizer: { name: 'adam', beta1: resolved.beta1, beta2: resolved.beta2, epsilon: resolved.epsilon },
+    clipNorm: resolved.clipNorm,
+    evalEvery: resolved.evalEvery,
+    bestMetric: resolved.bestMetric,
+    maxNonFiniteInARow: resolved.maxNonFiniteInARow,
+    batchSize: data.batchSize,
+    segmentLength: data.segmentLength,
+    ...(options.run === undefined ? {} : { run: options.run }),
+  };
+
+  let state: MemoryState | null = null;
+  let log: JsonLinesWriter | null = null;
+  let progressReporter: ReturnType<typeof createProgressReporter> | null = null;
+  const warnings: string[] = [];
+  const emitWarning = (message: string, step: number) => {
+    warnings.push(message);
+    log?.write({ type: 'warning', step, time: new Date().toISOString(), message });
+    progressReporter?.message(`warning: ${message}`);
+    warn(message);
+  };
+
+  try {
+    let progress: TrainingProgress = {
+      step: 0,
+      data: data.getState(),
+      bestMetric: null,
+      bestStep: null,
+      nonFiniteInARow: 0,
+      nonFiniteTotal: 0,
+    };
+    let resumedFrom: { path: string; step: number } | null = null;
+    const pendingWarnings: string[] = [];
+    if (options.resume === true && resolved.checkpoint !== null) {
+      await removeLeftovers(resolved.checkpoint.directory);
+      const candidate = await findResumableCheckpoint(resolved.checkpoint.directory);
+      for (const skipped of candidate.skipped) {
+        pendingWarnings.push(
+          `checkpoint at step ${skipped.step} (${skipped.path}) is unusable and was skipped: ${skipped.problem}`,
+        );
+      }
+      if (candidate.path !== null) {
+        const loaded = await loadCheckpoint(candidate.path, { model, optimizer, separateOptimizer });
+        state = loaded.memoryState;
+        progress = loaded.progress;
+        data.setState(progress.data);
+        resumedFrom = { path: candidate.path, step: progress.step };
+        const saved = JSON.stringify({ ...loaded.run, steps: undefined });
+        const current = JSON.stringify({ ...runDescription, steps: undefined });
+        if (saved !== current) {
+          pendingWarnings.push(
+            `the run settings differ from those saved in ${candidate.path}; later steps will not match an uninterrupted run (saved ${saved}, now ${current})`,
+          );
+        }
+      } else if (candidate.skipped.length > 0) {
+        pendingWarnings.push('no valid checkpoint was found; training starts from step 0');
+      }
+    }
+    if (state === null) state = model.initialState(data.batchSize);
+    if (modelUsesRandomness(model) && !modelHasRandomState(model)) {
+      pendingWarnings.push(
+        'the model uses dropout but does not expose getRandomState()/setRandomState(); a resumed run will draw different dropout masks than an uninterrupted one',
+      );
+    }
+
+    if (options.log !== undefined) {
+      log = JsonLinesWriter.open(options.log.path, { append: resumedFrom !== null });
+      if (log.repairedBytes > 0) {
+        pendingWarnings.push(`removed a cut-off last line (${log.repairedBytes} bytes) from ${options.log.path}`);
+      }
+      log.write({
+        type: 'header',
+        time: new Date().toISOString(),
+        seed: options.seed ?? model.config.seed,
+        resumedFromStep: resumedFrom?.step ?? null,
+        resumedFromCheckpoint: resumedFrom?.path ?? null,
+        config: runDescription,
+        model: model.config,
+        policy: { kind: model.policy.kind, config: model.policy.config() },
+        parameterCount: model.parameterCount(),
+        temporalRange: model.temporalRange(),
+        dataset: { checksum: options.datasetChecksum ?? null, position: progress.data },
+        versions: {
+          trainer: trainerVersion(),
+          node: process.versions.node,
+          tfjs: tf.version.tfjs,
+          backend: tf.getBackend(),
+        },
+      });
+    }
+
+    const progressOptions = {
+      mode: options.progress ?? 'auto',
+      totalSteps: resolved.steps,
+      startStep: progress.step,
+      ...(options.progressStream === undefined ? {} : { stream: options.progressStream }),
+    };
+    progressReporter = createProgressReporter(progressOptions);
+    for (const message of pendingWarnings) emitWarning(message, progress.step);
+
+    const memoryTracker = new MemoryTracker({ engine: () => tf.memory() });
+    const throughput = new ThroughputMeter();
+    const telemetry = new TelemetryRecorder();
+    const evaluations: EvaluationRecord[] = [];
+    const resumedFromStep = resumedFrom?.step ?? null;
+    let lastLoss: number | null = null;
+    let lastCheckpoint: string | null = resumedFrom?.path ?? null;
+
+    const writeCheckpoint = async () => {
+      if (resolved.checkpoint === null || state === null) return;
+      log?.sync();
+      const path = await saveCheckpoint({
+        directory: resolved.checkpoint.directory,
+        model,
+        optimizer,
+        separateOptimizer,
+        memoryState: state,
+        progress,
+        run: runDescription,
+      });
+      const keep = resolved.checkpoint.keepBest && progress.bestStep !== null ? [progress.bestStep] : [];
+      const removed = await pruneCheckpoints(resolved.checkpoint.directory, { keepLast: resolved.checkpoint.keepLast, keep });
+      lastCheckpoint = path;
+      log?.write({ type: 'checkpoint', step: progress.step, time: new Date().toISOString(), path, removed });
+    };
+
+    while (progress.step < resolved.steps) {
+      const step = progress.step + 1;
+      const learningRate = learningRateAt(step, resolved.schedule);
+      setLearningRate(optimizer, learningRate);
+      if (separateOptimizer !== null) setLearningRate(separateOptimizer, learningRate);
+      const tokenBatch = data.next();
+      if (tokenBatch.startsEpoch && (options.resetMemoryAtEpoch ?? true)) {
+        disposeState(state);
+        state = model.initialState(data.batchSize);
+      }
+      const tensors = batchToTensors(tokenBatch);
+      const injected = resolved.faultSteps.has(step) ? nonFiniteMask(tensors.inputs) : null;
+      const batch: Batch = { inputs: tensors.inputs, targets: tensors.targets };
+      if (injected !== null) batch.mask = injected;
+      else if (tensors.mask !== null) batch.mask = tensors.mask;
+      const watch = new Stopwatch();
+      let result: TrainStepResult;
+      let stepPeakTensorBytes: number | undefined;
+      try {
+        const current = state;
+        const runStep = () =>
+          model.trainStep(batch, current, { optimizer, ...(separateOptimizer === null ? {} : { separateOptimizer }) }, {
+            clipNorm: resolved.clipNorm,
+          });
+        if (resolved.profileMemoryEvery > 0 && step % resolved.profileMemoryEvery === 0) {
+          let captured: TrainStepResult | null = null;
+          const profile = await tf.profile(() => {
+            captured = runStep();
+            return [];
+          });
+          result = captured as unknown as TrainStepResult;
+          stepPeakTensorBytes = profile.peakBytes;
+        } else {
+          result = runStep();
+        }
+      } finally {
+        disposeBatchTensors(tensors);
+        injected?.dispose();
+      }
+      state = result.state;
+      const seconds = watch.stop();
+      const tokens = tokenBatch.shape[0] * tokenBatch.shape[1];
+      throughput.record(tokens, seconds);
+      if (result.applied) {
+        progress.nonFiniteInARow = 0;
+      } else {
+        progress.nonFiniteInARow += 1;
+        progress.nonFiniteTotal += 1;
+      }
+      progress.step = step;
+      progress.data = data.getState();
+      lastLoss = result.loss;
+
+      const sample = memoryTracker.sample();
+      const policyTelemetry = model.policy.telemetry(state);
+      telemetry.record(step, policyTelemetry);
+      const perLayer: Record<string, number[]> = {};
+      for (const [name, values] of Object.entries(policyTelemetry.perLayer)) perLayer[name] = [...values];
+      const record: StepRecord = {
+        type: 'step',
+        step,
+        epoch: tokenBatch.epoch,
+        loss: result.loss,
+        taskLoss: result.taskLoss,
+        auxiliaryLoss: result.auxiliaryLoss,
+        separateLoss: result.separateLoss,
+        gradientNorm: result.gradientNorm,
+        learningRate,
+        applied: result.applied,
+        nonFiniteInARow: progress.nonFiniteInARow,
+        nonFiniteTotal: progress.nonFiniteTotal,
+        tokens,
+        seconds,
+        tokensPerSecond: seconds > 0 ? tokens / seconds : 0,
+        tensorBytes: sample.tensorBytes ?? 0,
+        peakTensorBytes: memoryTracker.peaks().peakTensorBytes ?? 0,
+        ...(stepPeakTensorBytes === undefined ? {} : { stepPeakTensorBytes }),
+        rssBytes: sample.rssBytes,
+        memorySlots: [...policyTelemetry.memorySlots],
+        telemetry: perLayer,
+      };
+      log?.write({ ...record, time: new Date().toISOString() });
+      progressReporter.step({
+        step,
+        loss: result.loss,
+        learningRate,
+        tokensPerSecond: record.tokensPerSecond,
+        applied: result.applied,
+      });
+      await options.onStep?.(record);
+
+      if (progress.nonFiniteInARow >= resolved.maxNonFiniteInARow) {
+        const error = new NonFiniteLossError({
+          step,
+          inARow: progress.nonFiniteInARow,
+          total: progress.nonFiniteTotal,
+          loss: result.loss,
+          gradientNorm: result.gradientNorm,
+        });
+        log?.write({ type: 'end', step, time: new Date().toISOString(), reason: 'non-finite', message: error.message });
+        progressReporter.message(error.message);
+        throw error;
+      }
+
+      let improved = false;
+      const evaluateNow =
+        options.evaluation !== undefined &&
+        ((resolved.evalEvery > 0 && step % resolved.evalEvery === 0) || step === resolved.steps);
+      if (evaluateNow && options.evaluation !== undefined) {
+        const evaluation = evaluate(model, options.evaluation);
+        memoryTracker.sample();
+        const metric = metricOf(evaluation, resolved.bestMetric);
+        improved = Number.isFinite(metric) && (progress.bestMetric === null || metric < progress.bestMetric);
+        if (improved) {
+          progress.bestMetric = metric;
+          progress.bestStep = step;
+        }
+        const evaluationRecord: EvaluationRecord = { type: 'evaluation', step, ...evaluation, metric, best: improved };
+        evaluations.push(evaluationRecord);
+        log?.write({ ...evaluationRecord, time: new Date().toISOString() });
+        progressReporter.message(
+          `step ${step}: ${evaluation.split} ${evaluation.bitsPerToken.toFixed(4)} bits/token` +
+            (evaluation.wordLevelPerplexity === undefined ? '' : `, word perplexity ${evaluation.wordLevelPerplexity.toFixed(2)}`) +
+            (evaluation.errorRate === undefined ? '' : `, error rate ${evaluation.errorRate.toFixed(4)}`) +
+            (improved ? ' (best)' : ''),
+        );
+        await options.onEvaluation?.(evaluationRecord);
+      }
+
+      if (
+        resolved.checkpoint !== null &&
+        (step % resolved.checkpoint.every === 0 || step === resolved.steps || (improved && resolved.checkpoint.keepBest))
+      ) {
+        await writeCheckpoint();
+      }
+    }
+
+    const throughputSummary = lastLoss !== null ? throughput.summary() : null;
+    const telemetrySummary = telemetry.steps > 0 ? telemetry.summary() : null;
+    const memory = memoryTracker.peaks();
+    log?.write({
+      type: 'end',
+      step: progress.step,
+      time: new Date().toISOString(),
+      reason: 'completed',
+      nonFiniteTotal: progress.nonFiniteTotal,
+      bestMetric: progress.bestMetric,
+      bestStep: progress.bestStep,
+      throughput: throughputSummary,
+      memory,
+    });
+    return {
+      step: progress.step,
+      resumedFromStep,
+      lastLoss,
+      evaluations,
+      bestMetric: progress.bestMetric,
+      bestStep: progress.bestStep,
+      nonFiniteTotal: progress.nonFiniteTotal,
+      throughput: throughputSummary,
+      memory,
+      telemetry: telemetrySummary,
+      lastCheckpoint,
+    };
+  } finally {
+    progressReporter?.stop();
+    log?.close();
+    if (state !== null) disposeState(state);
+    optimizer.dispose();
+    separateOptimizer?.dispose();
+  }
+}
