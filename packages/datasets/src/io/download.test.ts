@@ -8,7 +8,7 @@ import { DownloadError, IntegrityError } from '../errors.js';
 import { fakeText, makeTemporaryFolder, startTestServer, truncatedRoute, type TestServer } from '../test-support/server.js';
 import { resolveCacheDirectory } from './cache.js';
 import { downloadFile } from './download.js';
-import type { ProgressEvent } from './progress.js';
+import { createTerminalProgressBar, type ProgressEvent } from './progress.js';
 
 const payload = fakeText(200_000, 7);
 const sha256 = createHash('sha256').update(payload).digest('hex');
@@ -146,5 +146,17 @@ describe('resolveCacheDirectory', () => {
     expect(resolveCacheDirectory(undefined, { ENGRAM_CACHE_DIR: '/tmp/environment', XDG_CACHE_HOME: '/tmp/xdg' })).toBe('/tmp/environment');
     expect(resolveCacheDirectory(undefined, { XDG_CACHE_HOME: '/tmp/xdg' })).toBe('/tmp/xdg/engram');
     expect(resolveCacheDirectory(undefined, {})).toMatch(/\.cache\/engram$/);
+  });
+});
+
+describe('createTerminalProgressBar', () => {
+  it('draws nothing on a stream that is not a TTY', () => {
+    const written: string[] = [];
+    const stream = { isTTY: false, write: (text: string) => written.push(text) } as unknown as NodeJS.WriteStream;
+    const bar = createTerminalProgressBar('file', stream);
+    bar.update({ source: 'a', destination: 'b', receivedBytes: 5, totalBytes: 10 });
+    bar.stop();
+    expect(bar.drawing).toBe(false);
+    expect(written).toEqual([]);
   });
 });
