@@ -10,3 +10,15 @@ export {
 } from './errors.js';
 export * from './ops/index.js';
 export { registerMissingKernels, WASM_KERNELS_REGISTERED_BY_ENGRAM } from './kernels/index.js';
+export {
+  assertTensorBudget,
+  BACKEND_CHOICES,
+  describeBackend,
+  initBackend,
+  tensorBytes,
+  WASM_HEAP_LIMIT_BYTES,
+  type BackendChoice,
+  type BackendInfo,
+  type ConcreteBackend,
+  type InitBackendOptions,
+} from './backend.js';
