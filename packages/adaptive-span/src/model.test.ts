@@ -1,13 +1,16 @@
 // Adaptive-Span inside the real model (SPEC 5 with SPEC 2): trimming leaves outputs unchanged, clamping, training, leaks.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { expectClose, expectNoLeak } from '@engram/kernels/testing';
 import { createFifoPolicy, disposeState } from '@engram/memory';
 import type { MemoryPolicy, MemoryState } from '@engram/memory';
-import { createAdam, createModel } from '@engram/model';
+import { createAdam, createModel, loadMemoryState, loadModel, readModelConfig, saveMemoryState, saveModel } from '@engram/model';
 import type { MemoryTransformer, ModelConfig } from '@engram/model';
 import { describe, expect, test } from 'vitest';
 import { createAdaptiveSpanPolicy } from './policy.js';
-import type { AdaptiveSpanPolicy } from './policy.js';
+import type { AdaptiveSpanOptions, AdaptiveSpanPolicy } from './policy.js';
 
 const config: ModelConfig = {
   vocabSize: 13,
@@ -119,7 +122,7 @@ describe('Adaptive-Span in the model', () => {
       }
       // The memory follows the spans: never more than min(S, ceil(z_max + R) + buffer) slots.
       const telemetry = policy.telemetry(state);
-      telemetry.memorySlots.forEach((slots, layer) => expect(slots).toBeLessThanOrEqual(16));
+      telemetry.memorySlots.forEach((slots, layer) => expect(slots).toBeLessThanOrEqual(telemetry.perLayer.memoryLimit?.[layer] as number));
       tf.dispose([inputs, targets]);
     };
     // The first step creates Adam's moment slots (they live as long as the optimizer).
@@ -148,6 +151,79 @@ describe('Adaptive-Span in the model', () => {
     for (const token of stream[0] as number[]) pushed.push(...live.push(token));
     expectClose(pushed, teacher, { atol: 1e-4, rtol: 1e-4 });
     live.dispose();
+    model.dispose();
+  });
+
+  test('BPTT (two segments in one gradient) trains the spans and leaks nothing', () => {
+    const policy = createAdaptiveSpanPolicy({ maxSpan: 12, ramp: 2, alpha: 1e-3, initFraction: 0.4, buffer: 1 });
+    const model = createModel(config, { policy });
+    const optimizer = createAdam({ learningRate: 1e-2 });
+    const stream = tokens(2, 12 * config.segmentLength + 1, 12);
+    const before = policy.spans().flat();
+    let state = model.initialState(2);
+    const trainPair = (index: number): void => {
+      const batches = [2 * index, 2 * index + 1].map((segmentIndex) => {
+        const start = segmentIndex * config.segmentLength;
+        return {
+          inputs: tf.tensor2d(stream.map((row) => row.slice(start, start + config.segmentLength)), undefined, 'int32'),
+          targets: tf.tensor2d(stream.map((row) => row.slice(start + 1, start + 1 + config.segmentLength)), undefined, 'int32'),
+        };
+      });
+      const result = model.trainStep(batches, state, { optimizer });
+      expect(result.applied).toBe(true);
+      state = result.state;
+      for (const batch of batches) tf.dispose([batch.inputs, batch.targets]);
+    };
+    trainPair(0);
+    expectNoLeak(() => {
+      for (let index = 1; index < 6; index++) trainPair(index);
+    });
+    expect(policy.spans().flat().some((span, index) => Math.abs(span - (before[index] as number)) > 1e-3)).toBe(true);
+    disposeState(state);
+    optimizer.dispose();
+    model.dispose();
+  });
+
+  test('saveModel / loadModel and saveMemoryState / loadMemoryState resume the stream exactly', async () => {
+    const policy = createAdaptiveSpanPolicy({ maxSpan: 20, ramp: 2, buffer: 1 });
+    const model = createModel(config, { policy });
+    setRatios(policy, [
+      [0.2, 0.35],
+      [0.1, 0.6],
+    ]);
+    const stream = tokens(2, 9 * config.segmentLength, 19);
+    let state: MemoryState = model.initialState(2);
+    for (let index = 0; index < 5; index++) {
+      const inputs = segment(stream, index);
+      const result = model.forward(inputs, state);
+      tf.dispose([inputs, result.logits]);
+      state = result.state;
+    }
+    const directory = await mkdtemp(join(tmpdir(), 'engram-adaptive-span-'));
+    try {
+      await saveModel(model, directory);
+      await saveMemoryState(policy, state, join(directory, 'memory.safetensors'));
+      const saved = await readModelConfig(directory);
+      expect(Object.keys(saved.tensors)).toContain('policy.layers.1.spanRatio');
+      const restoredPolicy = createAdaptiveSpanPolicy(saved.policy.config as unknown as AdaptiveSpanOptions);
+      const restored = await loadModel(directory, { policy: restoredPolicy });
+      expect(restoredPolicy.spans()).toEqual(policy.spans());
+      let restoredState = await loadMemoryState(restoredPolicy, join(directory, 'memory.safetensors'));
+      for (let index = 5; index < 9; index++) {
+        const inputs = segment(stream, index);
+        const a = model.forward(inputs, state);
+        const b = restored.forward(inputs, restoredState);
+        expectClose(b.logits, a.logits, { atol: 1e-6, rtol: 1e-6, message: `segment ${index}` });
+        tf.dispose([inputs, a.logits, b.logits]);
+        state = a.state;
+        restoredState = b.state;
+      }
+      disposeState(restoredState);
+      restored.dispose();
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+    disposeState(state);
     model.dispose();
   });
 });

@@ -192,17 +192,26 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
       hidden = appended.hidden;
       positions = appended.positions;
     } else {
-      [hidden, positions] = tf.tidy(() => {
+      // Rows keep different slots: gather them row by row from concat(old memory, segment).
+      const flatIndices = new Int32Array(batch * kept);
+      const positionData = new Int32Array(batch * kept);
+      const oldPositions = memory.positions?.dataSync();
+      const newPositions = inputPositions.dataSync();
+      keep.forEach((row, rowIndex) =>
+        row.forEach((slot, index) => {
+          flatIndices[rowIndex * kept + index] = rowIndex * total + slot;
+          positionData[rowIndex * kept + index] =
+            slot < oldSlots
+              ? ((oldPositions as ArrayLike<number>)[rowIndex * oldSlots + slot] as number)
+              : (newPositions[rowIndex * segmentLength + slot - oldSlots] as number);
+        }),
+      );
+      hidden = tf.tidy(() => {
         const allHidden = memory.hidden ? tf.concat([memory.hidden, input], 1) : input;
-        const allPositions = memory.positions ? tf.concat([memory.positions, inputPositions], 1) : inputPositions;
         const width = allHidden.shape[2];
-        const flatIndices = new Int32Array(batch * kept);
-        keep.forEach((row, rowIndex) => row.forEach((slot, index) => (flatIndices[rowIndex * kept + index] = rowIndex * total + slot)));
-        const indexTensor = tf.tensor1d(flatIndices, 'int32');
-        const gatheredHidden = tf.reshape(tf.gather(tf.reshape(allHidden, [batch * total, width]), indexTensor), [batch, kept, width]) as tf.Tensor3D;
-        const gatheredPositions = tf.reshape(tf.gather(tf.reshape(allPositions, [batch * total]), indexTensor), [batch, kept]) as tf.Tensor2D;
-        return [gatheredHidden, gatheredPositions] as const;
+        return tf.reshape(detachedGather(tf.reshape(allHidden, [batch * total, width]), flatIndices), [batch, kept, width]) as tf.Tensor3D;
       });
+      positions = tf.tensor2d(positionData, [batch, kept], 'int32');
     }
     const next: LayerMemory = { hidden, positions, extra: {} };
     contiguity.set(
@@ -401,6 +410,26 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
     },
   };
   return policy;
+}
+
+/**
+ * `tf.gather(values, indices)` along axis 0 with a zero gradient. Memory is detached (SPEC 2.1), and
+ * inside a gradient tape (BPTT, `trainStep` with several segments) a plain gather would still be
+ * differentiated, which needs `UnsortedSegmentSum`, a kernel the wasm backend lacks. Running the
+ * gather inside `tf.customGrad` keeps it off the tape.
+ * @param values `[rows, width]`
+ * @param indices row indices into `values`
+ * @returns `[indices.length, width]`
+ */
+function detachedGather(values: tf.Tensor2D, indices: Int32Array): tf.Tensor2D {
+  const gather = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const input = inputs[0] as tf.Tensor;
+    return {
+      value: tf.tidy(() => tf.gather(input, tf.tensor1d(indices, 'int32'))),
+      gradFunc: () => tf.zerosLike(input),
+    };
+  });
+  return gather(values) as tf.Tensor2D;
 }
 
 /** True when every row holds exactly the positions `tokensSeen - slots, ..., tokensSeen - 1`. */
