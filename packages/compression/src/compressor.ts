@@ -15,9 +15,10 @@ export interface CompressorBuildOptions {
   /** Layer index (0-based). Each layer gets its own instance with its own parameters (SPEC 3). */
   layer: number;
   /**
-   * Prefix of the tfjs variable names of this instance (default `compressor.layers.{layer}`); the
-   * compressive policy passes `policy.compressor.layers.{layer}`. A numeric suffix is appended when a
-   * live variable already has the name (tfjs variable names are process-wide).
+   * Prefix of the tfjs variable names of this instance, variables are named `{namePrefix}.{name}`. Default
+   * `{kind}{N}/layers.{layer}` with a process-unique N; the compressive policy passes
+   * `compressive{N}/compressor.layers.{layer}` (the model's convention: `<unique scope>/<stable name>`). A numeric
+   * suffix is appended if a live variable already has the name (tfjs variable names are process-wide).
    */
   namePrefix?: string;
 }
@@ -113,10 +114,11 @@ export interface CompressorBuildContext {
 export interface CompressorImplementation {
   /**
    * The compression itself. The input is already validated (shapes, dtypes, multiple of the rate). Return the
-   * compressed memories `[batch, n / rate, modelDim]`, or memories and positions; when only memories are
-   * returned, positions are the floor of each block's mean position ({@link blockMeanPositions}).
+   * compressed memories `[batch, n / rate, modelDim]` (shape and dtype are checked), or memories and positions;
+   * when only memories are returned, positions are the floor of each block's mean position
+   * ({@link blockMeanPositions}).
    */
-  compress(input: CompressorInput): tf.Tensor3D | CompressorOutput;
+  compress(input: CompressorInput): tf.Tensor | CompressorOutput;
 }
 
 /** A compressor described by its parts; {@link defineCompressor} adds validation, weights I/O and disposal. */
@@ -133,6 +135,8 @@ export interface CompressorDefinition {
   config?: Record<string, unknown>;
   build(context: CompressorBuildContext): CompressorImplementation;
 }
+
+let standaloneCounter = 0;
 
 /** Per-layer seed: distinct for every (seed, layer) pair, stable across runs. */
 export function layerSeed(seed: number, layer: number): number {
@@ -337,7 +341,7 @@ export function defineCompressor(definition: CompressorDefinition): Compressor {
           actual: JSON.stringify(layer),
         });
       }
-      const prefix = options.namePrefix ?? `compressor.layers.${layer}`;
+      const prefix = options.namePrefix ?? `${kind}${++standaloneCounter}/layers.${layer}`;
       const named = new Map<string, tf.Variable>();
       const context: CompressorBuildContext = {
         modelDim,
@@ -387,9 +391,16 @@ export function defineCompressor(definition: CompressorDefinition): Compressor {
           const result = implementation.compress(input);
           const output: CompressorOutput =
             result instanceof tf.Tensor
-              ? { hidden: result, positions: blockMeanPositions(input.positions, rate) }
+              ? { hidden: result as tf.Tensor3D, positions: blockMeanPositions(input.positions, rate) }
               : result;
-          checkOutput(operation, input, output, rate);
+          try {
+            checkOutput(operation, input, output, rate);
+          } catch (error) {
+            for (const tensor of [output?.hidden, output?.positions]) {
+              if (tensor instanceof tf.Tensor && tensor !== input.hidden && tensor !== input.positions) tensor.dispose();
+            }
+            throw error;
+          }
           return output;
         },
         variables: () => [...named.values()],

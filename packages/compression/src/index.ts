@@ -40,3 +40,8 @@ export {
 export type { CompressionTraining } from './losses.js';
 export { COMPRESSIVE_KIND, createCompressivePolicy, EXTRA_KEYS } from './policy.js';
 export type { CompressionLoss, CompressivePolicy, CompressivePolicyOptions } from './policy.js';
+export {
+  BUILT_IN_COMPRESSOR_KINDS,
+  createCompressivePolicyFromConfig,
+  createCompressorFromConfig,
+} from './from-config.js';

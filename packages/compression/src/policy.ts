@@ -580,7 +580,9 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
     },
 
     separateVariables(): tf.Variable[] {
-      if (training !== 'attention-reconstruction' && training !== 'auto-encoding') return [];
+      // bptt: the compressor is trained by the LM loss (variables()). none: a trainable compressor is frozen; its
+      // variables are listed here so the model saves and restores them, and separateLoss is always null.
+      if (training === 'bptt') return [];
       return [
         ...compressors.flatMap((instance) => instance.variables()),
         ...decoders.flatMap((decoder) => decoder.variables()),

@@ -1,0 +1,325 @@
+// Model-level tests: the compressive policy inside @engram/model (FIFO equivalence, SPEC 3.2 gradient isolation, smoke runs, streaming, save/load).
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { expectClose } from '@engram/kernels/testing';
+import { createFifoPolicy, disposeState } from '@engram/memory';
+import type { MemoryPolicy, MemoryState } from '@engram/memory';
+import { createModel, loadModel, readModelConfig, saveModel } from '@engram/model';
+import type { Batch, MemoryTransformer, ModelConfig } from '@engram/model';
+import { describe, expect, it } from 'vitest';
+import {
+  createConvCompressor,
+  createDilatedConvCompressor,
+  createMaxPoolCompressor,
+  createMeanPoolCompressor,
+  createMostUsedCompressor,
+} from './builtins.js';
+import type { Compressor } from './compressor.js';
+import { createCompressivePolicyFromConfig } from './from-config.js';
+import type { CompressionTraining } from './losses.js';
+import { createCompressivePolicy } from './policy.js';
+import type { CompressivePolicy } from './policy.js';
+
+const config: ModelConfig = {
+  vocabSize: 12,
+  modelDim: 8,
+  numHeads: 2,
+  numLayers: 2,
+  feedForwardDim: 16,
+  segmentLength: 4,
+  seed: 3,
+};
+
+/** Deterministic tokens of segment `step`, `[rows, T]`. */
+function tokenValues(step: number, rows = 2, length = config.segmentLength): number[][] {
+  return Array.from({ length: rows }, (_, row) =>
+    Array.from({ length }, (_, t) => (step * 7 + row * 3 + t * 5 + ((step * t) % 3)) % config.vocabSize),
+  );
+}
+
+function batchFor(step: number, rows = 2): Batch {
+  const inputs = tf.tensor2d(tokenValues(step, rows), undefined, 'int32');
+  const targets = tf.tensor2d(tokenValues(step + 100, rows), undefined, 'int32');
+  return { inputs, targets };
+}
+
+function disposeBatches(batches: Batch[]): void {
+  for (const batch of batches) tf.dispose([batch.inputs, batch.targets]);
+}
+
+/** Runs `steps` segments through `forward` without training; returns the new state and disposes logits. */
+function warmUp(model: MemoryTransformer, state: MemoryState, steps: number, first = 0): MemoryState {
+  let current = state;
+  for (let step = first; step < first + steps; step++) {
+    const { inputs, targets } = batchFor(step, current.batchSize);
+    const result = model.forward(inputs, current, { training: true });
+    result.logits.dispose();
+    tf.dispose([inputs, targets]);
+    current = result.state;
+  }
+  return current;
+}
+
+function snapshot(model: MemoryTransformer): Map<string, Float32Array> {
+  const values = new Map<string, Float32Array>();
+  for (const [name, variable] of Object.entries(model.namedVariables())) {
+    values.set(name, variable.dataSync().slice() as Float32Array);
+  }
+  return values;
+}
+
+function changed(model: MemoryTransformer, before: Map<string, Float32Array>): Set<string> {
+  const result = new Set<string>();
+  for (const [name, variable] of Object.entries(model.namedVariables())) {
+    const now = variable.dataSync();
+    const old = before.get(name) as Float32Array;
+    if (now.some((value, index) => value !== old[index])) result.add(name);
+  }
+  return result;
+}
+
+describe('compressive policy in the model', () => {
+  it('with n_cm = 0 gives the same logits as FIFO (forward and after training steps)', () => {
+    const fifo = createModel(config, { policy: createFifoPolicy({ memoryLength: 6 }) });
+    const compressive = createModel(config, {
+      policy: createCompressivePolicy({
+        memoryLength: 6,
+        compressedLength: 0,
+        compressor: createConvCompressor({ rate: 2, seed: 1 }),
+      }),
+    });
+    let fifoState = fifo.initialState(2);
+    let compressiveState = compressive.initialState(2);
+    const compare = (first: number): void => {
+      for (let step = first; step < first + 3; step++) {
+        const { inputs, targets } = batchFor(step);
+        const a = fifo.forward(inputs, fifoState);
+        const b = compressive.forward(inputs, compressiveState);
+        expectClose(b.logits, a.logits, { atol: 1e-6, rtol: 1e-6 });
+        tf.dispose([a.logits, b.logits, inputs, targets]);
+        fifoState = a.state;
+        compressiveState = b.state;
+      }
+    };
+    compare(0);
+    const fifoOptimizer = tf.train.adam(0.01);
+    const compressiveOptimizer = tf.train.adam(0.01);
+    for (let step = 3; step < 5; step++) {
+      const batch = batchFor(step);
+      const a = fifo.trainStep(batch, fifoState, { optimizer: fifoOptimizer });
+      const b = compressive.trainStep(batch, compressiveState, { optimizer: compressiveOptimizer });
+      expect(b.loss).toBeCloseTo(a.loss, 5);
+      expect(b.separateLoss).toBeNull();
+      fifoState = a.state;
+      compressiveState = b.state;
+      disposeBatches([batch]);
+    }
+    compare(5);
+    expect(compressive.temporalRange()).toBe(fifo.temporalRange());
+    disposeState(fifoState);
+    disposeState(compressiveState);
+    fifoOptimizer.dispose();
+    compressiveOptimizer.dispose();
+    fifo.dispose();
+    compressive.dispose();
+  });
+
+  // SPEC 3.2: "The compression loss never changes transformer weights, and (except bptt) the LM loss never changes
+  // compressor weights." Checked through the model's own trainStep: one step where only the main optimizer moves
+  // (learning rate 0 for the separate one), one where only the separate optimizer moves.
+  for (const training of ['none', 'attention-reconstruction', 'auto-encoding', 'bptt'] as const) {
+    it(`${training}: which variables the LM loss and the compression loss change`, () => {
+      const policy = createCompressivePolicy({
+        memoryLength: 4,
+        compressedLength: 2,
+        compressor: createConvCompressor({ rate: 2, seed: 2 }),
+        training,
+        seed: 4,
+      });
+      const model = createModel(config, { policy });
+      const names = Object.keys(model.namedVariables());
+      const compressorNames = names.filter((name) => name.startsWith('policy.compressor.'));
+      const decoderNames = names.filter((name) => name.startsWith('policy.decoder.'));
+      const modelNames = names.filter((name) => !name.startsWith('policy.'));
+      // Listed (and saved) in every mode; in 'none' they are frozen.
+      expect(compressorNames.length).toBe(4);
+      expect(decoderNames.length).toBe(training === 'auto-encoding' ? 4 : 0);
+      let state = warmUp(model, model.initialState(2), 3);
+      expect(policy.telemetry(state).perLayer.compressedSlots).toEqual([2, 2]);
+
+      // 1. Language-model loss only (two segments unrolled, so compressed memory written in between is read).
+      const step = tf.train.sgd(0.5);
+      const frozen = tf.train.sgd(0);
+      let before = snapshot(model);
+      let batches = [batchFor(3), batchFor(4)];
+      const lm = model.trainStep(batches, state, { optimizer: step, separateOptimizer: frozen });
+      disposeBatches(batches);
+      state = lm.state;
+      expect(lm.applied).toBe(true);
+      let moved = changed(model, before);
+      expect(moved.has('embedding.weight')).toBe(true);
+      expect(modelNames.filter((name) => moved.has(name)).length).toBeGreaterThan(modelNames.length / 2);
+      for (const name of compressorNames) expect(moved.has(name), name).toBe(training === 'bptt');
+      for (const name of decoderNames) expect(moved.has(name), name).toBe(false);
+      const hasSeparateLoss = training === 'attention-reconstruction' || training === 'auto-encoding';
+      expect(lm.separateLoss === null).toBe(!hasSeparateLoss);
+
+      // 2. Compression loss only.
+      before = snapshot(model);
+      batches = [batchFor(5), batchFor(6)];
+      const separate = model.trainStep(batches, state, { optimizer: frozen, separateOptimizer: step });
+      disposeBatches(batches);
+      state = separate.state;
+      moved = changed(model, before);
+      for (const name of modelNames) expect(moved.has(name), name).toBe(false);
+      for (const name of compressorNames) expect(moved.has(name), name).toBe(hasSeparateLoss);
+      for (const name of decoderNames) expect(moved.has(name), name).toBe(training === 'auto-encoding');
+      if (hasSeparateLoss) expect(separate.separateLoss).toBeGreaterThan(0);
+
+      disposeState(state);
+      step.dispose();
+      frozen.dispose();
+      model.dispose();
+    });
+  }
+});
+
+const compressorCases: [string, () => Compressor, CompressionTraining[]][] = [
+  ['max-pool', () => createMaxPoolCompressor({ rate: 2 }), ['none']],
+  ['mean-pool', () => createMeanPoolCompressor({ rate: 2 }), ['none']],
+  ['most-used', () => createMostUsedCompressor({ rate: 2 }), ['none']],
+  ['conv', () => createConvCompressor({ rate: 2, seed: 5 }), ['none', 'attention-reconstruction', 'auto-encoding', 'bptt']],
+  [
+    'dilated-conv',
+    () => createDilatedConvCompressor({ rate: 2, seed: 5 }),
+    ['none', 'attention-reconstruction', 'auto-encoding', 'bptt'],
+  ],
+];
+
+describe('every compressor x training mode trains in the model (smoke)', () => {
+  for (const [name, make, modes] of compressorCases) {
+    for (const training of modes) {
+      it(`${name} / ${training}: trains, evaluates and streams without leaking tensors`, () => {
+        const baseline = tf.memory().numTensors;
+        const policy = createCompressivePolicy({ memoryLength: 4, compressedLength: 2, compressor: make(), training });
+        const model = createModel(config, { policy });
+        const optimizer = tf.train.adam(0.01);
+        const separateOptimizer = tf.train.adam(0.01);
+        let state = model.initialState(2);
+        const counts: number[] = [];
+        const losses: number[] = [];
+        for (let step = 0; step < 6; step++) {
+          const batches = training === 'bptt' ? [batchFor(2 * step), batchFor(2 * step + 1)] : [batchFor(step)];
+          const result = model.trainStep(training === 'bptt' ? batches : (batches[0] as Batch), state, {
+            optimizer,
+            separateOptimizer,
+          });
+          disposeBatches(batches);
+          state = result.state;
+          losses.push(result.loss);
+          expect(Number.isFinite(result.loss)).toBe(true);
+          expect(result.applied).toBe(true);
+          if (training === 'attention-reconstruction' || training === 'auto-encoding') {
+            if (step >= 1) expect(Number.isFinite(result.separateLoss)).toBe(true);
+          } else {
+            expect(result.separateLoss).toBeNull();
+          }
+          counts.push(tf.memory().numTensors);
+        }
+        // Steady state: memory is full from the third step on, so the tensor count must not grow.
+        expect(counts[5]).toBe(counts[3]);
+        expect(policy.telemetry(state).perLayer.compressedSlots).toEqual([2, 2]);
+        expect(policy.telemetry(state).memorySlots).toEqual([6, 6]);
+
+        const { inputs, targets } = batchFor(50);
+        const evaluation = model.evaluate(inputs, targets, state);
+        tf.dispose([inputs, targets]);
+        state = evaluation.state;
+        expect(Number.isFinite(evaluation.nllSum / evaluation.count)).toBe(true);
+
+        const stream = model.createStream();
+        for (const token of [1, 5, 2, 7, 3, 9, 4, 0, 6, 8, 1, 2, 3]) {
+          const logits = stream.push(token);
+          expect(logits.length).toBe(config.vocabSize);
+          expect(logits.every(Number.isFinite)).toBe(true);
+        }
+        expect(policy.telemetry(stream.state).perLayer.compressedSlots).toEqual([2, 2]);
+        stream.dispose();
+
+        disposeState(state);
+        optimizer.dispose();
+        separateOptimizer.dispose();
+        model.dispose();
+        expect(tf.memory().numTensors).toBe(baseline);
+      });
+    }
+  }
+});
+
+describe('streaming and weights with compressed memory', () => {
+  for (const [name, make] of [
+    ['conv', () => createConvCompressor({ rate: 2, seed: 6 })],
+    ['most-used', () => createMostUsedCompressor({ rate: 2 })],
+  ] as const) {
+    it(`${name}: streaming logits equal teacher-forced logits (SPEC 6) through compressed memory`, () => {
+      const policy: MemoryPolicy = createCompressivePolicy({ memoryLength: 4, compressedLength: 3, compressor: make() });
+      const model = createModel(config, { policy });
+      const stream = model.createStream();
+      let state = model.initialState(1);
+      for (let segment = 0; segment < 5; segment++) {
+        const values = tokenValues(segment, 1)[0] as number[];
+        const streamed = values.map((token) => Array.from(stream.push(token)));
+        const inputs = tf.tensor2d([values], undefined, 'int32');
+        const result = model.forward(inputs, state);
+        inputs.dispose();
+        expectClose(streamed, (result.logits.arraySync() as number[][][])[0] as number[][], { atol: 1e-4, rtol: 1e-4 });
+        result.logits.dispose();
+        state = result.state;
+      }
+      expect((policy as CompressivePolicy).telemetry(state).perLayer.compressedSlots).toEqual([3, 3]);
+      expect(policy.read(state, 0).contiguous).toBe(false);
+      stream.dispose();
+      disposeState(state);
+      model.dispose();
+    });
+  }
+
+  it('saves and loads a model with its compressor weights (policy rebuilt from the saved config)', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'engram-compression-'));
+    try {
+      const policy = createCompressivePolicy({
+        memoryLength: 4,
+        compressedLength: 2,
+        compressor: createDilatedConvCompressor({ rate: 2 }),
+        training: 'auto-encoding',
+      });
+      const model = createModel(config, { policy });
+      await saveModel(model, directory);
+      const saved = await readModelConfig(directory);
+      const loaded = await loadModel(directory, { policy: createCompressivePolicyFromConfig(saved.policy.config) });
+      const original = policy.getWeights();
+      const restored = (loaded.policy as CompressivePolicy).getWeights();
+      expect(Object.keys(restored).sort()).toEqual(Object.keys(original).sort());
+      for (const key of Object.keys(original)) expectClose(restored[key] as tf.Tensor, original[key] as tf.Tensor, { atol: 0, rtol: 0 });
+      tf.dispose([...Object.values(original), ...Object.values(restored)]);
+      // Same logits once compressed memory is in play.
+      let a = warmUp(model, model.initialState(2), 3);
+      let b = warmUp(loaded, loaded.initialState(2), 3);
+      const { inputs, targets } = batchFor(9);
+      const x = model.forward(inputs, a);
+      const y = loaded.forward(inputs, b);
+      expectClose(y.logits, x.logits, { atol: 1e-6, rtol: 1e-6 });
+      a = x.state;
+      b = y.state;
+      tf.dispose([x.logits, y.logits, inputs, targets]);
+      disposeState(a);
+      disposeState(b);
+      model.dispose();
+      loaded.dispose();
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+});
