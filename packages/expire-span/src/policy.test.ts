@@ -187,6 +187,28 @@ describe('modulate', () => {
     tf.dispose([keyHidden, keyPositions, queryPositions, probe]);
   });
 
+  test('with the task loss removed, the span loss gradient on the bias is alpha/T per fully ramped memory times de/db', () => {
+    // w = 0, so every span is e = Lmax * sigmoid(b) = 10 * 0.25 = 2.5, and de/db = Lmax * s * (1 - s) = 1.875.
+    // Queries at 10..17 (T = 8), R = 2: key t_i is on the ramp for t - t_i in (2.5, 4.5), i.e. 2 = R queries.
+    // Keys 7..13 have both of them inside the segment (alpha/T each); keys 6 and 14 one; 5, 15, 16, 17 none.
+    const alpha = 0.4;
+    const policy = makePolicy({ maxSpan: 10, ramp: 2, alpha, initFraction: 0.25 }, { numLayers: 1, modelDim: 4, numHeads: 2, segmentLength: 8 });
+    const positions = Array.from({ length: 13 }, (_, index) => 5 + index);
+    const keyHidden = tf.randomNormal([2, 13, 4]) as tf.Tensor3D;
+    const keyPositions = tf.tensor2d([positions, positions], undefined, 'int32');
+    const queryPositions = tf.tensor2d([positions.slice(5), positions.slice(5)], undefined, 'int32');
+    const bias = policy.spanPredictor(0).bias;
+    const { grads, value } = tf.variableGrads(
+      () => policy.modulate?.({ layer: 0, keyHidden, keyPositions, queryPositions, memorySlots: 5, training: true }).auxiliaryLoss as tf.Scalar,
+      [bias],
+    );
+    const perSpan = (7 * (alpha / 8) + 2 * (alpha / (2 * 8))) * 1.875; // summed over keys, averaged over the 2 rows
+    expectClose(grads[bias.name] as tf.Tensor, perSpan, { atol: 1e-6, rtol: 1e-5 });
+    // Loss value: each fully ramped key contributes r = -0.5 and -1.5; key 6 (t = 10): r = -1.5; key 14 (t = 17): r = -0.5.
+    expectClose(value, (alpha / (2 * 8)) * (7 * -2 - 1.5 - 0.5), { atol: 1e-7 });
+    tf.dispose([keyHidden, keyPositions, queryPositions, value, ...Object.values(grads)]);
+  });
+
   test('noise clamps the spans used for masking at u * maxSpan in training only, one draw per forward pass', () => {
     const dimensions = { numLayers: 2, modelDim: 4, numHeads: 1, segmentLength: 4 };
     const noisy = makePolicy({ maxSpan: 8, ramp: 2, noise: true, seed: 5, initFraction: 0.99 }, dimensions);

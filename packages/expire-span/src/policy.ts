@@ -98,8 +98,9 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
   let predictors: SpanPredictor[] = [];
   let disposed = false;
   let noiseLimit: number | null = null;
-  // Whether a layer memory's positions are `tokensSeen - slots .. tokensSeen - 1` in every row (rel-shift path).
-  const contiguity = new WeakMap<LayerMemory, boolean>();
+  // Whether a layer memory's positions are `tokensSeen - slots .. tokensSeen - 1` in every row (rel-shift path),
+  // remembered per memory object (computed from the positions when unknown, e.g. after deserializeState).
+  const contiguity = new WeakMap<LayerMemory, { tokensSeen: number; contiguous: boolean }>();
 
   const built = (method: string): ModelDimensions => {
     if (disposed) {
@@ -139,10 +140,12 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
 
   const isContiguous = (memory: LayerMemory, tokensSeen: number): boolean => {
     const known = contiguity.get(memory);
-    if (known !== undefined) return known;
-    const result = memory.positions === null || positionsAreContiguous(memory.positions.dataSync(), memory.positions.shape[0], memory.positions.shape[1], tokensSeen);
-    contiguity.set(memory, result);
-    return result;
+    if (known !== undefined && known.tokensSeen === tokensSeen) return known.contiguous;
+    const positions = memory.positions;
+    const contiguous =
+      positions === null || positionsAreContiguous(positions.dataSync(), positions.shape[0], positions.shape[1], tokensSeen);
+    contiguity.set(memory, { tokensSeen, contiguous });
+    return contiguous;
   };
 
   /** The next memory of one layer: prune the old memory, append the segment, apply the hard cap. */
@@ -214,10 +217,9 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
       positions = tf.tensor2d(positionData, [batch, kept], 'int32');
     }
     const next: LayerMemory = { hidden, positions, extra: {} };
-    contiguity.set(
-      next,
-      positions === null || positionsAreContiguous(positions.dataSync(), batch, positions.shape[1], nextTokensSeen),
-    );
+    const contiguous =
+      positions === null || positionsAreContiguous(positions.dataSync(), batch, positions.shape[1], nextTokensSeen);
+    contiguity.set(next, { tokensSeen: nextTokensSeen, contiguous });
     return next;
   };
 
