@@ -1,0 +1,194 @@
+// Tests of training checkpoints: a full round trip, and resume falling back past corrupt or truncated newest checkpoints with a warning.
+import { mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { batchToTensors, disposeBatchTensors } from '@engram/datasets/tensors';
+import { disposeState, stateTensors } from '@engram/memory';
+import { createAdam } from '@engram/model';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { findResumableCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { CheckpointMismatchError, CorruptCheckpointError } from './errors.js';
+import { readTrainingLog } from './log.js';
+import { createTinyBatcher, createTinyModel, createTinyProbeModel } from './testing/fixtures.js';
+import { train } from './train.js';
+import type { StepRecord, TrainOptions } from './train.js';
+
+class StopRun extends Error {}
+
+describe('checkpoints', () => {
+  let folder: string;
+  beforeEach(() => {
+    folder = mkdtempSync(join(tmpdir(), 'engram-checkpoint-'));
+  });
+  afterEach(() => rmSync(folder, { recursive: true, force: true }));
+
+  it('round-trips weights, optimizer state, memory state and progress', async () => {
+    const model = createTinyModel(1);
+    const batcher = createTinyBatcher();
+    const optimizer = createAdam({ learningRate: 1e-3 });
+    let state = model.initialState(2);
+    for (let step = 0; step < 3; step += 1) {
+      const tensors = batchToTensors(batcher.next());
+      const result = model.trainStep({ inputs: tensors.inputs, targets: tensors.targets }, state, { optimizer });
+      disposeBatchTensors(tensors);
+      state = result.state;
+    }
+    const progress = { step: 3, data: batcher.getState(), bestMetric: 1.5, bestStep: 2, nonFiniteInARow: 0, nonFiniteTotal: 1 };
+    const path = await saveCheckpoint({ directory: folder, model, optimizer, memoryState: state, progress, run: { note: 'x' } });
+    expect(path).toBe(join(folder, 'step-00000003'));
+    expect(readdirSync(path).sort()).toEqual(['manifest.json', 'memory.safetensors', 'model', 'optimizer.safetensors', 'trainer.json']);
+
+    const restoredModel = createTinyModel(99); // different initial weights
+    const restoredOptimizer = createAdam({ learningRate: 1e-3 });
+    const before = tf.memory().numTensors;
+    const loaded = await loadCheckpoint(path, { model: restoredModel, optimizer: restoredOptimizer });
+    expect(loaded.progress).toEqual(progress);
+    expect(loaded.run).toEqual({ note: 'x' });
+    for (const [name, variable] of Object.entries(model.namedVariables())) {
+      expect(Array.from(restoredModel.namedVariables()[name]?.dataSync() ?? []), name).toEqual(Array.from(variable.dataSync()));
+    }
+    expect(restoredOptimizer.iterations).toBe(3);
+    const originalTensors = stateTensors(state).map((tensor) => Array.from(tensor.dataSync()));
+    expect(stateTensors(loaded.memoryState).map((tensor) => Array.from(tensor.dataSync()))).toEqual(originalTensors);
+    expect(loaded.memoryState.tokensSeen).toBe(state.tokensSeen);
+    // What the load created: the memory state and the optimizer's moments (2 per variable).
+    const created = tf.memory().numTensors - before;
+    expect(created).toBe(stateTensors(loaded.memoryState).length + 2 * model.trainableVariables().length);
+
+    // A checkpoint of another shape is refused.
+    const otherOptimizer = createAdam({ learningRate: 1e-3 });
+    const extraOptimizer = createAdam({ learningRate: 1 });
+    await expect(loadCheckpoint(path, { model: restoredModel, optimizer: otherOptimizer, separateOptimizer: extraOptimizer })).rejects.toThrow(
+      CheckpointMismatchError,
+    );
+    disposeState(state);
+    disposeState(loaded.memoryState);
+    [optimizer, restoredOptimizer, otherOptimizer, extraOptimizer].forEach((item) => item.dispose());
+    model.dispose();
+    restoredModel.dispose();
+  });
+
+  it('resumes from the newest valid checkpoint, skipping corrupt and truncated newer ones with a warning', async () => {
+    const options = (directory: string, extra: Partial<TrainOptions> = {}): TrainOptions => ({
+      model: createTinyModel(),
+      data: createTinyBatcher(),
+      steps: 9,
+      schedule: { learningRate: 3e-3, warmupSteps: 2 },
+      checkpoint: { directory: join(directory, 'checkpoints'), every: 1, keepLast: 10 },
+      log: { path: join(directory, 'log.jsonl') },
+      progress: 'none',
+      ...extra,
+    });
+    const reference: StepRecord[] = [];
+    const uninterrupted = options(join(folder, 'reference'), { onStep: (record) => void reference.push(record) });
+    await train(uninterrupted);
+    uninterrupted.model.dispose();
+
+    // A run that dies after step 6 (its checkpoint of step 6 is never written).
+    const interrupted = options(join(folder, 'run'), {
+      onStep: (record) => {
+        if (record.step === 6) throw new StopRun('simulated crash');
+      },
+    });
+    await expect(train(interrupted)).rejects.toThrow(StopRun);
+    interrupted.model.dispose();
+    const checkpoints = join(folder, 'run', 'checkpoints');
+    expect(readdirSync(checkpoints).sort().at(-1)).toBe('step-00000005');
+    // Newest (5): a weight file cut short. Next (4): one byte of the optimizer state changed.
+    const weights = join(checkpoints, 'step-00000005', 'model', 'model.safetensors');
+    truncateSync(weights, readFileSync(weights).length - 10);
+    const optimizerFile = join(checkpoints, 'step-00000004', 'optimizer.safetensors');
+    const bytes = readFileSync(optimizerFile);
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 0xff;
+    writeFileSync(optimizerFile, bytes);
+    const probeModel = createTinyModel();
+    const probeOptimizer = createAdam({ learningRate: 1 });
+    await expect(loadCheckpoint(join(checkpoints, 'step-00000005'), { model: probeModel, optimizer: probeOptimizer })).rejects.toThrow(
+      CorruptCheckpointError,
+    );
+    probeModel.dispose();
+    probeOptimizer.dispose();
+    const candidate = await findResumableCheckpoint(checkpoints);
+    expect(candidate.step).toBe(3);
+    expect(candidate.skipped.map((entry) => entry.step)).toEqual([5, 4]);
+
+    const warnings: string[] = [];
+    const resumedSteps: StepRecord[] = [];
+    const resumed = options(join(folder, 'run'), {
+      resume: true,
+      onWarning: (message) => warnings.push(message),
+      onStep: (record) => void resumedSteps.push(record),
+    });
+    const result = await train(resumed);
+    resumed.model.dispose();
+    expect(result.resumedFromStep).toBe(3);
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toMatch(/step 5 .* skipped: .*model\/model\.safetensors has \d+ bytes.*truncated/);
+    expect(warnings[1]).toMatch(/step 4 .* skipped: .*optimizer\.safetensors has SHA-256/);
+    expect(resumedSteps.map((record) => record.step)).toEqual([4, 5, 6, 7, 8, 9]);
+    const pick = (records: StepRecord[]) => records.map((record) => [record.step, record.loss, record.gradientNorm]);
+    expect(pick(resumedSteps)).toEqual(pick(reference.slice(3)));
+
+    const log = readTrainingLog(join(folder, 'run', 'log.jsonl'));
+    expect(log.headers.map((header) => header.resumedFromStep)).toEqual([null, 3]);
+    expect(log.warnings).toHaveLength(2);
+    expect(log.steps.map((record) => [record.step, record.loss])).toEqual(reference.map((record) => [record.step, record.loss]));
+    // The corrupt checkpoints were replaced by good ones as training passed their steps.
+    expect((await findResumableCheckpoint(checkpoints)).skipped).toEqual([]);
+  });
+
+  it("resumes a policy's separate optimizer exactly", async () => {
+    const options = (directory: string, extra: Partial<TrainOptions> = {}): TrainOptions => ({
+      model: createTinyProbeModel(),
+      data: createTinyBatcher(),
+      steps: 6,
+      schedule: { learningRate: 1e-2, warmupSteps: 1 },
+      checkpoint: { directory: join(directory, 'checkpoints'), every: 1 },
+      progress: 'none',
+      ...extra,
+    });
+    const reference: StepRecord[] = [];
+    const first = options(join(folder, 'reference'), { onStep: (record) => void reference.push(record) });
+    await train(first);
+    expect(reference.every((record) => typeof record.separateLoss === 'number')).toBe(true);
+    // The separate loss falls: the probe is being trained by its own optimizer.
+    expect(reference.at(-1)?.separateLoss as number).toBeLessThan(reference[0]?.separateLoss as number);
+    first.model.policy.dispose();
+    first.model.dispose();
+
+    const interrupted = options(join(folder, 'run'), {
+      onStep: (record) => {
+        if (record.step === 4) throw new StopRun('simulated crash');
+      },
+    });
+    await expect(train(interrupted)).rejects.toThrow(StopRun);
+    interrupted.model.policy.dispose();
+    interrupted.model.dispose();
+    const continued: StepRecord[] = [];
+    const resumed = options(join(folder, 'run'), { resume: true, onStep: (record) => void continued.push(record) });
+    const result = await train(resumed);
+    expect(result.resumedFromStep).toBe(3);
+    const pick = (records: StepRecord[]) => records.map((record) => [record.step, record.loss, record.separateLoss]);
+    expect(pick(continued)).toEqual(pick(reference.slice(3)));
+    resumed.model.policy.dispose();
+    resumed.model.dispose();
+  });
+
+  it('starts from scratch when asked to resume with no checkpoint', async () => {
+    const model = createTinyModel();
+    const result = await train({
+      model,
+      data: createTinyBatcher(),
+      steps: 2,
+      schedule: { learningRate: 1e-3 },
+      checkpoint: { directory: join(folder, 'empty') },
+      resume: true,
+      progress: 'none',
+    });
+    expect(result.resumedFromStep).toBeNull();
+    expect(result.step).toBe(2);
+    expect(readdirSync(join(folder, 'empty'))).toEqual(['step-00000002']);
+    model.dispose();
+  });
+});
