@@ -1,1 +1,13 @@
-export {};
+// @engram/cli: the `engram` command as a library: command tree, configuration schema, presets and model building.
+export { createProgram, runCli, cliVersion } from './program.js';
+export * from './config/schema.js';
+export { presetConfig, presetNames } from './config/presets.js';
+export type { ConfigInput, PresetName } from './config/presets.js';
+export { mergeConfig, parseSetting, readConfigFile, resolveConfig, validateConfig, describeValue } from './config/resolve.js';
+export type { ConfigSources } from './config/resolve.js';
+export { temporalRangeOf } from './build.js';
+export { renderMemoryTimelineSvg, finalCounts, slotStatuses, SlotCode } from './inspect/picture.js';
+export type { MemoryTimeline, SlotStatus } from './inspect/picture.js';
+export * from './errors.js';
+export { captureIo, processIo } from './io.js';
+export type { CommandIo } from './io.js';

@@ -32,10 +32,10 @@ describe('presets', () => {
 
   it('tiny and small match the bench speed shapes', () => {
     expect(presetConfig('txl', 'tiny').model).toEqual({
-      vocabSize: 256, modelDim: 128, numHeads: 4, numLayers: 2, feedForwardDim: 512, segmentLength: 64,
+      modelDim: 128, numHeads: 4, numLayers: 2, feedForwardDim: 512, segmentLength: 64,
     });
     expect(presetConfig('txl', 'small').model).toEqual({
-      vocabSize: 256, modelDim: 256, numHeads: 4, numLayers: 4, feedForwardDim: 1024, segmentLength: 128,
+      modelDim: 256, numHeads: 4, numLayers: 4, feedForwardDim: 1024, segmentLength: 128,
     });
   });
 
@@ -54,7 +54,8 @@ describe('presets', () => {
     expect(config.preset).toBe('tiny');
     expect(config.model.norm).toBe('pre');
     expect(config.training.clipNorm).toBe(0.25);
-    expect(config.data.corpus).toBe('bundled');
+    expect(config.data.corpus).toBe('moby-dick');
+    expect(config.model.vocabSize).toBe('auto');
   });
 
   it('compressive training defaults to none for non-parametric compressors', () => {
@@ -122,14 +123,14 @@ describe('field-level validation', () => {
   it('names every bad field with expected and actual values', () => {
     const issues = issuesOf(() =>
       resolveConfig({
-        settings: ['training.steps=0', 'training.learningRate=fast', 'data.tokenizer=word', 'model.numLayers=1.5'],
+        settings: ['training.steps=0', 'training.learningRate=fast', 'data.tokenizer=words', 'model.numLayers=1.5'],
       }),
     );
     expect(issues).toEqual(
       expect.arrayContaining([
         { path: 'training.steps', message: 'must be > 0, got 0' },
         { path: 'training.learningRate', message: 'expected number, got "fast"' },
-        { path: 'data.tokenizer', message: 'must be one of "byte", "char", got "word"' },
+        { path: 'data.tokenizer', message: 'must be one of "byte", "character", "word", got "words"' },
         { path: 'model.numLayers', message: 'expected an integer, got 1.5' },
       ]),
     );
@@ -157,8 +158,8 @@ describe('field-level validation', () => {
         message: 'compressor "max-pool" has no parameters to train, so training must be "none", got "bptt"',
       },
     ]);
-    expect(issuesOf(() => resolveConfig({ settings: ['data.corpus=file'] }))).toEqual([
-      { path: 'data.path', message: 'is required when corpus is "file": give the text file to train on' },
+    expect(issuesOf(() => resolveConfig({ settings: ['data.corpus=local'] }))).toEqual([
+      { path: 'data.path', message: 'is required when corpus is "local": give the text file or folder to train on' },
     ]);
   });
 

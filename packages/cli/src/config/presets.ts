@@ -22,7 +22,7 @@ interface Shape {
  */
 const shapes: Record<PresetName, Shape> = {
   tiny: {
-    model: { vocabSize: 256, modelDim: 128, numHeads: 4, numLayers: 2, feedForwardDim: 512, segmentLength: 64 },
+    model: { modelDim: 128, numHeads: 4, numLayers: 2, feedForwardDim: 512, segmentLength: 64 },
     training: { steps: 200, batchSize: 8, learningRate: 1e-3, warmupSteps: 20, evalEvery: 50, logEvery: 10 },
     memory: {
       txl: { memoryLength: 64 },
@@ -37,7 +37,7 @@ const shapes: Record<PresetName, Shape> = {
     },
   },
   small: {
-    model: { vocabSize: 256, modelDim: 256, numHeads: 4, numLayers: 4, feedForwardDim: 1024, segmentLength: 128 },
+    model: { modelDim: 256, numHeads: 4, numLayers: 4, feedForwardDim: 1024, segmentLength: 128 },
     training: { steps: 2000, batchSize: 16, learningRate: 5e-4, warmupSteps: 100, evalEvery: 250, logEvery: 25 },
     memory: {
       txl: { memoryLength: 128 },
@@ -53,7 +53,6 @@ const shapes: Record<PresetName, Shape> = {
   },
   paper: {
     model: {
-      vocabSize: 256,
       modelDim: 512,
       numHeads: 8,
       numLayers: 12,
@@ -78,7 +77,7 @@ const shapes: Record<PresetName, Shape> = {
         compressionRate: 3,
         compressor: 'conv',
       },
-      'expire-span': { maxSpan: 16_384, ramp: 128, initFraction: 0.1, alpha: 1e-6, preDivisor: 64 },
+      'expire-span': { maxSpan: 16_384, ramp: 128, initFraction: 0.1, alpha: 1e-6, preDiv: 64 },
       'adaptive-span': { maxSpan: 8192, ramp: 32, alpha: 5e-7 },
     },
   },
@@ -86,7 +85,6 @@ const shapes: Record<PresetName, Shape> = {
 
 /** The Compressive Transformer's enwik8 model is larger than the others' (24 layers, width 1024, window 768). */
 const paperCompressiveModel = {
-  vocabSize: 256,
   modelDim: 1024,
   numHeads: 8,
   numLayers: 24,
@@ -105,6 +103,6 @@ export function presetConfig(kind: ModelKind, preset: PresetName): ConfigInput {
     model,
     memory: shape.memory[kind],
     training: shape.training,
-    data: { corpus: 'bundled', tokenizer: 'byte', validationFraction: 0.1 },
+    data: { corpus: 'moby-dick' },
   });
 }

@@ -1,4 +1,5 @@
 // The configuration schema of the `engram` command (zod): model shape, memory method, training and data.
+import type { BackendChoice as KernelsBackendChoice } from '@engram/kernels';
 import { z } from 'zod';
 
 /** Memory methods the command can build (SPEC 2.1, 3, 4, 5). */
@@ -6,7 +7,7 @@ export const modelKinds = ['txl', 'compressive', 'expire-span', 'adaptive-span']
 export type ModelKind = (typeof modelKinds)[number];
 
 /** Tensor backends `--backend` accepts (auto: tensorflow-gpu -> tensorflow -> wasm -> cpu). */
-export const backendChoices = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export const backendChoices = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const satisfies readonly KernelsBackendChoice[];
 export type BackendChoice = (typeof backendChoices)[number];
 
 /** Compression functions of SPEC 3.1. */
@@ -24,7 +25,8 @@ const probability = z.number().min(0).lt(1);
 /** The transformer backbone (ModelConfig of @engram/model). */
 export const modelSectionSchema = z
   .strictObject({
-    vocabSize: positiveInteger,
+    /** Vocabulary size, or `auto`: the tokenizer's vocabulary size. */
+    vocabSize: z.union([positiveInteger, z.literal('auto')]).default('auto'),
     modelDim: positiveInteger,
     numHeads: positiveInteger,
     numLayers: positiveInteger,
@@ -36,6 +38,8 @@ export const modelSectionSchema = z
     tieEmbeddings: z.boolean().default(false),
     clampLength: positiveInteger.default(1000),
     activation: z.enum(['relu', 'gelu']).default('relu'),
+    scaleEmbedding: z.boolean().default(false),
+    perLayerPositionBiases: z.boolean().default(false),
     seed: nonNegativeInteger.default(0),
   })
   .superRefine((model, context) => {
@@ -75,6 +79,10 @@ const compressiveMemoryObject = z.strictObject({
   bpttSegments: z.number().int().min(2).default(2),
   /** Dilations of the `dilated-conv` compressor. */
   dilations: z.array(positiveInteger).nonempty().default([1, 2, 4]),
+  /** Regular memory slots used by `eval` (default memoryLength). */
+  evalMemoryLength: nonNegativeInteger.optional(),
+  /** Compressed memory slots used by `eval` (default compressedLength). */
+  evalCompressedLength: nonNegativeInteger.optional(),
 });
 export const compressiveMemorySchema = compressiveMemoryObject
   .superRefine((memory, context) => {
@@ -104,10 +112,14 @@ export const expireSpanMemorySchema = z.strictObject({
   alpha: z.number().nonnegative().default(1e-6),
   /** Initial span as a fraction of maxSpan (bias = logit of it). */
   initFraction: z.number().gt(0).lt(1).default(0.1),
-  /** Divides the memory vector before the span predictor. */
-  preDivisor: z.number().positive().default(1),
+  /** Divides the memory vector before the span predictor (64 in the small enwik8 recipe). */
+  preDiv: z.number().positive().default(1),
   /** Random clamping of spans during training. */
   noise: z.boolean().default(false),
+  /** Drop memories no query can see any more (false: keep them and only mask). */
+  prune: z.boolean().default(true),
+  /** Hard cap on memory slots per layer after pruning (absent: no cap). */
+  maxMemory: positiveInteger.optional(),
 });
 
 /** Adaptive-Span baseline: one learned span per head (SPEC 5). */
@@ -119,7 +131,9 @@ export const adaptiveSpanMemorySchema = z.strictObject({
   /** Span loss coefficient. */
   alpha: z.number().nonnegative().default(5e-7),
   /** Initial span as a fraction of maxSpan. */
-  initialSpanFraction: z.number().min(0).max(1).default(0),
+  initFraction: z.number().min(0).max(1).default(0),
+  /** Memory slots kept beyond the largest span + ramp, so spans can grow between trims. */
+  buffer: nonNegativeInteger.default(64),
 });
 
 /** Training loop options (SPEC 7). */
@@ -140,27 +154,30 @@ export const trainingSectionSchema = z.strictObject({
   logEvery: positiveInteger.default(10),
   /** Save a checkpoint every this many steps (0: only at the end). */
   checkpointEvery: nonNegativeInteger.default(0),
-  seed: nonNegativeInteger.default(0),
 });
 export type TrainingSection = z.infer<typeof trainingSectionSchema>;
+
+/** Corpora @engram/datasets knows by name (`moby-dick` is bundled; `local` reads `path`). */
+export const corpusNames = ['moby-dick', 'enwik8', 'text8', 'wikitext-103', 'wikitext-103-raw', 'pg19', 'local'] as const;
 
 /** Where the text comes from and how it becomes tokens. */
 export const dataSectionSchema = z
   .strictObject({
-    /** `bundled` (the book shipped with @engram/datasets), `file` (a text file at `path`), or a downloadable corpus name. */
-    corpus: z.string().min(1).default('bundled'),
-    /** Text file for corpus `file`. */
+    /** A corpus name; `moby-dick` ships with @engram/datasets (no download), `local` reads `path`. */
+    corpus: z.enum(corpusNames).default('moby-dick'),
+    /** Text file or folder for corpus `local`. */
     path: z.string().min(1).optional(),
-    tokenizer: z.enum(['byte', 'char']).default('byte'),
-    /** Share of the text held out for validation (the tail). */
-    validationFraction: z.number().gt(0).max(0.5).default(0.1),
+    /** `character`, `byte` or `word`; default: the corpus's usual tokenizer (character for moby-dick and enwik8). */
+    tokenizer: z.enum(['byte', 'character', 'word']).optional(),
+    /** Download cache (default: $ENGRAM_CACHE_DIR, else ~/.cache/engram). */
+    cacheDirectory: z.string().min(1).optional(),
   })
   .superRefine((data, context) => {
-    if (data.corpus === 'file' && data.path === undefined) {
+    if (data.corpus === 'local' && data.path === undefined) {
       context.addIssue({
         code: 'custom',
         path: ['path'],
-        message: 'is required when corpus is "file": give the text file to train on',
+        message: 'is required when corpus is "local": give the text file or folder to train on',
       });
     }
   });
@@ -171,7 +188,7 @@ const commonFields = {
   preset: z.string().optional(),
   model: modelSectionSchema,
   training: trainingSectionSchema,
-  data: dataSectionSchema.default({ corpus: 'bundled', tokenizer: 'byte', validationFraction: 0.1 }),
+  data: dataSectionSchema.default({ corpus: 'moby-dick' }),
   backend: z.enum(backendChoices).default('auto'),
 };
 

@@ -1,0 +1,52 @@
+// `engram generate`: continues a prompt with a trained model through its memory stream (SPEC 6), greedy or sampled.
+import { generate } from '@engram/model';
+import { setupBackend } from '../backend.js';
+import type { BackendChoice } from '../config/schema.js';
+import { UsageError } from '../errors.js';
+import { writeLine, type CommandIo } from '../io.js';
+import { loadTrainedModel } from '../model-files.js';
+
+/** Options of {@link generateCommand}. */
+export interface GenerateCommandOptions {
+  /** Model directory or run directory. */
+  model: string;
+  /** Text to continue (default: a newline). */
+  prompt?: string;
+  maxNewTokens?: number;
+  strategy?: 'greedy' | 'sample';
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+  backend?: BackendChoice;
+  /** Print only the continuation, without the prompt. */
+  continuationOnly?: boolean;
+}
+
+/** Generates text and prints it; returns the continuation. */
+export async function generateCommand(options: GenerateCommandOptions, io: CommandIo): Promise<string> {
+  const maxNewTokens = options.maxNewTokens ?? 200;
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) {
+    throw new UsageError(`--max-new-tokens must be an integer >= 1, got ${maxNewTokens}`);
+  }
+  await setupBackend(options.backend ?? 'auto');
+  const trained = await loadTrainedModel(options.model);
+  try {
+    const prompt = options.prompt ?? '\n';
+    const promptIds = Array.from(trained.tokenizer.encode(prompt));
+    if (promptIds.length === 0) throw new UsageError('--prompt is empty after tokenization: give at least one character');
+    const ids = generate(trained.model, promptIds, {
+      maxNewTokens,
+      strategy: options.strategy ?? 'sample',
+      ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
+      ...(options.topK === undefined ? {} : { topK: options.topK }),
+      ...(options.topP === undefined ? {} : { topP: options.topP }),
+      seed: options.seed ?? 0,
+    });
+    const continuation = trained.tokenizer.decode(ids);
+    writeLine(io.stdout, options.continuationOnly === true ? continuation : `${prompt}${continuation}`);
+    return continuation;
+  } finally {
+    trained.model.dispose();
+  }
+}

@@ -1,0 +1,183 @@
+// Corpus loading for the commands: prepare (download if needed), tokenize, and a prepared-token cache written by `engram data prepare`.
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  CORPUS_NAMES,
+  encodeCorpus,
+  loadTokenizer,
+  prepareCorpus,
+  resolveCacheDirectory,
+  saveTokenizer,
+  type AnyTokenizer,
+  type CorpusName,
+  type PreparedCorpus,
+  type SplitName,
+  type TokenizerKind,
+} from '@engram/datasets';
+import type { DataSection } from './config/schema.js';
+import { CliError, InputError } from './errors.js';
+
+/** Token streams of a corpus's three splits and the tokenizer that made them. */
+export interface CorpusTokens {
+  corpus: string;
+  tokenizer: AnyTokenizer;
+  train: Int32Array;
+  valid: Int32Array;
+  test: Int32Array;
+  /** `prepared` when read from the cache of `engram data prepare`, `encoded` when tokenized now. */
+  origin: 'prepared' | 'encoded';
+}
+
+/** Options for reaching a corpus. */
+export interface CorpusAccess {
+  /** Never download: fail when the corpus is not in the cache yet. */
+  offline?: boolean;
+  /** Progress bar for downloads (default: only on a TTY). */
+  progressBar?: boolean | 'auto';
+  /** Download again even when cached. */
+  force?: boolean;
+}
+
+const splits: readonly SplitName[] = ['train', 'valid', 'test'];
+
+function isCorpusName(name: string): name is CorpusName {
+  return (CORPUS_NAMES as readonly string[]).includes(name);
+}
+
+/**
+ * Prepares a corpus by name through @engram/datasets (downloading into the cache when needed).
+ * Offline, every download location points at a folder that does not exist, so only a cached copy
+ * can satisfy it and a missing corpus fails instead of being fetched.
+ */
+export async function openCorpus(data: DataSection, access: CorpusAccess = {}): Promise<PreparedCorpus> {
+  if (!isCorpusName(data.corpus)) {
+    throw new CliError(`unknown corpus "${data.corpus}": use one of ${CORPUS_NAMES.join(', ')}`, { exitCode: 2 });
+  }
+  const common = {
+    ...(data.cacheDirectory === undefined ? {} : { cacheDirectory: data.cacheDirectory }),
+    progressBar: access.progressBar ?? ('auto' as const),
+    ...(access.force === undefined ? {} : { force: access.force }),
+  };
+  const nowhere = join(resolveCacheDirectory(data.cacheDirectory), '.offline-no-download');
+  const offline = access.offline === true ? { baseUrl: nowhere } : {};
+  try {
+    switch (data.corpus) {
+      case 'moby-dick':
+        return await prepareCorpus('moby-dick');
+      case 'local':
+        if (data.path === undefined) throw new CliError('data.path is required for corpus "local"', { exitCode: 2 });
+        return await prepareCorpus('local', { path: data.path });
+      case 'pg19':
+        return await prepareCorpus('pg19', { ...common, ...offline, ...(access.offline === true ? { listingUrl: nowhere } : {}) });
+      default:
+        return await prepareCorpus(data.corpus, { ...common, ...offline });
+    }
+  } catch (error) {
+    if (access.offline === true && data.corpus !== 'moby-dick' && data.corpus !== 'local') {
+      throw new CliError(
+        `corpus ${data.corpus} is not (completely) in the cache ${resolveCacheDirectory(data.cacheDirectory)}: run "engram data download ${data.corpus}" first`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+/** Folder of the prepared tokens of a corpus and tokenizer kind. */
+export function preparedDirectory(data: DataSection, tokenizer: TokenizerKind): string {
+  const name = data.corpus === 'local' ? `local-${hashText(data.path ?? '')}` : data.corpus;
+  return join(resolveCacheDirectory(data.cacheDirectory), 'prepared', `${name}-${tokenizer}`);
+}
+
+function hashText(text: string): string {
+  let hash = 2166136261;
+  for (let index = 0; index < text.length; index++) hash = Math.imul(hash ^ text.charCodeAt(index), 16777619);
+  return (hash >>> 0).toString(16).padStart(8, '0');
+}
+
+interface PreparedMeta {
+  format: 'engram-prepared-tokens';
+  formatVersion: 1;
+  corpus: string;
+  tokenizer: TokenizerKind;
+  fingerprint: string;
+  lengths: Record<SplitName, number>;
+}
+
+/** Tokenizes a corpus and writes `tokenizer.json`, `<split>.i32` (little-endian int32) and `meta.json` atomically. */
+export async function prepareTokens(data: DataSection, access: CorpusAccess = {}): Promise<{ directory: string; tokens: CorpusTokens }> {
+  const corpus = await openCorpus(data, access);
+  const kind = data.tokenizer ?? corpus.recommendedTokenizer;
+  const encoded = await encodeCorpus(corpus, kind);
+  const directory = preparedDirectory(data, kind);
+  const staging = `${directory}.tmp-${process.pid}`;
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
+  await saveTokenizer(encoded.tokenizer, join(staging, 'tokenizer.json'));
+  for (const split of splits) {
+    const stream = encoded[split];
+    await writeFile(join(staging, `${split}.i32`), new Uint8Array(stream.buffer, stream.byteOffset, stream.byteLength));
+  }
+  const meta: PreparedMeta = {
+    format: 'engram-prepared-tokens',
+    formatVersion: 1,
+    corpus: corpus.name,
+    tokenizer: kind,
+    fingerprint: encoded.tokenizer.fingerprint,
+    lengths: { train: encoded.train.length, valid: encoded.valid.length, test: encoded.test.length },
+  };
+  await writeFile(join(staging, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
+  await rm(directory, { recursive: true, force: true });
+  await rename(staging, directory);
+  return { directory, tokens: { corpus: corpus.name, ...encoded, origin: 'encoded' } };
+}
+
+async function readPrepared(directory: string): Promise<CorpusTokens | null> {
+  let meta: PreparedMeta;
+  try {
+    meta = JSON.parse(await readFile(join(directory, 'meta.json'), 'utf8')) as PreparedMeta;
+  } catch {
+    return null;
+  }
+  if (meta.format !== 'engram-prepared-tokens' || meta.formatVersion !== 1) return null;
+  const tokenizer = await loadTokenizer(join(directory, 'tokenizer.json'), { expectedFingerprint: meta.fingerprint });
+  const streams = {} as Record<SplitName, Int32Array>;
+  for (const split of splits) {
+    const bytes = await readFile(join(directory, `${split}.i32`));
+    if (bytes.byteLength !== meta.lengths[split] * 4) {
+      throw new InputError(
+        directory,
+        `prepared tokens in ${directory} are damaged (${split}.i32 has ${bytes.byteLength} bytes, expected ${meta.lengths[split] * 4}): run "engram data prepare" again`,
+      );
+    }
+    const copy = new Uint8Array(bytes.byteLength);
+    copy.set(bytes);
+    streams[split] = new Int32Array(copy.buffer);
+  }
+  return { corpus: meta.corpus, tokenizer, ...streams, origin: 'prepared' };
+}
+
+/**
+ * Token streams of the configured corpus: the prepared cache when `engram data prepare` made one,
+ * else tokenized now. With `tokenizer`, that tokenizer is used (a trained model's own), so ids match.
+ */
+export async function loadCorpusTokens(
+  data: DataSection,
+  options: CorpusAccess & { tokenizer?: AnyTokenizer } = {},
+): Promise<CorpusTokens> {
+  const wanted = options.tokenizer?.kind ?? data.tokenizer;
+  if (wanted !== undefined) {
+    const prepared = await readPrepared(preparedDirectory(data, wanted));
+    if (prepared !== null && (options.tokenizer === undefined || prepared.tokenizer.fingerprint === options.tokenizer.fingerprint)) {
+      return prepared;
+    }
+  }
+  const corpus = await openCorpus(data, options);
+  const kind = wanted ?? corpus.recommendedTokenizer;
+  if (options.tokenizer === undefined) {
+    const prepared = await readPrepared(preparedDirectory(data, kind));
+    if (prepared !== null) return prepared;
+  }
+  const encoded = await encodeCorpus(corpus, options.tokenizer ?? kind);
+  return { corpus: corpus.name, ...encoded, origin: 'encoded' };
+}

@@ -1,0 +1,337 @@
+// The `engram` command tree (commander): train, eval, generate, export, inspect, data, config, presets.
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { backendChoices, modelKinds } from './config/schema.js';
+import { presetNames, type ConfigInput } from './config/presets.js';
+import { configCommand, presetsCommand } from './commands/config.js';
+import { dataDownloadCommand, dataListCommand, dataPrepareCommand, dataVerifyCommand } from './commands/data.js';
+import { evalCommand } from './commands/eval.js';
+import { exportCommand, exportFormats, type ExportFormat } from './commands/export.js';
+import { generateCommand } from './commands/generate.js';
+import { inspectCommand } from './commands/inspect.js';
+import { trainCommand } from './commands/train.js';
+import type { BackendChoice } from './config/schema.js';
+import { describeError, exitCodeOf } from './errors.js';
+import { processIo, writeLine, type CommandIo } from './io.js';
+
+/** The version printed by `engram --version`. */
+export const cliVersion = '0.0.0';
+
+function integer(name: string, minimum: number) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!Number.isInteger(parsed) || parsed < minimum) {
+      throw new InvalidArgumentError(`${name} must be an integer >= ${minimum}, got "${value}".`);
+    }
+    return parsed;
+  };
+}
+
+function positiveNumber(name: string) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!Number.isFinite(parsed) || parsed <= 0) {
+      throw new InvalidArgumentError(`${name} must be a number > 0, got "${value}".`);
+    }
+    return parsed;
+  };
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+const backendOption = (): Option =>
+  new Option('-b, --backend <name>', 'tensor backend (auto tries tensorflow-gpu, tensorflow, wasm, cpu)').choices(
+    backendChoices,
+  );
+
+/** Flags shared by every command that reads a configuration. */
+function addConfigOptions(command: Command): Command {
+  return command
+    .addOption(new Option('-k, --kind <kind>', 'memory method').choices(modelKinds))
+    .addOption(new Option('-p, --preset <name>', 'starting point for the configuration (default tiny)').choices(presetNames))
+    .option('-c, --config <file>', 'configuration file (.json, .yaml or .yml); flags override it')
+    .option('-s, --set <path=value>', 'override one field, e.g. --set model.numLayers=4 (repeatable)', collect, []);
+}
+
+/** Options every config-reading command gets from commander. */
+export interface ConfigFlags {
+  kind?: string;
+  preset?: string;
+  config?: string;
+  set?: string[];
+  backend?: string;
+}
+
+/** The config sources of a command's flags, with `overrides` for its shortcut flags. */
+export function configSourcesOf(flags: ConfigFlags, overrides: ConfigInput[] = []) {
+  return {
+    ...(flags.kind === undefined ? {} : { kind: flags.kind }),
+    ...(flags.preset === undefined ? {} : { preset: flags.preset }),
+    ...(flags.config === undefined ? {} : { file: flags.config }),
+    ...(flags.backend === undefined ? {} : { backend: flags.backend }),
+    settings: flags.set ?? [],
+    overrides,
+  };
+}
+
+/** Builds the command tree. Actions write to `io`; errors propagate to {@link runCli}. */
+export function createProgram(io: CommandIo = processIo): Command {
+  const program = new Command('engram')
+    .description(
+      'Train, evaluate, sample from and inspect long-range-memory transformers ' +
+        '(Transformer-XL, Compressive Transformer, Expire-Span, Adaptive-Span) on TensorFlow.js.',
+    )
+    .version(cliVersion, '-V, --version')
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+      // One line: `engram: error: unknown option '--foo' (see --help)`.
+      outputError: (text, write) => write(`engram: ${text.trim().replace(/\s*\n\s*/g, ' ')} (see --help)\n`),
+    })
+    .exitOverride();
+
+  addConfigOptions(
+    program
+      .command('train')
+      .description('train a model (preset, config file and flags) and save it with its tokenizer in a run directory')
+      .requiredOption('-o, --out <dir>', 'run directory: config.yaml, train.jsonl, checkpoints/, model/')
+      .option('--steps <n>', 'training steps (training.steps)', integer('--steps', 1))
+      .option('--batch-size <n>', 'rows per batch (training.batchSize)', integer('--batch-size', 1))
+      .option('--learning-rate <x>', 'peak learning rate (training.learningRate)', positiveNumber('--learning-rate'))
+      .option('--seed <n>', 'seed of the initial weights (model.seed)', integer('--seed', 0))
+      .option('--corpus <name>', 'corpus (data.corpus): moby-dick, enwik8, text8, wikitext-103, wikitext-103-raw, pg19, local')
+      .option('--path <file>', 'text file or folder for --corpus local (data.path)')
+      .option('--tokenizer <kind>', 'byte, character or word (data.tokenizer)')
+      .option('--resume', 'continue the run in --out from its newest valid checkpoint')
+      .addOption(new Option('--progress <mode>', 'progress display').choices(['auto', 'bar', 'lines', 'none']).default('auto'))
+      .option('--offline', 'never download a corpus')
+      .addOption(backendOption()),
+  ).action(
+    async (
+      flags: ConfigFlags & {
+        out: string;
+        steps?: number;
+        batchSize?: number;
+        learningRate?: number;
+        seed?: number;
+        corpus?: string;
+        path?: string;
+        tokenizer?: string;
+        resume?: boolean;
+        progress: 'auto' | 'bar' | 'lines' | 'none';
+        offline?: boolean;
+      },
+    ) => {
+      const training = {
+        ...(flags.steps === undefined || flags.resume === true ? {} : { steps: flags.steps }),
+        ...(flags.batchSize === undefined ? {} : { batchSize: flags.batchSize }),
+        ...(flags.learningRate === undefined ? {} : { learningRate: flags.learningRate }),
+      };
+      const data = {
+        ...(flags.corpus === undefined ? {} : { corpus: flags.corpus }),
+        ...(flags.path === undefined ? {} : { path: flags.path }),
+        ...(flags.tokenizer === undefined ? {} : { tokenizer: flags.tokenizer }),
+      };
+      const overrides: ConfigInput[] = [];
+      if (Object.keys(training).length > 0) overrides.push({ training });
+      if (Object.keys(data).length > 0) overrides.push({ data });
+      if (flags.seed !== undefined) overrides.push({ model: { seed: flags.seed } });
+      await trainCommand(
+        {
+          ...configSourcesOf(flags, overrides),
+          out: flags.out,
+          progress: flags.progress,
+          ...(flags.resume === true ? { resume: true } : {}),
+          ...(flags.resume === true && flags.steps !== undefined ? { resumeSteps: flags.steps } : {}),
+          ...(flags.offline === true ? { offline: true } : {}),
+        },
+        io,
+      );
+    },
+  );
+
+  program
+    .command('eval')
+    .description('bits per token of a trained model on a corpus split (one in-order pass, memory carried)')
+    .argument('<model>', 'model directory, or run directory of engram train')
+    .addOption(new Option('--split <name>', 'split to evaluate').choices(['train', 'valid', 'test']).default('valid'))
+    .option('--corpus <name>', 'corpus (default: the one the model was trained on)')
+    .option('--path <file>', 'text file or folder for --corpus local')
+    .option('--tokens <n>', 'evaluate only the first n tokens of the split', integer('--tokens', 1))
+    .option('--batch-size <n>', 'rows evaluated in parallel (default: the training batch size)', integer('--batch-size', 1))
+    .option('--json', 'print the result as JSON')
+    .option('--offline', 'never download a corpus')
+    .addOption(backendOption())
+    .action(
+      async (
+        model: string,
+        flags: { split: string; corpus?: string; path?: string; tokens?: number; batchSize?: number; json?: boolean; offline?: boolean; backend?: BackendChoice },
+      ) => {
+        await evalCommand({ model, ...flags }, io);
+      },
+    );
+
+  program
+    .command('generate')
+    .description('continue a prompt with a trained model, token by token through its memory')
+    .argument('<model>', 'model directory, or run directory of engram train')
+    .option('--prompt <text>', 'text to continue (default: a newline)')
+    .option('-n, --max-new-tokens <n>', 'tokens to generate', integer('--max-new-tokens', 1), 200)
+    .addOption(new Option('--strategy <name>', 'greedy or sample').choices(['greedy', 'sample']).default('sample'))
+    .option('--temperature <x>', 'sampling temperature', positiveNumber('--temperature'))
+    .option('--top-k <n>', 'sample among the k most likely tokens', integer('--top-k', 1))
+    .option('--top-p <x>', 'sample among the most likely tokens covering probability p', positiveNumber('--top-p'))
+    .option('--seed <n>', 'seed of the sampler', integer('--seed', 0), 0)
+    .option('--continuation-only', 'print only the generated text, not the prompt')
+    .addOption(backendOption())
+    .action(
+      async (
+        model: string,
+        flags: {
+          prompt?: string;
+          maxNewTokens: number;
+          strategy: 'greedy' | 'sample';
+          temperature?: number;
+          topK?: number;
+          topP?: number;
+          seed: number;
+          continuationOnly?: boolean;
+          backend?: BackendChoice;
+        },
+      ) => {
+        await generateCommand({ model, ...flags }, io);
+      },
+    );
+
+  program
+    .command('export')
+    .description('write a self-contained model directory from a run, a checkpoint or a model')
+    .argument('<source>', 'run directory of engram train, checkpoint directory, or model directory')
+    .requiredOption('-o, --out <dir>', 'output directory')
+    .option('--checkpoint <which>', 'from a run: final (default), latest, or a step number', 'final')
+    .addOption(
+      new Option('--format <format>', 'safetensors (loadModel, every engram command) or tfjs (model.json + weights.bin for tf.io)')
+        .choices(exportFormats)
+        .default('safetensors'),
+    )
+    .addOption(backendOption())
+    .action(async (source: string, flags: { out: string; checkpoint: string; format: ExportFormat; backend?: BackendChoice }) => {
+      await exportCommand({ source, ...flags }, io);
+    });
+
+  program
+    .command('inspect')
+    .description('draw which memories a trained model keeps, compresses or forgets while reading a text (SVG)')
+    .argument('<model>', 'model directory, or run directory of engram train')
+    .option('--text <file>', 'text file to read (default: the start of the validation split)')
+    .option('--prompt <text>', 'the text itself, instead of a file')
+    .option('--tokens <n>', 'read at most n tokens (default: 8 segments)', integer('--tokens', 1))
+    .option('-o, --out <file>', 'SVG file to write', 'memory.svg')
+    .option('--offline', 'never download a corpus')
+    .addOption(backendOption())
+    .action(
+      async (
+        model: string,
+        flags: { text?: string; prompt?: string; tokens?: number; out: string; offline?: boolean; backend?: BackendChoice },
+      ) => {
+        await inspectCommand({ model, ...flags }, io);
+      },
+    );
+
+  const data = program.command('data').description('list, download, verify and prepare corpora');
+  data
+    .command('list')
+    .description('the corpora, and which are cached or prepared')
+    .option('--cache-dir <dir>', 'corpus cache (default: $ENGRAM_CACHE_DIR, else ~/.cache/engram)')
+    .action((flags: { cacheDir?: string }) => dataListCommand(flags, io));
+  data
+    .command('download')
+    .description('download a corpus into the cache and check its size (and zip checksums)')
+    .argument('<corpus>', 'corpus name (engram data list)')
+    .option('--path <file>', 'text file or folder for corpus local')
+    .option('--cache-dir <dir>', 'corpus cache')
+    .option('--force', 'download again even when cached')
+    .action(async (corpus: string, flags: { path?: string; cacheDir?: string; force?: boolean }) => {
+      await dataDownloadCommand({ corpus, ...flags }, io);
+    });
+  data
+    .command('verify')
+    .description('check a cached corpus without downloading: sizes, every split readable, SHA-256 per split')
+    .argument('<corpus>', 'corpus name')
+    .option('--path <file>', 'text file or folder for corpus local')
+    .option('--cache-dir <dir>', 'corpus cache')
+    .action(async (corpus: string, flags: { path?: string; cacheDir?: string }) => {
+      await dataVerifyCommand({ corpus, ...flags }, io);
+    });
+  data
+    .command('prepare')
+    .description('tokenize a corpus once and cache the token streams (train and eval then start faster)')
+    .argument('<corpus>', 'corpus name')
+    .option('--tokenizer <kind>', 'byte, character or word (default: the corpus usual one)')
+    .option('--path <file>', 'text file or folder for corpus local')
+    .option('--cache-dir <dir>', 'corpus cache')
+    .option('--force', 'download the corpus again')
+    .action(async (corpus: string, flags: { tokenizer?: string; path?: string; cacheDir?: string; force?: boolean }) => {
+      await dataPrepareCommand({ corpus, ...flags }, io);
+    });
+
+  addConfigOptions(
+    program
+      .command('config')
+      .description('print the configuration that a preset, a file and flags resolve to (validated)')
+      .addOption(new Option('-f, --format <format>', 'output format').choices(['yaml', 'json']).default('yaml'))
+      .addOption(backendOption()),
+  ).action((flags: ConfigFlags & { format: string }) => {
+    configCommand({ ...configSourcesOf(flags), format: flags.format }, io);
+  });
+
+  program
+    .command('presets')
+    .description('list the presets (tiny, small, paper) of every model kind with their shapes and temporal ranges')
+    .action(() => presetsCommand(io));
+
+  program.addHelpText(
+    'after',
+    [
+      '',
+      'Examples:',
+      '  engram train --kind expire-span --preset tiny --out runs/es',
+      '  engram eval runs/es',
+      '  engram generate runs/es --prompt "The " --max-new-tokens 200',
+      '  engram inspect runs/es --text notes.txt --out memory.svg',
+      '  engram data download enwik8',
+      '  engram config --kind compressive --set memory.compressor=mean-pool',
+    ].join('\n'),
+  );
+  // Every subcommand (and sub-subcommand) reports errors the same way.
+  const configure = (command: Command): void => {
+    for (const child of command.commands) {
+      child.exitOverride().configureOutput(program.configureOutput());
+      configure(child);
+    }
+  };
+  configure(program);
+  return program;
+}
+
+/**
+ * Runs the command line `argv` (without `node` and the script path) and returns the exit code:
+ * 0 on success, non-zero with one line on stderr on failure.
+ */
+export async function runCli(argv: readonly string[], io: CommandIo = processIo): Promise<number> {
+  const program = createProgram(io);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version exit with code 0; commander has already printed its one-line error otherwise.
+      return error.exitCode === 0 ? 0 : Math.max(1, error.exitCode);
+    }
+    writeLine(io.stderr, `engram: ${describeError(error)}`);
+    return exitCodeOf(error);
+  }
+}
+
+export { integer as integerOption, positiveNumber as positiveNumberOption, backendOption, addConfigOptions };
