@@ -7,6 +7,7 @@ import { evaluationBatches } from '@engram/datasets';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NonFiniteLossError } from './errors.js';
 import { readJsonLines } from './log.js';
+import { modelHasRandomState } from './random-state.js';
 import { createTinyBatcher, createTinyModel, tinyTokens } from './testing/fixtures.js';
 import { train } from './train.js';
 import type { StepRecord } from './train.js';
@@ -106,6 +107,56 @@ describe('train', () => {
     expect(end).toMatchObject({ type: 'end', reason: 'non-finite', step: 8 });
     expect(String(end?.message)).toMatch(/3 steps in a row/);
     expect(records.find((record) => record.step === 3 && record.type === 'step')?.loss).toBeNaN();
+    model.dispose();
+  });
+
+  it('rejects bad options with the option named', async () => {
+    const model = createTinyModel();
+    const base = { model, data: createTinyBatcher(), steps: 2, schedule: { learningRate: 1e-3 }, progress: 'none' as const };
+    await expect(train({ ...base, steps: 0 })).rejects.toThrow(/"steps" must be an integer >= 1/);
+    await expect(train({ ...base, evalEvery: 2 })).rejects.toThrow(/"evaluation"/);
+    await expect(train({ ...base, resume: true })).rejects.toThrow(/"checkpoint"/);
+    await expect(train({ ...base, data: {} as never })).rejects.toThrow(/"data"/);
+    await expect(train({ ...base, clipNorm: -1 })).rejects.toThrow(/"clipNorm"/);
+    await expect(train({ ...base, schedule: { learningRate: -1 } })).rejects.toThrow(/schedule.learningRate/);
+    await expect(train({ ...base, checkpoint: { directory: '' } })).rejects.toThrow(/checkpoint.directory/);
+    await expect(
+      train({ ...base, evaluation: { batches: () => [] }, bestMetric: 'errorRate' }),
+    ).rejects.toThrow(/evaluation.errorRate/);
+    model.dispose();
+  });
+
+  it('warns when dropout is used and the model cannot save its random state', async () => {
+    const model = createTinyModel(7, { dropout: 0.1 });
+    const warnings: string[] = [];
+    await train({
+      model,
+      data: createTinyBatcher(),
+      steps: 1,
+      schedule: { learningRate: 1e-3 },
+      progress: 'none',
+      onWarning: (message) => warnings.push(message),
+    });
+    const expected = modelHasRandomState(model) ? [] : [expect.stringMatching(/dropout/)];
+    expect(warnings).toEqual(expected);
+    model.dispose();
+  });
+
+  it('measures the true peak of tensor bytes inside profiled steps', async () => {
+    const model = createTinyModel();
+    const seen: StepRecord[] = [];
+    await train({
+      model,
+      data: createTinyBatcher(),
+      steps: 2,
+      schedule: { learningRate: 1e-3 },
+      progress: 'none',
+      profileMemoryEvery: 2,
+      onStep: (record) => void seen.push(record),
+    });
+    expect(seen[0]?.stepPeakTensorBytes).toBeUndefined();
+    // Activations and gradients live only inside the step: its peak is far above what remains after it.
+    expect(seen[1]?.stepPeakTensorBytes).toBeGreaterThan((seen[1]?.tensorBytes as number) + 10_000);
     model.dispose();
   });
 });
