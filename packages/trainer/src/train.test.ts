@@ -3,7 +3,10 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { evaluationBatches } from '@engram/datasets';
+import { StreamBatcher, evaluationBatches } from '@engram/datasets';
+import { batchToTensors, disposeBatchTensors } from '@engram/datasets/tensors';
+import { disposeState } from '@engram/memory';
+import { createAdam } from '@engram/model';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NonFiniteLossError } from './errors.js';
 import { readJsonLines } from './log.js';
@@ -157,6 +160,49 @@ describe('train', () => {
     expect(seen[0]?.stepPeakTensorBytes).toBeUndefined();
     // Activations and gradients live only inside the step: its peak is far above what remains after it.
     expect(seen[1]?.stepPeakTensorBytes).toBeGreaterThan((seen[1]?.tensorBytes as number) + 10_000);
+    model.dispose();
+  });
+
+  it('unrolls K segments per step in one gradient computation, never across an epoch boundary', async () => {
+    const tokens = tinyTokens().subarray(0, 2 * 8 * 3 + 1); // 3 steps of [2, 8] per epoch
+    const model = createTinyModel(13);
+    const seen: StepRecord[] = [];
+    const data = new StreamBatcher(tokens, { batchSize: 2, segmentLength: 8 });
+    await train({
+      model,
+      data,
+      steps: 3,
+      segmentsPerStep: 2,
+      schedule: { learningRate: 1e-3 },
+      progress: 'none',
+      onStep: (record) => void seen.push(record),
+    });
+    // Step 1: segments 0, 1; step 2: segment 2 only (3 starts the next epoch); step 3: segments 3, 4.
+    expect(seen.map((record) => [record.tokens, record.epoch])).toEqual([
+      [32, 0],
+      [16, 0],
+      [32, 1],
+    ]);
+    expect(data.getState()).toEqual({ step: 5 });
+
+    // The first step equals model.trainStep on the two segments by hand.
+    const reference = createTinyModel(13);
+    const batcher = new StreamBatcher(tokens, { batchSize: 2, segmentLength: 8 });
+    const pieces = [batchToTensors(batcher.next()), batchToTensors(batcher.next())];
+    const optimizer = createAdam({ learningRate: 1e-3 });
+    const state = reference.initialState(2);
+    const result = reference.trainStep(
+      pieces.map((piece) => ({ inputs: piece.inputs, targets: piece.targets })),
+      state,
+      { optimizer },
+      { clipNorm: 0.25 },
+    );
+    expect(seen[0]?.loss).toBe(result.loss);
+    expect(seen[0]?.gradientNorm).toBe(result.gradientNorm);
+    pieces.forEach((piece) => disposeBatchTensors(piece));
+    disposeState(result.state);
+    optimizer.dispose();
+    reference.dispose();
     model.dispose();
   });
 });

@@ -1,8 +1,9 @@
 // The training loop (SPEC 7): Adam with warm-up and cosine decay, global-norm clipping, non-finite step skipping, periodic in-order evaluation, JSON-lines logs, atomic checkpoints and bit-exact resume.
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import type { SegmentSource } from '@engram/datasets';
+import type { SegmentSource, TokenBatch } from '@engram/datasets';
 import { batchToTensors, disposeBatchTensors } from '@engram/datasets/tensors';
+import type { BatchTensors } from '@engram/datasets/tensors';
 import { disposeState } from '@engram/memory';
 import type { MemoryState } from '@engram/memory';
 import { MemoryTracker, TelemetryRecorder, ThroughputMeter, Stopwatch } from '@engram/metrics';
@@ -84,6 +85,12 @@ export interface TrainOptions {
   maxNonFiniteInARow?: number;
   /** The run's seed, recorded in the log header (default: the model's seed, which drives its initialisation and dropout). */
   seed?: number;
+  /**
+   * Consecutive segments per optimizer step (default 1). With K > 1 the K segments are unrolled in
+   * one gradient computation (`trainStep` with an array: the `bptt` compressor training of SPEC 3.2,
+   * where the language-model loss of later segments trains what the policy wrote into memory).
+   */
+  segmentsPerStep?: number;
   /** Reset memory when the training batches start a new epoch (default true: the streams jump back to their beginnings). */
   resetMemoryAtEpoch?: boolean;
   /**
@@ -125,7 +132,7 @@ export interface StepRecord {
   applied: boolean;
   nonFiniteInARow: number;
   nonFiniteTotal: number;
-  /** Tokens in the batch (B x T). */
+  /** Tokens in the step (K x B x T for K segments per step). */
   tokens: number;
   /** Wall time of the step in seconds. */
   seconds: number;
@@ -203,6 +210,7 @@ interface ResolvedOptions {
   maxNonFiniteInARow: number;
   checkpoint: { directory: string; every: number; keepLast: number; keepBest: boolean } | null;
   profileMemoryEvery: number;
+  segmentsPerStep: number;
   faultSteps: Set<number>;
 }
 
@@ -288,6 +296,7 @@ function resolveOptions(options: TrainOptions): ResolvedOptions {
     });
   }
   const profileMemoryEvery = requireInteger('profileMemoryEvery', options.profileMemoryEvery ?? 0, 0);
+  const segmentsPerStep = requireInteger('segmentsPerStep', options.segmentsPerStep ?? 1, 1);
   const faultSteps = new Set(options.faultInjection?.nonFiniteLossAtSteps ?? []);
   return {
     steps,
@@ -301,6 +310,7 @@ function resolveOptions(options: TrainOptions): ResolvedOptions {
     maxNonFiniteInARow,
     checkpoint,
     profileMemoryEvery,
+    segmentsPerStep,
     faultSteps,
   };
 }
@@ -368,6 +378,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     maxNonFiniteInARow: resolved.maxNonFiniteInARow,
     batchSize: data.batchSize,
     segmentLength: data.segmentLength,
+    segmentsPerStep: resolved.segmentsPerStep,
     ...(options.run === undefined ? {} : { run: options.run }),
   };
 
@@ -491,25 +502,42 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       const learningRate = learningRateAt(step, resolved.schedule);
       setLearningRate(optimizer, learningRate);
       if (separateOptimizer !== null) setLearningRate(separateOptimizer, learningRate);
-      const tokenBatch = data.next();
+      // K consecutive segments per step (BPTT unroll, SPEC 3.2); a group never spans an epoch boundary.
+      const tokenBatches: TokenBatch[] = [];
+      while (tokenBatches.length < resolved.segmentsPerStep) {
+        const position = data.getState();
+        const next = data.next();
+        if (tokenBatches.length > 0 && next.startsEpoch) {
+          data.setState(position);
+          break;
+        }
+        tokenBatches.push(next);
+      }
+      const tokenBatch = tokenBatches[0] as TokenBatch;
       if (tokenBatch.startsEpoch && (options.resetMemoryAtEpoch ?? true)) {
         disposeState(state);
         state = model.initialState(data.batchSize);
       }
-      const tensors = batchToTensors(tokenBatch);
-      const injected = resolved.faultSteps.has(step) ? nonFiniteMask(tensors.inputs) : null;
-      const batch: Batch = { inputs: tensors.inputs, targets: tensors.targets };
-      if (injected !== null) batch.mask = injected;
-      else if (tensors.mask !== null) batch.mask = tensors.mask;
+      const converted = tokenBatches.map((item) => batchToTensors(item));
+      const injected = resolved.faultSteps.has(step) ? nonFiniteMask((converted[0] as BatchTensors).inputs) : null;
+      const batches: Batch[] = converted.map((tensors, index) => {
+        const batch: Batch = { inputs: tensors.inputs, targets: tensors.targets };
+        if (index === 0 && injected !== null) batch.mask = injected;
+        else if (tensors.mask !== null) batch.mask = tensors.mask;
+        return batch;
+      });
       const watch = new Stopwatch();
       let result: TrainStepResult;
       let stepPeakTensorBytes: number | undefined;
       try {
         const current = state;
         const runStep = () =>
-          model.trainStep(batch, current, { optimizer, ...(separateOptimizer === null ? {} : { separateOptimizer }) }, {
-            clipNorm: resolved.clipNorm,
-          });
+          model.trainStep(
+            batches.length === 1 ? (batches[0] as Batch) : batches,
+            current,
+            { optimizer, ...(separateOptimizer === null ? {} : { separateOptimizer }) },
+            { clipNorm: resolved.clipNorm },
+          );
         if (resolved.profileMemoryEvery > 0 && step % resolved.profileMemoryEvery === 0) {
           let captured: TrainStepResult | null = null;
           const profile = await tf.profile(() => {
@@ -522,12 +550,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           result = runStep();
         }
       } finally {
-        disposeBatchTensors(tensors);
+        converted.forEach((tensors) => disposeBatchTensors(tensors));
         injected?.dispose();
       }
       state = result.state;
       const seconds = watch.stop();
-      const tokens = tokenBatch.shape[0] * tokenBatch.shape[1];
+      const tokens = tokenBatches.reduce((sum, item) => sum + item.shape[0] * item.shape[1], 0);
       throughput.record(tokens, seconds);
       if (result.applied) {
         progress.nonFiniteInARow = 0;
