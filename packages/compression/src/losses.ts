@@ -23,8 +23,10 @@ export const COMPRESSION_TRAINING_MODES: readonly CompressionTraining[] = [
  *
  * The gradient reaches `compressed` (hence f_c) only: the projections inside `A` are held constant even when the
  * gradient is taken over every variable of the model. The loss is built as
- * `L + sum(compressed * dL/dc) - sum(c * dL/dc)` with `c` and `dL/dc` (computed by a nested gradient) behind
- * stop-gradients: its value is `L` and its only gradient path is `compressed -> dL/dc`.
+ * `L + sum(compressed * g) - sum(c * g)` where `c` is a tape-free copy of `compressed` and `g = dL/dc` comes from a
+ * nested gradient behind a stop-gradient: its value is `L` and its only gradient path is `compressed -> g`. (The copy
+ * reads the values once; it also keeps the outer backward pass from walking through the nested one, which makes the
+ * loss about as cheap as the plain one.)
  * @param attention content attention of the layer
  * @param queryInput `h`, the current segment's layer input `[batch, T, D]` (detached)
  * @param old the evicted memories `[batch, n, D]` (detached)
@@ -63,7 +65,9 @@ export function attentionReconstructionLoss(
  */
 export function keyValueOnlyGradient(lossOf: (keys: tf.Tensor) => tf.Scalar, keys: tf.Tensor): tf.Scalar {
   return tf.tidy(() => {
-    const constantKeys = stopGradient(keys);
+    // A copy of the keys' values with no tape connection to them: the nested gradient below then lies off every
+    // path from the variables to the loss, so the outer backward pass does not walk through it.
+    const constantKeys = tf.tensor(keys.dataSync(), keys.shape, 'float32');
     const { value, grads } = tf.valueAndGrads(lossOf)([constantKeys]);
     const slope = stopGradient(grads[0] as tf.Tensor);
     const linear = tf.sum(tf.mul(keys, slope));
