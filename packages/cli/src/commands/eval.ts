@@ -6,7 +6,7 @@ import { dataSectionSchema, type BackendChoice, type DataSection } from '../conf
 import { loadCorpusTokens } from '../data.js';
 import { UsageError } from '../errors.js';
 import { writeLine, type CommandIo } from '../io.js';
-import { loadTrainedModel } from '../model-files.js';
+import { loadTrainedModel, resolveModelDirectory } from '../model-files.js';
 
 /** Options of {@link evalCommand}. */
 export interface EvalCommandOptions {
@@ -34,6 +34,7 @@ export async function evalCommand(options: EvalCommandOptions, io: CommandIo): P
   if (!['train', 'valid', 'test'].includes(split)) {
     throw new UsageError(`--split must be train, valid or test, got "${options.split}"`);
   }
+  resolveModelDirectory(options.model);
   const backend = await setupBackend(options.backend ?? 'auto');
   if (options.json !== true) writeLine(io.stderr, `backend: ${backend.description}`);
   const trained = await loadTrainedModel(options.model);
