@@ -210,6 +210,9 @@ describe('evaluate', () => {
     const second = evaluationBatches(tokens.subarray(0, 40), { batchSize: 3, segmentLength: 8 }).next().value as TokenBatch;
     expect(() => evaluate(model, { batches: () => [first, second] })).toThrow(/same rows/);
     expect(() => evaluate(model, { batches: 3 as unknown as () => TokenBatch[] })).toThrow(/evaluation.batches/);
+    const limited = evaluate(model, { batches: () => evaluationBatches(tokens, { batchSize: 2, segmentLength: 8 }), maxBatches: 2 });
+    expect(limited.batches).toBe(2);
+    expect(limited.count).toBe(2 * 2 * 8);
     model.dispose();
   });
 });

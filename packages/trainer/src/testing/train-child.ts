@@ -1,8 +1,6 @@
 // A child process for the kill-and-resume test: trains the tiny model with a checkpoint every step and a JSON-lines log, optionally resuming.
 // Run: node --conditions=@engram/source --import tsx src/testing/train-child.ts '<json options>'
-import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
-import * as kernels from '@engram/kernels';
+import { initBackend } from '@engram/kernels';
 import { evaluationBatches } from '@engram/datasets';
 import { train } from '../train.js';
 import { createTinyBatcher, createTinyModel, tinyTokens } from './fixtures.js';
@@ -19,24 +17,12 @@ export interface ChildOptions {
   dropout?: number;
 }
 
-async function selectWasmBackend(): Promise<void> {
-  // Outside vitest nobody has chosen a backend: do what the CLI does.
-  const initBackend = (kernels as unknown as { initBackend?: (options: { backend: string }) => Promise<unknown> }).initBackend;
-  if (typeof initBackend === 'function') {
-    await initBackend({ backend: 'wasm' });
-  } else {
-    tf.env().set('PROD', true);
-    if (!(await tf.setBackend('wasm'))) throw new Error('train-child: the wasm backend could not be initialised');
-    kernels.registerMissingKernels();
-  }
-  await tf.ready();
-}
-
 async function main(): Promise<void> {
   const argument = process.argv[2];
   if (argument === undefined) throw new Error('train-child: pass the options as a JSON argument');
   const options = JSON.parse(argument) as ChildOptions;
-  await selectWasmBackend();
+  // Outside vitest nobody has chosen a backend: do what the CLI does (wasm, with the kernels it lacks).
+  await initBackend({ backend: 'wasm' });
   const tokens = tinyTokens();
   const delay = options.stepDelayMilliseconds ?? 0;
   await train({
