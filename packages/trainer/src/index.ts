@@ -46,3 +46,4 @@ export type {
   TrainerCheckpointDocument,
   ResumeCandidate,
 } from './checkpoint.js';
+export { tokensChecksum } from './dataset-checksum.js';
