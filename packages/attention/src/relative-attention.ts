@@ -9,6 +9,7 @@ import {
 } from '@engram/kernels';
 import { AttentionConfigError, AttentionInputError } from './errors.js';
 import { hashSeed, seededNormal, uniqueScope } from './init.js';
+import { batchMatMul, groupedMatMul, matMul } from './matmul.js';
 
 /** Learned per-head biases u (content) and v (position) of SPEC 2.2, each `[heads, headDim]`. */
 export interface PositionBiases {
@@ -230,6 +231,12 @@ export class RelativeAttention {
     return tf.reshape(heads, [this.numHeads * rows, length, this.headDim]);
   }
 
+  /** Splits `[rows * length, D]` into transposed heads, head-major: `[H * rows, d, length]`. */
+  private splitHeadsTransposed(x: tf.Tensor2D, rows: number, length: number): tf.Tensor3D {
+    const heads = tf.transpose(tf.reshape(x, [rows, length, this.numHeads, this.headDim]), [2, 0, 3, 1]);
+    return tf.reshape(heads, [this.numHeads * rows, this.headDim, length]);
+  }
+
   /** Merges head-major `[H * rows, length, d]` back to `[rows * length, D]`. */
   private mergeHeads(x: tf.Tensor3D, rows: number, length: number): tf.Tensor2D {
     const split = tf.reshape(x, [this.numHeads, rows, length, this.headDim]);
@@ -292,15 +299,15 @@ export class RelativeAttention {
     distanceIndex: tf.Tensor3D,
   ): tf.Tensor4D {
     const project = (distances: number[]): tf.Tensor3D => {
-      // R (P x D) @ W_r, split per head: [H, P, d]. R is projected once per call.
+      // R (P x D) @ W_r, split per head and transposed: [H, d, P]. R is projected once per call.
       const sinusoid = sinusoidEmbedding(distances, this.modelDim);
-      const projected = tf.matMul(sinusoid, this.position);
-      return tf.transpose(tf.reshape(projected, [distances.length, this.numHeads, this.headDim]), [1, 0, 2]);
+      const projected = matMul(sinusoid, this.position as tf.Tensor2D);
+      return tf.transpose(tf.reshape(projected, [distances.length, this.numHeads, this.headDim]), [1, 2, 0]);
     };
     if (contiguous) {
       // Distances K-1 .. 0 (clamped), aligned to each query by the rel-shift trick.
       const distances = Array.from({ length: keyCount }, (_, j) => Math.min(keyCount - 1 - j, this.clampLength));
-      const scores = tf.matMul(queriesWithV, project(distances), false, true);
+      const scores = groupedMatMul(queriesWithV, project(distances));
       return relShift(tf.reshape(scores, [this.numHeads, batch, queryCount, keyCount]));
     }
     // Gather path: score every distinct clamped distance once, then pick per (query, key).
@@ -313,7 +320,7 @@ export class RelativeAttention {
       remapped[position] = slotOf.get(indexValues[position] as number) as number;
     }
     const slotIndex = tf.tensor3d(remapped, distanceIndex.shape, 'int32');
-    const scores = tf.matMul(queriesWithV, project(distinct), false, true); // [H, B*T, P]
+    const scores = groupedMatMul(queriesWithV, project(distinct)); // [H, B*T, P]
     const batchMajor = tf.transpose(tf.reshape(scores, [this.numHeads, batch, queryCount, distinct.length]), [1, 0, 2, 3]);
     const gathered = gatherRelativeScores(batchMajor as tf.Tensor4D, slotIndex, { validateIndex: false });
     return tf.transpose(gathered, [1, 0, 2, 3]);
@@ -327,32 +334,38 @@ export class RelativeAttention {
     const dropoutSeed = applyDropout ? hashSeed(this.seed, `${this.namePrefix}.dropout.${this.dropoutCalls++}`) : 0;
     return tf.tidy(() => {
       const scale = 1 / Math.sqrt(headDim);
-      const queries2d = tf.reshape(input.queries, [batch * queryCount, modelDim]);
-      const keys2d = tf.reshape(input.keys, [batch * keyCount, modelDim]);
-      const projectedQueries = tf.matMul(queries2d, this.query);
+      const queries2d = tf.reshape(input.queries, [batch * queryCount, modelDim]) as tf.Tensor2D;
+      const keys2d = tf.reshape(input.keys, [batch * keyCount, modelDim]) as tf.Tensor2D;
+      const projectedQueries = matMul(queries2d, this.query as tf.Tensor2D);
       // Keys and values in one 2-D matmul over [B*K, D] x [D, 2D].
-      const keyValue = tf.matMul(keys2d, tf.concat([this.key, this.value], 1));
+      const keyValue = matMul(keys2d, tf.concat([this.key, this.value], 1) as tf.Tensor2D);
       const [projectedKeys, projectedValues] = tf.split(keyValue, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
       const queryHeads = tf.reshape(
         tf.transpose(tf.reshape(projectedQueries, [batch, queryCount, numHeads, headDim]), [2, 0, 1, 3]),
         [numHeads, batch * queryCount, headDim],
       ); // [H, B*T, d]
-      const keyHeads = this.splitHeads(projectedKeys, batch, keyCount); // [H*B, K, d]
+      const keyHeadsTransposed = this.splitHeadsTransposed(projectedKeys, batch, keyCount); // [H*B, d, K]
       const valueHeads = this.splitHeads(projectedValues, batch, keyCount); // [H*B, K, d]
       const u = tf.reshape(this.positionBiases.u, [numHeads, 1, headDim]);
       const v = tf.reshape(this.positionBiases.v, [numHeads, 1, headDim]);
-      const queriesWithU = tf.reshape(tf.mul(tf.add(queryHeads, u), scale), [numHeads * batch, queryCount, headDim]);
+      const queriesWithU = tf.reshape(tf.mul(tf.add(queryHeads, u), scale), [numHeads * batch, queryCount, headDim]) as tf.Tensor3D;
       const queriesWithV = tf.mul(tf.add(queryHeads, v), scale) as tf.Tensor3D; // [H, B*T, d]
-      const content = tf.reshape(tf.matMul(queriesWithU, keyHeads, false, true), [numHeads, batch, queryCount, keyCount]);
-      const { index, causal } = relativeDistanceIndex(input.queryPositions, input.keyPositions, this.clampLength);
+      const content = tf.reshape(batchMatMul(queriesWithU, keyHeadsTransposed), [numHeads, batch, queryCount, keyCount]);
+      // Contiguous keys have the same relative layout in every row: row 0's mask serves all rows.
+      const rowsForMask = input.contiguous ? 1 : -1;
+      const { index, causal } = relativeDistanceIndex(
+        tf.slice(input.queryPositions, [0, 0], [rowsForMask, -1]) as tf.Tensor2D,
+        tf.slice(input.keyPositions, [0, 0], [rowsForMask, -1]) as tf.Tensor2D,
+        this.clampLength,
+      );
       const position = this.positionScores(queriesWithV, batch, queryCount, keyCount, input.contiguous, index);
       const scores = tf.add(content, position);
       // causal [B, T, K] broadcasts over the head-major [H, B, T, K] scores.
       const softMask = input.softMask ? tf.transpose(tf.cast(input.softMask, 'float32'), [1, 0, 2, 3]) : undefined;
       const probabilities = maskedSoftmax(scores, softMask ? { mask: causal, softMask } : { mask: causal }) as tf.Tensor4D;
       const used = applyDropout ? tf.dropout(probabilities, this.dropout, undefined, dropoutSeed) : probabilities;
-      const attended = tf.matMul(tf.reshape(used, [numHeads * batch, queryCount, keyCount]), valueHeads) as tf.Tensor3D; // [H*B, T, d]
-      const output = tf.reshape(tf.matMul(this.mergeHeads(attended, batch, queryCount), this.output), [batch, queryCount, modelDim]) as tf.Tensor3D;
+      const attended = batchMatMul(tf.reshape(used, [numHeads * batch, queryCount, keyCount]), valueHeads); // [H*B, T, d]
+      const output = tf.reshape(matMul(this.mergeHeads(attended, batch, queryCount), this.output as tf.Tensor2D), [batch, queryCount, modelDim]) as tf.Tensor3D;
       if (!input.returnProbabilities) return { output };
       return { output, probabilities: tf.transpose(probabilities, [1, 0, 2, 3]) as tf.Tensor4D };
     }) as AttentionOutput;
@@ -376,11 +389,11 @@ export class RelativeAttention {
     const count = keyValueInput.shape[1];
     return tf.tidy(() => {
       const scale = 1 / Math.sqrt(this.headDim);
-      const queries = this.splitHeads(tf.matMul(tf.reshape(queryInput, [batch * queryCount, this.modelDim]), this.query), batch, queryCount);
-      const keyValue = tf.matMul(tf.reshape(keyValueInput, [batch * count, this.modelDim]), tf.concat([this.key, this.value], 1));
+      const queries = this.splitHeads(matMul(tf.reshape(queryInput, [batch * queryCount, this.modelDim]), this.query as tf.Tensor2D), batch, queryCount);
+      const keyValue = matMul(tf.reshape(keyValueInput, [batch * count, this.modelDim]), tf.concat([this.key, this.value], 1) as tf.Tensor2D);
       const [keys, values] = tf.split(keyValue, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
-      const scores = tf.matMul(tf.mul(queries, scale), this.splitHeads(keys, batch, count), false, true);
-      const attended = tf.matMul(tf.softmax(scores), this.splitHeads(values, batch, count)) as tf.Tensor3D;
+      const scores = batchMatMul(tf.mul(queries, scale) as tf.Tensor3D, this.splitHeadsTransposed(keys, batch, count));
+      const attended = batchMatMul(tf.softmax(scores) as tf.Tensor3D, this.splitHeads(values, batch, count));
       return tf.reshape(this.mergeHeads(attended, batch, queryCount), [batch, queryCount, this.modelDim]) as tf.Tensor3D;
     });
   };

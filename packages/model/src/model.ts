@@ -1,6 +1,7 @@
 // The memory transformer language model (SPEC 2, 6, 7): embedding, relative-attention blocks, memory policy, training step.
 import * as tf from '@tensorflow/tfjs';
 import {
+  matMul,
   createPositionBiases,
   createRelativeAttention,
   hashSeed,
@@ -348,9 +349,9 @@ export class MemoryTransformer {
 
   private feedForward(x: tf.Tensor3D, block: Block): tf.Tensor3D {
     const [batch, time, dim] = x.shape;
-    const inner = tf.add(tf.matMul(tf.reshape(x, [batch * time, dim]), block.innerWeight), block.innerBias);
+    const inner = tf.add(matMul(tf.reshape(x, [batch * time, dim]), block.innerWeight as tf.Tensor2D), block.innerBias);
     const activated = this.config.activation === 'gelu' ? gelu(inner) : tf.relu(inner);
-    const outer = tf.add(tf.matMul(activated as tf.Tensor2D, block.outerWeight), block.outerBias);
+    const outer = tf.add(matMul(activated as tf.Tensor2D, block.outerWeight as tf.Tensor2D), block.outerBias);
     return tf.reshape(outer, [batch, time, dim]);
   }
 
@@ -408,10 +409,9 @@ export class MemoryTransformer {
       }
     });
     if (this.finalNorm) x = this.layerNorm(x, this.finalNorm);
-    const flat = tf.reshape(x, [batch * time, c.modelDim]);
-    const projected = this.outputWeight
-      ? tf.matMul(flat, this.outputWeight)
-      : tf.matMul(flat, this.embedding, false, true);
+    const flat = tf.reshape(x, [batch * time, c.modelDim]) as tf.Tensor2D;
+    // Explicit transpose for tied weights: wasm's transposed matmul is far slower.
+    const projected = matMul(flat, (this.outputWeight ?? tf.transpose(this.embedding)) as tf.Tensor2D);
     const logits = tf.reshape(tf.add(projected, this.outputBias), [batch, time, c.vocabSize]) as tf.Tensor3D;
     const auxiliaryLoss = auxiliaryLosses.length > 0 ? (tf.addN(auxiliaryLosses) as tf.Scalar) : tf.scalar(0);
     return {

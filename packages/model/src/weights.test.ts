@@ -7,6 +7,7 @@ import { expectClose } from '@engram/kernels/testing';
 import { createFifoPolicy, disposeState } from '@engram/memory';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { SafetensorsError, WeightsError } from './errors.js';
+import type { ModelConfig } from './config.js';
 import { createModel, type MemoryTransformer } from './model.js';
 import { decodeSafetensors, encodeSafetensors, readSafetensors, writeSafetensors } from './safetensors.js';
 import { columns, randomTokens, tinyConfig } from './test-helpers.js';
@@ -152,8 +153,8 @@ function logitsOf(model: MemoryTransformer, tokens: number[][]): number[] {
 
 describe('saveModel / loadModel', () => {
   test.each([
-    ['pre-norm, untied', {}],
-    ['post-norm, tied, per-layer biases, gelu', { norm: 'post' as const, tieEmbeddings: true, perLayerPositionBiases: true, activation: 'gelu' as const }],
+    ['pre-norm, untied', {} as Partial<ModelConfig>],
+    ['post-norm, tied, per-layer biases, gelu', { norm: 'post', tieEmbeddings: true, perLayerPositionBiases: true, activation: 'gelu' } as Partial<ModelConfig>],
   ])('round trip gives identical logits (%s)', async (_, overrides) => {
     const model = createModel(tinyConfig({ ...overrides, seed: 42 }), { policy: createFifoPolicy({ memoryLength: 4, evalMemoryLength: 6 }) });
     // Train a little so the weights are not the seeded initial values.
