@@ -148,9 +148,17 @@ export interface MemoryPolicy {
    * the returned state are owned by that state (the model `tf.keep`s them).
    */
   write(state: MemoryState, record: SegmentRecord): MemoryState;
-  /** Variables trained by the task loss plus auxiliary losses. */
+  /**
+   * Variables trained by the task loss plus auxiliary losses.
+   *
+   * Naming convention (used by saved weights): name every variable `<unique scope>/<stable name>`,
+   * e.g. `expire-span-3/layers.0.spanPredictor.weight`. tfjs needs the unique scope (no two
+   * variables may share a name in one process); the model saves the variable as
+   * `policy.<stable name>` (everything after the last `/`), so the stable name must not depend
+   * on how many policies the process created.
+   */
   variables(): tf.Variable[];
-  /** Variables trained only by `separateLoss` (e.g. a compressor), with their own optimizer. */
+  /** Variables trained only by `separateLoss` (e.g. a compressor), with their own optimizer. Same naming convention as `variables()`. */
   separateVariables(): tf.Variable[];
   /** Loss over `separateVariables()` for this segment, or null when there is nothing to train now. */
   separateLoss?(state: MemoryState, record: SegmentRecord): tf.Scalar | null;
