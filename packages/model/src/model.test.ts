@@ -66,6 +66,23 @@ describe('SPEC 2.3: segment by segment with long FIFO memory equals one full cau
   });
 });
 
+describe('position paths inside the model', () => {
+  test('FIFO memory read through the gather path gives the same logits as the rel-shift path', () => {
+    const tokens = randomTokens(2, 12, 11, 4);
+    const fifo = createModel(tinyConfig({ clampLength: 5 }), { policy: createFifoPolicy({ memoryLength: 6 }) });
+    const base = createFifoPolicy({ memoryLength: 6 });
+    const gathered = createModel(tinyConfig({ clampLength: 5 }), {
+      policy: { ...base, read: (state, layer) => ({ ...base.read(state, layer), contiguous: false }) },
+    });
+    const a = segmentBySegment(fifo, tokens, 4);
+    const b = segmentBySegment(gathered, tokens, 4);
+    expectClose(b, a, { atol: 1e-5, rtol: 1e-5 });
+    tf.dispose([a, b]);
+    fifo.dispose();
+    gathered.dispose();
+  });
+});
+
 describe('streaming (SPEC 6)', () => {
   test.each(['pre', 'post'] as const)('token-by-token logits equal teacher-forced logits (%s-norm)', (norm) => {
     const before = tf.memory().numTensors;
