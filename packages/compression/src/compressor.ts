@@ -15,12 +15,18 @@ export interface CompressorBuildOptions {
   /** Layer index (0-based). Each layer gets its own instance with its own parameters (SPEC 3). */
   layer: number;
   /**
-   * Prefix of the tfjs variable names of this instance, variables are named `{namePrefix}.{name}`. Default
-   * `{kind}{N}/layers.{layer}` with a process-unique N; the compressive policy passes
-   * `compressive{N}/compressor.layers.{layer}` (the model's convention: `<unique scope>/<stable name>`). A numeric
-   * suffix is appended if a live variable already has the name (tfjs variable names are process-wide).
+   * Prefix of the tfjs variable names of this instance, variables are named `{namePrefix}.{name}`, following the
+   * model's convention `<unique scope>/<stable name>`. Default `{kind}{N}/layers.{layer}` with a scope no live
+   * variable uses; the compressive policy passes `compressive{N}/compressor.layers.{layer}`. Should a live
+   * variable already hold a name, the scope (the part before the last `/`) gets a suffix, never the stable name
+   * ({@link uniqueVariableName}), so the names `@engram/model` saves are the same in every process.
    */
   namePrefix?: string;
+  /**
+   * Base seed used when the compressor has no seed of its own (a compressor's own `seed` wins). The compressive
+   * policy derives one from the model's seed when the model has one; without either, initialisation is random.
+   */
+  defaultSeed?: number;
 }
 
 /** The evicted block handed to {@link LayerCompressor.compress}. */
@@ -99,13 +105,15 @@ export interface CompressorBuildContext {
   layer: number;
   rate: number;
   /**
-   * Seed for this layer's initialisers: derived from the definition's `seed` and the layer index, so layers
-   * differ and rebuilding gives identical parameters; a random integer when the definition has no seed.
+   * Seed for this layer's initialisers: derived from the definition's `seed` (else the build's `defaultSeed`) and
+   * the layer index, so layers differ and rebuilding gives identical parameters; a random integer when neither
+   * is given.
    */
   seed: number;
   /**
-   * Creates a trainable variable under a stable name (used by `getWeights`/`setWeights` and in the tfjs name).
-   * Takes ownership of `initialValue` (it is disposed once copied into the variable).
+   * Creates a trainable variable under a stable name (used by `getWeights`/`setWeights` and in the tfjs name
+   * `{namePrefix}.{name}`); the name must be non-empty and contain no `/`. Takes ownership of `initialValue`
+   * (it is disposed once copied into the variable, or when the name is rejected).
    */
   variable(name: string, initialValue: tf.Tensor): tf.Variable;
 }
@@ -136,19 +144,49 @@ export interface CompressorDefinition {
   build(context: CompressorBuildContext): CompressorImplementation;
 }
 
-let standaloneCounter = 0;
-
 /** Per-layer seed: distinct for every (seed, layer) pair, stable across runs. */
 export function layerSeed(seed: number, layer: number): number {
   return (Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(layer + 1, 0x85ebca6b)) >>> 0;
 }
 
-/** A variable name not held by any live tfjs variable: `base`, else `base_2`, `base_3`, ... */
+/**
+ * The two parts of a tfjs variable name under the `<scope>/<stable name>` convention: everything before the last
+ * `/` (empty when there is none) and everything after it (what `@engram/model` saves as `policy.<stable name>`).
+ */
+export function splitVariableName(name: string): { scope: string; stableName: string } {
+  const slash = name.lastIndexOf('/');
+  return slash < 0 ? { scope: '', stableName: name } : { scope: name.slice(0, slash), stableName: name.slice(slash + 1) };
+}
+
+const scopeCounters = new Map<string, number>();
+
+/**
+ * A variable scope that no live tfjs variable uses: `{base}{N}` (`compressive1`, `compressive2`, ...), N counting up
+ * per base, skipping any scope a live variable already sits in (for example one created by another copy of this
+ * package). Variables are then named `{scope}/{stable name}`, so their stable names never carry a suffix.
+ */
+export function uniqueVariableScope(base: string): string {
+  const names = Object.keys(tf.engine().registeredVariables);
+  for (;;) {
+    const next = (scopeCounters.get(base) ?? 0) + 1;
+    scopeCounters.set(base, next);
+    const scope = `${base}${next}`;
+    if (!names.some((name) => name.startsWith(`${scope}/`))) return scope;
+  }
+}
+
+/**
+ * A variable name not held by any live tfjs variable, keeping its stable name (the part after the last `/`):
+ * `base` when free, else the scope gets a suffix, `{scope}_2/{stable name}`, `{scope}_3/{stable name}`, ...
+ * (`_2/{stable name}`, ... for a name without a scope). tfjs variable names are process-wide; suffixing the
+ * scope rather than the name keeps the names `@engram/model` saves identical in every process.
+ */
 export function uniqueVariableName(base: string): string {
   const registered = tf.engine().registeredVariables;
   if (registered[base] === undefined) return base;
+  const { scope, stableName } = splitVariableName(base);
   for (let suffix = 2; ; suffix++) {
-    const candidate = `${base}_${suffix}`;
+    const candidate = `${scope}_${suffix}/${stableName}`;
     if (registered[candidate] === undefined) return candidate;
   }
 }
@@ -168,12 +206,12 @@ export function checkRate(factory: string, rate: unknown): number {
 }
 
 /** Checks an optional seed and returns it. */
-export function checkSeed(factory: string, seed: unknown): number | undefined {
+export function checkSeed(factory: string, seed: unknown, option = 'seed'): number | undefined {
   if (seed === undefined) return undefined;
   if (typeof seed !== 'number' || !Number.isInteger(seed)) {
     throw new InvalidCompressionOptionError({
       factory,
-      option: 'seed',
+      option,
       expected: 'an integer (or omitted for a random initialisation)',
       actual: JSON.stringify(seed),
     });
@@ -341,15 +379,36 @@ export function defineCompressor(definition: CompressorDefinition): Compressor {
           actual: JSON.stringify(layer),
         });
       }
-      const prefix = options.namePrefix ?? `${kind}${++standaloneCounter}/layers.${layer}`;
+      const { namePrefix, defaultSeed } = options;
+      if (namePrefix !== undefined && (typeof namePrefix !== 'string' || namePrefix.length === 0 || namePrefix.endsWith('/'))) {
+        throw new InvalidCompressionOptionError({
+          factory: `${kind} compressor build()`,
+          option: 'namePrefix',
+          expected: 'a non-empty string "<unique scope>/<stable prefix>" not ending in "/" (or omitted)',
+          actual: JSON.stringify(namePrefix),
+        });
+      }
+      const baseSeed = seed ?? checkSeed(`${kind} compressor build()`, defaultSeed, 'defaultSeed');
+      const prefix = namePrefix ?? `${uniqueVariableScope(kind)}/layers.${layer}`;
       const named = new Map<string, tf.Variable>();
       const context: CompressorBuildContext = {
         modelDim,
         layer,
         rate,
-        seed: seed === undefined ? Math.floor(Math.random() * 0x7fffffff) : layerSeed(seed, layer),
+        seed: baseSeed === undefined ? Math.floor(Math.random() * 0x7fffffff) : layerSeed(baseSeed, layer),
         variable(name: string, initialValue: tf.Tensor): tf.Variable {
+          if (typeof name !== 'string' || name.length === 0 || name.includes('/')) {
+            if (initialValue instanceof tf.Tensor) initialValue.dispose();
+            throw new InvalidCompressionOptionError({
+              factory: `${kind} compressor (layer ${layer}) variable()`,
+              option: 'name',
+              expected: 'a non-empty name without "/" (it is the stable part of the tfjs name, e.g. "weight" or "conv0.bias")',
+              actual: JSON.stringify(name),
+              fix: 'Use "." to structure names.',
+            });
+          }
           if (named.has(name)) {
+            if (initialValue instanceof tf.Tensor) initialValue.dispose();
             throw new CompressorLifecycleError(
               `${kind} compressor (layer ${layer}): variable "${name}" was created twice; give each variable its own name.`,
             );

@@ -6,8 +6,10 @@ export {
   checkRate,
   defineCompressor,
   layerSeed,
+  splitVariableName,
   toBlocks,
   uniqueVariableName,
+  uniqueVariableScope,
   validateCompressorInput,
 } from './compressor.js';
 export type {

@@ -12,7 +12,7 @@ import type {
   SegmentRecord,
   SerializedMemoryState,
 } from '@engram/memory';
-import { layerSeed } from './compressor.js';
+import { layerSeed, uniqueVariableScope } from './compressor.js';
 import type { Compressor, CompressorInput, LayerCompressor } from './compressor.js';
 import {
   CompressionStateError,
@@ -61,7 +61,11 @@ export interface CompressivePolicyOptions {
   evalMemoryLength?: number;
   /** Compressed memory slots in evaluation; default `compressedLength`. */
   evalCompressedLength?: number;
-  /** Seed of the auto-encoding decoders' initialisation (random when omitted). */
+  /**
+   * Seed of the auto-encoding decoders' initialisation. When omitted, the decoders (and a compressor given
+   * without a seed of its own) derive their seeds from the model's seed (`ModelDimensions.seed`) when the model
+   * passes one; otherwise they are random.
+   */
   seed?: number;
 }
 
@@ -122,8 +126,6 @@ interface LayerPlan {
   buffer: Entries | null;
 }
 
-let policyCounter = 0;
-
 function checkLength(option: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
     throw new InvalidCompressionOptionError({
@@ -151,6 +153,35 @@ function sliceSlots<T extends tf.Tensor>(tensor: T, start: number, size: number)
 
 function slotCount(tensor: tf.Tensor | null | undefined): number {
   return tensor ? (tensor.shape[1] as number) : 0;
+}
+
+/**
+ * The model's seed, when the model passes one in its dimensions (`ModelDimensions.seed`, optional; absent in
+ * older models, which then give random initialisations).
+ */
+function modelSeedOf(dimensions: ModelDimensions): number | undefined {
+  const value = (dimensions as ModelDimensions & { seed?: unknown }).seed;
+  return typeof value === 'number' && Number.isInteger(value) ? value : undefined;
+}
+
+/** Mixes a seed with a stream number (distinct streams give unrelated seeds). */
+function seedStream(seed: number, stream: number): number {
+  return (Math.imul(seed | 0, 0x85ebca6b) ^ Math.imul(stream, 0xc2b2ae35) ^ 0x27d4eb2f) >>> 0;
+}
+
+/**
+ * Base seeds of the compressors and decoders. The policy's `seed` seeds the decoders; the model's
+ * seed, when given, seeds both through separate streams so the compressor and decoder initialisations differ.
+ * `compressor` is only a default: a compressor's own seed wins.
+ */
+function initialisationSeeds(
+  policySeed: number | undefined,
+  modelSeed: number | undefined,
+): { compressor: number | undefined; decoder: number | undefined } {
+  return {
+    compressor: modelSeed === undefined ? undefined : seedStream(modelSeed, 1),
+    decoder: policySeed ?? (modelSeed === undefined ? undefined : seedStream(modelSeed, 2)),
+  };
 }
 
 /**
@@ -218,7 +249,6 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
   }
   const rate = compressor.rate;
   const needsUsage = compressor.needsUsage;
-  const scope = `compressive${++policyCounter}`;
   const detachCompressed = training !== 'bptt';
 
   let dimensions: ModelDimensions | null = null;
@@ -510,19 +540,29 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
             `now asked for ${next.numLayers} of width ${next.modelDim}. Create one policy per model.`,
         );
       }
+      // Scope chosen at build time, when the variables are created: `<unique scope>/<stable name>`, the stable
+      // names (`compressor.layers.0.weight`, ...) never depend on what else lives in the process.
+      const scope = uniqueVariableScope(COMPRESSIVE_KIND);
+      const seeds = initialisationSeeds(seed, modelSeedOf(next));
       const created: LayerCompressor[] = [];
       const createdDecoders: LinearDecoder[] = [];
       try {
         for (let layer = 0; layer < next.numLayers; layer++) {
           created.push(
-            compressor.build({ modelDim: next.modelDim, layer, namePrefix: `${scope}/compressor.layers.${layer}` }),
+            compressor.build({
+              modelDim: next.modelDim,
+              layer,
+              namePrefix: `${scope}/compressor.layers.${layer}`,
+              ...(seeds.compressor === undefined ? {} : { defaultSeed: seeds.compressor }),
+            }),
           );
           if (training === 'auto-encoding') {
             createdDecoders.push(
               new LinearDecoder({
                 modelDim: next.modelDim,
                 rate,
-                seed: seed === undefined ? Math.floor(Math.random() * 0x7fffffff) : layerSeed(seed, layer),
+                seed:
+                  seeds.decoder === undefined ? Math.floor(Math.random() * 0x7fffffff) : layerSeed(seeds.decoder, layer),
                 namePrefix: `${scope}/decoder.layers.${layer}`,
               }),
             );
