@@ -2,7 +2,6 @@
 export { AttentionConfigError, AttentionError, AttentionInputError } from './errors.js';
 export type { AttentionErrorOptions } from './errors.js';
 export { createRandom, hashSeed, seededNormal, stableVariableName, uniqueScope } from './init.js';
-export { batchMatMul, groupedMatMul, matMul } from './matmul.js';
 export { createPositionBiases, createRelativeAttention, RelativeAttention } from './relative-attention.js';
 export type {
   AttentionInput,

@@ -1,15 +1,17 @@
 // Relative-position multi-head attention over [memory; current segment] (SPEC 2.2, Transformer-XL Dai et al. 2019 sec. 3.3).
 import * as tf from '@tensorflow/tfjs';
 import {
+  batchMatMul,
   gatherRelativeScores,
+  groupedMatMul,
   maskedSoftmax,
+  matMul,
   relativeDistanceIndex,
   relShift,
   sinusoidEmbedding,
 } from '@engram/kernels';
 import { AttentionConfigError, AttentionInputError } from './errors.js';
 import { hashSeed, seededNormal, uniqueScope } from './init.js';
-import { batchMatMul, groupedMatMul, matMul } from './matmul.js';
 
 /** Learned per-head biases u (content) and v (position) of SPEC 2.2, each `[heads, headDim]`. */
 export interface PositionBiases {
@@ -129,8 +131,8 @@ export function createPositionBiases(options: PositionBiasesOptions): PositionBi
  * `<prefix>.position.weight` (W_r), all `[D, D]` without bias as in Transformer-XL; and, unless
  * shared biases were given, `<prefix>.u_bias`, `<prefix>.v_bias` `[H, d]`.
  *
- * Scores are computed head-major (`[heads, batch, T, K]`): the position term is then one batched
- * matmul over heads with `batch * T` rows, and the rel-shift needs no transpose.
+ * Scores are computed head-major (`[heads, batch, T, K]`): the position term is then one plain 2-D
+ * product per head with `batch * T` rows (`groupedMatMul`), and the rel-shift needs no transpose.
  */
 export class RelativeAttention {
   readonly modelDim: number;

@@ -1,7 +1,6 @@
 // The memory transformer language model (SPEC 2, 6, 7): embedding, relative-attention blocks, memory policy, training step.
 import * as tf from '@tensorflow/tfjs';
 import {
-  matMul,
   createPositionBiases,
   createRelativeAttention,
   hashSeed,
@@ -11,7 +10,7 @@ import {
   type PositionBiases,
   type RelativeAttention,
 } from '@engram/attention';
-import { clipByGlobalNorm, layerNorm, sparseSoftmaxCrossEntropy, stopGradient } from '@engram/kernels';
+import { clipByGlobalNorm, layerNorm, matMul, sparseSoftmaxCrossEntropy, stopGradient } from '@engram/kernels';
 import {
   createFifoPolicy,
   disposeState,

@@ -4,6 +4,7 @@ export { sparseSoftmaxCrossEntropy } from './cross-entropy.js';
 export { clipByGlobalNorm, stopGradient, type ClippedGradients } from './gradient.js';
 export { layerNorm } from './layer-norm.js';
 export { maskedSoftmax, type MaskedSoftmaxOptions } from './masked-softmax.js';
+export { batchMatMul, groupedMatMul, matMul } from './matmul.js';
 export { relShift } from './rel-shift.js';
 export {
   gatherRelativeScores,
