@@ -42,7 +42,9 @@ export interface TrainOptimizers {
   optimizer: tf.Optimizer;
   /**
    * Trains `policy.separateVariables()` with `policy.separateLoss`. When absent, a copy of
-   * `optimizer` (same class and config, learning rate kept in step) is created on first use.
+   * `optimizer` (same class and config, learning rate kept in step) is created on first use. The
+   * model owns that copy and its state: `model.dispose()` disposes it, and passing a different
+   * `optimizer` later replaces it (the old copy is disposed).
    */
   separateOptimizer?: tf.Optimizer;
 }
@@ -144,7 +146,8 @@ export class MemoryTransformer {
   private readonly outputBias: tf.Variable;
   private readonly sharedBiases: PositionBiases | null;
   private readonly contentAttentions: ContentAttention[];
-  private readonly separateOptimizers = new WeakMap<tf.Optimizer, tf.Optimizer>();
+  /** The copy of the main optimizer made when `trainStep` gets no `separateOptimizer` (owned, disposed with the model). */
+  private separateCopy: { main: tf.Optimizer; copy: tf.Optimizer } | null = null;
   private dropoutCalls = 0;
   private disposed = false;
 
@@ -292,12 +295,18 @@ export class MemoryTransformer {
     return this.policy.initialState(batchSize);
   }
 
-  /** Disposes every variable of the model and the policy. */
+  /**
+   * Disposes every variable of the model and the policy, and the separate optimizer the model
+   * made for itself (see {@link TrainOptimizers.separateOptimizer}); optimizers passed in are the
+   * caller's to dispose.
+   */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     for (const variable of this.named.values()) variable.dispose();
     this.policy.dispose();
+    this.separateCopy?.copy.dispose();
+    this.separateCopy = null;
   }
 
   private checkTokens(where: string, name: string, tokens: tf.Tensor, state: MemoryState | null): void {
@@ -513,12 +522,12 @@ export class MemoryTransformer {
   private separateOptimizerFor(optimizers: TrainOptimizers): tf.Optimizer {
     if (optimizers.separateOptimizer) return optimizers.separateOptimizer;
     const main = optimizers.optimizer;
-    let copy = this.separateOptimizers.get(main);
-    if (!copy) {
+    if (this.separateCopy?.main !== main) {
+      this.separateCopy?.copy.dispose();
       const constructor = main.constructor as tf.serialization.SerializableConstructor<tf.Optimizer>;
-      copy = constructor.fromConfig(constructor, main.getConfig());
-      this.separateOptimizers.set(main, copy);
+      this.separateCopy = { main, copy: constructor.fromConfig(constructor, main.getConfig()) };
     }
+    const copy = this.separateCopy.copy;
     // Follow the main optimizer's learning rate (schedules change it between steps).
     const rate = (main as unknown as { learningRate?: number }).learningRate;
     if (typeof rate === 'number') (copy as unknown as { learningRate: number }).learningRate = rate;

@@ -263,8 +263,9 @@ function createGatedPolicy(): MemoryPolicy & { calls: string[]; gate(): tf.Varia
     build(dimensions) {
       numLayers = dimensions.numLayers;
       const scope = uniqueScope('gated');
-      gate = tf.variable(tf.scalar(0.5), true, `${scope}/gate`);
-      probe = tf.variable(tf.zeros([dimensions.modelDim]), true, `${scope}/probe`);
+      // tidy disposes the initial values (a variable survives tidy).
+      gate = tf.tidy(() => tf.variable(tf.scalar(0.5), true, `${scope}/gate`));
+      probe = tf.tidy(() => tf.variable(tf.zeros([dimensions.modelDim]), true, `${scope}/probe`));
     },
     initialState: (batchSize) => ({ layers: Array.from({ length: numLayers }, emptyLayerMemory), tokensSeen: 0, batchSize }),
     read: (state, layer) => ({ hidden: state.layers[layer]!.hidden, positions: state.layers[layer]!.positions, contiguous: false }),
@@ -353,6 +354,29 @@ describe('a custom MemoryPolicy plugs into the model', () => {
     [batch, batch2].forEach(disposeBatch);
     model.dispose();
     expect(policy.gate().isDisposed).toBe(true);
+  });
+
+  test('the separate optimizer the model makes for itself is disposed with the model (no Adam state leaks)', () => {
+    const tokens = randomTokens(2, 10, 11, 12);
+    const batches = [batchOf(tokens, 0, 3), batchOf(tokens, 3, 3)];
+    const start = tf.memory().numTensors;
+    const optimizer = createAdam({ learningRate: 1e-2 });
+    const otherOptimizer = createAdam({ learningRate: 1e-2 });
+    const policy = createGatedPolicy();
+    const model = createModel(tinyConfig({ segmentLength: 3 }), { policy });
+    let state = model.initialState(2);
+    let result = model.trainStep(batches[0]!, state, { optimizer });
+    state = result.state;
+    expect(result.separateLoss).not.toBeNull();
+    // A different main optimizer replaces the copy (the old copy and its moments are freed).
+    result = model.trainStep(batches[1]!, state, { optimizer: otherOptimizer });
+    disposeState(result.state);
+    // The main optimizers are the caller's to dispose.
+    optimizer.dispose();
+    otherOptimizer.dispose();
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(start);
+    batches.forEach(disposeBatch);
   });
 
   test('the soft mask changes attention: gated memory differs from plain FIFO with the same weights', () => {
