@@ -5,6 +5,7 @@ export { createRandom, hashSeed, seededNormal, stableVariableName, uniqueScope }
 export { createPositionBiases, createRelativeAttention, RelativeAttention } from './relative-attention.js';
 export type {
   AttentionInput,
+  AttentionRandomState,
   AttentionOutput,
   PositionBiases,
   PositionBiasesOptions,

@@ -4,7 +4,7 @@ import { checkGradients, expectClose, expectNoLeak } from '@engram/kernels/testi
 import { describe, expect, test } from 'vitest';
 import { AttentionConfigError, AttentionInputError } from './errors.js';
 import { seededNormal } from './init.js';
-import { createPositionBiases, createRelativeAttention, type AttentionInput, type RelativeAttention } from './relative-attention.js';
+import { createPositionBiases, createRelativeAttention, type AttentionInput, type AttentionRandomState, type RelativeAttention } from './relative-attention.js';
 import { naiveRelativeAttention } from './testing/naive.js';
 
 const modelDim = 8;
@@ -287,6 +287,27 @@ describe('lifecycle and options', () => {
     disposeInput(input);
     a.dispose();
     b.dispose();
+  });
+
+  test('getRandomState / setRandomState replay the dropout masks (JSON round trip)', () => {
+    const attention = createRelativeAttention({ modelDim, numHeads, clampLength: 10, namePrefix: 'replay', seed: 4, dropout: 0.5, initStandardDeviation: 0.4 });
+    const input = contiguousInput(1, 2, 3, 2, 37);
+    const warm = attention.apply({ ...input, training: true });
+    const saved = JSON.parse(JSON.stringify(attention.getRandomState())) as AttentionRandomState;
+    expect(saved).toEqual({ dropoutCalls: 1 });
+    const first = attention.apply({ ...input, training: true });
+    attention.setRandomState(saved);
+    const replayed = attention.apply({ ...input, training: true });
+    expectClose(replayed.output, first.output, { atol: 0, rtol: 0 });
+    expect(attention.getRandomState()).toEqual({ dropoutCalls: 2 });
+    const next = attention.apply({ ...input, training: true });
+    expect(tf.tidy(() => tf.sub(next.output, first.output).abs().max().arraySync())).toBeGreaterThan(1e-4);
+    expect(() => attention.setRandomState({ dropoutCalls: -1 })).toThrow(AttentionInputError);
+    expect(() => attention.setRandomState({ dropoutCalls: 1.5 })).toThrow(/dropoutCalls/);
+    expect(() => attention.setRandomState(null as unknown as AttentionRandomState)).toThrow(/dropoutCalls/);
+    tf.dispose([warm.output, first.output, replayed.output, next.output]);
+    disposeInput(input);
+    attention.dispose();
   });
 
   test('clear errors for bad options and inputs', () => {

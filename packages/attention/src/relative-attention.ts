@@ -80,6 +80,15 @@ export interface AttentionInput {
   training?: boolean;
 }
 
+/**
+ * The dropout stream position of one attention layer (JSON-safe). Dropout call n of a layer uses the
+ * seed `hashSeed(seed, "<namePrefix>.dropout.<n>")`, so restoring the counter replays the same masks.
+ */
+export interface AttentionRandomState {
+  /** Number of dropout masks drawn so far (training calls with dropout > 0). */
+  dropoutCalls: number;
+}
+
 /** Result of {@link RelativeAttention.apply}; the caller owns the tensors. */
 export interface AttentionOutput {
   /** `[batch, T, modelDim]` after the output projection. */
@@ -225,6 +234,22 @@ export class RelativeAttention {
   /** Disposes the variables this layer owns. */
   dispose(): void {
     for (const variable of this.variables()) variable.dispose();
+  }
+
+  /** Where this layer's dropout stream stands (save it with a checkpoint). */
+  getRandomState(): AttentionRandomState {
+    return { dropoutCalls: this.dropoutCalls };
+  }
+
+  /** Restores a state from {@link getRandomState}: the following training calls draw the same dropout masks again. */
+  setRandomState(state: AttentionRandomState): void {
+    const calls: unknown = (state as { dropoutCalls?: unknown } | null)?.dropoutCalls;
+    if (typeof calls !== 'number' || !Number.isSafeInteger(calls) || calls < 0) {
+      throw new AttentionInputError(
+        `RelativeAttention.setRandomState (${this.namePrefix}): state.dropoutCalls must be an integer >= 0 (from getRandomState()), got ${JSON.stringify(calls)}.`,
+      );
+    }
+    this.dropoutCalls = calls;
   }
 
   /** Splits `[rows * length, D]` into heads, head-major: `[H * rows, length, d]`. */

@@ -11,6 +11,7 @@ export type {
   EvaluateResult,
   ForwardResult,
   ModelStream,
+  RandomState,
   TrainOptimizers,
   TrainStepOptions,
   TrainStepResult,

@@ -4,7 +4,7 @@ import { expectClose } from '@engram/kernels/testing';
 import { createFifoPolicy, disposeState } from '@engram/memory';
 import { describe, expect, test } from 'vitest';
 import { ModelConfigError, ModelInputError } from './errors.js';
-import { createModel, type MemoryTransformer } from './model.js';
+import { createModel, type MemoryTransformer, type RandomState } from './model.js';
 import { columns, randomTokens, tinyConfig } from './test-helpers.js';
 
 /** Logits of the whole stream fed segment by segment (memory carried), concatenated along time. */
@@ -247,6 +247,50 @@ describe('forward and evaluate', () => {
     tf.dispose([...outputs, inputs]);
     a.dispose();
     b.dispose();
+  });
+
+  test.each([
+    ['residual dropout', { dropout: 0.3, attentionDropout: 0 }],
+    ['attention dropout', { dropout: 0, attentionDropout: 0.3 }],
+  ])('setRandomState(getRandomState()) replays the dropout masks of training forwards (%s)', (_name, rates) => {
+    const model = createModel(tinyConfig({ segmentLength: 3, ...rates }));
+    const tokens = randomTokens(2, 6, 11, 8);
+    const segments = [columns(tokens, 0, 3), columns(tokens, 3, 6)];
+    /** Two training forwards with memory carried; the logits of both, flattened. */
+    const twoForwards = (): number[] => {
+      let state = model.initialState(2);
+      const values: number[] = [];
+      for (const inputs of segments) {
+        const result = model.forward(inputs, state, { training: true });
+        values.push(...result.logits.dataSync());
+        result.logits.dispose();
+        state = result.state;
+      }
+      disposeState(state);
+      return values;
+    };
+    twoForwards(); // start from counters other than 0
+    const saved = JSON.parse(JSON.stringify(model.getRandomState())) as RandomState;
+    expect(saved).toEqual(model.getRandomState());
+    expect(saved.version).toBe(1);
+    expect(saved.attentionDropoutCalls).toHaveLength(2);
+    // Each stream moved only if its dropout is on: both counters are covered by the state.
+    expect(saved.dropoutCalls > 0).toBe(rates.dropout > 0);
+    expect(saved.attentionDropoutCalls.every((calls) => calls > 0)).toBe(rates.attentionDropout > 0);
+    const first = twoForwards();
+    const after = model.getRandomState();
+    model.setRandomState(saved);
+    const replayed = twoForwards();
+    expectClose(replayed, first, { atol: 0, rtol: 0 });
+    expect(model.getRandomState()).toEqual(after);
+    // A different state (here: the one after the first replay) draws different masks.
+    const different = twoForwards();
+    expect(() => expectClose(different, first, { atol: 1e-4, rtol: 1e-4 })).toThrow();
+    expect(() => model.setRandomState({ ...saved, attentionDropoutCalls: [1] })).toThrow(ModelInputError);
+    expect(() => model.setRandomState({ ...saved, dropoutCalls: -1 })).toThrow(/dropoutCalls/);
+    expect(() => model.setRandomState(null as unknown as RandomState)).toThrow(/getRandomState/);
+    tf.dispose(segments);
+    model.dispose();
   });
 
   test('clear errors for bad config and inputs', () => {

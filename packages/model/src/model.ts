@@ -97,6 +97,20 @@ export interface EvaluateResult {
   state: MemoryState;
 }
 
+/**
+ * Where the model's random streams stand (JSON-safe; the trainer saves it in checkpoints). Dropout
+ * masks are drawn with seeds derived from `config.seed` and a per-stream call counter, so restoring
+ * the counters replays the same masks.
+ */
+export interface RandomState {
+  /** Format version of this object (1). */
+  version: 1;
+  /** Residual-branch dropout masks drawn so far by the model. */
+  dropoutCalls: number;
+  /** Per layer (index = layer), attention-probability dropout masks drawn so far. */
+  attentionDropoutCalls: number[];
+}
+
 /** Options of {@link createModel}. */
 export interface CreateModelOptions {
   /** The memory method (default: FIFO with memoryLength = segmentLength). The model builds it. */
@@ -307,6 +321,40 @@ export class MemoryTransformer {
     this.policy.dispose();
     this.separateCopy?.copy.dispose();
     this.separateCopy = null;
+  }
+
+  /** The position of every dropout stream (the model's and each attention layer's), JSON-safe. */
+  getRandomState(): RandomState {
+    return {
+      version: 1,
+      dropoutCalls: this.dropoutCalls,
+      attentionDropoutCalls: this.blocks.map((block) => block.attention.getRandomState().dropoutCalls),
+    };
+  }
+
+  /**
+   * Restores a state from {@link getRandomState} (possibly after a JSON round trip): the following
+   * training passes draw the same dropout masks as after the `getRandomState` call.
+   */
+  setRandomState(state: RandomState): void {
+    const candidate = state as Partial<Record<keyof RandomState, unknown>> | null;
+    const isCount = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+    const layers = candidate?.attentionDropoutCalls;
+    if (
+      candidate === null ||
+      typeof candidate !== 'object' ||
+      candidate.version !== 1 ||
+      !isCount(candidate.dropoutCalls) ||
+      !Array.isArray(layers) ||
+      layers.length !== this.blocks.length ||
+      !layers.every(isCount)
+    ) {
+      throw new ModelInputError(
+        `setRandomState: state must be { version: 1, dropoutCalls: integer >= 0, attentionDropoutCalls: ${this.blocks.length} integers >= 0 (one per layer) } as returned by getRandomState() of a model with ${this.blocks.length} layers, got ${JSON.stringify(state)}.`,
+      );
+    }
+    this.dropoutCalls = candidate.dropoutCalls;
+    this.blocks.forEach((block, layer) => block.attention.setRandomState({ dropoutCalls: layers[layer] as number }));
   }
 
   private checkTokens(where: string, name: string, tokens: tf.Tensor, state: MemoryState | null): void {
