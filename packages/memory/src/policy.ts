@@ -33,6 +33,8 @@ export interface ModelDimensions {
   numHeads: number;
   /** Tokens per training segment (T). */
   segmentLength: number;
+  /** The model's seed, so policies can derive a reproducible initialisation. */
+  seed?: number;
 }
 
 /** What layer `layer` attends to besides the current segment. */
@@ -158,7 +160,11 @@ export interface MemoryPolicy {
    * on how many policies the process created.
    */
   variables(): tf.Variable[];
-  /** Variables trained only by `separateLoss` (e.g. a compressor), with their own optimizer. Same naming convention as `variables()`. */
+  /**
+   * Variables outside the LM gradient: trained by `separateLoss` (with their own optimizer, e.g. a
+   * compressor), or frozen when it returns null; the model saves them with the weights. Same
+   * naming convention as `variables()`.
+   */
   separateVariables(): tf.Variable[];
   /** Loss over `separateVariables()` for this segment, or null when there is nothing to train now. */
   separateLoss?(state: MemoryState, record: SegmentRecord): tf.Scalar | null;

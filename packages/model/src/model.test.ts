@@ -1,7 +1,7 @@
 // Tests of the model's forward pass: SPEC 2.3 equivalence, streaming = teacher forcing, evaluate, errors.
 import * as tf from '@tensorflow/tfjs';
 import { expectClose } from '@engram/kernels/testing';
-import { createFifoPolicy, disposeState } from '@engram/memory';
+import { createFifoPolicy, disposeState, type MemoryPolicy, type ModelDimensions } from '@engram/memory';
 import { describe, expect, test } from 'vitest';
 import { ModelConfigError, ModelInputError } from './errors.js';
 import { createModel, type MemoryTransformer, type RandomState } from './model.js';
@@ -290,6 +290,15 @@ describe('forward and evaluate', () => {
     expect(() => model.setRandomState({ ...saved, dropoutCalls: -1 })).toThrow(/dropoutCalls/);
     expect(() => model.setRandomState(null as unknown as RandomState)).toThrow(/getRandomState/);
     tf.dispose(segments);
+    model.dispose();
+  });
+
+  test('the policy is built with the model dimensions and the model seed', () => {
+    const fifo = createFifoPolicy({ memoryLength: 4 });
+    const seen: ModelDimensions[] = [];
+    const policy: MemoryPolicy = { ...fifo, build: (dimensions) => { seen.push(dimensions); fifo.build(dimensions); } };
+    const model = createModel(tinyConfig({ seed: 42 }), { policy });
+    expect(seen).toEqual([{ numLayers: 2, modelDim: 16, numHeads: 2, segmentLength: 4, seed: 42 }]);
     model.dispose();
   });
 

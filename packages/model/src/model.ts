@@ -230,6 +230,7 @@ export class MemoryTransformer {
       modelDim: c.modelDim,
       numHeads: c.numHeads,
       segmentLength: c.segmentLength,
+      seed: c.seed,
     });
     this.namedVariables(); // fails early on clashing policy variable names
   }
