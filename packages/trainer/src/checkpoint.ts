@@ -13,13 +13,13 @@ import {
   saveModel,
   writeSafetensors,
 } from '@engram/model';
-import type { MemoryTransformer } from '@engram/model';
+import type { MemoryTransformer, RandomState } from '@engram/model';
 import { listCheckpoints, publishCheckpoint, verifyCheckpoint } from './checkpoint-store.js';
 import type { CheckpointManifest } from './checkpoint-store.js';
 import { CheckpointMismatchError, CorruptCheckpointError } from './errors.js';
 import { captureOptimizerState, restoreOptimizerState } from './optimizer-state.js';
 import type { OptimizerSnapshotMeta } from './optimizer-state.js';
-import { readModelRandomState, writeModelRandomState } from './random-state.js';
+import { captureRandomState, restoreRandomState } from './random-state.js';
 
 /** Files inside a checkpoint directory (besides `manifest.json`). */
 export const CHECKPOINT_FILES = {
@@ -50,8 +50,12 @@ export interface TrainerCheckpointDocument {
   formatVersion: 1;
   progress: TrainingProgress;
   optimizers: { main: OptimizerSnapshotMeta; separate: OptimizerSnapshotMeta | null };
-  /** Random state of the model's dropout streams (see README), or null when the model exposes none. */
-  random: unknown;
+  /**
+   * The model's random state (`model.getRandomState()`: the counters of its residual and attention
+   * dropout streams), restored with `setRandomState` so a resumed run draws the same dropout masks.
+   * `null` only in checkpoints written before the model had one (refused on load when the model uses dropout).
+   */
+  random: RandomState | null;
   /** JSON-safe description of the run (options, versions), for the record. */
   run: Record<string, unknown>;
 }
@@ -95,7 +99,7 @@ export async function saveCheckpoint(options: SaveCheckpointOptions): Promise<st
       formatVersion: 1,
       progress,
       optimizers: { main: main.meta, separate: second?.meta ?? null },
-      random: readModelRandomState(model),
+      random: captureRandomState(model),
       run: options.run ?? {},
     };
     await writeFile(join(directory, CHECKPOINT_FILES.trainer), `${JSON.stringify(document, null, 2)}\n`);
@@ -137,9 +141,10 @@ function isTrainerDocument(value: unknown): value is TrainerCheckpointDocument {
 
 /**
  * Verifies a checkpoint's checksums, then restores it: weights into `model`, optimizer state into
- * the fresh optimizers, the model's random state, and returns the memory state and progress.
+ * the fresh optimizers, the model's random state (dropout counters), and returns the memory state and progress.
  * Throws {@link CorruptCheckpointError} for a damaged checkpoint and
- * {@link CheckpointMismatchError} when it does not fit the model or optimizers.
+ * {@link CheckpointMismatchError} when it does not fit the model or optimizers, or when it holds no random
+ * state (written before models had one) while the model uses dropout.
  */
 export async function loadCheckpoint(path: string, options: LoadCheckpointOptions): Promise<LoadedCheckpoint> {
   const manifest = await verifyCheckpoint(path);
@@ -165,6 +170,8 @@ export async function loadCheckpoint(path: string, options: LoadCheckpointOption
     );
   }
 
+  // First, before anything is changed: a checkpoint without the random state of a model with dropout is refused.
+  restoreRandomState(options.model, document.random, path);
   const weights = await readSafetensors(join(path, CHECKPOINT_FILES.model, WEIGHTS_FILE));
   try {
     assignWeights(options.model, weights.tensors);
@@ -184,7 +191,6 @@ export async function loadCheckpoint(path: string, options: LoadCheckpointOption
     tf.dispose(Object.values(optimizerFile.tensors));
   }
 
-  writeModelRandomState(options.model, document.random, path);
   let memoryState: MemoryState;
   try {
     memoryState = await loadMemoryState(options.model.policy, join(path, CHECKPOINT_FILES.memory));

@@ -1,40 +1,36 @@
-// Random state of the model (dropout streams) for checkpoints: saved and restored through the model's optional getRandomState/setRandomState.
-import type { MemoryTransformer } from '@engram/model';
+// Random state of the model (the counters of its residual and attention dropout streams) for checkpoints: saved with model.getRandomState(), restored with model.setRandomState().
+import type { MemoryTransformer, RandomState } from '@engram/model';
 import { CheckpointMismatchError } from './errors.js';
 
-/** The optional methods a model may offer to save and restore its random streams. */
-interface RandomStateful {
-  getRandomState?: () => unknown;
-  setRandomState?: (state: unknown) => void;
-}
-
-/** Whether the model can save and restore its random state. */
-export function modelHasRandomState(model: MemoryTransformer): boolean {
-  const candidate = model as unknown as RandomStateful;
-  return typeof candidate.getRandomState === 'function' && typeof candidate.setRandomState === 'function';
-}
-
-/** Whether the model draws random numbers while training (dropout on residual branches or attention). */
+/** Whether the model draws random numbers while training (dropout on residual branches or attention probabilities). */
 export function modelUsesRandomness(model: MemoryTransformer): boolean {
   return model.config.dropout > 0 || model.config.attentionDropout > 0;
 }
 
-/** The model's random state (JSON-safe), or null when the model does not expose one. */
-export function readModelRandomState(model: MemoryTransformer): unknown {
-  const candidate = model as unknown as RandomStateful;
-  if (typeof candidate.getRandomState !== 'function') return null;
-  return candidate.getRandomState();
+/** The model's random state as saved in `trainer.json` (JSON-safe). */
+export function captureRandomState(model: MemoryTransformer): RandomState {
+  return model.getRandomState();
 }
 
-/** Restores a random state saved by {@link readModelRandomState} (nothing to do for null). */
-export function writeModelRandomState(model: MemoryTransformer, state: unknown, checkpointPath: string): void {
-  if (state === null || state === undefined) return;
-  const candidate = model as unknown as RandomStateful;
-  if (typeof candidate.setRandomState !== 'function') {
+/**
+ * Restores the random state saved in a checkpoint, so the resumed run draws the same dropout masks as
+ * an uninterrupted one. `saved` is `null` in checkpoints written before models had a random state:
+ * accepted for a model without dropout (its counters never move, so a fresh model's are the right
+ * ones), refused with {@link CheckpointMismatchError} for a model with dropout, whose masks could not
+ * be replayed. A state that does not fit the model (e.g. another layer count) is refused too.
+ * Nothing is changed when it throws.
+ */
+export function restoreRandomState(model: MemoryTransformer, saved: unknown, checkpointPath: string): void {
+  if (saved === null || saved === undefined) {
+    if (!modelUsesRandomness(model)) return;
     throw new CheckpointMismatchError(
       checkpointPath,
-      'it holds a random state but this model has no setRandomState(); resume with the @engram/model version that wrote it.',
+      `it holds no random state (trainer.json "random" is ${String(saved)}; it was written before the model exposed getRandomState()) but the model uses dropout ${model.config.dropout} and attention dropout ${model.config.attentionDropout}, so a resumed run could not draw the same dropout masks as an uninterrupted one. Start a fresh run (resume: false, or another checkpoint directory).`,
     );
   }
-  candidate.setRandomState(state);
+  try {
+    model.setRandomState(saved as RandomState);
+  } catch (cause) {
+    throw new CheckpointMismatchError(checkpointPath, `its random state does not fit the model: ${(cause as Error).message}`, { cause });
+  }
 }

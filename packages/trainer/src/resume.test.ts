@@ -1,4 +1,4 @@
-// Kill-and-resume: a training process killed with SIGKILL and resumed logs the same losses, bit for bit, as an uninterrupted run.
+// Kill-and-resume: a training process killed with SIGKILL and resumed logs the same losses, bit for bit, as an uninterrupted run, without and with dropout.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { checkpointDirectoryName } from './checkpoint-store.js';
 import { readTrainingLog } from './log.js';
 import type { ChildOptions } from './testing/train-child.js';
 
@@ -52,7 +53,16 @@ async function waitUntil(condition: () => boolean, timeoutMilliseconds: number, 
   }
 }
 
-describe('kill and resume', () => {
+/** The random state saved in a checkpoint's trainer.json. */
+function savedRandomState(checkpointDirectory: string, step: number): { dropoutCalls: number; attentionDropoutCalls: number[] } {
+  const path = join(checkpointDirectory, checkpointDirectoryName(step), 'trainer.json');
+  return (JSON.parse(readFileSync(path, 'utf8')) as { random: { dropoutCalls: number; attentionDropoutCalls: number[] } }).random;
+}
+
+describe.each([
+  { name: 'without dropout', dropout: 0, attentionDropout: 0 },
+  { name: 'with residual and attention dropout', dropout: 0.1, attentionDropout: 0.1 },
+])('kill and resume $name', ({ dropout, attentionDropout }) => {
   let folder: string;
   beforeEach(() => {
     folder = mkdtempSync(join(tmpdir(), 'engram-resume-'));
@@ -65,6 +75,8 @@ describe('kill and resume', () => {
       logPath: join(folder, 'reference', 'log.jsonl'),
       steps: STEPS,
       resume: false,
+      dropout,
+      attentionDropout,
     });
     const interruptedOptions: ChildOptions = {
       checkpointDirectory: join(folder, 'interrupted', 'checkpoints'),
@@ -72,6 +84,8 @@ describe('kill and resume', () => {
       steps: STEPS,
       resume: false,
       stepDelayMilliseconds: 150,
+      dropout,
+      attentionDropout,
     };
     const first = startChild(interruptedOptions);
     try {
@@ -108,5 +122,18 @@ describe('kill and resume', () => {
     const losses = (records: Record<string, unknown>[]) => records.map((record) => [record.step, record.nllSum, record.count]);
     expect(losses(continued.evaluations)).toEqual(losses(reference.evaluations));
     expect(continued.steps.filter((record) => (record.step as number) > KILL_AFTER_STEP)).toHaveLength(STEPS - KILL_AFTER_STEP);
+
+    // The dropout streams really ran (or really did not), were saved at the resume point, and ended where the uninterrupted run's did.
+    const atResume = savedRandomState(interruptedOptions.checkpointDirectory, resumedFrom);
+    expect(atResume.attentionDropoutCalls).toHaveLength(2);
+    if (dropout > 0) expect(atResume.dropoutCalls).toBeGreaterThan(0);
+    else expect(atResume.dropoutCalls).toBe(0);
+    for (const calls of atResume.attentionDropoutCalls) {
+      if (attentionDropout > 0) expect(calls).toBeGreaterThan(0);
+      else expect(calls).toBe(0);
+    }
+    expect(savedRandomState(interruptedOptions.checkpointDirectory, STEPS)).toEqual(
+      savedRandomState(join(folder, 'reference', 'checkpoints'), STEPS),
+    );
   });
 });

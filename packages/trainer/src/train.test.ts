@@ -10,7 +10,6 @@ import { createAdam } from '@engram/model';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NonFiniteLossError } from './errors.js';
 import { readJsonLines } from './log.js';
-import { modelHasRandomState } from './random-state.js';
 import { createTinyBatcher, createTinyModel, tinyTokens } from './testing/fixtures.js';
 import { train } from './train.js';
 import type { StepRecord } from './train.js';
@@ -126,22 +125,6 @@ describe('train', () => {
     await expect(
       train({ ...base, evaluation: { batches: () => [] }, bestMetric: 'errorRate' }),
     ).rejects.toThrow(/evaluation.errorRate/);
-    model.dispose();
-  });
-
-  it('warns when dropout is used and the model cannot save its random state', async () => {
-    const model = createTinyModel(7, { dropout: 0.1 });
-    const warnings: string[] = [];
-    await train({
-      model,
-      data: createTinyBatcher(),
-      steps: 1,
-      schedule: { learningRate: 1e-3 },
-      progress: 'none',
-      onWarning: (message) => warnings.push(message),
-    });
-    const expected = modelHasRandomState(model) ? [] : [expect.stringMatching(/dropout/)];
-    expect(warnings).toEqual(expected);
     model.dispose();
   });
 

@@ -20,7 +20,6 @@ import { JsonLinesWriter } from './log.js';
 import { setLearningRate } from './optimizer-state.js';
 import { createProgressReporter } from './progress.js';
 import type { ProgressMode } from './progress.js';
-import { modelHasRandomState, modelUsesRandomness } from './random-state.js';
 import { learningRateAt, resolveSchedule } from './schedule.js';
 import type { ResolvedSchedule, ScheduleOptions } from './schedule.js';
 
@@ -430,11 +429,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
     }
     if (state === null) state = model.initialState(data.batchSize);
-    if (modelUsesRandomness(model) && !modelHasRandomState(model)) {
-      pendingWarnings.push(
-        'the model uses dropout but does not expose getRandomState()/setRandomState(); a resumed run will draw different dropout masks than an uninterrupted one',
-      );
-    }
 
     if (options.log !== undefined) {
       log = JsonLinesWriter.open(options.log.path, { append: resumedFrom !== null });

@@ -17,8 +17,8 @@ export function tinyTokens(): Int32Array {
   return createByteTokenizer().encode(TINY_TEXT);
 }
 
-/** A two-layer model of width 16 over bytes, segment length 8 (a few thousand parameters). */
-export function createTinyModel(seed = 7, options: { dropout?: number } = {}): MemoryTransformer {
+/** A two-layer model of width 16 over bytes, segment length 8 (a few thousand parameters); dropout rates default to 0. */
+export function createTinyModel(seed = 7, options: { dropout?: number; attentionDropout?: number } = {}): MemoryTransformer {
   return createModel({
     vocabSize: 256,
     modelDim: 16,
@@ -28,6 +28,7 @@ export function createTinyModel(seed = 7, options: { dropout?: number } = {}): M
     segmentLength: 8,
     seed,
     dropout: options.dropout ?? 0,
+    attentionDropout: options.attentionDropout ?? 0,
   });
 }
 

@@ -13,8 +13,10 @@ export interface ChildOptions {
   resume: boolean;
   /** Sleep this long after each step, so the parent can kill the process mid-run (default 0). */
   stepDelayMilliseconds?: number;
-  /** Dropout of the tiny model (default 0). */
+  /** Residual dropout of the tiny model (default 0). */
   dropout?: number;
+  /** Attention-probability dropout of the tiny model (default 0). */
+  attentionDropout?: number;
 }
 
 async function main(): Promise<void> {
@@ -26,7 +28,7 @@ async function main(): Promise<void> {
   const tokens = tinyTokens();
   const delay = options.stepDelayMilliseconds ?? 0;
   await train({
-    model: createTinyModel(7, { dropout: options.dropout ?? 0 }),
+    model: createTinyModel(7, { dropout: options.dropout ?? 0, attentionDropout: options.attentionDropout ?? 0 }),
     data: createTinyBatcher(),
     evaluation: { batches: () => evaluationBatches(tokens.subarray(0, 120), { batchSize: 2, segmentLength: 8 }) },
     steps: options.steps,
