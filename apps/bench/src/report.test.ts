@@ -44,7 +44,7 @@ describe('report', () => {
     expect(json.models[1]?.meanMemorySlots).toBe(32.25);
     const markdown = readFileSync(written.markdown, 'utf8');
     expect(markdown).toContain('![Memory <slots>](speed-memory.svg)');
-    expect(markdown).toContain('**reproduced**: X is faster.');
+    expect(markdown).toContain('**reproduced**: X is faster. 10 < 12.5 ms. *Source: A paper.*');
     expect(readFileSync(written.index, 'utf8')).toContain('[`speed`](speed.md)');
     expect(readFileSync(written.charts[0] ?? '', 'utf8')).toContain('Memory &lt;slots&gt;');
   });

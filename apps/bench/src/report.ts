@@ -103,7 +103,7 @@ export function suiteMarkdown(result: SuiteResult): string {
     lines.push('This suite checks no claim.', '');
   } else {
     for (const claim of result.claims) {
-      lines.push(`- **${claim.outcome}**: ${claim.claim} (${claim.source}) ${claim.evidence}`);
+      lines.push(`- **${claim.outcome}**: ${claim.claim} ${claim.evidence} *Source: ${claim.source}.*`);
     }
     lines.push(
       '',

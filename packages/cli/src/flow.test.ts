@@ -36,7 +36,7 @@ const tinySettings = [
 
 const memorySettings: Record<string, string[]> = {
   txl: ['memory.memoryLength=16'],
-  compressive: ['memory.memoryLength=8', 'memory.compressedLength=4', 'memory.compressionRate=2'],
+  compressive: ['memory.memoryLength=8', 'memory.compressedLength=4', 'memory.compressionRate=2', 'memory.training=bptt'],
   'expire-span': ['memory.maxSpan=64', 'memory.ramp=4'],
   'adaptive-span': ['memory.maxSpan=32', 'memory.ramp=4', 'memory.buffer=8'],
 };

@@ -321,8 +321,10 @@ export function createProgram(io: CommandIo = processIo): Command {
  */
 export async function runCli(argv: readonly string[], io: CommandIo = processIo): Promise<number> {
   const program = createProgram(io);
+  // `pnpm start -- train ...` passes the separator through: ignore a leading `--`.
+  const args = argv[0] === '--' ? argv.slice(1) : [...argv];
   try {
-    await program.parseAsync([...argv], { from: 'user' });
+    await program.parseAsync(args, { from: 'user' });
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) {

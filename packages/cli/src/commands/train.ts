@@ -10,7 +10,7 @@ import { setupBackend } from '../backend.js';
 import { createPolicy, modelConfigOf, temporalRangeOf, unrollOf } from '../build.js';
 import { resolveConfig, validateConfig, type ConfigSources } from '../config/resolve.js';
 import type { EngramConfig } from '../config/schema.js';
-import { CliError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { writeLine, type CommandIo } from '../io.js';
 import { loadCorpusTokens } from '../data.js';
 import { saveTrainedModel, TOKENIZER_FILE } from '../model-files.js';
@@ -72,13 +72,6 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
   } else {
     config = resolveConfig(options);
   }
-  if (unrollOf(config) > 1) {
-    throw new CliError(
-      'memory.training "bptt" unrolls several segments per step, which the training loop of @engram/trainer does not offer yet: use attention-reconstruction or auto-encoding',
-      { exitCode: 2 },
-    );
-  }
-
   const backend = await setupBackend(config.backend);
   writeLine(io.stderr, `backend: ${backend.description}`);
 
@@ -122,6 +115,7 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
       data: new StreamBatcher(tokens.train, { batchSize: training.batchSize, segmentLength }),
       ...(evaluation === undefined ? {} : { evaluation }),
       steps: training.steps,
+      segmentsPerStep: unrollOf(config),
       schedule: {
         learningRate: training.learningRate,
         warmupSteps: Math.min(training.warmupSteps, training.steps),

@@ -1,0 +1,85 @@
+// Runs bench suites: initialises the backend once, runs each suite, validates and writes its results, prints its table.
+import { initBackend, type BackendInfo } from '@engram/kernels';
+import type { BackendChoice } from '@engram/cli';
+import { terminalTable, writeSuiteResult, type WrittenFiles } from './report.js';
+import { describeMachine, type BenchMode, type Chart, type Claim, type ModelResult, type SuiteName, type SuiteResult } from './results.js';
+import { runCompressorsSuite } from './suites/compressors.js';
+import { runLanguageModellingSuite } from './suites/lm.js';
+import { runLongRangeSuite } from './suites/long-range.js';
+import { runSpeedSuite } from './suites/speed.js';
+
+/** What a suite gets. */
+export interface SuiteContext {
+  mode: BenchMode;
+  backend: BackendInfo;
+  /** Progress lines (stderr). */
+  log: (line: string) => void;
+}
+
+/** What a suite returns (the runner adds suite, mode, backend, machine and timing). */
+export interface SuiteOutput {
+  config: Record<string, unknown>;
+  models: ModelResult[];
+  charts: Chart[];
+  claims: Claim[];
+  notes: string[];
+}
+
+export type SuiteRunner = (context: SuiteContext) => Promise<SuiteOutput>;
+
+/** Every suite, in the order a full bench runs them. */
+export const suites: Record<SuiteName, SuiteRunner> = {
+  lm: runLanguageModellingSuite,
+  'long-range': runLongRangeSuite,
+  compressors: runCompressorsSuite,
+  speed: runSpeedSuite,
+};
+
+/** Options of {@link runBench}. */
+export interface RunBenchOptions {
+  suites: SuiteName[];
+  mode: BenchMode;
+  outDirectory: string;
+  backend: BackendChoice;
+  /** Where tables go. */
+  stdout: NodeJS.WritableStream;
+  log: (line: string) => void;
+}
+
+/** Runs the suites in order; returns each suite's result and the files written. */
+export async function runBench(options: RunBenchOptions): Promise<{ result: SuiteResult; files: WrittenFiles }[]> {
+  const backend = await initBackend({ backend: options.backend });
+  const machine = describeMachine();
+  options.log(
+    `engram-bench (${options.mode}): backend ${backend.name}${backend.simd === null ? '' : backend.simd ? ' SIMD' : ' no SIMD'}, ` +
+      `${machine.cpus} CPUs, Node ${machine.nodeVersion}; results in ${options.outDirectory}`,
+  );
+  const done: { result: SuiteResult; files: WrittenFiles }[] = [];
+  const benchStart = performance.now();
+  for (const suite of options.suites) {
+    const startedAt = new Date();
+    const start = performance.now();
+    options.log(`== suite ${suite}`);
+    const output = await suites[suite]({ mode: options.mode, backend, log: options.log });
+    const result: SuiteResult = {
+      suite,
+      mode: options.mode,
+      backend: { ...backend },
+      machine,
+      config: output.config,
+      models: output.models,
+      charts: output.charts,
+      claims: output.claims,
+      notes: output.notes,
+      startedAt: startedAt.toISOString(),
+      durationSeconds: (performance.now() - start) / 1000,
+    };
+    const files = await writeSuiteResult(options.outDirectory, result);
+    options.stdout.write(`\n${suite} (${options.mode}, ${result.durationSeconds.toFixed(0)} s)\n${terminalTable(result.models)}\n`);
+    for (const claim of result.claims) options.stdout.write(`  ${claim.outcome}: ${claim.claim}\n`);
+    options.log(`   wrote ${files.json}, ${files.markdown}, ${files.charts.length} charts`);
+    done.push({ result, files });
+  }
+  options.log(`engram-bench done in ${((performance.now() - benchStart) / 1000).toFixed(0)} s`);
+  return done;
+}

@@ -1,0 +1,172 @@
+// Pieces the suites share: the bundled book as tokens, configurations through the CLI schema, result rows, charts and claim checks.
+import { encodeCorpus, prepareCorpus, type EncodedCorpus, type TokenizerKind } from '@engram/datasets';
+import { validateConfig, type EngramConfig } from '@engram/cli';
+import type { RunMeasurement } from '../measure.js';
+import type { Chart, Claim, ModelResult } from '../results.js';
+
+const encoded = new Map<TokenizerKind, Promise<EncodedCorpus>>();
+
+/** The bundled book (Moby Dick, @engram/datasets) tokenized with `kind`; computed once per process. */
+export function bookTokens(kind: TokenizerKind): Promise<EncodedCorpus> {
+  let pending = encoded.get(kind);
+  if (pending === undefined) {
+    pending = prepareCorpus('moby-dick').then((corpus) => encodeCorpus(corpus, kind));
+    encoded.set(kind, pending);
+  }
+  return pending;
+}
+
+/** A full configuration checked by the same schema as the `engram` command. */
+export function benchConfig(input: {
+  kind: EngramConfig['kind'];
+  model: Record<string, unknown>;
+  memory: Record<string, unknown>;
+  training: Record<string, unknown>;
+}): EngramConfig {
+  return validateConfig({ ...input, data: { corpus: 'moby-dick' } }, `bench ${input.kind} configuration`);
+}
+
+/** Display names of the memory kinds. */
+export const kindNames: Record<EngramConfig['kind'], string> = {
+  txl: 'Transformer-XL',
+  compressive: 'Compressive',
+  'expire-span': 'Expire-Span',
+  'adaptive-span': 'Adaptive-Span',
+};
+
+/** Arithmetic mean (0 for an empty list). */
+export function mean(values: readonly number[]): number {
+  return values.length === 0 ? 0 : values.reduce((sum, value) => sum + value, 0) / values.length;
+}
+
+/** The table row of a measured training run. */
+export function modelResultOf(measurement: RunMeasurement, extra: Partial<ModelResult> = {}): ModelResult {
+  const { result, final } = measurement;
+  const throughput = result.throughput;
+  const perLayer = measurement.meanMemorySlotsPerLayer;
+  const last = measurement.steps[measurement.steps.length - 1];
+  return {
+    name: measurement.name,
+    kind: measurement.kind,
+    parameters: measurement.parameters,
+    ...(final === null ? {} : { bpc: final.bitsPerToken }),
+    ...(measurement.peakBytes === null ? {} : { peakBytes: measurement.peakBytes }),
+    peakRssBytes: result.memory.peakRssBytes,
+    ...(throughput === null
+      ? {}
+      : { msPerBatch: throughput.medianSecondsPerBatch * 1000, trainTokensPerSecond: throughput.tokensPerSecond }),
+    ...(final === null || final.seconds <= 0 ? {} : { evalTokensPerSecond: final.count / final.seconds }),
+    temporalRange: measurement.temporalRange,
+    ...(perLayer === null ? {} : { meanMemorySlots: mean(perLayer), meanMemorySlotsPerLayer: perLayer }),
+    steps: result.step,
+    ...(last === undefined ? {} : { finalTrainLoss: last.taskLoss }),
+    ...extra,
+  };
+}
+
+/** Moving average over `window` points (smooths noisy per-step losses for the charts). */
+export function smooth(points: readonly (readonly [number, number])[], window: number): [number, number][] {
+  return points.map((point, index) => {
+    const from = Math.max(0, index - window + 1);
+    const slice = points.slice(from, index + 1);
+    return [point[0], mean(slice.map(([, value]) => value))];
+  });
+}
+
+/** Training loss in bits per token against step, smoothed. */
+export function lossChart(id: string, title: string, runs: readonly RunMeasurement[]): Chart {
+  const window = Math.max(1, Math.round(Math.max(...runs.map((run) => run.steps.length)) / 20));
+  return {
+    id,
+    title,
+    xLabel: 'training step',
+    yLabel: `training loss (bits per token, ${window}-step average)`,
+    mode: 'line',
+    series: runs.map((run) => ({
+      name: run.name,
+      points: smooth(
+        run.steps.map((point) => [point.step, point.taskLoss / Math.LN2] as const),
+        window,
+      ),
+    })),
+  };
+}
+
+/** Validation bits per token at each evaluation. */
+export function validationChart(id: string, title: string, runs: readonly RunMeasurement[], yLabel = 'validation bpc'): Chart {
+  return {
+    id,
+    title,
+    xLabel: 'training step',
+    yLabel,
+    mode: 'line',
+    series: runs.map((run) => ({ name: run.name, points: run.evaluations.map((point) => [point.step, point.bitsPerToken]) })),
+  };
+}
+
+/** Mean memory slots per layer against step. */
+export function memoryChart(id: string, runs: readonly RunMeasurement[]): Chart {
+  return {
+    id,
+    title: 'Memory size over training',
+    xLabel: 'training step',
+    yLabel: 'memory slots read per layer (mean over layers)',
+    mode: 'line',
+    series: runs.map((run) => ({ name: run.name, points: run.steps.map((point) => [point.step, point.memorySlots]) })),
+  };
+}
+
+/** Validation bpc against mean memory (one dot per model). */
+export function bpcAgainstMemoryChart(id: string, rows: readonly ModelResult[]): Chart {
+  return {
+    id,
+    title: 'Bits per character against memory size',
+    xLabel: 'mean memory slots per layer',
+    yLabel: 'validation bpc',
+    mode: 'scatter',
+    series: rows
+      .filter((row) => row.bpc !== undefined && row.meanMemorySlots !== undefined)
+      .map((row) => ({ name: row.name, points: [[row.meanMemorySlots as number, row.bpc as number]] })),
+  };
+}
+
+/** Formats a number for claim evidence. */
+export function formatNumber(value: number, digits = 3): string {
+  return Number.isInteger(value) ? String(value) : value.toFixed(digits);
+}
+
+/**
+ * "a is lower than b" with a tie margin: `lower` when a < b - margin, `higher` when a > b + margin, else `tie`.
+ */
+export function compareLower(a: number, b: number, margin: number): 'lower' | 'tie' | 'higher' {
+  if (a < b - margin) return 'lower';
+  if (a > b + margin) return 'higher';
+  return 'tie';
+}
+
+/** A claim whose outcome follows from a comparison: lower = reproduced, higher = not reproduced, tie = inconclusive. */
+export function lowerIsClaimed(
+  claim: string,
+  source: string,
+  comparison: 'lower' | 'tie' | 'higher',
+  evidence: string,
+): Claim {
+  return {
+    claim,
+    source,
+    outcome: comparison === 'lower' ? 'reproduced' : comparison === 'higher' ? 'not reproduced' : 'inconclusive',
+    evidence,
+  };
+}
+
+/** The row of a kind, or throws (suites always run every kind they claim about). */
+export function rowOf(rows: readonly ModelResult[], name: string): ModelResult {
+  const row = rows.find((candidate) => candidate.name === name);
+  if (row === undefined) throw new Error(`bench: no result named ${name}`);
+  return row;
+}
+
+export const sources = {
+  compressive: 'Compressive Transformer (Rae et al. 2019)',
+  expireSpan: 'Expire-Span (Sukhbaatar et al. 2021)',
+} as const;
