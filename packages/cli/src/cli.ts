@@ -2,4 +2,10 @@
 // The `engram` executable: runs the command line and exits with its code.
 import { runCli } from './program.js';
 
+// A closed pipe (e.g. `| head`) is not an error of the command.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 process.exitCode = await runCli(process.argv.slice(2));

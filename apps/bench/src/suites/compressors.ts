@@ -110,6 +110,8 @@ export async function runCompressorsSuite(context: SuiteContext): Promise<SuiteO
   const configs: Record<string, unknown> = {};
   for (const row of ablationRows) {
     const name = rowName(row);
+    // BPTT unrolls 2 segments per optimizer step: half the steps keep the characters seen equal across rows.
+    const steps = row.training === 'bptt' ? Math.max(1, Math.round(plan.steps / 2)) : plan.steps;
     const config = benchConfig({
       kind: 'compressive',
       model: { ...plan.model, seed: 3 },
@@ -121,16 +123,16 @@ export async function runCompressorsSuite(context: SuiteContext): Promise<SuiteO
         training: row.training,
       },
       training: {
-        steps: plan.steps,
+        steps,
         batchSize: plan.batchSize,
         learningRate: plan.learningRate,
-        warmupSteps: Math.min(10, plan.steps),
-        evalEvery: plan.evalEvery,
+        warmupSteps: Math.min(10, steps),
+        evalEvery: row.training === 'bptt' ? Math.max(1, Math.round(plan.evalEvery / 2)) : plan.evalEvery,
         clipNorm: 0.25,
       },
     });
-    configs[name] = config.memory;
-    context.log(` ${name}: ${plan.steps} steps`);
+    configs[name] = { ...config.memory, steps };
+    context.log(` ${name}: ${steps} steps`);
     runs.push(
       await measureRun({
         name,
@@ -141,7 +143,7 @@ export async function runCompressorsSuite(context: SuiteContext): Promise<SuiteO
           name: 'validation',
           batches: () => evaluationBatches(validation, { batchSize: plan.batchSize, segmentLength: plan.model.segmentLength }),
         },
-        profileMemoryEvery: Math.max(1, Math.floor(plan.steps / 3)),
+        profileMemoryEvery: Math.max(1, Math.floor(steps / 3)),
         log: context.log,
       }),
     );
@@ -163,7 +165,7 @@ export async function runCompressorsSuite(context: SuiteContext): Promise<SuiteO
     notes: [
       `Every row is the same model (${plan.model.numLayers} layers, width ${plan.model.modelDim}) with ${plan.memoryLength} regular and ` +
         `${plan.compressedLength} compressed slots at rate ${plan.rate}, trained ${plan.steps} steps from the same seed.`,
-      'BPTT unrolls 2 segments per optimizer step, so it sees twice the characters of the other rows in the same number of steps.',
+      `BPTT unrolls 2 segments per optimizer step, so it runs ${Math.max(1, Math.round(plan.steps / 2))} steps: every row sees the same characters.`,
       'Pooling and most-used have no parameters (training "none"); dilated-conv and conv train with their own optimizer on the compression loss only.',
     ],
   };

@@ -92,7 +92,9 @@ export function longRangeClaims(rows: readonly ModelResult[], alphabetSize: numb
   const { chance, bound } = chanceBound(alphabetSize, labelled);
   const txl = rowOf(rows, kindNames.txl);
   const describe = (row: ModelResult): string => `${row.name} ${formatNumber((row.accuracy ?? 0) * 100, 1)}%`;
-  const longer = [rowOf(rows, kindNames.compressive), rowOf(rows, kindNames['expire-span'])];
+  const longer = [kindNames.compressive, kindNames['expire-span'], kindNames['adaptive-span']]
+    .map((name) => rows.find((row) => row.name === name))
+    .filter((row): row is ModelResult => row !== undefined);
   const remembering = longer.filter((row) => (row.accuracy ?? 0) > bound && (row.accuracy ?? 0) > (txl.accuracy ?? 0) + (bound - chance));
   return [
     {
@@ -102,7 +104,7 @@ export function longRangeClaims(rows: readonly ModelResult[], alphabetSize: numb
       evidence: `${describe(txl)} accuracy; chance is ${formatNumber(chance * 100, 1)}%, and anything above ${formatNumber(bound * 100, 1)}% (3 standard errors over ${labelled} answers) is not chance.`,
     },
     {
-      claim: 'Memory that reaches further (compressed memory, learned expire-spans) lets a model copy across that delay.',
+      claim: 'Memory that reaches further (compressed memory, expire-spans, adaptive spans) lets a model copy across that delay.',
       source: `${sources.compressive}; ${sources.expireSpan}`,
       outcome: remembering.length > 0 ? 'reproduced' : 'not reproduced',
       evidence:

@@ -23,7 +23,7 @@ interface Shape {
 const shapes: Record<PresetName, Shape> = {
   tiny: {
     model: { modelDim: 128, numHeads: 4, numLayers: 2, feedForwardDim: 512, segmentLength: 64 },
-    training: { steps: 200, batchSize: 8, learningRate: 1e-3, warmupSteps: 20, evalEvery: 50, logEvery: 10 },
+    training: { steps: 200, batchSize: 8, learningRate: 1e-3, warmupSteps: 20, evalEvery: 50, evalTokens: 16_384 },
     memory: {
       txl: { memoryLength: 64 },
       compressive: {
@@ -38,7 +38,7 @@ const shapes: Record<PresetName, Shape> = {
   },
   small: {
     model: { modelDim: 256, numHeads: 4, numLayers: 4, feedForwardDim: 1024, segmentLength: 128 },
-    training: { steps: 2000, batchSize: 16, learningRate: 5e-4, warmupSteps: 100, evalEvery: 250, logEvery: 25 },
+    training: { steps: 2000, batchSize: 16, learningRate: 5e-4, warmupSteps: 100, evalEvery: 250 },
     memory: {
       txl: { memoryLength: 128 },
       compressive: {
@@ -66,7 +66,6 @@ const shapes: Record<PresetName, Shape> = {
       learningRate: 2.5e-4,
       warmupSteps: 0,
       evalEvery: 4000,
-      logEvery: 200,
       checkpointEvery: 4000,
     },
     memory: {

@@ -150,9 +150,7 @@ export const trainingSectionSchema = z.strictObject({
   evalEvery: nonNegativeInteger.default(0),
   /** Validation tokens per evaluation (null: the whole split). */
   evalTokens: positiveInteger.nullable().default(null),
-  /** Print a log line every this many steps. */
-  logEvery: positiveInteger.default(10),
-  /** Save a checkpoint every this many steps (0: only at the end). */
+  /** Save a checkpoint every this many steps (0: the trainer's default, at each evaluation or every 1000 steps; the best and the last are always saved). */
   checkpointEvery: nonNegativeInteger.default(0),
 });
 export type TrainingSection = z.infer<typeof trainingSectionSchema>;
