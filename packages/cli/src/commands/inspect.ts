@@ -79,7 +79,7 @@ export async function inspectCommand(options: InspectCommandOptions, io: Command
     finalCounts(timeline).forEach((counts, layer) => {
       writeLine(
         io.stdout,
-        `layer ${layer}: ${counts.memory} in memory, ${counts.compressed} compressed, ${counts.buffered} waiting, ${counts.forgotten} forgotten (of ${timeline.tokens})`,
+        `layer ${layer}: ${counts.memory} in memory, ${counts.compressed} compressed, ${counts.buffered} waiting, ${counts.expired} expired, ${counts.forgotten} forgotten (of ${timeline.tokens})`,
       );
     });
     writeLine(io.stdout, `picture written to ${out}`);

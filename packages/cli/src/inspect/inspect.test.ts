@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createFifoPolicy } from '@engram/memory';
 import { createModel } from '@engram/model';
 import { createCompressivePolicy, createMeanPoolCompressor, createMostUsedCompressor } from '@engram/compression';
+import { createExpireSpanPolicy } from '@engram/expire-span';
 import { describe, expect, it } from 'vitest';
 import { compressedCoverage, recordMemoryTimeline } from './timeline.js';
 import { finalCounts, renderMemoryTimelineSvg, SlotCode } from './picture.js';
@@ -32,7 +33,7 @@ describe('recordMemoryTimeline', () => {
       );
       expect(Array.from(row)).toEqual(expected);
     });
-    expect(finalCounts(timeline)[1]).toEqual({ future: 0, memory: 12, buffered: 0, compressed: 0, forgotten: 28 });
+    expect(finalCounts(timeline)[1]).toEqual({ future: 0, memory: 12, buffered: 0, compressed: 0, expired: 0, forgotten: 28 });
     model.dispose();
   });
 
@@ -55,7 +56,28 @@ describe('recordMemoryTimeline', () => {
     const model = createModel(shape, { policy });
     const timeline = recordMemoryTimeline(model, ids, { title: 't' });
     const counts = finalCounts(timeline)[0];
-    expect(counts).toEqual({ future: 0, memory: 8, buffered: 0, compressed: 2, forgotten: 30 });
+    expect(counts).toEqual({ future: 0, memory: 8, buffered: 0, compressed: 2, expired: 0, forgotten: 30 });
+    model.dispose();
+  });
+
+  it('expire-span: stored memories past their span + ramp show as expired until a whole segment can be pruned', () => {
+    // Untrained spans are all initFraction * maxSpan = 10, ramp 2: a memory is masked for good at age >= 12.
+    const policy = createExpireSpanPolicy({ maxSpan: 64, ramp: 2, initFraction: 10 / 64 });
+    const model = createModel(shape, { policy });
+    const timeline = recordMemoryTimeline(model, ids.subarray(0, 24), { title: 't' });
+    const codes = (from: number, to: number, code: number) => Array.from({ length: to - from }, () => code);
+    // After 16 tokens: ages 12..16 (positions 0..4) expired but kept (5 droppable rounds down to 0 segments).
+    expect(Array.from(timeline.layers[0]?.[1] ?? [])).toEqual([
+      ...codes(0, 5, SlotCode.expired),
+      ...codes(5, 16, SlotCode.memory),
+      ...codes(16, 24, SlotCode.future),
+    ]);
+    // After 24 tokens: 13 droppable rounds down to one segment (0..7, forgotten); 8..12 stay stored but expired.
+    expect(Array.from(timeline.layers[1]?.[2] ?? [])).toEqual([
+      ...codes(0, 8, SlotCode.forgotten),
+      ...codes(8, 13, SlotCode.expired),
+      ...codes(13, 24, SlotCode.memory),
+    ]);
     model.dispose();
   });
 
@@ -64,12 +86,12 @@ describe('recordMemoryTimeline', () => {
       title: 'a & b',
       tokens: 4,
       segmentLength: 2,
-      layers: [[Uint8Array.from([1, 1, 0, 0]), Uint8Array.from([4, 1, 1, 3])]],
+      layers: [[Uint8Array.from([1, 1, 0, 0]), Uint8Array.from([5, 1, 1, 3])]],
       characters: ['a', ' ', '\n', '<'],
     });
     expect(svg).toContain('a &amp; b');
-    // legend (5) + runs: [memory x2] then [forgotten, memory x2, compressed] = 1 + 3 runs
-    expect(svg.match(/<rect x="\d[^"]*" y="\d+" width="[\d.]+" height="\d+" fill="#/g)?.length).toBe(5 + 4);
+    // legend (6) + runs: [memory x2] then [forgotten, memory x2, compressed] = 1 + 3 runs
+    expect(svg.match(/<rect x="\d[^"]*" y="\d+" width="[\d.]+" height="\d+" fill="#/g)?.length).toBe(6 + 4);
     expect(svg).toContain('&lt;');
   });
 });

@@ -1,11 +1,11 @@
 // The `inspect` picture: per layer and per step, which positions of a text sit in memory, compressed memory, or have expired (SVG).
 
 /** What one layer holds of one position of the text after a step. */
-export const slotStatuses = ['future', 'memory', 'buffered', 'compressed', 'forgotten'] as const;
+export const slotStatuses = ['future', 'memory', 'buffered', 'compressed', 'expired', 'forgotten'] as const;
 export type SlotStatus = (typeof slotStatuses)[number];
 
 /** Numeric codes used in {@link MemoryTimeline} rows (index into {@link slotStatuses}). */
-export const SlotCode = { future: 0, memory: 1, buffered: 2, compressed: 3, forgotten: 4 } as const;
+export const SlotCode = { future: 0, memory: 1, buffered: 2, compressed: 3, expired: 4, forgotten: 5 } as const;
 
 /** Colours and legend text of each status. */
 const statusStyle: Record<SlotStatus, { color: string; label: string }> = {
@@ -13,7 +13,8 @@ const statusStyle: Record<SlotStatus, { color: string; label: string }> = {
   memory: { color: '#0072b2', label: 'in memory' },
   buffered: { color: '#56b4e9', label: 'evicted, waiting for a full block' },
   compressed: { color: '#e69f00', label: 'summarised in compressed memory' },
-  forgotten: { color: '#d9d9d9', label: 'forgotten (evicted or expired)' },
+  expired: { color: '#cc79a7', label: 'expired (stored, masked for later queries)' },
+  forgotten: { color: '#d9d9d9', label: 'forgotten (dropped from memory)' },
 };
 
 /** Everything the picture shows, computed from the policy's real states while the model reads a text. */
@@ -38,7 +39,7 @@ export interface MemoryTimeline {
 /** Counts of each status in the final row of every layer. */
 export function finalCounts(timeline: MemoryTimeline): Record<SlotStatus, number>[] {
   return timeline.layers.map((rows) => {
-    const counts: Record<SlotStatus, number> = { future: 0, memory: 0, buffered: 0, compressed: 0, forgotten: 0 };
+    const counts: Record<SlotStatus, number> = { future: 0, memory: 0, buffered: 0, compressed: 0, expired: 0, forgotten: 0 };
     const last = rows[rows.length - 1];
     if (last) for (const code of last) counts[slotStatuses[code] ?? 'future'] += 1;
     return counts;
@@ -66,7 +67,7 @@ export function renderMemoryTimelineSvg(timeline: MemoryTimeline): string {
   const showCharacters = timeline.characters !== undefined && cell >= 6;
   const layerHeight = steps * rowHeight;
   const height = top + timeline.layers.length * (layerHeight + layerGap) + (showCharacters ? 20 : 0) + 30;
-  const width = Math.max(left + plotWidth + right, 1000);
+  const width = Math.max(left + plotWidth + right, 1280);
 
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,

@@ -27,12 +27,29 @@ export function compressedCoverage(slotPosition: number, rate: number, compresso
   return Array.from({ length: rate }, (_, offset) => first + offset);
 }
 
-/** Status codes of every position for one layer of a state (batch row 0). */
+/** A policy that can predict the expire-span of memories (the Expire-Span policy). */
+interface SpanPredicting {
+  predictSpans(layer: number, hidden: tf.Tensor3D): tf.Tensor2D;
+}
+
+function spanPredictor(model: MemoryTransformer): { policy: SpanPredicting; ramp: number } | null {
+  const policy = model.policy as unknown as Partial<SpanPredicting>;
+  const ramp = Number(model.policy.config().ramp);
+  if (model.policy.kind !== 'expire-span' || typeof policy.predictSpans !== 'function' || !Number.isFinite(ramp)) return null;
+  return { policy: policy as SpanPredicting, ramp };
+}
+
+/**
+ * Status codes of every position for one layer of a state (batch row 0). With Expire-Span, a stored
+ * memory whose predicted span e satisfies `e + R <= age` at the next step's first query is masked for
+ * every later query (SPEC 4): it shows as expired until pruning (which drops whole segments) removes it.
+ */
 function layerRow(
   state: MemoryState,
   layer: number,
   tokens: number,
   compression: { rate: number; compressor: string } | null,
+  spans: { policy: SpanPredicting; ramp: number } | null,
 ): Uint8Array {
   const row = new Uint8Array(tokens);
   const seen = Math.min(state.tokensSeen, tokens);
@@ -49,9 +66,20 @@ function layerRow(
       if (position >= 0 && position < tokens) row[position] = SlotCode.buffered;
     }
   }
-  for (const position of positionsOf(memory.positions)) {
-    if (position >= 0 && position < tokens) row[position] = SlotCode.memory;
+  const positions = positionsOf(memory.positions);
+  const slots = memory.positions?.shape[1] ?? 0;
+  let predicted: Float32Array | null = null;
+  if (spans !== null && memory.hidden !== null && slots > 0) {
+    const values = tf.tidy(() => spans.policy.predictSpans(layer, memory.hidden as tf.Tensor3D));
+    predicted = values.dataSync() as Float32Array;
+    values.dispose();
   }
+  positions.slice(0, slots).forEach((position, slot) => {
+    if (position < 0 || position >= tokens) return;
+    const span = predicted?.[slot];
+    const expired = span !== undefined && spans !== null && span + spans.ramp <= state.tokensSeen - position;
+    row[position] = expired ? SlotCode.expired : SlotCode.memory;
+  });
   return row;
 }
 
@@ -74,6 +102,7 @@ export function recordMemoryTimeline(model: MemoryTransformer, ids: Int32Array, 
           compressor: String((policyConfig.compressor as { kind?: string } | undefined)?.kind ?? ''),
         }
       : null;
+  const spans = spanPredictor(model);
   const layers: Uint8Array[][] = Array.from({ length: numLayers }, () => []);
   let state = model.initialState(1);
   try {
@@ -88,7 +117,7 @@ export function recordMemoryTimeline(model: MemoryTransformer, ids: Int32Array, 
         inputs.dispose();
       }
       for (let layer = 0; layer < numLayers; layer++) {
-        layers[layer]?.push(layerRow(state, layer, tokens, compression));
+        layers[layer]?.push(layerRow(state, layer, tokens, compression, spans));
       }
     }
     const telemetry = model.policy.telemetry(state);
