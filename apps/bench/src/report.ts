@@ -34,7 +34,6 @@ const columns: Column[] = [
   { key: 'bpc', header: 'bpc (valid)', value: (model) => model.bpc, format: (v) => Number(v).toFixed(3) },
   { key: 'accuracy', header: 'accuracy', value: (model) => model.accuracy, format: (v) => `${(Number(v) * 100).toFixed(1)}%` },
   { key: 'peakBytes', header: 'peak tensors (MiB)', value: (model) => model.peakBytes, format: (v) => (Number(v) / mebibyte).toFixed(1) },
-  { key: 'peakRssBytes', header: 'peak RSS (MiB)', value: (model) => model.peakRssBytes, format: (v) => (Number(v) / mebibyte).toFixed(0) },
   { key: 'msPerBatch', header: 'ms/batch', value: (model) => model.msPerBatch, format: (v) => Number(v).toFixed(1) },
   { key: 'trainTokensPerSecond', header: 'train tok/s', value: (model) => model.trainTokensPerSecond, format: (v) => Number(v).toFixed(0) },
   { key: 'evalTokensPerSecond', header: 'eval tok/s', value: (model) => model.evalTokensPerSecond, format: (v) => Number(v).toFixed(0) },

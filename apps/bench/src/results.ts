@@ -26,7 +26,10 @@ export const modelResultSchema = z.object({
   accuracy: z.number().min(0).max(1).optional(),
   /** Peak bytes held by live tensors, sampled during training (`tf.memory().numBytes`). */
   peakBytes: nonNegative.optional(),
-  /** Peak resident set size of the process, sampled during training. */
+  /**
+   * Largest resident set size of the process sampled during this model's training. The wasm heap never
+   * shrinks, so a model run after a larger one inherits its high-water mark: compare peakBytes instead.
+   */
   peakRssBytes: nonNegative.optional(),
   /** Median milliseconds per training batch (after warm-up batches). */
   msPerBatch: nonNegative.optional(),
