@@ -9,6 +9,7 @@ import { suiteNames, suiteResultSchema, type SuiteName } from './results.js';
 import { chanceBound, longRangeClaims } from './suites/long-range.js';
 import { lmClaims } from './suites/lm.js';
 import { compressorClaims } from './suites/compressors.js';
+import { unigramBitsPerToken } from './suites/shared.js';
 
 const sink = { write: () => true } as unknown as NodeJS.WritableStream;
 
@@ -87,6 +88,15 @@ describe('claims follow the numbers', () => {
     expect(compressorClaims(rows(3.0), 0.02).map((claim) => claim.outcome)).toEqual(['reproduced', 'reproduced']);
     expect(compressorClaims(rows(3.11), 0.02).map((claim) => claim.outcome)).toEqual(['inconclusive', 'inconclusive']);
     expect(compressorClaims(rows(3.3), 0.02).map((claim) => claim.outcome)).toEqual(['not reproduced', 'not reproduced']);
+  });
+});
+
+describe('the unigram reference', () => {
+  it('is 1 bit for two equally frequent tokens and grows for rarer ones', () => {
+    const train = Int32Array.from({ length: 100 }, (_, index) => index % 2);
+    expect(unigramBitsPerToken(train, Int32Array.from([0, 1, 0, 1, 1]), 2)).toBeCloseTo(1, 12);
+    // Token 2 never occurs in train: add-one smoothing gives it 1 / (100 + 3).
+    expect(unigramBitsPerToken(train, Int32Array.from([0, 2]), 3)).toBeCloseTo(Math.log2(103), 12);
   });
 });
 

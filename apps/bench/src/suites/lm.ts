@@ -17,6 +17,7 @@ import {
   modelResultOf,
   rowOf,
   sources,
+  unigramBitsPerToken,
   validationChart,
 } from './shared.js';
 
@@ -199,6 +200,8 @@ export async function runLanguageModellingSuite(context: SuiteContext): Promise<
   }
   const rows = runs.map((run) => modelResultOf(run));
   const margin = 0.02;
+  const unigram = unigramBitsPerToken(tokens.train, validation, tokens.tokenizer.vocabSize);
+  const best = Math.min(...rows.map((row) => row.bpc ?? Number.POSITIVE_INFINITY));
   return {
     config: {
       data: { corpus: 'moby-dick', tokenizer: 'character', vocabSize: tokens.tokenizer.vocabSize, validationTokens: validation.length - 1 },
@@ -218,6 +221,9 @@ export async function runLanguageModellingSuite(context: SuiteContext): Promise<
         `bpc is measured on the first ${validation.length - 1} characters of the validation split in one in-order pass with memory carried.`,
       'Attention cost is matched at the start: Compressive reads M/2 + M/2 slots, Expire-Span and Adaptive-Span start with spans that cover about M tokens and learn from there.',
       'Peak memory is the largest tensor footprint inside a training step (tf.profile on every few steps), not GPU memory as in the paper.',
+      `For scale: character frequencies alone (a unigram model of the training split) give ${unigram.toFixed(3)} bpc on the same validation characters; ` +
+        `the best model here reaches ${best.toFixed(3)}, ${(unigram - best).toFixed(3)} bits below it. The papers' models reach about 1 bpc on enwik8 ` +
+        'after days of training, so these runs compare how fast each method starts to learn more than what its memory finally holds.',
     ],
   };
 }

@@ -130,6 +130,19 @@ export function bpcAgainstMemoryChart(id: string, rows: readonly ModelResult[]):
   };
 }
 
+/**
+ * Bits per token of a unigram model (token frequencies of `train`, add-one smoothed) on `evaluated`
+ * (every token but the first, as the language models are scored): a reference point for the bpc.
+ */
+export function unigramBitsPerToken(train: Int32Array, evaluated: Int32Array, vocabSize: number): number {
+  const counts = new Float64Array(vocabSize).fill(1);
+  for (const token of train) counts[token] = (counts[token] ?? 0) + 1;
+  const total = train.length + vocabSize;
+  let bits = 0;
+  for (let index = 1; index < evaluated.length; index++) bits -= Math.log2((counts[evaluated[index] as number] ?? 1) / total);
+  return bits / Math.max(1, evaluated.length - 1);
+}
+
 /** Formats a number for claim evidence. */
 export function formatNumber(value: number, digits = 3): string {
   return Number.isInteger(value) ? String(value) : value.toFixed(digits);
