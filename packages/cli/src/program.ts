@@ -332,6 +332,8 @@ export async function runCli(argv: readonly string[], io: CommandIo = processIo)
       return error.exitCode === 0 ? 0 : Math.max(1, error.exitCode);
     }
     writeLine(io.stderr, `engram: ${describeError(error)}`);
+    // ENGRAM_DEBUG=1 adds the stack trace (and causes) after the one-line message.
+    if (process.env.ENGRAM_DEBUG && error instanceof Error) writeLine(io.stderr, error.stack ?? '');
     return exitCodeOf(error);
   }
 }
