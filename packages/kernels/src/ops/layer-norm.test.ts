@@ -59,3 +59,21 @@ test('does not leak (forward and backward)', () => {
   expectNoLeak(() => tf.dispose(tf.grads((a: tf.Tensor, g: tf.Tensor) => tf.sum(tf.square(layerNorm(a, g as tf.Tensor1D, beta))))([x, gamma])));
   tf.dispose([x, gamma, beta]);
 });
+
+test('forward + backward peak memory stays under 18 input sizes (one taped op, not one per elementary op)', async () => {
+  // Unfused, every elementary op (moments, sub, rsqrt, mul, mul, add) saved its inputs for the backward pass and
+  // the backward pass kept an x-sized gradient per op (peak ~25 input sizes here); fused, ~15.3.
+  const x = randomTensor([4, 8, 16], 13);
+  const gamma = randomTensor([16], 14) as tf.Tensor1D;
+  const beta = randomTensor([16], 15) as tf.Tensor1D;
+  const weights = tf.range(0, 16);
+  const inputBytes = x.size * 4;
+  const before = tf.memory().numBytes;
+  const profile = await tf.profile(() => {
+    const loss = (input: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor) =>
+      tf.sum(tf.mul(layerNorm(input, scale as tf.Tensor1D, shift as tf.Tensor1D), weights));
+    tf.dispose(tf.grads(loss)([x, gamma, beta]));
+  });
+  expect((profile.peakBytes - before) / inputBytes).toBeLessThan(18);
+  tf.dispose([x, gamma, beta, weights]);
+});

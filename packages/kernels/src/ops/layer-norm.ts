@@ -37,9 +37,30 @@ export function layerNorm<T extends tf.Tensor>(x: T, gamma: tf.Tensor1D, beta: t
   if (!(epsilon >= 0)) {
     throw new InvalidArgumentError({ operation, parameter: 'epsilon', expected: 'a number >= 0', actual: String(epsilon) });
   }
-  return tf.tidy(() => {
-    const { mean, variance } = tf.moments(x, -1, true);
-    const normalized = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, epsilon)));
-    return tf.add(tf.mul(normalized, gamma), beta) as T;
+  // One taped op with the textbook gradient: only the normalised x and 1/sigma are saved, and the backward pass
+  // keeps one x-sized gradient instead of one per elementary op (the tape keeps every gradient until it finishes).
+  const normalize = tf.customGrad((...args) => {
+    const [input, scale, shift, save] = args as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
+    const { mean, variance } = tf.moments(input, -1, true);
+    const inverseDeviation = tf.rsqrt(tf.add(variance, epsilon));
+    const normalized = tf.mul(tf.sub(input, mean), inverseDeviation);
+    save([normalized, inverseDeviation, scale]);
+    return {
+      value: tf.add(tf.mul(normalized, scale), shift),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const [savedNormalized, savedInverseDeviation, savedScale] = saved as [tf.Tensor, tf.Tensor, tf.Tensor1D];
+          const rows = tf.reshape(dy, [-1, features]);
+          const gradientScale = tf.sum(tf.mul(rows, tf.reshape(savedNormalized, [-1, features])), 0);
+          const gradientShift = tf.sum(rows, 0);
+          // dx = (g - mean(g) - xhat * mean(g * xhat)) / sigma with g = dy * gamma.
+          const scaled = tf.mul(dy, savedScale);
+          const centered = tf.sub(scaled, tf.mean(scaled, -1, true));
+          const projected = tf.mul(savedNormalized, tf.mean(tf.mul(scaled, savedNormalized), -1, true));
+          const gradientInput = tf.mul(tf.sub(centered, projected), savedInverseDeviation);
+          return [gradientInput, gradientScale, gradientShift];
+        }),
+    };
   });
+  return normalize(x, gamma, beta) as T;
 }

@@ -139,3 +139,42 @@ test('does not leak (forward and backward)', () => {
   );
   tf.dispose([scores, mask, softMask]);
 });
+
+test('hard mask only: gradient matches finite differences (the fused path)', () => {
+  const scores = randomTensor([2, 2, 3, 4], 9, -2, 2);
+  const weights = randomTensor([2, 2, 3, 4], 10);
+  const mask = makeMask(); // includes the fully hidden row
+  checkGradients((s) => tf.sum(tf.mul(maskedSoftmax(s as tf.Tensor, { mask }), weights)), [scores]);
+  tf.dispose([scores, weights, mask]);
+});
+
+test('hard mask: forward + backward peak memory stays under 11 score sizes (one taped op, not four)', async () => {
+  // Unfused, add / softmax / mul each saved score-sized inputs and the backward pass kept one score-sized
+  // gradient per op (peak ~12.8 score sizes here); fused, the softmax is saved once and one gradient is kept.
+  const scores = randomTensor([2, 3, 8, 16], 11);
+  const mask = tf.cast(tf.greater(randomTensor([1, 1, 8, 16], 12), 0.3), 'float32');
+  const weights = tf.range(0, 16);
+  const scoreBytes = scores.size * 4;
+  const before = tf.memory().numBytes;
+  const profile = await tf.profile(() => {
+    tf.grad((s: tf.Tensor) => tf.sum(tf.mul(maskedSoftmax(s, { mask }), weights)))(scores).dispose();
+  });
+  expect((profile.peakBytes - before) / scoreBytes).toBeLessThan(11);
+  tf.dispose([scores, mask, weights]);
+});
+
+test('soft mask: forward + backward peak memory stays under 22 score sizes (one taped op)', async () => {
+  // Unfused (add, softmax, mul, mul, sum, add, div, each taped) the peak was ~24.5 score sizes here; fused ~20.
+  const scores = randomTensor([2, 3, 8, 16], 16);
+  const mask = tf.cast(tf.greater(randomTensor([1, 1, 8, 16], 17), 0.3), 'float32');
+  const softMask = randomTensor([2, 1, 8, 16], 18, 0.1, 1);
+  const weights = tf.range(0, 16);
+  const scoreBytes = scores.size * 4;
+  const before = tf.memory().numBytes;
+  const profile = await tf.profile(() => {
+    const loss = (s: tf.Tensor, m: tf.Tensor) => tf.sum(tf.mul(maskedSoftmax(s, { mask, softMask: m }), weights));
+    tf.dispose(tf.grads(loss)([scores, softMask]));
+  });
+  expect((profile.peakBytes - before) / scoreBytes).toBeLessThan(22);
+  tf.dispose([scores, mask, softMask, weights]);
+});

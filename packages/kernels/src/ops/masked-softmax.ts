@@ -57,10 +57,78 @@ export function maskedSoftmax(scores: tf.Tensor, options: MaskedSoftmaxOptions =
       visible = visible === undefined ? softVisible : tf.mul(visible, softVisible);
     }
     if (visible === undefined) return tf.softmax(scores);
-    const logits = tf.add(scores, tf.mul(tf.sub(1, visible), HIDDEN_LOGIT));
-    const probabilities = tf.mul(tf.softmax(logits), visible);
-    if (softMask === undefined) return probabilities;
-    const weighted = tf.mul(probabilities, softMask);
-    return tf.div(weighted, tf.add(tf.sum(weighted, -1, true), 1e-8));
+    if (softMask === undefined) return hardMaskedSoftmax(scores, visible);
+    return softMaskedSoftmax(scores, visible, softMask);
   });
+}
+
+/**
+ * `softmax(scores + (1 - mask) * -1e9) * mask` as one taped op (the hard-mask path of {@link maskedSoftmax}).
+ * The gradient is the one the unfused ops give, `s * (g - sum(g * s))` with `s` the softmax and `g = dy * mask`,
+ * but only `s` and the mask are saved, and the backward pass keeps one score-sized gradient instead of four
+ * (the tape keeps every gradient until it finishes). The mask is a constant here: it gets no gradient.
+ * @param scores `[..., K]`
+ * @param mask float, broadcastable to `scores`
+ */
+function hardMaskedSoftmax(scores: tf.Tensor, mask: tf.Tensor): tf.Tensor {
+  const fused = tf.customGrad((...args) => {
+    const [input, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    const softmax = tf.softmax(tf.add(input, tf.mul(tf.sub(1, mask), HIDDEN_LOGIT)));
+    save([softmax, mask]);
+    return {
+      value: tf.mul(softmax, mask),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const [savedSoftmax, savedMask] = saved as [tf.Tensor, tf.Tensor];
+          const upstream = tf.mul(dy, savedMask);
+          return tf.mul(savedSoftmax, tf.sub(upstream, tf.sum(tf.mul(upstream, savedSoftmax), -1, true)));
+        }),
+    };
+  });
+  return fused(scores);
+}
+
+/** Sums a gradient of the broadcast shape down to `shape` (the inverse of broadcasting `shape` up to it). */
+function sumToShape(gradient: tf.Tensor, shape: readonly number[]): tf.Tensor {
+  const leading = gradient.rank - shape.length;
+  const axes: number[] = [];
+  for (let axis = 0; axis < gradient.rank; axis++) {
+    if (axis < leading || (shape[axis - leading] === 1 && gradient.shape[axis] !== 1)) axes.push(axis);
+  }
+  return tf.reshape(axes.length > 0 ? tf.sum(gradient, axes, true) : gradient, [...shape]);
+}
+
+/**
+ * The soft-mask path of {@link maskedSoftmax} as one taped op: `w = softmax(scores + (1 - visible) * -1e9) *
+ * visible * m`, output `w / (sum(w) + 1e-8)`. Gradients as the unfused ops give them: with `y` the output and
+ * `den = sum(w) + 1e-8`, `dw = (dy - sum(dy * y)) / den`, the soft mask gets `dw * softmax * visible` (summed to
+ * its shape) and the scores `s * (g - sum(g * s))` with `g = dw * m * visible`. Saved: the softmax, `visible`, `m`
+ * and `den`; `visible` is a constant (no gradient), as the `== 0` test was.
+ * @param scores `[..., K]`
+ * @param visible float 0/1, broadcastable to `scores`
+ * @param softMask float, broadcastable to `scores`
+ */
+function softMaskedSoftmax(scores: tf.Tensor, visible: tf.Tensor, softMask: tf.Tensor): tf.Tensor {
+  const fused = tf.customGrad((...args) => {
+    const [input, soft, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    const softmax = tf.softmax(tf.add(input, tf.mul(tf.sub(1, visible), HIDDEN_LOGIT)));
+    const weighted = tf.mul(tf.mul(softmax, visible), soft);
+    const denominator = tf.add(tf.sum(weighted, -1, true), 1e-8);
+    save([softmax, visible, soft, denominator]);
+    return {
+      value: tf.div(weighted, denominator),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const [savedSoftmax, savedVisible, savedSoft, savedDenominator] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+          const probabilities = tf.mul(savedSoftmax, savedVisible);
+          const output = tf.div(tf.mul(probabilities, savedSoft), savedDenominator);
+          const gradientWeighted = tf.div(tf.sub(dy, tf.sum(tf.mul(dy, output), -1, true)), savedDenominator);
+          const gradientSoft = sumToShape(tf.mul(gradientWeighted, probabilities), savedSoft.shape);
+          const upstream = tf.mul(tf.mul(gradientWeighted, savedSoft), savedVisible);
+          const gradientScores = tf.mul(savedSoftmax, tf.sub(upstream, tf.sum(tf.mul(upstream, savedSoftmax), -1, true)));
+          return [gradientScores, gradientSoft];
+        }),
+    };
+  });
+  return fused(scores, softMask);
 }

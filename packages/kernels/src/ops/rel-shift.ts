@@ -12,7 +12,7 @@ import { assertTensor, describeShape } from './validate.js';
  * diagonal (`j > M+i`) are unspecified and must be masked by the caller.
  *
  * Implemented as: pad one zero column in front of the key axis, view as `[.., K+1, T]`, drop the first row, view
- * as `[.., T, K]`. Only pad, reshape and slice are used, so the gradient works on every backend.
+ * as `[.., T, K]`. Only pad, reshape and slice are used (forward and gradient), so it works on every backend.
  * @param scores `[B, H, T, K]` with `K >= T`
  */
 export function relShift(scores: tf.Tensor4D): tf.Tensor4D {
@@ -27,10 +27,24 @@ export function relShift(scores: tf.Tensor4D): tf.Tensor4D {
       fix: 'For keys that are not a contiguous [memory; current] range use gatherRelativeScores.',
     });
   }
-  return tf.tidy(() => {
-    const padded = tf.pad(scores, [[0, 0], [0, 0], [0, 0], [1, 0]]);
+  // The shift is linear, so its gradient is the adjoint view (reshape, pad, reshape, slice) of dy alone. Under
+  // tf.customGrad the four views are not taped: nothing score-sized is saved for the backward pass and the
+  // backward pass keeps one gradient instead of four (the tape keeps every gradient until it finishes).
+  const shift = tf.customGrad((...args) => {
+    const [input] = args as [tf.Tensor4D, tf.GradSaveFunc];
+    const padded = tf.pad(input, [[0, 0], [0, 0], [0, 0], [1, 0]]);
     const viewed = tf.reshape(padded, [batch, heads, keys + 1, queries]);
     const dropped = tf.slice(viewed, [0, 0, 1, 0], [batch, heads, keys, queries]);
-    return tf.reshape(dropped, [batch, heads, queries, keys]) as tf.Tensor4D;
+    return {
+      value: tf.reshape(dropped, [batch, heads, queries, keys]) as tf.Tensor4D,
+      gradFunc: (dy: tf.Tensor) =>
+        tf.tidy(() => {
+          const rows = tf.reshape(dy, [batch, heads, keys, queries]);
+          const restored = tf.pad(rows, [[0, 0], [0, 0], [1, 0], [0, 0]]);
+          const columns = tf.reshape(restored, [batch, heads, queries, keys + 1]);
+          return tf.slice(columns, [0, 0, 0, 1], [batch, heads, queries, keys]);
+        }),
+    };
   });
+  return shift(scores) as tf.Tensor4D;
 }
