@@ -1,6 +1,8 @@
 // gatherRelativeScores and relativeDistanceIndex against loops, and agreement with relShift (SPEC 2.2: to 1e-5).
 import * as tf from '@tensorflow/tfjs';
-import { expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
+import { registerMissingKernels } from '../kernels/index.js';
+import { RELATIVE_GATHER } from '../kernels/relative-gather.js';
 import { InvalidArgumentError } from '../errors.js';
 import { offset, randomTensor, seededRandom } from '../test-support.js';
 import { checkGradients, expectClose, expectNoLeak } from '../testing/index.js';
@@ -121,4 +123,43 @@ test('does not leak (forward, backward, index)', () => {
   expectNoLeak(() => tf.grad((s: tf.Tensor) => tf.sum(gatherRelativeScores(s as tf.Tensor4D, index)))(scores).dispose());
   expectNoLeak(() => tf.dispose(relativeDistanceIndex(positions, positions, 2)));
   tf.dispose([scores, index, positions]);
+});
+
+describe('through the registered wasm kernels (registerMissingKernels)', () => {
+  const run = () =>
+    tf.tidy(() => {
+      const results: number[][] = [];
+      // Odd shapes, batch broadcasting (score batch 1) and not, repeated buckets.
+      for (const [scoreBatch, batch, heads, queries, keys, distances] of [
+        [1, 3, 2, 5, 7, 4],
+        [3, 3, 1, 1, 9, 11],
+        [2, 2, 3, 4, 1, 2],
+      ] as const) {
+        const scores = randomTensor([scoreBatch, heads, queries, distances], 60 + keys) as tf.Tensor4D;
+        const index = randomIndex([batch, queries, keys], distances, 70 + keys);
+        const weights = randomTensor([batch, heads, queries, keys], 80 + keys);
+        const [value, gradient] = [
+          gatherRelativeScores(scores, index, { validateIndex: false }),
+          tf.grad((s: tf.Tensor) => tf.sum(tf.mul(gatherRelativeScores(s as tf.Tensor4D, index), weights)))(scores),
+        ];
+        results.push(Array.from(value.dataSync()), Array.from(gradient.dataSync()));
+      }
+      return results;
+    });
+
+  test('values and gradients equal the op path on the cpu backend; no leak', async () => {
+    const backend = tf.getBackend();
+    if (backend !== 'wasm') return; // the kernels exist for wasm only; the cpu project runs the op path above
+    registerMissingKernels();
+    expect(tf.getKernel(RELATIVE_GATHER, 'wasm')).toBeDefined();
+    const wasm = run();
+    await tf.setBackend('cpu');
+    const cpu = run();
+    await tf.setBackend(backend);
+    wasm.forEach((values, item) => expectClose(values, cpu[item] as number[], { atol: 1e-6 }));
+    const scores = randomTensor([1, 2, 3, 4], 90) as tf.Tensor4D;
+    const index = randomIndex([2, 3, 5], 4, 91);
+    expectNoLeak(() => tf.grad((s: tf.Tensor) => tf.sum(gatherRelativeScores(s as tf.Tensor4D, index)))(scores).dispose());
+    tf.dispose([scores, index]);
+  });
 });
