@@ -12,8 +12,10 @@ export interface ChartOptions {
   xLabel: string;
   yLabel: string;
   series: readonly ChartSeries[];
-  /** `line` joins points in x order; `scatter` draws labelled dots (default `line`). */
-  mode?: 'line' | 'scatter';
+  /** `line` joins points in x order; `scatter` draws labelled dots; `bar` groups bars by category (default `line`). */
+  mode?: 'line' | 'scatter' | 'bar';
+  /** `bar` only: the category names; a point `[i, y]` is the bar of category i in its series' colour. */
+  categories?: readonly string[];
   width?: number;
   height?: number;
 }
@@ -26,6 +28,7 @@ export function renderChartSvg(options: ChartOptions): string {
   const width = options.width ?? 720;
   const height = options.height ?? 400;
   const mode = options.mode ?? 'line';
+  if (mode === 'bar') return renderBarChartSvg(options, width);
   const margin = { left: 70, right: 180, top: 40, bottom: 50 };
   const plotWidth = width - margin.left - margin.right;
   const plotHeight = height - margin.top - margin.bottom;
@@ -91,6 +94,66 @@ export function renderChartSvg(options: ChartOptions): string {
     );
   });
   parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
+}
+
+/**
+ * Grouped vertical bars: one group per category, one bar per series, value labels on the bars, y from 0. The
+ * height grows with nothing: long category names are drawn rotated under the axis.
+ */
+function renderBarChartSvg(options: ChartOptions, width: number): string {
+  const categories = options.categories ?? [];
+  const height = options.height ?? 460;
+  const margin = { left: 70, right: 160, top: 40, bottom: 130 };
+  const plotWidth = width - margin.left - margin.right;
+  const plotHeight = height - margin.top - margin.bottom;
+  const values = options.series.flatMap((series) => series.points.map(([, y]) => y).filter(Number.isFinite));
+  const ticks = niceTicks(0, values.length === 0 ? 1 : Math.max(...values));
+  const yMax = ticks[ticks.length - 1] ?? 1;
+  const scaleY = (y: number): number => margin.top + plotHeight - (y / (yMax || 1)) * plotHeight;
+  const groupWidth = plotWidth / Math.max(1, categories.length);
+  const barWidth = (groupWidth * 0.8) / Math.max(1, options.series.length);
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+    `<text x="${margin.left}" y="22" font-size="15" font-weight="bold">${escapeXml(options.title)}</text>`,
+  ];
+  for (const tick of ticks) {
+    const y = round(scaleY(tick));
+    parts.push(
+      `<line x1="${margin.left}" x2="${margin.left + plotWidth}" y1="${y}" y2="${y}" stroke="#e5e5e5"/>`,
+      `<text x="${margin.left - 6}" y="${y + 4}" text-anchor="end">${formatTick(tick)}</text>`,
+    );
+  }
+  categories.forEach((category, index) => {
+    const x = round(margin.left + groupWidth * (index + 0.5));
+    const y = margin.top + plotHeight + 12;
+    parts.push(`<text transform="translate(${x} ${y}) rotate(-35)" text-anchor="end">${escapeXml(category)}</text>`);
+  });
+  options.series.forEach((series, seriesIndex) => {
+    const color = palette[seriesIndex % palette.length] ?? '#000000';
+    for (const [category, value] of series.points) {
+      if (!Number.isFinite(value) || category < 0 || category >= categories.length) continue;
+      const x = round(margin.left + groupWidth * category + groupWidth * 0.1 + barWidth * seriesIndex);
+      const top = round(scaleY(value));
+      parts.push(
+        `<rect x="${x}" y="${top}" width="${round(barWidth)}" height="${round(margin.top + plotHeight - top)}" fill="${color}"/>`,
+        `<text x="${round(x + barWidth / 2)}" y="${top - 4}" text-anchor="middle" font-size="10">${formatTick(value)}</text>`,
+      );
+    }
+    const legendY = margin.top + 8 + seriesIndex * 18;
+    const legendX = margin.left + plotWidth + 14;
+    parts.push(
+      `<rect x="${legendX}" y="${legendY - 8}" width="12" height="12" fill="${color}"/>`,
+      `<text x="${legendX + 18}" y="${legendY + 2}">${escapeXml(series.name)}</text>`,
+    );
+  });
+  parts.push(
+    `<rect x="${margin.left}" y="${margin.top}" width="${plotWidth}" height="${plotHeight}" fill="none" stroke="#444"/>`,
+    `<text x="${margin.left + plotWidth / 2}" y="${height - 8}" text-anchor="middle">${escapeXml(options.xLabel)}</text>`,
+    `<text transform="translate(16 ${margin.top + plotHeight / 2}) rotate(-90)" text-anchor="middle">${escapeXml(options.yLabel)}</text>`,
+    '</svg>',
+  );
   return `${parts.join('\n')}\n`;
 }
 

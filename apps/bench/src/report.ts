@@ -15,7 +15,8 @@ export const suiteDescriptions: Record<SuiteName, string> = {
   compressors:
     'The Compressive Transformer with each compression function (max-pool, mean-pool, conv, dilated-conv, most-used) ' +
     'and each way of training it (attention-reconstruction, auto-encoding, BPTT), like the ablation table of Rae et al. 2019.',
-  speed: 'Training and evaluation throughput of each model at two fixed shapes (tiny and small), vocabulary 256.',
+  speed:
+    'Training-step cost of each model at two fixed shapes (tiny and small), vocabulary 256: ms per step, tokens per second, peak tensor memory, achieved GFLOP/s and the top kernels, with Engram\'s wasm kernels and the stock tfjs kernels interleaved in one run.',
 };
 
 interface Column {
@@ -114,6 +115,17 @@ export function suiteMarkdown(result: SuiteResult): string {
   }
   if (result.notes.length > 0) {
     lines.push('## Notes', '', ...result.notes.map((note) => `- ${note}`), '');
+  }
+  for (const table of result.tables) {
+    const escape = (cell: string): string => cell.replace(/\|/g, '\\|');
+    lines.push(
+      `## ${table.title}`,
+      '',
+      `| ${table.headers.map(escape).join(' | ')} |`,
+      `| ${table.headers.map((_, index) => (index === 0 ? '---' : '---:')).join(' | ')} |`,
+      ...table.rows.map((row) => `| ${row.map(escape).join(' | ')} |`),
+      '',
+    );
   }
   if (result.charts.length > 0) {
     lines.push('## Charts', '');

@@ -64,10 +64,20 @@ export const chartSchema = z.object({
   title: z.string(),
   xLabel: z.string(),
   yLabel: z.string(),
-  mode: z.enum(['line', 'scatter']),
+  mode: z.enum(['line', 'scatter', 'bar']),
+  /** `bar` charts: the category of each bar group (a point `[i, y]` belongs to category i). */
+  categories: z.array(z.string()).optional(),
   series: z.array(seriesSchema),
 });
 export type Chart = z.infer<typeof chartSchema>;
+
+/** A table of the report beyond the models table (e.g. the speed suite's top kernels). */
+export const tableSchema = z.object({
+  title: z.string(),
+  headers: z.array(z.string()).min(1),
+  rows: z.array(z.array(z.string())),
+});
+export type Table = z.infer<typeof tableSchema>;
 
 /** A paper claim checked against the numbers of this run. */
 export const claimSchema = z.object({
@@ -105,6 +115,8 @@ export const suiteResultSchema = z.object({
   /** Chart data (learning curves, memory size over time, bpc against memory), drawn as SVG files. */
   charts: z.array(chartSchema).default([]),
   claims: z.array(claimSchema).default([]),
+  /** Further tables, drawn in the Markdown report after the notes. */
+  tables: z.array(tableSchema).default([]),
   /** Caveats of this run worth reading next to the numbers. */
   notes: z.array(z.string()).default([]),
   startedAt: z.string(),

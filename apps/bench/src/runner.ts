@@ -2,7 +2,7 @@
 import { initBackend, type BackendInfo } from '@engram/kernels';
 import type { BackendChoice } from '@engram/cli';
 import { terminalTable, writeSuiteResult, type WrittenFiles } from './report.js';
-import { describeMachine, type BenchMode, type Chart, type Claim, type ModelResult, type SuiteName, type SuiteResult } from './results.js';
+import { describeMachine, type BenchMode, type Chart, type Claim, type ModelResult, type SuiteName, type SuiteResult, type Table } from './results.js';
 import { runCompressorsSuite } from './suites/compressors.js';
 import { runLanguageModellingSuite } from './suites/lm.js';
 import { runLongRangeSuite } from './suites/long-range.js';
@@ -23,7 +23,12 @@ export interface SuiteOutput {
   charts: Chart[];
   claims: Claim[];
   notes: string[];
+  /** Tables beyond the models table (optional). */
+  tables?: SuiteTable[];
 }
+
+/** A table a suite adds to its report. */
+export type SuiteTable = Table;
 
 export type SuiteRunner = (context: SuiteContext) => Promise<SuiteOutput>;
 
@@ -71,6 +76,7 @@ export async function runBench(options: RunBenchOptions): Promise<{ result: Suit
       charts: output.charts,
       claims: output.claims,
       notes: output.notes,
+      tables: output.tables ?? [],
       startedAt: startedAt.toISOString(),
       durationSeconds: (performance.now() - start) / 1000,
     };

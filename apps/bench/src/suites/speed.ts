@@ -1,11 +1,14 @@
-// Suite `speed`: training and evaluation throughput of each model at two fixed shapes (tiny and small), vocabulary 256.
-import { StreamBatcher, evaluationBatches } from '@engram/datasets';
+// Suite `speed`: ms per training step, tokens/s, peak tensor memory, achieved GFLOP/s and the top kernels of each memory method at two shapes, Engram's wasm kernels against the stock tfjs kernels in one interleaved run.
+import * as tf from '@tensorflow/tfjs';
+import { fastKernelsActive, registerFastKernels, unregisterFastKernels } from '@engram/kernels';
+import { createAdam, type MemoryTransformer } from '@engram/model';
 import type { EngramConfig } from '@engram/cli';
-import { measureRun, type RunMeasurement } from '../measure.js';
+import { disposeState, type MemoryState } from '@engram/memory';
+import { buildModel } from '../measure.js';
 import type { BenchMode, Claim, ModelResult } from '../results.js';
-import type { SuiteContext, SuiteOutput } from '../runner.js';
+import type { SuiteContext, SuiteOutput, SuiteTable } from '../runner.js';
 import { memorySettings } from './lm.js';
-import { benchConfig, bookTokens, kindNames, mean, sources } from './shared.js';
+import { benchConfig, kindNames, mean, sources } from './shared.js';
 
 /** One fixed shape. */
 export interface SpeedShape {
@@ -31,145 +34,337 @@ const testShapes: readonly SpeedShape[] = [
   { name: 'small', batchSize: 2, segmentLength: 16, memory: 16, numLayers: 2, modelDim: 32, numHeads: 2, feedForwardDim: 64 },
 ];
 
+/** The kernel sets compared: Engram's wasm kernels (`registerFastKernels`) and the stock tfjs 4.22 kernels. */
+export const kernelVariants = ['engram', 'stock'] as const;
+export type KernelVariant = (typeof kernelVariants)[number];
+
 interface Counts {
+  /** Untimed steps per kernel variant before the timed ones. */
   warmup: number;
+  /** Timed steps per kernel variant (interleaved: engram, stock, engram, ...). */
   measured: number;
-  evalBatches: number;
+  /** Memory kinds timed on stock kernels too (Transformer-XL always is, for the speed-up). */
+  stockForAllKinds: boolean;
 }
 
 export const speedPlans: Record<BenchMode, Record<SpeedShape['name'], Counts>> = {
-  'tiny-test': { tiny: { warmup: 1, measured: 2, evalBatches: 2 }, small: { warmup: 1, measured: 2, evalBatches: 2 } },
-  quick: { tiny: { warmup: 2, measured: 6, evalBatches: 6 }, small: { warmup: 1, measured: 2, evalBatches: 2 } },
-  full: { tiny: { warmup: 3, measured: 40, evalBatches: 40 }, small: { warmup: 2, measured: 20, evalBatches: 20 } },
+  'tiny-test': { tiny: { warmup: 1, measured: 2, stockForAllKinds: true }, small: { warmup: 1, measured: 1, stockForAllKinds: false } },
+  quick: { tiny: { warmup: 2, measured: 6, stockForAllKinds: true }, small: { warmup: 1, measured: 3, stockForAllKinds: false } },
+  full: { tiny: { warmup: 3, measured: 30, stockForAllKinds: true }, small: { warmup: 2, measured: 12, stockForAllKinds: true } },
 };
 
 const kinds: EngramConfig['kind'][] = ['txl', 'adaptive-span', 'compressive', 'expire-span'];
 
-function median(values: readonly number[]): number {
+/** Papers' cost targets at the same number of keys per query, as ratios of Transformer-XL's ms per step. */
+const costTargets: Partial<Record<EngramConfig['kind'], number>> = { 'expire-span': 1.1, 'adaptive-span': 1.1, compressive: 1.3 };
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
+/** Switches the wasm matmul kernels; a no-op off wasm (there is nothing to compare there). */
+function useKernels(variant: KernelVariant): void {
+  if (tf.getBackend() !== 'wasm') return;
+  if (variant === 'engram') registerFastKernels();
+  else unregisterFastKernels();
+}
+
+/** Floating-point operations of one matrix-product kernel call: 2 * |C| * inner, read off the shapes. */
+export function matmulFlops(kernel: { name: string; inputShapes: number[][]; outputShapes: number[][] }): number {
+  if (kernel.name !== 'BatchMatMul' && kernel.name !== '_FusedMatMul') return 0;
+  const a = kernel.inputShapes[0];
+  const c = kernel.outputShapes[0];
+  if (!a || !c || a.length < 2 || c.length < 2) return 0;
+  const size = (shape: readonly number[]): number => shape.reduce((product, length) => product * length, 1);
+  const rows = c[c.length - 2] as number;
+  const inner = size(a) / (size(a.slice(0, -2)) * rows);
+  return 2 * size(c) * inner;
+}
+
+/** One profiled step: peak tensor bytes, matmul FLOPs, and kernel time by kernel name. */
+interface StepProfile {
+  peakBytes: number;
+  flops: number;
+  kernels: Map<string, { milliseconds: number; calls: number }>;
+}
+
+async function profileStep(step: () => void): Promise<StepProfile> {
+  const info = await tf.profile(step);
+  const kernels = new Map<string, { milliseconds: number; calls: number }>();
+  let flops = 0;
+  const backend = tf.getBackend();
+  for (const kernel of info.kernels) {
+    // tf.profile also lists gradient scopes and custom ops; only registered kernels are leaves.
+    if (tf.getKernel(kernel.name, backend) === undefined) continue;
+    const time = await kernel.kernelTimeMs;
+    const milliseconds = typeof time === 'number' ? time : 0;
+    const entry = kernels.get(kernel.name) ?? { milliseconds: 0, calls: 0 };
+    entry.milliseconds += milliseconds;
+    entry.calls += 1;
+    kernels.set(kernel.name, entry);
+    flops += matmulFlops(kernel as unknown as { name: string; inputShapes: number[][]; outputShapes: number[][] });
+  }
+  return { peakBytes: info.peakBytes, flops, kernels };
+}
+
 /**
- * Times of the measured steps only: the first `warmup` steps (kernel set-up, first allocations) and the last
- * step (run under tf.profile for the in-step tensor peak) are left out.
+ * The backend's own 2-D matmul rate (GFLOP/s): the median of 5 products of 512 x 512 matrices (after 2 warm-ups),
+ * with the kernels of `variant`. This is the ceiling a training step's achieved rate is compared with.
  */
-export function timedRow(run: RunMeasurement, shape: SpeedShape, counts: Counts): ModelResult {
-  const timed = run.steps.slice(counts.warmup, counts.warmup + counts.measured);
-  const seconds = timed.map((point) => point.seconds);
-  const tokens = shape.batchSize * shape.segmentLength;
-  const totalSeconds = seconds.reduce((sum, value) => sum + value, 0);
-  const final = run.final;
+export function measureMatmulPeak(variant: KernelVariant, size = 512): number {
+  useKernels(variant);
+  const a = tf.randomNormal([size, size]);
+  const b = tf.randomNormal([size, size]);
+  const times: number[] = [];
+  for (let repeat = 0; repeat < 7; repeat++) {
+    const start = performance.now();
+    const product = tf.matMul(a, b);
+    product.dataSync();
+    times.push(performance.now() - start);
+    product.dispose();
+  }
+  tf.dispose([a, b]);
+  return (2 * size ** 3) / (median(times.slice(2)) / 1000) / 1e9;
+}
+
+interface KindRun {
+  kind: EngramConfig['kind'];
+  shape: SpeedShape;
+  parameters: number;
+  meanMemorySlots: number;
+  temporalRange: number;
+  seconds: Record<KernelVariant, number[]>;
+  profiles: Partial<Record<KernelVariant, StepProfile>>;
+}
+
+/**
+ * Trains one model with the variants interleaved step by step (engram, stock, engram, ...), so both see the same
+ * machine load; then one profiled step per variant. The model, its optimizer and its memory are disposed.
+ */
+async function runKind(kind: EngramConfig['kind'], shape: SpeedShape, counts: Counts, variants: readonly KernelVariant[]): Promise<KindRun> {
+  const config = benchConfig({
+    kind,
+    model: {
+      vocabSize: 256,
+      modelDim: shape.modelDim,
+      numHeads: shape.numHeads,
+      numLayers: shape.numLayers,
+      feedForwardDim: shape.feedForwardDim,
+      segmentLength: shape.segmentLength,
+      seed: 4,
+    },
+    memory: memorySettings(shape.memory)[kind],
+    training: { steps: 1, batchSize: shape.batchSize, learningRate: 1e-3, warmupSteps: 0, evalEvery: 0, clipNorm: 0.25 },
+  });
+  const model: MemoryTransformer = buildModel(config, 256);
+  const optimizer = createAdam({ learningRate: 1e-3 });
+  let state: MemoryState = model.initialState(shape.batchSize);
+  // Random bytes stand in for text: the step's cost does not depend on the token values.
+  let seed = 1;
+  const batch = () => ({
+    inputs: tf.randomUniform([shape.batchSize, shape.segmentLength], 0, 256, 'int32', seed++) as tf.Tensor2D,
+    targets: tf.randomUniform([shape.batchSize, shape.segmentLength], 0, 256, 'int32', seed++) as tf.Tensor2D,
+  });
+  const step = (): number => {
+    const { inputs, targets } = batch();
+    const start = performance.now();
+    const result = model.trainStep({ inputs, targets }, state, { optimizer }, { clipNorm: 0.25 });
+    const seconds = (performance.now() - start) / 1000;
+    state = result.state;
+    tf.dispose([inputs, targets]);
+    return seconds;
+  };
+  const seconds: Record<KernelVariant, number[]> = { engram: [], stock: [] };
+  const slots: number[] = [];
+  try {
+    for (let index = 0; index < counts.warmup + counts.measured; index++) {
+      for (const variant of variants) {
+        useKernels(variant);
+        const elapsed = step();
+        if (index >= counts.warmup) seconds[variant].push(elapsed);
+      }
+      slots.push(mean(model.policy.telemetry(state).memorySlots));
+    }
+    const profiles: Partial<Record<KernelVariant, StepProfile>> = {};
+    for (const variant of variants) {
+      useKernels(variant);
+      profiles[variant] = await profileStep(() => {
+        step();
+      });
+    }
+    return {
+      kind,
+      shape,
+      parameters: model.parameterCount(),
+      meanMemorySlots: mean(slots),
+      temporalRange: model.temporalRange(),
+      seconds,
+      profiles,
+    };
+  } finally {
+    useKernels('engram');
+    optimizer.dispose();
+    disposeState(state);
+    model.dispose();
+  }
+}
+
+/** The table row of one kind, shape and kernel variant. */
+function rowOf(run: KindRun, variant: KernelVariant, peaks: Record<KernelVariant, number>): ModelResult {
+  const times = run.seconds[variant];
+  const seconds = median(times);
+  const profile = run.profiles[variant];
+  const tokens = run.shape.batchSize * run.shape.segmentLength;
+  const gigaflops = profile && seconds > 0 ? profile.flops / seconds / 1e9 : undefined;
   return {
-    name: `${run.name} (${shape.name})`,
+    name: `${kindNames[run.kind]} (${run.shape.name}, ${variant} kernels)`,
     kind: run.kind,
     parameters: run.parameters,
-    ...(run.peakBytes === null ? {} : { peakBytes: run.peakBytes }),
-    peakRssBytes: run.result.memory.peakRssBytes,
-    msPerBatch: median(seconds) * 1000,
-    trainTokensPerSecond: totalSeconds > 0 ? (tokens * timed.length) / totalSeconds : 0,
-    ...(final === null || final.seconds <= 0 ? {} : { evalTokensPerSecond: final.count / final.seconds }),
+    ...(profile ? { peakBytes: profile.peakBytes } : {}),
+    msPerBatch: seconds * 1000,
+    trainTokensPerSecond: tokens / seconds,
     temporalRange: run.temporalRange,
-    meanMemorySlots: mean(timed.map((point) => point.memorySlots)),
-    steps: run.result.step,
-    extra: { shape: shape.name, batchSize: shape.batchSize, segmentLength: shape.segmentLength },
+    meanMemorySlots: run.meanMemorySlots,
+    steps: times.length,
+    extra: {
+      shape: run.shape.name,
+      kernels: variant,
+      batchSize: run.shape.batchSize,
+      segmentLength: run.shape.segmentLength,
+      ...(gigaflops === undefined ? {} : { gflops: gigaflops, peakFraction: gigaflops / peaks[variant] }),
+      ...(profile ? { matmulGflopPerStep: profile.flops / 1e9 } : {}),
+    },
   };
 }
 
-/** Expire-Span's per-batch time against the others, per shape. */
-export function speedClaims(rows: readonly ModelResult[]): Claim[] {
-  return speedShapes.flatMap((shape) => {
-    const find = (kind: EngramConfig['kind']) => rows.find((row) => row.kind === kind && row.extra?.shape === shape.name);
+/** The top kernels of one profiled step, as a table. */
+function kernelTable(run: KindRun, variant: KernelVariant, top = 10): SuiteTable | null {
+  const profile = run.profiles[variant];
+  if (!profile) return null;
+  const total = [...profile.kernels.values()].reduce((sum, entry) => sum + entry.milliseconds, 0);
+  const rows = [...profile.kernels.entries()]
+    .sort((a, b) => b[1].milliseconds - a[1].milliseconds)
+    .slice(0, top)
+    .map(([name, entry]) => [name, entry.milliseconds.toFixed(1), String(entry.calls), `${((100 * entry.milliseconds) / (total || 1)).toFixed(0)}%`]);
+  return {
+    title: `Top kernels of one ${kindNames[run.kind]} training step (${run.shape.name} shape, ${variant} kernels; ${total.toFixed(0)} ms in kernels)`,
+    headers: ['kernel', 'ms', 'calls', 'share'],
+    rows,
+  };
+}
+
+/** Speed-up of Engram's kernels and the memory methods' cost relative to Transformer-XL, per shape. */
+export function speedClaims(rows: readonly ModelResult[], shapes: readonly SpeedShape[] = speedShapes): Claim[] {
+  return shapes.flatMap((shape) => {
+    const find = (kind: EngramConfig['kind'], variant: KernelVariant = 'engram') =>
+      rows.find((row) => row.kind === kind && row.extra?.shape === shape.name && row.extra?.kernels === variant);
+    const claims: Claim[] = [];
     const expire = find('expire-span');
     const adaptive = find('adaptive-span');
     const compressive = find('compressive');
-    if (expire?.msPerBatch === undefined || adaptive?.msPerBatch === undefined || compressive?.msPerBatch === undefined) return [];
-    const fastest = Math.min(adaptive.msPerBatch, compressive.msPerBatch);
-    return [
-      {
+    const txl = find('txl');
+    if (expire?.msPerBatch !== undefined && adaptive?.msPerBatch !== undefined && compressive?.msPerBatch !== undefined) {
+      const fastest = Math.min(adaptive.msPerBatch, compressive.msPerBatch);
+      claims.push({
         claim: `Expire-Span trains faster per batch than Adaptive-Span and the Compressive Transformer (${shape.name} shape).`,
         source: sources.expireSpan,
-        outcome: expire.msPerBatch < fastest ? ('reproduced' as const) : ('not reproduced' as const),
+        outcome: expire.msPerBatch < fastest ? 'reproduced' : 'not reproduced',
         evidence:
           `Median ms per batch: Expire-Span ${expire.msPerBatch.toFixed(1)}, Adaptive-Span ${adaptive.msPerBatch.toFixed(1)}, ` +
-          `Compressive ${compressive.msPerBatch.toFixed(1)} (untrained spans: this is the cost of the mechanism at the starting attention cost).`,
-      },
-    ];
+          `Compressive ${compressive.msPerBatch.toFixed(1)} (untrained spans, so about the keys of Transformer-XL: this is the mechanism's own cost).`,
+      });
+    }
+    if (txl?.msPerBatch !== undefined) {
+      for (const [kind, target] of Object.entries(costTargets) as [EngramConfig['kind'], number][]) {
+        const row = find(kind);
+        if (row?.msPerBatch === undefined) continue;
+        const ratio = row.msPerBatch / txl.msPerBatch;
+        claims.push({
+          claim: `At the same keys per query, ${kindNames[kind]} costs at most ${target}x Transformer-XL per training step (${shape.name} shape).`,
+          source: kind === 'compressive' ? sources.compressive : sources.expireSpan,
+          outcome: ratio <= target ? 'reproduced' : 'not reproduced',
+          evidence: `${row.msPerBatch.toFixed(1)} ms against ${txl.msPerBatch.toFixed(1)} ms: ${ratio.toFixed(2)}x.`,
+        });
+      }
+    }
+    return claims;
   });
 }
 
 /** Runs the suite. */
 export async function runSpeedSuite(context: SuiteContext): Promise<SuiteOutput> {
   const shapes = context.mode === 'tiny-test' ? testShapes : speedShapes;
-  const tokens = await bookTokens('byte');
+  const onWasm = tf.getBackend() === 'wasm';
+  const wasActive = onWasm && fastKernelsActive();
+  const peaks: Record<KernelVariant, number> = { engram: measureMatmulPeak('engram'), stock: onWasm ? measureMatmulPeak('stock') : Number.NaN };
+  context.log(` 2-D matmul peak (512^3): engram ${peaks.engram.toFixed(1)} GFLOP/s, stock ${peaks.stock.toFixed(1)} GFLOP/s`);
+  const runs: KindRun[] = [];
   const rows: ModelResult[] = [];
-  for (const shape of shapes) {
-    const counts = speedPlans[context.mode][shape.name];
-    const steps = counts.warmup + counts.measured + 1;
-    const settings = memorySettings(shape.memory);
-    for (const kind of kinds) {
-      const config = benchConfig({
-        kind,
-        model: {
-          vocabSize: 256,
-          modelDim: shape.modelDim,
-          numHeads: shape.numHeads,
-          numLayers: shape.numLayers,
-          feedForwardDim: shape.feedForwardDim,
-          segmentLength: shape.segmentLength,
-          seed: 4,
-        },
-        memory: settings[kind],
-        training: { steps, batchSize: shape.batchSize, learningRate: 1e-3, warmupSteps: 0, evalEvery: 0, clipNorm: 0.25 },
-      });
-      context.log(` ${kindNames[kind]} (${shape.name}): ${steps} training steps, ${counts.evalBatches} evaluation batches`);
-      const evaluationTokens = tokens.valid.subarray(0, shape.batchSize * shape.segmentLength * counts.evalBatches + 1);
-      const run = await measureRun({
-        name: kindNames[kind],
-        config,
-        vocabSize: 256,
-        data: new StreamBatcher(tokens.train, { batchSize: shape.batchSize, segmentLength: shape.segmentLength }),
-        evaluation: {
-          name: 'throughput',
-          batches: () => evaluationBatches(evaluationTokens, { batchSize: shape.batchSize, segmentLength: shape.segmentLength }),
-        },
-        profileMemoryEvery: steps,
-        log: context.log,
-        logEvery: steps,
-      });
-      rows.push(timedRow(run, shape, counts));
+  const tables: SuiteTable[] = [];
+  const speedups: string[] = [];
+  try {
+    for (const shape of shapes) {
+      const counts = speedPlans[context.mode][shape.name];
+      for (const kind of kinds) {
+        const variants: KernelVariant[] = onWasm && (kind === 'txl' || counts.stockForAllKinds) ? ['engram', 'stock'] : ['engram'];
+        context.log(` ${kindNames[kind]} (${shape.name}): ${counts.warmup} + ${counts.measured} steps per kernel set (${variants.join(', ')}, interleaved)`);
+        const run = await runKind(kind, shape, counts, variants);
+        runs.push(run);
+        for (const variant of variants) rows.push(rowOf(run, variant, peaks));
+        if (variants.length === 2) {
+          const ratio = median(run.seconds.stock) / median(run.seconds.engram);
+          speedups.push(`${kindNames[kind]} ${shape.name}: ${ratio.toFixed(2)}x`);
+        }
+        if (kind === 'txl') for (const variant of variants) {
+          const table = kernelTable(run, variant);
+          if (table) tables.push(table);
+        }
+      }
     }
+  } finally {
+    if (onWasm) useKernels(wasActive ? 'engram' : 'stock');
   }
+  const byShape = shapes.map((shape) => shape.name);
+  const seriesOf = (variant: KernelVariant) => ({
+    name: `${variant} kernels`,
+    points: runs.flatMap((run, index) => {
+      const row = rows.find((candidate) => candidate.kind === run.kind && candidate.extra?.shape === run.shape.name && candidate.extra?.kernels === variant);
+      return row?.msPerBatch === undefined ? [] : [[index, row.msPerBatch] as [number, number]];
+    }),
+  });
   return {
     config: {
       vocabSize: 256,
-      data: { corpus: 'moby-dick', tokenizer: 'byte' },
+      data: 'random bytes (the cost of a step does not depend on token values)',
       shapes,
       counts: speedPlans[context.mode],
       memory: Object.fromEntries(shapes.map((shape) => [shape.name, memorySettings(shape.memory)])),
+      matmulPeakGflops: peaks,
+      kernelVariants: onWasm ? kernelVariants : ['engram'],
     },
     models: rows,
     charts: [
       {
-        id: 'throughput',
-        title: 'Training throughput by model and shape',
-        xLabel: 'shape (0 = tiny, 1 = small)',
-        yLabel: 'training tokens per second',
-        mode: 'scatter',
-        series: kinds.map((kind) => ({
-          name: kindNames[kind],
-          points: rows
-            .filter((row) => row.kind === kind)
-            .map((row) => [row.extra?.shape === 'tiny' ? 0 : 1, row.trainTokensPerSecond ?? 0] as [number, number]),
-        })),
+        id: 'step-time',
+        title: 'Milliseconds per training step by model, shape and kernel set',
+        xLabel: 'model and shape',
+        yLabel: 'ms per training step (lower is better)',
+        mode: 'bar',
+        categories: runs.map((run) => `${kindNames[run.kind]} (${run.shape.name})`),
+        series: onWasm ? kernelVariants.map(seriesOf) : [seriesOf('engram')],
       },
     ],
-    claims: speedClaims(rows),
+    tables,
+    claims: speedClaims(rows, shapes),
     notes: [
-      'Times are medians over the measured steps; the warm-up steps and the last (profiled) step are left out.',
-      'Models start untrained, so Expire-Span and Adaptive-Span run at their starting spans (about the attention cost of Transformer-XL); the lm suite shows how training moves them.',
-      'Evaluation throughput: one in-order pass over the first validation batches, memory carried.',
+      `Speed-up of Engram's kernels over the stock tfjs kernels (median stock ms / median engram ms, the two interleaved step by step in one process): ${speedups.join('; ') || 'not measured (not on wasm)'}.`,
+      `Achieved GFLOP/s counts the matrix products of one profiled step (2 |C| K per product, read off the kernel shapes) over the median step time; the 2-D matmul peak of this backend is ${peaks.engram.toFixed(1)} GFLOP/s with Engram's kernels and ${peaks.stock.toFixed(1)} with the stock ones (512^3 products).`,
+      'Peak bytes: the largest tensor memory during one profiled step (tf.profile), including the optimizer state and the memory.',
+      'Models start untrained, so Expire-Span and Adaptive-Span run at their starting spans (about the keys of Transformer-XL); the lm suite shows how training moves them.',
+      `Shapes: ${byShape.join(', ')}; times are medians of the timed steps after the warm-up steps; steps of every model run one after another on the same machine.`,
     ],
   };
 }
