@@ -9,3 +9,8 @@ if (tf.getBackend() !== wanted) {
   if (!ok) throw new Error(`Test setup: backend "${wanted}" could not be initialised (ENGRAM_TEST_BACKEND)`);
 }
 await tf.ready();
+// On wasm, register Engram's kernels as initBackend does, so every package is tested on the path users run.
+// The kernels package opts out (ENGRAM_TEST_KERNELS=0): its tests check the state before registration.
+if (wanted === 'wasm' && process.env.ENGRAM_TEST_KERNELS !== '0') {
+  await import('../packages/kernels/src/register.ts');
+}

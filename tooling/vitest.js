@@ -6,9 +6,10 @@ const setupFile = fileURLToPath(new URL('./vitest-setup.ts', import.meta.url));
 
 /**
  * A vitest project for one package, resolving `@engram/*` siblings from their `src/`.
- * @param {{ name: string, backend?: 'wasm' | 'cpu', include?: string[], testTimeout?: number }} options
+ * @param {{ name: string, backend?: 'wasm' | 'cpu', include?: string[], testTimeout?: number, engramKernels?: boolean }} options
  *   name: project name (the package name); backend: tensor backend (wasm default, the embedded
- *   engine); include: test globs (default every `src/**\/*.test.ts`); testTimeout in ms (default 60 s).
+ *   engine); include: test globs (default every `src/**\/*.test.ts`); testTimeout in ms (default 60 s);
+ *   engramKernels: register Engram's wasm kernels before the tests, as initBackend does (default true).
  */
 export function engramVitest(options) {
   const backend = options.backend ?? 'wasm';
@@ -20,7 +21,7 @@ export function engramVitest(options) {
       include: options.include ?? ['src/**/*.test.ts'],
       environment: 'node',
       setupFiles: [setupFile],
-      env: { ENGRAM_TEST_BACKEND: backend },
+      env: { ENGRAM_TEST_BACKEND: backend, ENGRAM_TEST_KERNELS: options.engramKernels === false ? '0' : '1' },
       testTimeout: options.testTimeout ?? 60_000,
       hookTimeout: 60_000,
       pool: 'forks',

@@ -1,3 +1,4 @@
 import { engramVitest } from '@engram/tooling/vitest';
 
-export default engramVitest({ name: '@engram/kernels' });
+// Kernel tests register what they test themselves (and check the state before registration).
+export default engramVitest({ name: '@engram/kernels', engramKernels: false });
