@@ -102,8 +102,33 @@ function header(width: number, height: number, title: string): string[] {
   ];
 }
 
+/** The caption broken into lines that fit `width` (about 5.6 px per character at font size 10). */
+function wrapCaption(caption: string | undefined, width: number): string[] {
+  if (caption === undefined || caption === '') return [];
+  const limit = Math.max(20, Math.floor((width - 24) / 5.6));
+  const lines: string[] = [];
+  let line = '';
+  for (const word of caption.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > limit) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  if (line !== '') lines.push(line);
+  return lines;
+}
+
+/** Extra bottom margin the wrapped caption needs. */
+function captionHeight(caption: string | undefined, width: number): number {
+  const lines = wrapCaption(caption, width).length;
+  return lines === 0 ? 0 : 6 + 13 * lines;
+}
+
 function captionLine(caption: string | undefined, width: number, height: number): string[] {
-  return caption === undefined ? [] : [`<text x="12" y="${height - 8}" font-size="10" fill="#555">${escapeXml(clip(caption, Math.floor(width / 5.6)))}</text>`];
+  const lines = wrapCaption(caption, width);
+  return lines.map(
+    (line, index) => `<text x="12" y="${height - 8 - 13 * (lines.length - 1 - index)}" font-size="10" fill="#555">${escapeXml(line)}</text>`,
+  );
 }
 
 /**
@@ -132,7 +157,7 @@ export function renderChartSvg(options: ChartOptions): string {
     }),
     width,
   );
-  const margin = { left: 70, right: mode === 'line' ? 170 : 24, top: 52 + key.height, bottom: options.caption === undefined ? 50 : 66 };
+  const margin = { left: 70, right: mode === 'line' ? 170 : 24, top: 52 + key.height, bottom: 50 + captionHeight(options.caption, width) };
   const plotWidth = width - margin.left - margin.right;
   const plotHeight = height - margin.top - margin.bottom;
 
@@ -279,8 +304,8 @@ export function barChart(options: BarChartOptions): string {
   );
   const top = 52 + key.height;
   const margin = horizontal
-    ? { left: Math.min(220, 20 + 7 * Math.max(4, ...options.categories.map((name) => name.length))), right: 40, top, bottom: options.caption === undefined ? 50 : 66 }
-    : { left: 70, right: 90, top, bottom: options.caption === undefined ? 64 : 80 };
+    ? { left: Math.min(220, 20 + 7 * Math.max(4, ...options.categories.map((name) => name.length))), right: 40, top, bottom: 50 + captionHeight(options.caption, width) }
+    : { left: 70, right: 30, top, bottom: 64 + captionHeight(options.caption, width) };
   const plotWidth = width - margin.left - margin.right;
   const plotHeight = height - margin.top - margin.bottom;
 
@@ -396,7 +421,7 @@ export function barChart(options: BarChartOptions): string {
       `<line class="reference" x1="${round(x1)}" x2="${round(x2)}" y1="${round(y1)}" y2="${round(y2)}" stroke="#777" stroke-width="1.5" stroke-dasharray="6 4"/>`,
       horizontal
         ? `<text x="${round(x1) + 4}" y="${margin.top - 4}" font-size="11" fill="#555">${escapeXml(line.label)}</text>`
-        : `<text x="${round(x2) + 4}" y="${round(y2) + 4}" font-size="11" fill="#555">${escapeXml(line.label)}</text>`,
+        : `<text x="${round(x2) - 4}" y="${round(y2) - 4}" font-size="11" fill="#555" text-anchor="end">${escapeXml(line.label)}</text>`,
     );
   }
   parts.push(...key.parts, ...captionLine(options.caption, width, height), '</svg>');

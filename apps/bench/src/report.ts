@@ -9,10 +9,13 @@ import { suiteNames, suiteResultSchema, type Chart, type ModelResult, type Suite
 export const suiteDescriptions: Record<SuiteName, string> = {
   lm:
     'Character-level language modelling on the book bundled with @engram/datasets: Transformer-XL, Adaptive-Span, ' +
-    'the Compressive Transformer (conv compressor, attention-reconstruction loss) and Expire-Span at comparable attention cost.',
+    'the Compressive Transformer (conv compressor, attention-reconstruction loss) and Expire-Span, each reading at most the same ' +
+    'number of memory slots per query, several seeds each; validation and test bpc, memory, time per batch.',
   'long-range':
-    'Copy-after-delay: a payload, a run of distractors longer than Transformer-XL can see, a marker, then the payload again. ' +
-    'Accuracy on the second payload shows which methods remember across the delay.',
+    'One task per claimed mechanism, at matched memory budgets: copy across a delay longer than Transformer-XL can see ' +
+    "(Expire-Span: remember a few tokens with a small memory, against a Transformer-XL given Expire-Span's measured memory), " +
+    'topic recall (the Compressive Transformer: a coarse summary of a block beyond the regular memory) and variable tracking. ' +
+    'Accuracy on held-out episodes against chance, memory kept, and the spans Expire-Span learned per token class.',
   compressors:
     'The Compressive Transformer with each compression function (max-pool, mean-pool, conv, dilated-conv, most-used) ' +
     'and each way of training it (attention-reconstruction, auto-encoding, BPTT), like the ablation table of Rae et al. 2019.',

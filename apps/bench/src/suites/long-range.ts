@@ -65,7 +65,7 @@ export const longRangePlans: Record<BenchMode, Plan> = {
     ...quickTasks,
     topicCompressionRate: 8,
     batchSize: 32,
-    steps: 150,
+    steps: 100,
     seeds: [2],
     evalEvery: 50,
     evalBatches: 8,
