@@ -18,6 +18,11 @@ export interface RunSpec {
   evaluation?: EvaluationData;
   /** Run every N-th step under tf.profile for the true in-step tensor peak (0: never). */
   profileMemoryEvery?: number;
+  /**
+   * Called with the trained model before it is disposed (e.g. a test-split evaluation, the learned
+   * spans); its numbers are returned as `inspection`.
+   */
+  inspect?: (model: MemoryTransformer) => Record<string, number>;
   /** Called with a one-line summary every `logEvery` steps. */
   log?: (line: string) => void;
   logEvery?: number;
@@ -48,6 +53,8 @@ export interface RunMeasurement {
   peakBytes: number | null;
   /** Mean memory slots per layer over the steps. */
   meanMemorySlotsPerLayer: number[] | null;
+  /** What `spec.inspect` returned ({} without it). */
+  inspection: Record<string, number>;
 }
 
 /** Builds the model a configuration describes. */
@@ -108,6 +115,7 @@ export async function measureRun(spec: RunSpec): Promise<RunMeasurement> {
       bitsPerToken: record.bitsPerToken,
       ...(record.errorRate === undefined ? {} : { errorRate: record.errorRate }),
     }));
+    const inspection = spec.inspect?.(model) ?? {};
     return {
       name: spec.name,
       kind: spec.config.kind,
@@ -119,6 +127,7 @@ export async function measureRun(spec: RunSpec): Promise<RunMeasurement> {
       final: result.evaluations[result.evaluations.length - 1] ?? null,
       peakBytes: peakProfiled ?? result.memory.peakTensorBytes,
       meanMemorySlotsPerLayer: result.telemetry?.memorySlots.mean ?? null,
+      inspection,
     };
   } finally {
     model.dispose();

@@ -1,17 +1,21 @@
 // Writes a suite's results: bench-results/<suite>.json, <suite>.md, its SVG charts, the README.md index, and a terminal table.
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { renderChartSvg } from './charts.js';
-import { suiteNames, suiteResultSchema, type ModelResult, type SuiteName, type SuiteResult } from './results.js';
+import { barChart, renderChartSvg } from './charts.js';
+import { summarize } from './stats.js';
+import { suiteNames, suiteResultSchema, type Chart, type ModelResult, type SuiteName, type SuiteResult } from './results.js';
 
 /** What each suite measures, for the reports. */
 export const suiteDescriptions: Record<SuiteName, string> = {
   lm:
     'Character-level language modelling on the book bundled with @engram/datasets: Transformer-XL, Adaptive-Span, ' +
-    'the Compressive Transformer (conv compressor, attention-reconstruction loss) and Expire-Span at comparable attention cost.',
+    'the Compressive Transformer (conv compressor, attention-reconstruction loss) and Expire-Span, each reading at most the same ' +
+    'number of memory slots per query, several seeds each; validation and test bpc, memory, time per batch.',
   'long-range':
-    'Copy-after-delay: a payload, a run of distractors longer than Transformer-XL can see, a marker, then the payload again. ' +
-    'Accuracy on the second payload shows which methods remember across the delay.',
+    'One task per claimed mechanism, at matched memory budgets: copy across a delay longer than Transformer-XL can see ' +
+    "(Expire-Span: remember a few tokens with a small memory, against a Transformer-XL given Expire-Span's measured memory), " +
+    'topic recall (the Compressive Transformer: a coarse summary of a block beyond the regular memory) and variable tracking. ' +
+    'Accuracy on held-out episodes against chance, memory kept, and the spans Expire-Span learned per token class.',
   compressors:
     'The Compressive Transformer with each compression function (max-pool, mean-pool, conv, dilated-conv, most-used) ' +
     'and each way of training it (attention-reconstruction, auto-encoding, BPTT), like the ablation table of Rae et al. 2019.',
@@ -23,23 +27,45 @@ interface Column {
   key: string;
   header: string;
   value: (model: ModelResult) => number | string | undefined;
-  format: (value: number | string) => string;
+  format: (value: number | string, model: ModelResult) => string;
 }
 
 const mebibyte = 1024 * 1024;
+
+/** `value` formatted, with ` ± s` (sample standard deviation over the row's seeds) when the row has several seeds of `field`. */
+function withSpread(model: ModelResult, field: string, format: (value: number) => string): (value: number | string) => string {
+  return (value) => {
+    const seeds = model.perSeed?.[field];
+    if (seeds === undefined || seeds.length < 2) return format(Number(value));
+    return `${format(Number(value))} ± ${format(summarize(seeds).stdDev)}`;
+  };
+}
 const columns: Column[] = [
   { key: 'name', header: 'model', value: (model) => model.name, format: String },
   { key: 'kind', header: 'kind', value: (model) => model.kind, format: String },
   { key: 'shape', header: 'shape', value: (model) => (typeof model.extra?.shape === 'string' ? model.extra.shape : undefined), format: String },
   { key: 'parameters', header: 'parameters', value: (model) => model.parameters, format: (v) => Number(v).toLocaleString('en-US') },
-  { key: 'bpc', header: 'bpc (valid)', value: (model) => model.bpc, format: (v) => Number(v).toFixed(3) },
-  { key: 'accuracy', header: 'accuracy', value: (model) => model.accuracy, format: (v) => `${(Number(v) * 100).toFixed(1)}%` },
-  { key: 'peakBytes', header: 'peak tensors (MiB)', value: (model) => model.peakBytes, format: (v) => (Number(v) / mebibyte).toFixed(1) },
-  { key: 'msPerBatch', header: 'ms/batch', value: (model) => model.msPerBatch, format: (v) => Number(v).toFixed(1) },
+  { key: 'seeds', header: 'seeds', value: (model) => model.seeds, format: String },
+  { key: 'bpc', header: 'bpc (valid)', value: (model) => model.bpc, format: (v, m) => withSpread(m, 'bpc', (x) => x.toFixed(3))(v) },
+  { key: 'testBpc', header: 'bpc (test)', value: (model) => model.testBpc, format: (v, m) => withSpread(m, 'testBpc', (x) => x.toFixed(3))(v) },
+  {
+    key: 'accuracy',
+    header: 'accuracy',
+    value: (model) => model.accuracy,
+    format: (v, m) => withSpread(m, 'accuracy', (x) => `${(x * 100).toFixed(1)}%`)(v),
+  },
+  {
+    key: 'peakBytes',
+    header: 'peak tensors (MiB)',
+    value: (model) => model.peakBytes,
+    format: (v, m) => withSpread(m, 'peakBytes', (x) => (x / mebibyte).toFixed(1))(v),
+  },
+  { key: 'msPerBatch', header: 'ms/batch', value: (model) => model.msPerBatch, format: (v, m) => withSpread(m, 'msPerBatch', (x) => x.toFixed(1))(v) },
   { key: 'trainTokensPerSecond', header: 'train tok/s', value: (model) => model.trainTokensPerSecond, format: (v) => Number(v).toFixed(0) },
   { key: 'evalTokensPerSecond', header: 'eval tok/s', value: (model) => model.evalTokensPerSecond, format: (v) => Number(v).toFixed(0) },
   { key: 'temporalRange', header: 'temporal range', value: (model) => model.temporalRange, format: (v) => Number(v).toFixed(0) },
   { key: 'meanMemorySlots', header: 'mean memory', value: (model) => model.meanMemorySlots, format: (v) => Number(v).toFixed(1) },
+  { key: 'finalMemorySlots', header: 'final memory', value: (model) => model.finalMemorySlots, format: (v) => Number(v).toFixed(1) },
   {
     key: 'meanMemorySlotsPerLayer',
     header: 'memory per layer',
@@ -56,7 +82,7 @@ export function resultTable(models: readonly ModelResult[]): { headers: string[]
     rows: models.map((model) =>
       used.map((column) => {
         const value = column.value(model);
-        return value === undefined ? '-' : column.format(value);
+        return value === undefined ? '-' : column.format(value, model);
       }),
     ),
   };
@@ -80,6 +106,34 @@ export function terminalTable(models: readonly ModelResult[]): string {
   const line = (cells: string[]): string =>
     cells.map((cell, index) => (index < 2 ? cell.padEnd(widths[index] ?? 0) : cell.padStart(widths[index] ?? 0))).join('  ');
   return [line(headers), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** Draws a chart of a result file: bar charts through {@link barChart}, the others through {@link renderChartSvg}. */
+export function renderChart(chart: Chart, backendName?: string): string {
+  const caption = [backendName === undefined ? undefined : `backend ${backendName}`, chart.caption].filter((part) => part !== undefined).join('; ');
+  const common = { title: chart.title, ...(caption === '' ? {} : { caption }), ...(chart.referenceLines === undefined ? {} : { referenceLines: chart.referenceLines }) };
+  if (chart.mode === 'bar') {
+    const categories = chart.categories ?? [];
+    return barChart({
+      ...common,
+      categories,
+      valueLabel: chart.yLabel,
+      categoryLabel: chart.xLabel,
+      orientation: chart.orientation ?? 'vertical',
+      series: chart.series.map((series) => {
+        const values = categories.map((): number | null => null);
+        const errors = categories.map((): number | null => null);
+        series.points.forEach(([index, value], point) => {
+          if (index >= 0 && index < categories.length && Number.isInteger(index)) {
+            values[index] = value;
+            errors[index] = series.errors?.[point] ?? null;
+          }
+        });
+        return { name: series.name, values, errors };
+      }),
+    });
+  }
+  return renderChartSvg({ ...common, xLabel: chart.xLabel, yLabel: chart.yLabel, mode: chart.mode, series: chart.series });
 }
 
 function chartFile(suite: string, chartId: string): string {
@@ -163,7 +217,7 @@ export async function writeSuiteResult(directory: string, result: SuiteResult): 
   const charts: string[] = [];
   for (const chart of checked.charts) {
     const file = join(directory, chartFile(checked.suite, chart.id));
-    await writeFileAtomically(file, renderChartSvg(chart));
+    await writeFileAtomically(file, renderChart(chart, checked.backend.name));
     charts.push(file);
   }
   await writeFileAtomically(markdown, suiteMarkdown(checked));
@@ -182,6 +236,23 @@ export async function writeIndex(directory: string): Promise<string> {
   }
   const lines = ['# Engram bench results', ''];
   if (results.length === 0) lines.push('No suite results yet.', '');
+  const claims = results.flatMap((result) => result.claims.map((claim) => ({ claim, result })));
+  if (claims.length > 0) {
+    const counts = (['reproduced', 'not reproduced', 'inconclusive'] as const).map(
+      (outcome) => `${claims.filter(({ claim }) => claim.outcome === outcome).length} ${outcome}`,
+    );
+    lines.push(
+      `## Every claim and its verdict (${counts.join(', ')})`,
+      '',
+      '| verdict | claim | suite | source |',
+      '|---|---|---|---|',
+      ...claims.map(
+        ({ claim, result }) =>
+          `| **${claim.outcome}** | ${claim.claim.replace(/\|/g, '\\|')} | [\`${result.suite}\`](${result.suite}.md) (${result.mode}) | ${claim.source} |`,
+      ),
+      '',
+    );
+  }
   for (const result of results) {
     lines.push(
       `## [\`${result.suite}\`](${result.suite}.md) (${result.mode}, backend \`${result.backend.name}\`, ${result.startedAt})`,

@@ -39,6 +39,14 @@ export const modelResultSchema = z.object({
   temporalRange: nonNegative.optional(),
   /** Memory slots attention reads, averaged over layers and the training steps. */
   meanMemorySlots: nonNegative.optional(),
+  /** Memory slots per layer (mean over layers) kept after the last training step. */
+  finalMemorySlots: nonNegative.optional(),
+  /** Bits per character on the test split (one in-order pass, memory carried), where a suite measures it. */
+  testBpc: finite.optional(),
+  /** Seeds this row averages: its numeric fields are means over the seeds. */
+  seeds: z.number().int().positive().optional(),
+  /** The per-seed values behind the means, by field name (e.g. `bpc: [3.21, 3.19, 3.24]`). */
+  perSeed: z.record(z.string(), z.array(finite)).optional(),
   /** The same per layer. */
   meanMemorySlotsPerLayer: z.array(nonNegative).optional(),
   /** Training steps run. */
@@ -50,10 +58,12 @@ export const modelResultSchema = z.object({
 });
 export type ModelResult = z.infer<typeof modelResultSchema>;
 
-/** A per-model series for the charts. */
+/** A per-model series for the charts. In a bar chart x is the index of the category. */
 export const seriesSchema = z.object({
   name: z.string(),
   points: z.array(z.tuple([finite, finite])),
+  /** Half-width of an error bar per point (standard deviation over seeds), same order as `points`. */
+  errors: z.array(nonNegative).optional(),
 });
 export type Series = z.infer<typeof seriesSchema>;
 
@@ -65,9 +75,15 @@ export const chartSchema = z.object({
   xLabel: z.string(),
   yLabel: z.string(),
   mode: z.enum(['line', 'scatter', 'bar']),
-  /** `bar` charts: the category of each bar group (a point `[i, y]` belongs to category i). */
-  categories: z.array(z.string()).optional(),
   series: z.array(seriesSchema),
+  /** Bar charts: the category names (a point's x is an index into them). */
+  categories: z.array(z.string()).optional(),
+  /** Bar charts: `vertical` (default) or `horizontal` bars. */
+  orientation: z.enum(['vertical', 'horizontal']).optional(),
+  /** Dashed horizontal lines, e.g. chance accuracy. */
+  referenceLines: z.array(z.object({ value: finite, label: z.string() })).optional(),
+  /** Small text under the chart (steps, seeds); the report adds the backend. */
+  caption: z.string().optional(),
 });
 export type Chart = z.infer<typeof chartSchema>;
 

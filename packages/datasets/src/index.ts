@@ -74,3 +74,4 @@ export { TaskStream, generateTaskBatch, taskEpisodeAt, type TaskBatch, type Task
 export { createCopyTask, type CopyTaskParameters } from './tasks/copy.js';
 export { createObjectCollisionTask, quadrantOf, type ObjectCollisionParameters } from './tasks/collision.js';
 export { createVariableTrackingTask, type VariableTrackingParameters } from './tasks/variable-tracking.js';
+export { createTopicRecallTask, type TopicRecallParameters } from './tasks/topic-recall.js';

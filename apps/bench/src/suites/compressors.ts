@@ -3,7 +3,8 @@ import { StreamBatcher, evaluationBatches } from '@engram/datasets';
 import { measureRun, type RunMeasurement } from '../measure.js';
 import type { BenchMode, Claim, ModelResult } from '../results.js';
 import type { SuiteContext, SuiteOutput } from '../runner.js';
-import { benchConfig, bookTokens, compareLower, formatNumber, lossChart, modelResultOf, sources, validationChart } from './shared.js';
+import { describeComparison, formatSummary, lowerClaim, summarize } from '../stats.js';
+import { aggregateSeeds, benchConfig, bookTokens, mean, meanCurve, modelResultOf, seedValues, sources } from './shared.js';
 
 interface Plan {
   model: { modelDim: number; numHeads: number; numLayers: number; feedForwardDim: number; segmentLength: number };
@@ -12,6 +13,8 @@ interface Plan {
   rate: number;
   batchSize: number;
   steps: number;
+  /** Model seeds: every row trains once per seed. */
+  seeds: number[];
   evalEvery: number;
   evalTokens: number | null;
   learningRate: number;
@@ -25,6 +28,7 @@ export const compressorPlans: Record<BenchMode, Plan> = {
     rate: 2,
     batchSize: 2,
     steps: 2,
+    seeds: [3, 4],
     evalEvery: 0,
     evalTokens: 48,
     learningRate: 1e-3,
@@ -35,9 +39,10 @@ export const compressorPlans: Record<BenchMode, Plan> = {
     compressedLength: 16,
     rate: 4,
     batchSize: 8,
-    steps: 120,
-    evalEvery: 40,
-    evalTokens: 4096,
+    steps: 60,
+    seeds: [3, 4],
+    evalEvery: 30,
+    evalTokens: 2048,
     learningRate: 2e-3,
   },
   full: {
@@ -47,6 +52,7 @@ export const compressorPlans: Record<BenchMode, Plan> = {
     rate: 4,
     batchSize: 8,
     steps: 1500,
+    seeds: [3, 4, 5],
     evalEvery: 250,
     evalTokens: null,
     learningRate: 1e-3,
@@ -68,34 +74,33 @@ function rowName(row: (typeof ablationRows)[number]): string {
   return row.training === 'none' ? row.compressor : `${row.compressor} / ${row.training}`;
 }
 
-/** The claims of the ablation, decided from the measured bpc. */
-export function compressorClaims(rows: readonly ModelResult[], margin: number): Claim[] {
-  const withBpc = rows.filter((row) => row.bpc !== undefined);
+/** The claims of the ablation, decided by the rule of `stats.ts` over the seeds of each row. */
+export function compressorClaims(rows: readonly ModelResult[]): Claim[] {
+  const withBpc = rows.filter((row) => seedValues(row, 'bpc').length > 0);
   const winner = withBpc.find((row) => row.name === 'conv / attention-reconstruction');
-  if (winner?.bpc === undefined || withBpc.length < 2) return [];
-  const others = withBpc.filter((row) => row !== winner);
-  const bestOther = others.reduce((best, row) => ((row.bpc as number) < (best.bpc as number) ? row : best));
-  const first = compareLower(winner.bpc, bestOther.bpc as number, margin);
-  const convModes = withBpc.filter((row) => row.name === 'conv / auto-encoding' || row.name === 'conv / bptt');
-  const claims: Claim[] = [
-    {
-      claim: 'A convolution trained with the attention-reconstruction loss is the best compression function and training mode.',
+  if (winner === undefined || withBpc.length < 2) return [];
+  const bpc = (row: ModelResult) => seedValues(row, 'bpc');
+  const lowest = (candidates: readonly ModelResult[]) =>
+    candidates.reduce((best, row) => (mean(bpc(row)) < mean(bpc(best)) ? row : best));
+  const verdict = (claim: string, rivals: readonly ModelResult[]): Claim => {
+    const rival = lowest(rivals);
+    const { outcome, comparison } = lowerClaim(bpc(winner), bpc(rival));
+    return {
+      claim,
       source: sources.compressive,
-      outcome: first === 'lower' ? 'reproduced' : first === 'higher' ? 'not reproduced' : 'inconclusive',
+      outcome,
       evidence:
-        `conv / attention-reconstruction ${formatNumber(winner.bpc)} bpc; best of the others: ${bestOther.name} ${formatNumber(bestOther.bpc as number)} ` +
-        `(differences under ${margin} bpc count as a tie). All: ${withBpc.map((row) => `${row.name} ${formatNumber(row.bpc as number)}`).join(', ')}.`,
-    },
-  ];
+        `conv / attention-reconstruction ${formatSummary(bpc(winner))} bpc against the best of the others, ${rival.name} ${formatSummary(bpc(rival))}: ` +
+        `${describeComparison(comparison)}. All rows: ${withBpc.map((row) => `${row.name} ${formatSummary(bpc(row))}`).join(', ')}.`,
+    };
+  };
+  const others = withBpc.filter((row) => row !== winner);
+  const claims = [verdict('A convolution trained with the attention-reconstruction loss is the best compression function and training mode.', others)];
+  const convModes = withBpc.filter((row) => row.name === 'conv / auto-encoding' || row.name === 'conv / bptt');
   if (convModes.length > 0) {
-    const bestMode = convModes.reduce((best, row) => ((row.bpc as number) < (best.bpc as number) ? row : best));
-    const second = compareLower(winner.bpc, bestMode.bpc as number, margin);
-    claims.push({
-      claim: 'For the convolutional compressor, attention-reconstruction trains it better than auto-encoding or backpropagation through time.',
-      source: sources.compressive,
-      outcome: second === 'lower' ? 'reproduced' : second === 'higher' ? 'not reproduced' : 'inconclusive',
-      evidence: `attention-reconstruction ${formatNumber(winner.bpc)}, ${convModes.map((row) => `${row.name} ${formatNumber(row.bpc as number)}`).join(', ')} bpc.`,
-    });
+    claims.push(
+      verdict('For the convolutional compressor, attention-reconstruction trains it better than auto-encoding or backpropagation through time.', convModes),
+    );
   }
   return claims;
 }
@@ -106,50 +111,57 @@ export async function runCompressorsSuite(context: SuiteContext): Promise<SuiteO
   const tokens = await bookTokens('character');
   const validation =
     plan.evalTokens === null || tokens.valid.length <= plan.evalTokens + 1 ? tokens.valid : tokens.valid.subarray(0, plan.evalTokens + 1);
-  const runs: RunMeasurement[] = [];
+  const runs = new Map<string, RunMeasurement[]>();
   const configs: Record<string, unknown> = {};
   for (const row of ablationRows) {
     const name = rowName(row);
     // BPTT unrolls 2 segments per optimizer step: half the steps keep the characters seen equal across rows.
     const steps = row.training === 'bptt' ? Math.max(1, Math.round(plan.steps / 2)) : plan.steps;
-    const config = benchConfig({
-      kind: 'compressive',
-      model: { ...plan.model, seed: 3 },
-      memory: {
-        memoryLength: plan.memoryLength,
-        compressedLength: plan.compressedLength,
-        compressionRate: plan.rate,
-        compressor: row.compressor,
-        training: row.training,
-      },
-      training: {
-        steps,
-        batchSize: plan.batchSize,
-        learningRate: plan.learningRate,
-        warmupSteps: Math.min(10, steps),
-        evalEvery: row.training === 'bptt' ? Math.max(1, Math.round(plan.evalEvery / 2)) : plan.evalEvery,
-        clipNorm: 0.25,
-      },
-    });
-    configs[name] = { ...config.memory, steps };
-    context.log(` ${name}: ${steps} steps`);
-    runs.push(
-      await measureRun({
-        name,
-        config,
-        vocabSize: tokens.tokenizer.vocabSize,
-        data: new StreamBatcher(tokens.train, { batchSize: plan.batchSize, segmentLength: plan.model.segmentLength }),
-        evaluation: {
-          name: 'validation',
-          batches: () => evaluationBatches(validation, { batchSize: plan.batchSize, segmentLength: plan.model.segmentLength }),
+    const perSeed: RunMeasurement[] = [];
+    for (const seed of plan.seeds) {
+      const config = benchConfig({
+        kind: 'compressive',
+        model: { ...plan.model, seed },
+        memory: {
+          memoryLength: plan.memoryLength,
+          compressedLength: plan.compressedLength,
+          compressionRate: plan.rate,
+          compressor: row.compressor,
+          training: row.training,
         },
-        profileMemoryEvery: Math.max(1, Math.floor(steps / 3)),
-        log: context.log,
-      }),
-    );
+        training: {
+          steps,
+          batchSize: plan.batchSize,
+          learningRate: plan.learningRate,
+          warmupSteps: Math.min(10, steps),
+          evalEvery: row.training === 'bptt' ? Math.max(1, Math.round(plan.evalEvery / 2)) : plan.evalEvery,
+          clipNorm: 0.25,
+        },
+      });
+      configs[name] = { ...config.memory, steps };
+      context.log(` ${name} seed ${seed}: ${steps} steps`);
+      perSeed.push(
+        await measureRun({
+          name,
+          config,
+          vocabSize: tokens.tokenizer.vocabSize,
+          data: new StreamBatcher(tokens.train, { batchSize: plan.batchSize, segmentLength: plan.model.segmentLength }),
+          evaluation: {
+            name: 'validation',
+            batches: () => evaluationBatches(validation, { batchSize: plan.batchSize, segmentLength: plan.model.segmentLength }),
+          },
+          profileMemoryEvery: Math.max(1, Math.floor(steps / 3)),
+          log: context.log,
+        }),
+      );
+    }
+    runs.set(name, perSeed);
   }
-  const rows = runs.map((run) => modelResultOf(run));
-  const margin = 0.02;
+  const names = ablationRows.map(rowName);
+  const rows = names.map((name) => aggregateSeeds((runs.get(name) ?? []).map((run) => modelResultOf(run))));
+  const caption = `${plan.steps} steps (BPTT ${Math.max(1, Math.round(plan.steps / 2))} of 2 segments), ${plan.seeds.length} seeds per row (mean; error bars: standard deviation)`;
+  // BPTT's x axis is in optimizer steps of 2 segments: plot against segments seen so every row shares the axis.
+  const segmentsPerStep = (name: string) => (name.endsWith('/ bptt') ? 2 : 1);
   return {
     config: {
       data: { corpus: 'moby-dick', tokenizer: 'character', validationTokens: validation.length - 1 },
@@ -158,13 +170,43 @@ export async function runCompressorsSuite(context: SuiteContext): Promise<SuiteO
     },
     models: rows,
     charts: [
-      lossChart('learning-curves', 'Learning curves by compression function and training mode', runs),
-      validationChart('validation', 'Validation bits per character', runs),
+      {
+        id: 'final-bpc',
+        title: 'Validation bpc by compression function and training mode',
+        xLabel: 'compressor / training',
+        yLabel: 'validation bits per character (bpc)',
+        mode: 'bar',
+        orientation: 'horizontal',
+        categories: rows.map((row) => row.name),
+        series: [
+          {
+            name: 'validation bpc',
+            points: rows.map((row, index) => [index, mean(seedValues(row, 'bpc'))] as [number, number]),
+            errors: rows.map((row) => (seedValues(row, 'bpc').length > 1 ? summarize(seedValues(row, 'bpc')).stdDev : 0)),
+          },
+        ],
+        caption,
+      },
+      {
+        id: 'validation',
+        title: 'Validation bits per character over training',
+        xLabel: 'segments trained (optimizer steps x segments per step)',
+        yLabel: 'validation bpc (bits per character)',
+        mode: 'line',
+        series: names.map((name) =>
+          meanCurve(
+            name,
+            (runs.get(name) ?? []).map((run) => run.evaluations.map((point) => [point.step * segmentsPerStep(name), point.bitsPerToken] as [number, number])),
+          ),
+        ),
+        caption,
+      },
     ],
-    claims: compressorClaims(rows, margin),
+    claims: compressorClaims(rows),
     notes: [
       `Every row is the same model (${plan.model.numLayers} layers, width ${plan.model.modelDim}) with ${plan.memoryLength} regular and ` +
-        `${plan.compressedLength} compressed slots at rate ${plan.rate}, trained ${plan.steps} steps from the same seed.`,
+        `${plan.compressedLength} compressed slots at rate ${plan.rate}, trained ${plan.steps} steps once per seed (${plan.seeds.join(', ')}).`,
+      'A row wins only when its mean bpc is lower than the best other row by more than 2 standard errors of the difference; when it is not, the verdict says how many seeds per row the measured spread would need for that difference to count.',
       `BPTT unrolls 2 segments per optimizer step, so it runs ${Math.max(1, Math.round(plan.steps / 2))} steps: every row sees the same characters.`,
       'Pooling and most-used have no parameters (training "none"); dilated-conv and conv train with their own optimizer on the compression loss only.',
     ],

@@ -3,6 +3,7 @@ import { encodeCorpus, prepareCorpus, type EncodedCorpus, type TokenizerKind } f
 import { validateConfig, type EngramConfig } from '@engram/cli';
 import type { RunMeasurement } from '../measure.js';
 import type { Chart, Claim, ModelResult } from '../results.js';
+import { summarize } from '../stats.js';
 
 const encoded = new Map<TokenizerKind, Promise<EncodedCorpus>>();
 
@@ -58,6 +59,7 @@ export function modelResultOf(measurement: RunMeasurement, extra: Partial<ModelR
     ...(final === null || final.seconds <= 0 ? {} : { evalTokensPerSecond: final.count / final.seconds }),
     temporalRange: measurement.temporalRange,
     ...(perLayer === null ? {} : { meanMemorySlots: mean(perLayer), meanMemorySlotsPerLayer: perLayer }),
+    ...(last === undefined ? {} : { finalMemorySlots: last.memorySlots }),
     steps: result.step,
     ...(last === undefined ? {} : { finalTrainLoss: last.taskLoss }),
     ...extra,
@@ -183,3 +185,72 @@ export const sources = {
   compressive: 'Compressive Transformer (Rae et al. 2019)',
   expireSpan: 'Expire-Span (Sukhbaatar et al. 2021)',
 } as const;
+
+/** Numeric fields of a row that are averaged over seeds, and whose per-seed values are kept. */
+const seededFields = [
+  'bpc',
+  'testBpc',
+  'accuracy',
+  'peakBytes',
+  'peakRssBytes',
+  'msPerBatch',
+  'trainTokensPerSecond',
+  'evalTokensPerSecond',
+  'temporalRange',
+  'meanMemorySlots',
+  'finalMemorySlots',
+  'finalTrainLoss',
+] as const;
+
+/**
+ * One row for the seeds of a method: every numeric field is the mean over `rows` (the rows of one
+ * method, one per seed), `perSeed` keeps the per-seed values, `seeds` counts them.
+ */
+export function aggregateSeeds(rows: readonly ModelResult[]): ModelResult {
+  const first = rows[0];
+  if (first === undefined) throw new Error('bench: aggregateSeeds needs at least one row');
+  const perSeed: Record<string, number[]> = {};
+  const means: Partial<ModelResult> = {};
+  for (const field of seededFields) {
+    const values = rows.map((row) => row[field]).filter((value): value is number => value !== undefined);
+    if (values.length !== rows.length) continue;
+    perSeed[field] = values;
+    (means as Record<string, number>)[field] = summarize(values).mean;
+  }
+  const layers = rows.map((row) => row.meanMemorySlotsPerLayer);
+  const perLayer = layers.every((layer): layer is number[] => layer !== undefined)
+    ? (layers[0] ?? []).map((_, index) => mean(layers.map((layer) => layer[index] ?? 0)))
+    : undefined;
+  const { meanMemorySlotsPerLayer: _layers, perSeed: _seeds, ...rest } = first;
+  return {
+    ...rest,
+    ...means,
+    ...(perLayer === undefined ? {} : { meanMemorySlotsPerLayer: perLayer }),
+    seeds: rows.length,
+    perSeed,
+  };
+}
+
+/** The per-seed values of `field` of a row (its single value when it has no seeds; [] when absent). */
+export function seedValues(row: ModelResult, field: (typeof seededFields)[number]): number[] {
+  const values = row.perSeed?.[field];
+  if (values !== undefined) return values;
+  const value = row[field];
+  return value === undefined ? [] : [value];
+}
+
+/**
+ * The mean curve over seeds with the standard deviation as error bars: `curves` holds one list of
+ * (x, y) points per seed; points are matched by x (x values present in every seed).
+ */
+export function meanCurve(name: string, curves: readonly (readonly (readonly [number, number])[])[]): Chart['series'][number] {
+  const xs = (curves[0] ?? []).map(([x]) => x).filter((x) => curves.every((curve) => curve.some(([other]) => other === x)));
+  const points: [number, number][] = [];
+  const errors: number[] = [];
+  for (const x of xs) {
+    const summary = summarize(curves.map((curve) => curve.find(([other]) => other === x)?.[1] as number));
+    points.push([x, summary.mean]);
+    errors.push(summary.stdDev);
+  }
+  return curves.length > 1 ? { name, points, errors } : { name, points };
+}

@@ -6,6 +6,7 @@ import { TaskStream, generateTaskBatch, taskEpisodeAt } from './batches.js';
 import { createObjectCollisionTask } from './collision.js';
 import { createCopyTask } from './copy.js';
 import { decodeTaskTokens, type LongRangeTask, type TaskEpisode } from './types.js';
+import { createTopicRecallTask } from './topic-recall.js';
 import { createVariableTrackingTask } from './variable-tracking.js';
 
 function labelledPositions(episode: TaskEpisode): number[] {
@@ -102,6 +103,53 @@ describe('variable-tracking', () => {
   it('rejects probabilities that leave no room for prints', () => {
     expect(() => createVariableTrackingTask({ assignProbability: 0.5, incrementProbability: 0.5 })).toThrow(InvalidArgumentError);
     expect(() => createVariableTrackingTask({ variables: 27 })).toThrow(/variables/);
+  });
+});
+
+describe('topic-recall', () => {
+  const task = createTopicRecallTask({ topics: 4, symbolsPerTopic: 2, blockLength: 16, purity: 0.6, delay: 20, distractorAlphabetSize: 2 });
+
+  /** Independent reading of an episode: the topic whose symbols are most frequent in the block. */
+  function majorityTopic(names: string[]): number {
+    const counts = [0, 0, 0, 0];
+    for (const name of names.slice(1, 17)) counts[Math.floor(Number(name.replace('symbol:', '')) / 2)] += 1;
+    return counts.indexOf(Math.max(...counts));
+  }
+
+  it('lays out block, distractors, query and the labelled topic; the block frequencies tell the topic', () => {
+    expect(task.episodeLength).toBe(16 + 20 + 3);
+    let agree = 0;
+    const answers = [0, 0, 0, 0];
+    for (let seed = 0; seed < 400; seed += 1) {
+      const episode = task.sampleEpisode(new SeededRandom(seed));
+      const names = decodeTaskTokens(task.vocabulary, episode.tokens);
+      expect(names[0]).toBe('<start>');
+      expect(names.slice(1, 17).every((name) => name.startsWith('symbol:'))).toBe(true);
+      expect(names.slice(17, 37).every((name) => name.startsWith('distractor:'))).toBe(true);
+      expect(names[37]).toBe('<query>');
+      expect(labelledPositions(episode)).toEqual([38]);
+      const topic = Number((names[38] as string).replace('topic:', ''));
+      answers[topic] = (answers[topic] ?? 0) + 1;
+      if (majorityTopic(names) === topic) agree += 1;
+    }
+    // Own-topic symbols are about 11 of 16, any other topic's about 1.6: the majority is almost always right.
+    expect(agree / 400).toBeGreaterThan(0.95);
+    for (const count of answers) expect(count).toBeGreaterThan(60);
+  });
+
+  it('with purity 1 every block symbol belongs to the topic', () => {
+    const pure = createTopicRecallTask({ purity: 1, delay: 4 });
+    for (let seed = 0; seed < 50; seed += 1) {
+      const names = decodeTaskTokens(pure.vocabulary, pure.sampleEpisode(new SeededRandom(seed)).tokens);
+      const topic = Number((names[names.length - 1] as string).replace('topic:', ''));
+      for (const name of names.slice(1, 17)) expect(Math.floor(Number(name.replace('symbol:', '')) / 2)).toBe(topic);
+    }
+  });
+
+  it('rejects bad parameters and describes its layout', () => {
+    expect(() => createTopicRecallTask({ purity: 0 })).toThrow(/purity/);
+    expect(() => createTopicRecallTask({ topics: 1 })).toThrow(InvalidArgumentError);
+    expect(task.describeLayout()).toContain('21 to 36 tokens');
   });
 });
 

@@ -19,7 +19,7 @@ export interface TaskEpisode {
 
 /** A seeded generator of episodes of one task. */
 export interface LongRangeTask<Parameters extends object = object> {
-  readonly name: 'copy-after-delay' | 'object-collision' | 'variable-tracking';
+  readonly name: 'copy-after-delay' | 'object-collision' | 'variable-tracking' | 'topic-recall';
   /** The parameters in force, defaults filled in. */
   readonly parameters: Readonly<Required<Parameters>>;
   readonly vocabulary: TaskVocabulary;

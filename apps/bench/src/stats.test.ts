@@ -1,0 +1,69 @@
+// Tests of the claim rule: summaries against hand-computed values, decisions at and around 2 standard errors, the non-inferiority rule, too few seeds.
+import { describe, expect, it } from 'vitest';
+import { compareSamples, describeComparison, formatSummary, lowerClaim, notWorseClaim, summarize } from './stats.js';
+
+describe('summarize', () => {
+  it('gives the mean and the sample standard deviation', () => {
+    const summary = summarize([1, 2, 3, 4]);
+    expect(summary.mean).toBe(2.5);
+    // sum of squares 5, n - 1 = 3
+    expect(summary.stdDev).toBeCloseTo(Math.sqrt(5 / 3), 12);
+    expect(summarize([7]).stdDev).toBe(0);
+  });
+
+  it('refuses an empty list and non-finite values', () => {
+    expect(() => summarize([])).toThrow(/no values/);
+    expect(() => summarize([1, Number.NaN])).toThrow(/not finite/);
+  });
+});
+
+describe('compareSamples', () => {
+  it('computes the Welch standard error of the difference', () => {
+    const comparison = compareSamples([1, 2, 3], [4, 6, 8]);
+    expect(comparison.difference).toBe(-4);
+    // variances 1 and 4, three seeds each: sqrt(1/3 + 4/3)
+    expect(comparison.standardError).toBeCloseTo(Math.sqrt(5 / 3), 12);
+    expect(comparison.zScore).toBeCloseTo(-4 / Math.sqrt(5 / 3), 12);
+    expect(comparison.direction).toBe('less');
+  });
+
+  it('is decisive only beyond 2 standard errors', () => {
+    // standard deviation 1 on both sides, 2 seeds: SE = 1, so a difference of 1.9 is a tie and 2.1 is not
+    const h = Math.SQRT1_2;
+    expect(compareSamples([h, -h], [1.9 + h, 1.9 - h]).direction).toBe('tie');
+    expect(compareSamples([h, -h], [2.1 + h, 2.1 - h]).direction).toBe('less');
+    expect(compareSamples([2.1 + h, 2.1 - h], [h, -h]).direction).toBe('greater');
+  });
+
+  it('cannot decide with one seed, and says how many seeds a tie would need', () => {
+    const single = compareSamples([1], [5]);
+    expect(single.direction).toBe('tie');
+    expect(single.undecidable).toMatch(/fewer than 2 seeds/);
+    const tie = compareSamples([1, 2], [1.5, 2.5]);
+    // s = 0.707, d = 0.5: ceil(2 * (2 * 0.707 / 0.5)^2) = 16
+    expect(tie.seedsNeeded).toBe(16);
+    expect(describeComparison(tie)).toContain('about 16 seeds per side');
+  });
+});
+
+describe('claims', () => {
+  it('lower: reproduced, not reproduced or inconclusive by the rule', () => {
+    expect(lowerClaim([1, 1.1, 0.9], [2, 2.1, 1.9]).outcome).toBe('reproduced');
+    expect(lowerClaim([2, 2.1, 1.9], [1, 1.1, 0.9]).outcome).toBe('not reproduced');
+    expect(lowerClaim([1, 2, 3], [1.5, 2.5, 3.5]).outcome).toBe('inconclusive');
+    expect(lowerClaim([1], [2]).outcome).toBe('inconclusive');
+  });
+
+  it('not worse: needs the whole 2-SE interval under the tolerance', () => {
+    expect(notWorseClaim([1.0, 1.01, 0.99], [1.0, 1.01, 0.99], 0.05).outcome).toBe('reproduced');
+    expect(notWorseClaim([1.5, 1.51, 1.49], [1.0, 1.01, 0.99], 0.05).outcome).toBe('not reproduced');
+    // same means but a wide spread: the interval straddles the tolerance
+    expect(notWorseClaim([0.8, 1.2, 1.0], [1.0, 1.0, 1.0], 0.05).outcome).toBe('inconclusive');
+    expect(notWorseClaim([1], [1], 0.05).outcome).toBe('inconclusive');
+  });
+
+  it('formats mean ± spread', () => {
+    expect(formatSummary([1, 2, 3], 2)).toBe('2.00 ± 1.00');
+    expect(formatSummary([1.5], 2)).toBe('1.50');
+  });
+});

@@ -1,0 +1,115 @@
+// The statistical rule every bench claim is decided by: mean and spread over seeds, the difference of means against its standard error.
+
+/** Mean, sample standard deviation and count of a list of per-seed values. */
+export interface Summary {
+  mean: number;
+  /** Sample standard deviation (n - 1 in the denominator); 0 for a single value. */
+  stdDev: number;
+  count: number;
+}
+
+/** How many standard errors a difference must reach to count (about 95% two-sided for a normal difference). */
+export const decisiveStandardErrors = 2;
+
+/** Mean and sample standard deviation of `values` (throws on an empty list or a non-finite value). */
+export function summarize(values: readonly number[]): Summary {
+  if (values.length === 0) throw new RangeError('summarize: no values (a suite ran no seed)');
+  for (const value of values) {
+    if (!Number.isFinite(value)) throw new RangeError(`summarize: value ${value} is not finite (a run diverged?)`);
+  }
+  const mean = values.reduce((sum, value) => sum + value, 0) / values.length;
+  const squares = values.reduce((sum, value) => sum + (value - mean) ** 2, 0);
+  return { mean, stdDev: values.length > 1 ? Math.sqrt(squares / (values.length - 1)) : 0, count: values.length };
+}
+
+/** Standard error of the difference of two means: sqrt(sA^2 / nA + sB^2 / nB) (unpooled, Welch). */
+export function standardErrorOfDifference(a: Summary, b: Summary): number {
+  return Math.sqrt((a.stdDev * a.stdDev) / a.count + (b.stdDev * b.stdDev) / b.count);
+}
+
+/** The outcome of comparing two per-seed samples. */
+export interface Comparison {
+  /** `less`: a is below b by more than 2 standard errors; `greater`: above; `tie`: within. */
+  direction: 'less' | 'tie' | 'greater';
+  /** mean(a) - mean(b). */
+  difference: number;
+  standardError: number;
+  /** difference / standardError (infinite when the standard error is 0 and the means differ). */
+  zScore: number;
+  /** Why the comparison cannot decide, when it cannot (fewer than 2 seeds on a side). */
+  undecidable?: string;
+  /**
+   * Seeds per side that would make the observed difference reach 2 standard errors with the observed
+   * spread: ceil(2 * (2 s / d)^2) with s the larger standard deviation; null when d = 0 or s = 0.
+   */
+  seedsNeeded: number | null;
+}
+
+/**
+ * Compares per-seed values of a against b: the difference of means is decisive when it exceeds
+ * {@link decisiveStandardErrors} standard errors of the difference. With fewer than 2 seeds on a
+ * side there is no spread, and the comparison is a tie marked `undecidable`.
+ */
+export function compareSamples(a: readonly number[], b: readonly number[]): Comparison {
+  const left = summarize(a);
+  const right = summarize(b);
+  const difference = left.mean - right.mean;
+  const standardError = standardErrorOfDifference(left, right);
+  const zScore = standardError > 0 ? difference / standardError : difference === 0 ? 0 : Math.sign(difference) * Number.POSITIVE_INFINITY;
+  const spread = Math.max(left.stdDev, right.stdDev);
+  const seedsNeeded =
+    difference === 0 || spread === 0 ? null : Math.ceil(2 * ((decisiveStandardErrors * spread) / Math.abs(difference)) ** 2 - 1e-9);
+  if (left.count < 2 || right.count < 2) {
+    return { direction: 'tie', difference, standardError, zScore, undecidable: 'fewer than 2 seeds, so no spread', seedsNeeded };
+  }
+  const direction = zScore < -decisiveStandardErrors ? 'less' : zScore > decisiveStandardErrors ? 'greater' : 'tie';
+  return { direction, difference, standardError, zScore, seedsNeeded };
+}
+
+/** Claim outcomes, as in the reports. */
+export type Outcome = 'reproduced' | 'not reproduced' | 'inconclusive';
+
+/**
+ * "a is lower than b" (bpc, memory, time): reproduced when a is lower by more than 2 standard errors,
+ * not reproduced when it is higher by more than 2, inconclusive otherwise.
+ */
+export function lowerClaim(a: readonly number[], b: readonly number[]): { outcome: Outcome; comparison: Comparison } {
+  const comparison = compareSamples(a, b);
+  const outcome = comparison.direction === 'less' ? 'reproduced' : comparison.direction === 'greater' ? 'not reproduced' : 'inconclusive';
+  return { outcome, comparison };
+}
+
+/**
+ * "a is at least as good (as low) as b" within `tolerance`: reproduced when a - b + 2 SE <= tolerance
+ * (the difference is small for sure), not reproduced when a - b - 2 SE > tolerance (a is worse by more than
+ * the tolerance for sure), inconclusive otherwise (and always with fewer than 2 seeds a side).
+ */
+export function notWorseClaim(
+  a: readonly number[],
+  b: readonly number[],
+  tolerance: number,
+): { outcome: Outcome; comparison: Comparison } {
+  const comparison = compareSamples(a, b);
+  if (comparison.undecidable !== undefined) return { outcome: 'inconclusive', comparison };
+  const reach = decisiveStandardErrors * comparison.standardError;
+  const outcome =
+    comparison.difference + reach <= tolerance ? 'reproduced' : comparison.difference - reach > tolerance ? 'not reproduced' : 'inconclusive';
+  return { outcome, comparison };
+}
+
+/** "d = 0.031 ± 0.012 (z = 2.6, 3 + 3 seeds)": a comparison for claim evidence. */
+export function describeComparison(comparison: Comparison, digits = 3): string {
+  const z = Number.isFinite(comparison.zScore) ? comparison.zScore.toFixed(1) : comparison.zScore > 0 ? '+inf' : '-inf';
+  const base = `difference ${comparison.difference.toFixed(digits)} ± ${comparison.standardError.toFixed(digits)} (standard error; z = ${z})`;
+  const needed =
+    comparison.direction === 'tie' && comparison.seedsNeeded !== null
+      ? `; with this spread about ${comparison.seedsNeeded} seeds per side would make this difference decisive`
+      : '';
+  return comparison.undecidable === undefined ? `${base}${needed}` : `${base}; undecidable: ${comparison.undecidable}${needed}`;
+}
+
+/** "3.214 ± 0.012" (mean ± sample standard deviation; the mean alone for one seed). */
+export function formatSummary(values: readonly number[], digits = 3): string {
+  const summary = summarize(values);
+  return summary.count > 1 ? `${summary.mean.toFixed(digits)} ± ${summary.stdDev.toFixed(digits)}` : summary.mean.toFixed(digits);
+}
