@@ -3,10 +3,9 @@ export { resolveConfig } from './config.js';
 export type { ModelConfig, ResolvedModelConfig } from './config.js';
 export { ModelConfigError, ModelError, ModelInputError, SafetensorsError, WeightsError } from './errors.js';
 export type { ModelErrorOptions } from './errors.js';
-export { createAdam, FusedAdamOptimizer } from './adam.js';
-export type { AdamOptions } from './adam.js';
-export { createModel, MemoryTransformer } from './model.js';
+export { createAdam, createModel, MemoryTransformer } from './model.js';
 export type {
+  AdamOptions,
   Batch,
   CreateModelOptions,
   EvaluateResult,

@@ -805,3 +805,22 @@ export interface ModelStream {
 export function createModel(config: ModelConfig, options: CreateModelOptions = {}): MemoryTransformer {
   return new MemoryTransformer(config, options);
 }
+
+/** Options of {@link createAdam}. */
+export interface AdamOptions {
+  learningRate: number;
+  /** Default 0.9. */
+  beta1?: number;
+  /** Default 0.999. */
+  beta2?: number;
+  /** Default 1e-8 (PyTorch's, as in the papers' runs; tfjs defaults to 1e-7). */
+  epsilon?: number;
+}
+
+/** Adam with the papers' defaults (SPEC 7). Set `optimizer.learningRate` between steps for schedules. */
+export function createAdam(options: AdamOptions): tf.AdamOptimizer {
+  if (!options || typeof options.learningRate !== 'number' || !(options.learningRate > 0)) {
+    throw new ModelInputError(`createAdam: learningRate must be a number > 0, got ${JSON.stringify(options?.learningRate)}.`);
+  }
+  return tf.train.adam(options.learningRate, options.beta1 ?? 0.9, options.beta2 ?? 0.999, options.epsilon ?? 1e-8);
+}

@@ -14,8 +14,7 @@ import {
 } from '@engram/memory';
 import { describe, expect, test } from 'vitest';
 import { createRandom } from '@engram/attention';
-import { createAdam } from './adam.js';
-import { createModel, type Batch, type MemoryTransformer } from './model.js';
+import { createAdam, createModel, type Batch, type MemoryTransformer } from './model.js';
 import { columns, randomTokens, tinyConfig } from './test-helpers.js';
 
 function snapshot(model: MemoryTransformer): Record<string, Float32Array> {

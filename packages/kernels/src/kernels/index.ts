@@ -1,29 +1,20 @@
 // The kernels tfjs-backend-wasm 4.22 lacks and training needs, and their idempotent registration.
 import * as tf from '@tensorflow/tfjs';
-import { ADAM_UPDATE, adamUpdateKernel } from './adam-update.js';
 import { conv2DBackpropFilterKernel } from './conv2d-backprop-filter.js';
 import { RELATIVE_GATHER, RELATIVE_SCATTER, relativeGatherKernel, relativeScatterKernel } from './relative-gather.js';
 import { unsortedSegmentSumKernel } from './unsorted-segment-sum.js';
 
 /**
  * Kernel names this package registers for the wasm backend (only where wasm has none): two tfjs kernels wasm lacks,
- * and Engram's own: the relative-position gather and its gradient (used by `gatherRelativeScores`) and the fused
- * Adam update (used by `@engram/model`'s `createAdam`), each used only when registered.
+ * and Engram's own relative-position gather and its gradient (used by `gatherRelativeScores` when registered).
  */
-export const WASM_KERNELS_REGISTERED_BY_ENGRAM = [
-  tf.UnsortedSegmentSum,
-  tf.Conv2DBackpropFilter,
-  RELATIVE_GATHER,
-  RELATIVE_SCATTER,
-  ADAM_UPDATE,
-] as const;
+export const WASM_KERNELS_REGISTERED_BY_ENGRAM = [tf.UnsortedSegmentSum, tf.Conv2DBackpropFilter, RELATIVE_GATHER, RELATIVE_SCATTER] as const;
 
 const kernels: Record<(typeof WASM_KERNELS_REGISTERED_BY_ENGRAM)[number], tf.KernelFunc> = {
   [tf.UnsortedSegmentSum]: unsortedSegmentSumKernel,
   [tf.Conv2DBackpropFilter]: conv2DBackpropFilterKernel,
   [RELATIVE_GATHER]: relativeGatherKernel,
   [RELATIVE_SCATTER]: relativeScatterKernel,
-  [ADAM_UPDATE]: adamUpdateKernel,
 };
 
 /**
