@@ -1,9 +1,9 @@
 // Relative-position multi-head attention over [memory; current segment] (SPEC 2.2, Transformer-XL Dai et al. 2019 sec. 3.3).
 import * as tf from '@tensorflow/tfjs';
 import {
-  batchMatMul,
   gatherRelativeScores,
-  groupedMatMul,
+  headApply,
+  headScores,
   maskedSoftmax,
   matMul,
   relativeDistanceIndex,
@@ -140,8 +140,9 @@ export function createPositionBiases(options: PositionBiasesOptions): PositionBi
  * `<prefix>.position.weight` (W_r), all `[D, D]` without bias as in Transformer-XL; and, unless
  * shared biases were given, `<prefix>.u_bias`, `<prefix>.v_bias` `[H, d]`.
  *
- * Scores are computed head-major (`[heads, batch, T, K]`): the position term is then one plain 2-D
- * product per head with `batch * T` rows (`groupedMatMul`), and the rel-shift needs no transpose.
+ * Projections stay token-major (`[batch, length, D]`, head h in columns `h*d .. h*d+d-1`); the per-head
+ * products (`headScores`, `headApply` of @engram/kernels) read the heads in place, so no head split or
+ * merge transpose runs. Scores are `[batch, heads, T, K]`.
  */
 export class RelativeAttention {
   readonly modelDim: number;
@@ -252,24 +253,6 @@ export class RelativeAttention {
     this.dropoutCalls = calls;
   }
 
-  /** Splits `[rows * length, D]` into heads, head-major: `[H * rows, length, d]`. */
-  private splitHeads(x: tf.Tensor2D, rows: number, length: number): tf.Tensor3D {
-    const heads = tf.transpose(tf.reshape(x, [rows, length, this.numHeads, this.headDim]), [2, 0, 1, 3]);
-    return tf.reshape(heads, [this.numHeads * rows, length, this.headDim]);
-  }
-
-  /** Splits `[rows * length, D]` into transposed heads, head-major: `[H * rows, d, length]`. */
-  private splitHeadsTransposed(x: tf.Tensor2D, rows: number, length: number): tf.Tensor3D {
-    const heads = tf.transpose(tf.reshape(x, [rows, length, this.numHeads, this.headDim]), [2, 0, 3, 1]);
-    return tf.reshape(heads, [this.numHeads * rows, this.headDim, length]);
-  }
-
-  /** Merges head-major `[H * rows, length, d]` back to `[rows * length, D]`. */
-  private mergeHeads(x: tf.Tensor3D, rows: number, length: number): tf.Tensor2D {
-    const split = tf.reshape(x, [this.numHeads, rows, length, this.headDim]);
-    return tf.reshape(tf.transpose(split, [1, 2, 0, 3]), [rows * length, this.modelDim]);
-  }
-
   /** Checks shapes and dtypes of an attention call; returns [batch, queries, keys]. */
   private validate(input: AttentionInput): [number, number, number] {
     const { queries, keys, queryPositions, keyPositions, softMask } = input;
@@ -314,28 +297,20 @@ export class RelativeAttention {
   }
 
   /**
-   * Position scores of every query against every key, head-major `[H, B, T, K]`.
-   * @param queriesWithV `(q + v) / sqrt(d)`, `[H, B * T, d]`
+   * Position scores of every query against every key, `[B, H, T, K]`.
+   * @param queriesWithV `(q + v) / sqrt(d)`, token-major `[B, T, D]`
+   * @param distanceIndex int32 `[B or 1, T, K]` clamped distances (read only by the gather path)
    */
-  private positionScores(
-    queriesWithV: tf.Tensor3D,
-    batch: number,
-    queryCount: number,
-    keyCount: number,
-    contiguous: boolean,
-    distanceIndex: tf.Tensor3D,
-  ): tf.Tensor4D {
+  private positionScores(queriesWithV: tf.Tensor3D, keyCount: number, contiguous: boolean, distanceIndex: tf.Tensor3D): tf.Tensor4D {
     const project = (distances: number[]): tf.Tensor3D => {
-      // R (P x D) @ W_r, split per head and transposed: [H, d, P]. R is projected once per call.
+      // R (P x D) @ W_r, shared by every batch row: [1, P, D]. R is projected once per call.
       const sinusoid = sinusoidEmbedding(distances, this.modelDim);
-      const projected = matMul(sinusoid, this.position as tf.Tensor2D);
-      return tf.transpose(tf.reshape(projected, [distances.length, this.numHeads, this.headDim]), [1, 2, 0]);
+      return tf.expandDims(matMul(sinusoid, this.position as tf.Tensor2D), 0) as tf.Tensor3D;
     };
     if (contiguous) {
       // Distances K-1 .. 0 (clamped), aligned to each query by the rel-shift trick.
       const distances = Array.from({ length: keyCount }, (_, j) => Math.min(keyCount - 1 - j, this.clampLength));
-      const scores = groupedMatMul(queriesWithV, project(distances));
-      return relShift(tf.reshape(scores, [this.numHeads, batch, queryCount, keyCount]));
+      return relShift(headScores(queriesWithV, project(distances), this.numHeads));
     }
     // Gather path: score every distinct clamped distance once, then pick per (query, key).
     const indexValues = distanceIndex.dataSync();
@@ -347,10 +322,8 @@ export class RelativeAttention {
       remapped[position] = slotOf.get(indexValues[position] as number) as number;
     }
     const slotIndex = tf.tensor3d(remapped, distanceIndex.shape, 'int32');
-    const scores = groupedMatMul(queriesWithV, project(distinct)); // [H, B*T, P]
-    const batchMajor = tf.transpose(tf.reshape(scores, [this.numHeads, batch, queryCount, distinct.length]), [1, 0, 2, 3]);
-    const gathered = gatherRelativeScores(batchMajor as tf.Tensor4D, slotIndex, { validateIndex: false });
-    return tf.transpose(gathered, [1, 0, 2, 3]);
+    const scores = headScores(queriesWithV, project(distinct), this.numHeads); // [B, H, T, P]
+    return gatherRelativeScores(scores, slotIndex, { validateIndex: false });
   }
 
   /** Attention of the current segment over `[memory; current]` (SPEC 2.2). */
@@ -361,23 +334,18 @@ export class RelativeAttention {
     const dropoutSeed = applyDropout ? hashSeed(this.seed, `${this.namePrefix}.dropout.${this.dropoutCalls++}`) : 0;
     return tf.tidy(() => {
       const scale = 1 / Math.sqrt(headDim);
-      const queries2d = tf.reshape(input.queries, [batch * queryCount, modelDim]) as tf.Tensor2D;
       const keys2d = tf.reshape(input.keys, [batch * keyCount, modelDim]) as tf.Tensor2D;
-      const projectedQueries = matMul(queries2d, this.query as tf.Tensor2D);
-      // Keys and values in one 2-D matmul over [B*K, D] x [D, 2D].
-      const keyValue = matMul(keys2d, tf.concat([this.key, this.value], 1) as tf.Tensor2D);
-      const [projectedKeys, projectedValues] = tf.split(keyValue, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
-      const queryHeads = tf.reshape(
-        tf.transpose(tf.reshape(projectedQueries, [batch, queryCount, numHeads, headDim]), [2, 0, 1, 3]),
-        [numHeads, batch * queryCount, headDim],
-      ); // [H, B*T, d]
-      const keyHeadsTransposed = this.splitHeadsTransposed(projectedKeys, batch, keyCount); // [H*B, d, K]
-      const valueHeads = this.splitHeads(projectedValues, batch, keyCount); // [H*B, K, d]
-      const u = tf.reshape(this.positionBiases.u, [numHeads, 1, headDim]);
-      const v = tf.reshape(this.positionBiases.v, [numHeads, 1, headDim]);
-      const queriesWithU = tf.reshape(tf.mul(tf.add(queryHeads, u), scale), [numHeads * batch, queryCount, headDim]) as tf.Tensor3D;
-      const queriesWithV = tf.mul(tf.add(queryHeads, v), scale) as tf.Tensor3D; // [H, B*T, d]
-      const content = tf.reshape(batchMatMul(queriesWithU, keyHeadsTransposed), [numHeads, batch, queryCount, keyCount]);
+      const project = (x2d: tf.Tensor2D, weight: tf.Variable, length: number): tf.Tensor3D =>
+        tf.reshape(matMul(x2d, weight as tf.Tensor2D), [batch, length, modelDim]) as tf.Tensor3D;
+      // Token-major [B, length, D] throughout: head h is columns h*d .. h*d+d-1, read in place by the head products.
+      const projectedQueries = project(tf.reshape(input.queries, [batch * queryCount, modelDim]) as tf.Tensor2D, this.query, queryCount);
+      const projectedKeys = project(keys2d, this.key, keyCount);
+      const projectedValues = project(keys2d, this.value, keyCount);
+      const u = tf.reshape(this.positionBiases.u, [modelDim]);
+      const v = tf.reshape(this.positionBiases.v, [modelDim]);
+      const queriesWithU = tf.mul(tf.add(projectedQueries, u), scale) as tf.Tensor3D;
+      const queriesWithV = tf.mul(tf.add(projectedQueries, v), scale) as tf.Tensor3D;
+      const content = headScores(queriesWithU, projectedKeys, numHeads); // [B, H, T, K]
       // Contiguous keys have the same relative layout in every row: row 0's mask serves all rows.
       const rowsForMask = input.contiguous ? 1 : -1;
       const { index, causal } = relativeDistanceIndex(
@@ -385,16 +353,15 @@ export class RelativeAttention {
         tf.slice(input.keyPositions, [0, 0], [rowsForMask, -1]) as tf.Tensor2D,
         this.clampLength,
       );
-      const position = this.positionScores(queriesWithV, batch, queryCount, keyCount, input.contiguous, index);
-      const scores = tf.add(content, position);
-      // causal [B, T, K] broadcasts over the head-major [H, B, T, K] scores.
-      const softMask = input.softMask ? tf.transpose(tf.cast(input.softMask, 'float32'), [1, 0, 2, 3]) : undefined;
-      const probabilities = maskedSoftmax(scores, softMask ? { mask: causal, softMask } : { mask: causal }) as tf.Tensor4D;
-      const used = applyDropout ? tf.dropout(probabilities, this.dropout, undefined, dropoutSeed) : probabilities;
-      const attended = batchMatMul(tf.reshape(used, [numHeads * batch, queryCount, keyCount]), valueHeads); // [H*B, T, d]
-      const output = tf.reshape(matMul(this.mergeHeads(attended, batch, queryCount), this.output as tf.Tensor2D), [batch, queryCount, modelDim]) as tf.Tensor3D;
+      const scores = tf.add(content, this.positionScores(queriesWithV, keyCount, input.contiguous, index));
+      const mask = tf.expandDims(causal, 1) as tf.Tensor4D; // [B or 1, 1, T, K]
+      const softMask = input.softMask ? (tf.cast(input.softMask, 'float32') as tf.Tensor4D) : undefined;
+      const probabilities = maskedSoftmax(scores, softMask ? { mask, softMask } : { mask }) as tf.Tensor4D;
+      const used = applyDropout ? (tf.dropout(probabilities, this.dropout, undefined, dropoutSeed) as tf.Tensor4D) : probabilities;
+      const attended = headApply(used, projectedValues, numHeads); // [B, T, D]
+      const output = project(tf.reshape(attended, [batch * queryCount, modelDim]) as tf.Tensor2D, this.output, queryCount);
       if (!input.returnProbabilities) return { output };
-      return { output, probabilities: tf.transpose(probabilities, [1, 0, 2, 3]) as tf.Tensor4D };
+      return { output, probabilities };
     }) as AttentionOutput;
   }
 
@@ -416,12 +383,13 @@ export class RelativeAttention {
     const count = keyValueInput.shape[1];
     return tf.tidy(() => {
       const scale = 1 / Math.sqrt(this.headDim);
-      const queries = this.splitHeads(matMul(tf.reshape(queryInput, [batch * queryCount, this.modelDim]), this.query as tf.Tensor2D), batch, queryCount);
-      const keyValue = matMul(tf.reshape(keyValueInput, [batch * count, this.modelDim]), tf.concat([this.key, this.value], 1) as tf.Tensor2D);
-      const [keys, values] = tf.split(keyValue, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
-      const scores = batchMatMul(tf.mul(queries, scale) as tf.Tensor3D, this.splitHeadsTransposed(keys, batch, count));
-      const attended = batchMatMul(tf.softmax(scores) as tf.Tensor3D, this.splitHeads(values, batch, count));
-      return tf.reshape(this.mergeHeads(attended, batch, queryCount), [batch, queryCount, this.modelDim]) as tf.Tensor3D;
+      const project = (x: tf.Tensor3D, weight: tf.Variable, length: number): tf.Tensor3D =>
+        tf.reshape(matMul(tf.reshape(x, [batch * length, this.modelDim]), weight as tf.Tensor2D), [batch, length, this.modelDim]) as tf.Tensor3D;
+      const queries = tf.mul(project(queryInput, this.query, queryCount), scale) as tf.Tensor3D;
+      const keys = project(keyValueInput, this.key, count);
+      const values = project(keyValueInput, this.value, count);
+      const probabilities = tf.softmax(headScores(queries, keys, this.numHeads)) as tf.Tensor4D; // [B, H, queries, n]
+      return headApply(probabilities, values, this.numHeads);
     });
   };
 }

@@ -2,6 +2,7 @@
 export { blockConv, causalDilatedConv } from './convolution.js';
 export { sparseSoftmaxCrossEntropy } from './cross-entropy.js';
 export { clipByGlobalNorm, stopGradient, type ClippedGradients } from './gradient.js';
+export { headApply, headScores } from './head-matmul.js';
 export { layerNorm } from './layer-norm.js';
 export { maskedSoftmax, type MaskedSoftmaxOptions } from './masked-softmax.js';
 export { batchMatMul, groupedMatMul, matMul } from './matmul.js';
