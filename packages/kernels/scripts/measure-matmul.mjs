@@ -1,11 +1,83 @@
-// Measures plain vs transpose-flag products, and forward + backward of tf.matMul vs the explicit-transpose ops, on wasm.
-// Run after `pnpm --filter @engram/kernels build`: node packages/kernels/scripts/measure-matmul.mjs
+// Measures stock vs fast (registerFastKernels) matmul GFLOP/s on wasm at the bench models' shapes, interleaved.
+// With --explicit-transposes it measures instead what the explicit-transpose ops were written for (stock kernels):
+// plain vs transpose-flag products, and forward + backward of tf.matMul vs matMul / batchMatMul / groupedMatMul.
+// Run after `pnpm --filter @engram/kernels build`: node packages/kernels/scripts/measure-matmul.mjs [--explicit-transposes]
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { batchMatMul, groupedMatMul, matMul } from '../dist/index.js';
+import { batchMatMul, groupedMatMul, matMul, registerFastKernels, unregisterFastKernels } from '../dist/index.js';
 
 tf.env().set('PROD', true);
 await tf.setBackend('wasm');
+
+if (!process.argv.includes('--explicit-transposes')) {
+  await measureFastKernels();
+  process.exit(0);
+}
+
+/**
+ * The products of one attention layer (forward and backward) and of the 2-D projections, at the bench's `tiny`
+ * (batch 8, segment 64, memory 64, width 128, 4 heads: G = 32 groups, T = 64, K = 128 keys, d = 32) and `small`
+ * (16, 128, 128, 256, 4: G = 64, T = 128, K = 256, d = 64) shapes. Each entry: [label, batch, M, N, K, transposeA,
+ * transposeB]; the stored operands are [batch, M, K] (or [batch, K, M] with transposeA) and [batch, K, N] (or [.., N, K]).
+ */
+function shapesOf(name, { batch, segment, memory, width, heads, ff }) {
+  const groups = batch * heads;
+  const d = width / heads;
+  const keys = segment + memory;
+  const rows = batch * segment;
+  return [
+    [`${name} scores q k^T`, groups, segment, keys, d, false, true],
+    [`${name} context p v`, groups, segment, d, keys, false, false],
+    [`${name} d scores dy v^T`, groups, segment, keys, d, false, true],
+    [`${name} d values p^T dy`, groups, keys, d, segment, true, false],
+    [`${name} d keys ds^T q`, groups, keys, d, segment, true, false],
+    [`${name} projection x w`, 1, rows, width, width, false, false],
+    [`${name} feed-forward x w1`, 1, rows, ff, width, false, false],
+    [`${name} d input dy w^T`, 1, rows, width, ff, false, true],
+    [`${name} d weight x^T dy`, 1, width, ff, rows, true, false],
+  ];
+}
+
+async function measureFastKernels() {
+  const shapes = [
+    ...shapesOf('tiny', { batch: 8, segment: 64, memory: 64, width: 128, heads: 4, ff: 512 }),
+    ...shapesOf('small', { batch: 16, segment: 128, memory: 128, width: 256, heads: 4, ff: 1024 }),
+  ];
+  const repeats = Number(process.env.REPEATS ?? 7);
+  console.log('| product | shape (batch x M x N x K, flags) | stock GFLOP/s | fast GFLOP/s | fast / stock |');
+  console.log('|---|---|---|---|---|');
+  for (const [label, batch, m, n, k, transposeA, transposeB] of shapes) {
+    const batchShape = batch === 1 ? [] : [batch];
+    const a = tf.randomNormal([...batchShape, ...(transposeA ? [k, m] : [m, k])]);
+    const b = tf.randomNormal([...batchShape, ...(transposeB ? [n, k] : [k, n])]);
+    const flops = 2 * batch * m * n * k;
+    // Enough calls per sample for about 50 ms at 10 GFLOP/s.
+    const calls = Math.max(1, Math.round(5e8 / flops));
+    const sample = () => {
+      const start = performance.now();
+      for (let call = 0; call < calls; call++) tf.matMul(a, b, transposeA, transposeB).dispose();
+      return (performance.now() - start) / calls;
+    };
+    const times = { stock: [], fast: [] };
+    for (let repeat = -1; repeat < repeats; repeat++) {
+      for (const mode of ['stock', 'fast']) {
+        if (mode === 'fast') registerFastKernels();
+        else unregisterFastKernels();
+        const ms = sample();
+        if (repeat >= 0) times[mode].push(ms); // repeat -1 warms both up
+      }
+    }
+    unregisterFastKernels();
+    const median = (values) => values.sort((x, y) => x - y)[Math.floor(values.length / 2)];
+    const rate = (mode) => flops / median(times[mode]) / 1e6;
+    const flags = [transposeA ? 'tA' : '', transposeB ? 'tB' : ''].filter(Boolean).join(' ') || 'plain';
+    console.log(
+      `| ${label} | ${batch} x ${m} x ${n} x ${k}, ${flags} | ${rate('stock').toFixed(1)} | ${rate('fast').toFixed(1)} | ` +
+        `${(rate('fast') / rate('stock')).toFixed(1)}x |`,
+    );
+    tf.dispose([a, b]);
+  }
+}
 
 /** Median time of `repeats` calls of each function, interleaved so machine load hits every variant alike. */
 function medians(functions, repeats) {

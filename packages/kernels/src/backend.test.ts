@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterEach, describe, expect, test } from 'vitest';
 import { assertTensorBudget, describeBackend, initBackend, tensorBytes, WASM_HEAP_LIMIT_BYTES } from './backend.js';
 import { BackendUnavailableError, InvalidArgumentError, TensorBudgetError } from './errors.js';
+import { fastKernelsActive } from './kernels/fast-matmul.js';
 
 const testBackend = tf.getBackend();
 
@@ -49,6 +50,7 @@ describe('initBackend', () => {
       gpu: true,
       simd: null,
       threads: null,
+      kernels: null,
       tfjsVersion: '4.22.0',
     });
     expect(tf.getBackend()).toBe('tensorflow');
@@ -142,6 +144,25 @@ describe('initBackend', () => {
     expect(describeBackend()).toEqual(info);
   });
 
+  test('wasm: fast matmul kernels by default, kernels: "stock" restores tfjs\'s own, back and forth', async () => {
+    const fast = await initBackend({ backend: 'wasm' });
+    expect(fast.kernels).toBe('fast');
+    expect(fastKernelsActive()).toBe(true);
+    const stock = await initBackend({ backend: 'wasm', kernels: 'stock' });
+    expect(stock.kernels).toBe('stock');
+    expect(fastKernelsActive()).toBe(false);
+    expect(describeBackend().kernels).toBe('stock');
+    const product = () => tf.tidy(() => Array.from(tf.matMul(tf.range(0, 6).reshape([2, 3]), tf.ones([2, 3]), false, true).dataSync()));
+    const stockProduct = product();
+    expect((await initBackend({ backend: 'wasm', kernels: 'fast' })).kernels).toBe('fast');
+    expect(product()).toEqual(stockProduct);
+    expect(stockProduct).toEqual([3, 3, 12, 12]);
+    await expect(initBackend({ backend: 'wasm', kernels: 'quick' as never })).rejects.toThrow(InvalidArgumentError);
+    await expect(initBackend({ backend: 'wasm', kernels: 'quick' as never })).rejects.toThrow(/kernels.*fast, stock/);
+    // On other backends the choice is not applicable.
+    expect((await initBackend({ backend: 'cpu', kernels: 'stock' })).kernels).toBeNull();
+  });
+
   test('cpu: reports no wasm details', async () => {
     const info = await initBackend({ backend: 'cpu' });
     expect(info).toMatchObject({ name: 'cpu', tfjsBackend: 'cpu', gpu: false, simd: null, threads: null });
@@ -154,6 +175,7 @@ describe('assertTensorBudget', () => {
     await tf.setBackend('wasm');
     const attention = tensorBytes([8, 16, 2048, 4096]); // 4 GiB of float32 scores
     expect(attention).toBe(4 * 1024 ** 3);
+    const live = tf.ones([4]); // with any tensor alive, 4 GiB more is past the cap
     const error = (() => {
       try {
         assertTensorBudget(attention, 'attention scores of layer 3');
@@ -171,6 +193,7 @@ describe('assertTensorBudget', () => {
     expect((error as TensorBudgetError).limitBytes).toBe(WASM_HEAP_LIMIT_BYTES);
     expect(() => assertTensorBudget(1024 ** 2, 'small')).not.toThrow();
     expect(() => assertTensorBudget(-1, 'negative')).toThrow(InvalidArgumentError);
+    live.dispose();
   });
 
   test('does nothing on other backends; tensorBytes counts per dtype', async () => {

@@ -1,6 +1,7 @@
 // Tensor backend selection (native TensorFlow GPU/CPU, wasm, cpu) and the wasm heap budget check (ARCHITECTURE: engine facts).
 import * as tf from '@tensorflow/tfjs';
 import { BackendUnavailableError, InvalidArgumentError, TensorBudgetError } from './errors.js';
+import { fastKernelsActive, prepareFastKernels, registerFastKernels, unregisterFastKernels } from './kernels/fast-matmul.js';
 import { registerMissingKernels } from './kernels/index.js';
 
 /** What to ask `initBackend` for; `auto` tries `tensorflow-gpu`, `tensorflow`, `wasm`, `cpu` in that order. */
@@ -8,6 +9,12 @@ export type BackendChoice = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 
 
 /** A backend that actually runs (every choice but `auto`). */
 export type ConcreteBackend = Exclude<BackendChoice, 'auto'>;
+
+/** Which matmul kernels the wasm backend runs: Engram's SIMD GEMM (`fast`) or tfjs's own (`stock`). */
+export type KernelChoice = 'fast' | 'stock';
+
+/** The kernel choices `initBackend` accepts. */
+export const KERNEL_CHOICES: readonly KernelChoice[] = ['fast', 'stock'];
 
 /** The backend in use, for logs and benchmark reports. */
 export interface BackendInfo {
@@ -21,6 +28,8 @@ export interface BackendInfo {
   simd: boolean | null;
   /** wasm only: worker threads used by XNNPACK (1 without multithreading support); null elsewhere. */
   threads: number | null;
+  /** wasm only: whether the fast matmul kernels (`registerFastKernels`) are registered now; null elsewhere. */
+  kernels: KernelChoice | null;
   /** Version of @tensorflow/tfjs. */
   tfjsVersion: string;
 }
@@ -31,6 +40,13 @@ export interface InitBackendOptions {
   backend?: BackendChoice;
   /** Environment variables to read `ENGRAM_BACKEND` from (default `process.env`). */
   env?: Record<string, string | undefined>;
+  /**
+   * wasm only (ignored on other backends): `fast` (default) registers the SIMD GEMM kernels for BatchMatMul and
+   * _FusedMatMul (`registerFastKernels`), `stock` restores tfjs's own (`unregisterFastKernels`). When `fast` is the
+   * default and the GEMM cannot run on the heap (the threaded binary's shared memory), the stock kernels stay and
+   * `BackendInfo.kernels` says `stock`; an explicit `fast` throws `BackendUnavailableError` instead.
+   */
+  kernels?: KernelChoice;
   /**
    * Loads a backend package by name (default: dynamic `import()`). Tests inject fakes here; a loader must register
    * the backend with this copy of @tensorflow/tfjs as the real packages do on import.
@@ -160,7 +176,25 @@ async function activateNative(
   return gpu ? 'tensorflow-gpu' : 'tensorflow';
 }
 
-async function activateWasm(importModule: (specifier: string) => Promise<unknown>): Promise<ConcreteBackend> {
+async function chooseKernels(kernels: KernelChoice | undefined): Promise<void> {
+  if (kernels === 'stock') {
+    unregisterFastKernels();
+    return;
+  }
+  try {
+    await prepareFastKernels();
+    registerFastKernels();
+  } catch (error) {
+    if (kernels === 'fast') {
+      throw unavailable('wasm', 'the fast matmul kernels (kernels: "fast") cannot run on this wasm heap', error);
+    }
+  }
+}
+
+async function activateWasm(
+  importModule: (specifier: string) => Promise<unknown>,
+  kernels: KernelChoice | undefined,
+): Promise<ConcreteBackend> {
   let module: unknown;
   try {
     module = await importModule(PACKAGE.wasm);
@@ -183,6 +217,7 @@ async function activateWasm(importModule: (specifier: string) => Promise<unknown
     );
   }
   registerMissingKernels();
+  await chooseKernels(kernels);
   const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
   const multithreaded = Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'));
   const getThreadsCount = (module as { getThreadsCount?: () => number } | null)?.getThreadsCount;
@@ -194,13 +229,14 @@ async function activateWasm(importModule: (specifier: string) => Promise<unknown
 async function activate(
   choice: ConcreteBackend,
   importModule: (specifier: string) => Promise<unknown>,
+  kernels: KernelChoice | undefined,
 ): Promise<ConcreteBackend> {
   switch (choice) {
     case 'tensorflow-gpu':
     case 'tensorflow':
       return activateNative(choice, importModule);
     case 'wasm':
-      return activateWasm(importModule);
+      return activateWasm(importModule, kernels);
     case 'cpu': {
       let ready = false;
       let failure: unknown;
@@ -216,8 +252,8 @@ async function activate(
 }
 
 /**
- * Selects and initialises the tensor backend, sets `PROD` (no cpu banner), registers the kernels wasm lacks when
- * wasm is chosen, and describes the result.
+ * Selects and initialises the tensor backend, sets `PROD` (no cpu banner), registers the kernels wasm lacks and
+ * (unless `kernels: 'stock'`) the fast matmul kernels when wasm is chosen, and describes the result.
  *
  * Choice: `options.backend`, else `env.ENGRAM_BACKEND`, else `auto` (tensorflow-gpu -> tensorflow -> wasm -> cpu,
  * first that loads and initialises wins). The native packages are optional peers loaded with `import()`. An explicit
@@ -226,16 +262,24 @@ async function activate(
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
   const choice = resolveChoice(options);
+  if (options.kernels !== undefined && !KERNEL_CHOICES.includes(options.kernels)) {
+    throw new InvalidArgumentError({
+      operation: 'initBackend',
+      parameter: 'kernels',
+      expected: `one of ${KERNEL_CHOICES.join(', ')}`,
+      actual: JSON.stringify(options.kernels),
+    });
+  }
   const importModule = options.importModule ?? defaultImport;
   tf.env().set('PROD', true);
   if (choice !== 'auto') {
-    const name = await activate(choice, importModule);
+    const name = await activate(choice, importModule, options.kernels);
     return describeActive(name);
   }
   const failures: BackendUnavailableError[] = [];
   for (const candidate of AUTO_ORDER) {
     try {
-      const name = await activate(candidate, importModule);
+      const name = await activate(candidate, importModule, options.kernels);
       return describeActive(name);
     } catch (error) {
       if (!(error instanceof BackendUnavailableError)) throw error;
@@ -258,6 +302,7 @@ function describeActive(name: ConcreteBackend): BackendInfo {
     gpu: name === 'tensorflow-gpu',
     simd: wasm ? (wasmDetails?.simd ?? null) : null,
     threads: wasm ? (wasmDetails?.threads ?? null) : null,
+    kernels: wasm ? (fastKernelsActive() ? 'fast' : 'stock') : null,
     tfjsVersion: tf.version.tfjs,
   };
 }

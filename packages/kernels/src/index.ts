@@ -10,9 +10,11 @@ export {
 } from './errors.js';
 export * from './ops/index.js';
 export { registerMissingKernels, WASM_KERNELS_REGISTERED_BY_ENGRAM } from './kernels/index.js';
+export { FAST_WASM_KERNELS, fastKernelsActive, registerFastKernels, unregisterFastKernels } from './kernels/fast-matmul.js';
 export {
   assertTensorBudget,
   BACKEND_CHOICES,
+  KERNEL_CHOICES,
   describeBackend,
   initBackend,
   tensorBytes,
@@ -21,4 +23,5 @@ export {
   type BackendInfo,
   type ConcreteBackend,
   type InitBackendOptions,
+  type KernelChoice,
 } from './backend.js';

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, test } from 'vitest';
 import { randomValues } from '../test-support.js';
 import { expectClose, expectNoLeak } from '../testing/index.js';
+import { fastKernelsActive } from './fast-matmul.js';
 import { registerMissingKernels, WASM_KERNELS_REGISTERED_BY_ENGRAM } from './index.js';
 
 const testBackend = tf.getBackend();
@@ -32,6 +33,7 @@ describe('before registration', () => {
   test('wasm has no UnsortedSegmentSum or Conv2DBackpropFilter, so the gradient of gather fails there', async () => {
     await import('../index.js'); // the package root registers nothing on import
     for (const name of WASM_KERNELS_REGISTERED_BY_ENGRAM) expect(tf.getKernel(name, 'wasm')).toBeUndefined();
+    expect(fastKernelsActive()).toBe(false);
     await expect(onBackend('wasm', gatherGradient)).rejects.toThrow(/UnsortedSegmentSum/);
   });
 });
@@ -39,7 +41,10 @@ describe('before registration', () => {
 describe('after importing @engram/kernels/register', () => {
   test('the entry point registers both kernels for wasm only, and a second registration is a no-op', async () => {
     const before = tf.getKernelsForBackend('cpu').length;
+    const wasmInitialised = tf.engine().registry.wasm !== undefined; // true on the wasm test project, false on cpu
     await import('../register.js');
+    // The fast matmul kernels need the initialised wasm heap: the entry registers them only when it is up.
+    expect(fastKernelsActive()).toBe(wasmInitialised);
     for (const name of WASM_KERNELS_REGISTERED_BY_ENGRAM) expect(tf.getKernel(name, 'wasm')).toBeDefined();
     expect(registerMissingKernels()).toEqual([]);
     expect(tf.getKernelsForBackend('cpu').length).toBe(before);

@@ -1,5 +1,6 @@
-// The slice of the tfjs wasm backend's interface that the JS kernels below use (no import of the backend package).
+// The slice of the tfjs wasm backend's interface that Engram's kernels use (no import of the backend package).
 import type * as tf from '@tensorflow/tfjs';
+import { isWasmMemory, type WasmMemory } from './webassembly.js';
 
 /** Structural view of `BackendWasm` from @tensorflow/tfjs-backend-wasm 4.22. */
 export interface WasmBackendLike {
@@ -7,6 +8,19 @@ export interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   /** A typed-array view on the heap memory of a tensor (invalidated when the heap grows: take it after makeOutput). */
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
+/** What the fast matmul kernels need beyond `WasmBackendLike`: the emscripten module and tensor heap offsets. */
+export interface WasmHeapBackend extends WasmBackendLike {
+  wasm: {
+    /** The emscripten module's exports; `memory` is the heap every tensor lives in. */
+    asm: { memory: WasmMemory };
+    /** emscripten's allocator on that heap (returns a byte offset; `>>> 0` for offsets above 2 GiB). */
+    _malloc(bytes: number): number;
+    _free(offset: number): void;
+  };
+  /** Per tensor data: `memoryOffset` is the byte offset of its values in the heap. */
+  dataIdMap: { get(dataId: tf.DataId): { memoryOffset: number } | undefined };
 }
 
 /** Narrows the `backend` argument of a kernel function, with a clear error on a backend that is not wasm-like. */
@@ -19,4 +33,29 @@ export function asWasmBackend(backend: unknown, kernelName: string): WasmBackend
     );
   }
   return candidate as WasmBackendLike;
+}
+
+/** Narrows a backend to `WasmHeapBackend`, or explains what is missing (another tfjs-backend-wasm version). */
+export function asWasmHeapBackend(backend: unknown, what: string): WasmHeapBackend {
+  const candidate = asWasmBackend(backend, what) as Partial<WasmHeapBackend>;
+  const memory = candidate.wasm?.asm?.memory;
+  if (
+    !isWasmMemory(memory) ||
+    typeof candidate.wasm?._malloc !== 'function' ||
+    typeof candidate.wasm?._free !== 'function' ||
+    typeof candidate.dataIdMap?.get !== 'function'
+  ) {
+    throw new Error(
+      `@engram/kernels: ${what} needs the wasm backend's heap (backend.wasm.asm.memory, _malloc, _free, dataIdMap) ` +
+        'as @tensorflow/tfjs-backend-wasm 4.22 exposes it; this backend object has another shape.',
+    );
+  }
+  return candidate as WasmHeapBackend;
+}
+
+/** Byte offset of a tensor's values in the wasm heap. */
+export function heapOffset(backend: WasmHeapBackend, info: tf.TensorInfo): number {
+  const data = backend.dataIdMap.get(info.dataId);
+  if (data === undefined) throw new Error('@engram/kernels: a kernel input is not a tensor of this wasm backend (disposed?)');
+  return data.memoryOffset;
 }

@@ -1,10 +1,12 @@
 // Matrix products whose gradients use explicit transposes instead of matMul's transpose flags (slow on wasm; SPEC 2.2 projections).
 //
 // tfjs's own matMul gradient computes dA = dy b^T and dB = a^T dy with `tf.matMul(.., transposeA, transposeB)`;
-// on the wasm backend (tfjs 4.22) a product with either flag set runs 15-45x slower than the plain product
-// (see the README). These ops give the same values and gradients with `tf.transpose` followed by plain products.
+// on the stock wasm backend (tfjs 4.22) a product with either flag set runs 15-45x slower than the plain product
+// (see the README). These ops give the same values and gradients with `tf.transpose` followed by plain products,
+// except while the fast wasm kernels are active (registerFastKernels), where flags cost nothing and save the copies.
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../errors.js';
+import { fastKernelsActive } from '../kernels/fast-matmul.js';
 import { assertDtype, assertTensor, describeShape } from './validate.js';
 
 function checkOperands(operation: string, a: tf.Tensor, b: tf.Tensor, rank: 2 | 3): void {
@@ -35,6 +37,11 @@ function checkOperands(operation: string, a: tf.Tensor, b: tf.Tensor, rank: 2 | 
   }
 }
 
+/** True when products with transpose flags run as fast as plain ones: the fast kernels serve the active wasm backend. */
+function transposeFlagsAreFast(): boolean {
+  return tf.getBackend() === 'wasm' && fastKernelsActive();
+}
+
 function plainProduct2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   const product = tf.customGrad((...args) => {
     const [left, right, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
@@ -44,6 +51,9 @@ function plainProduct2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [savedLeft, savedRight] = saved as [tf.Tensor2D, tf.Tensor2D];
         const upstream = dy as tf.Tensor2D;
+        if (transposeFlagsAreFast()) {
+          return [tf.matMul(upstream, savedRight, false, true), tf.matMul(savedLeft, upstream, true, false)];
+        }
         return [tf.matMul(upstream, tf.transpose(savedRight)), tf.matMul(tf.transpose(savedLeft), upstream)];
       },
     };
@@ -52,7 +62,8 @@ function plainProduct2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
 }
 
 /**
- * `a @ b` with gradients `dy @ b^T` and `a^T @ dy` computed by explicit transposes and plain products.
+ * `a @ b` with gradients `dy @ b^T` and `a^T @ dy` computed by explicit transposes and plain products (by transpose
+ * flags while the fast wasm kernels are active).
  * @param a float32 `[M, K]`
  * @param b float32 `[K, N]`
  * @returns `[M, N]`
@@ -64,7 +75,8 @@ export function matMul(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
 
 /**
  * Batched `a @ b` (one product per group, same number of groups, no broadcasting) with gradients
- * `dy @ b^T` and `a^T @ dy` per group computed by explicit transposes and plain batched products.
+ * `dy @ b^T` and `a^T @ dy` per group computed by explicit transposes and plain batched products (by transpose flags
+ * while the fast wasm kernels are active).
  * @param a float32 `[G, M, K]`
  * @param b float32 `[G, K, N]`
  * @returns `[G, M, N]`
@@ -79,6 +91,9 @@ export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [savedLeft, savedRight] = saved as [tf.Tensor3D, tf.Tensor3D];
         const upstream = dy as tf.Tensor3D;
+        if (transposeFlagsAreFast()) {
+          return [tf.matMul(upstream, savedRight, false, true), tf.matMul(savedLeft, upstream, true, false)];
+        }
         return [
           tf.matMul(upstream, tf.transpose(savedRight, [0, 2, 1])),
           tf.matMul(tf.transpose(savedLeft, [0, 2, 1]), upstream),

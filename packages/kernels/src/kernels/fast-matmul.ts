@@ -1,0 +1,246 @@
+// BatchMatMul and _FusedMatMul for the wasm backend on the strided SIMD GEMM (native/gemm.c), and their registration.
+//
+// The stock tfjs-backend-wasm 4.22 kernels send only plain 2-D products to XNNPACK (which re-packs B on every call)
+// and every batched or transposed product to a scalar loop at about 1 GFLOP/s. These kernels pass strides instead:
+// transposes cost nothing, batch dimensions of size 1 broadcast through a zero batch stride, other broadcasting runs
+// one product per output batch. The stock configs are kept: they serve non-float32 inputs and the fused activations
+// the GEMM does not implement (prelu, elu, sigmoid), and `unregisterFastKernels` puts them back.
+import * as tf from '@tensorflow/tfjs';
+import { BackendUnavailableError } from '../errors.js';
+import { GEMM_ACTIVATION, instantiateGemm, instantiateGemmAsync, type GemmActivation, type GemmCall, type HeapGemm } from './gemm.js';
+import { asWasmHeapBackend, heapOffset, type WasmHeapBackend } from './wasm-backend.js';
+
+/** Kernel names `registerFastKernels` replaces on the `wasm` backend. */
+export const FAST_WASM_KERNELS = [tf.BatchMatMul, tf._FusedMatMul] as const;
+type FastKernelName = (typeof FAST_WASM_KERNELS)[number];
+
+interface Epilogue {
+  bias: tf.TensorInfo | null;
+  biasStride: 0 | 1;
+  activation: GemmActivation;
+  alpha: number;
+}
+
+const PLAIN: Epilogue = { bias: null, biasStride: 0, activation: 'linear', alpha: 0 };
+
+const stockConfigs = new Map<FastKernelName, tf.KernelConfig>();
+let heapGemm: HeapGemm | null = null;
+
+function gemmFor(backend: unknown): HeapGemm {
+  if (heapGemm === null || heapGemm.backend !== backend) {
+    heapGemm = instantiateGemm(asWasmHeapBackend(backend, 'the fast matmul kernels'));
+  }
+  return heapGemm;
+}
+
+function runStock(kernelName: FastKernelName, args: Parameters<tf.KernelFunc>[0]): ReturnType<tf.KernelFunc> {
+  const stock = stockConfigs.get(kernelName);
+  if (stock === undefined) throw new Error(`@engram/kernels: no stock ${kernelName} kernel was kept for the fallback`);
+  return stock.kernelFunc(args);
+}
+
+const size = (shape: readonly number[]): number => shape.reduce((product, extent) => product * extent, 1);
+
+/** Flat index into a batch of shape `inputShape` (right-aligned, size-1 axes broadcast) of output batch `flat`. */
+function broadcastBatchIndex(flat: number, outputShape: readonly number[], inputShape: readonly number[]): number {
+  let index = 0;
+  let stride = 1;
+  let rest = flat;
+  for (let axis = outputShape.length - 1; axis >= 0; axis--) {
+    const extent = outputShape[axis] as number;
+    const coordinate = rest % extent;
+    rest = Math.floor(rest / extent);
+    const inputAxis = axis - (outputShape.length - inputShape.length);
+    if (inputAxis < 0) continue;
+    const inputExtent = inputShape[inputAxis] as number;
+    if (inputExtent !== 1) index += coordinate * stride;
+    stride *= inputExtent;
+  }
+  return index;
+}
+
+function columnsOf(b: tf.TensorInfo, transposeB: boolean): number {
+  const rank = b.shape.length;
+  return b.shape[transposeB ? rank - 2 : rank - 1] as number;
+}
+
+/**
+ * `act(op(a) op(b) + bias)` over broadcast batch dimensions, where op transposes the last two axes when asked.
+ * a `[...batchA, M, K]` (or `[..., K, M]` with transposeA), b `[...batchB, K, N]` (or `[..., N, K]`) -> `[...batch, M, N]`.
+ */
+function multiply(
+  backendArgument: unknown,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+  epilogue: Epilogue,
+): tf.TensorInfo {
+  const backend: WasmHeapBackend = asWasmHeapBackend(backendArgument, 'the fast matmul kernels');
+  const gemm = gemmFor(backend);
+  const aRank = a.shape.length;
+  const bRank = b.shape.length;
+  if (aRank < 2 || bRank < 2) {
+    throw new Error(`BatchMatMul needs operands of rank >= 2, got a [${a.shape}] and b [${b.shape}]`);
+  }
+  const m = a.shape[transposeA ? aRank - 1 : aRank - 2] as number;
+  const k = a.shape[transposeA ? aRank - 2 : aRank - 1] as number;
+  const innerB = b.shape[transposeB ? bRank - 1 : bRank - 2] as number;
+  const n = columnsOf(b, transposeB);
+  if (k !== innerB) {
+    throw new Error(
+      `Error in matMul: inner shapes (${k}) and (${innerB}) of tensors with shapes [${a.shape}] and [${b.shape}] ` +
+        `and transposeA=${transposeA} and transposeB=${transposeB} must match.`,
+    );
+  }
+  const batchShapeA = a.shape.slice(0, -2);
+  const batchShapeB = b.shape.slice(0, -2);
+  const batchShape = tf.broadcast_util.assertAndGetBroadcastShape(batchShapeA, batchShapeB);
+  const output = backend.makeOutput([...batchShape, m, n], 'float32');
+  const batches = size(batchShape);
+  if (batches * m * n === 0) return output;
+  const batchesA = size(batchShapeA);
+  const batchesB = size(batchShapeB);
+  const call: GemmCall = {
+    batch: batches,
+    m,
+    n,
+    k,
+    a: heapOffset(backend, a),
+    aBatch: m * k,
+    aRow: transposeA ? 1 : k,
+    aColumn: transposeA ? m : 1,
+    b: heapOffset(backend, b),
+    bBatch: k * n,
+    bRow: transposeB ? 1 : n,
+    bColumn: transposeB ? k : 1,
+    c: heapOffset(backend, output),
+    cBatch: m * n,
+    cRow: n,
+    bias: epilogue.bias === null ? 0 : heapOffset(backend, epilogue.bias),
+    biasStride: epilogue.biasStride,
+    activation: epilogue.activation,
+    alpha: epilogue.alpha,
+  };
+  if (batchesB === 1 && !transposeA) {
+    // Row-major A over a shared B: one product with batches * M rows (B packed once).
+    gemm.run({ ...call, batch: 1, m: batches * m });
+  } else if (batchesA === batches && batchesB === batches) {
+    gemm.run(call);
+  } else if (batchesA === 1 || batchesB === 1) {
+    gemm.run({ ...call, aBatch: batchesA === 1 ? 0 : call.aBatch, bBatch: batchesB === 1 ? 0 : call.bBatch });
+  } else {
+    for (let batch = 0; batch < batches; batch++) {
+      const indexA = broadcastBatchIndex(batch, batchShape, batchShapeA);
+      const indexB = broadcastBatchIndex(batch, batchShape, batchShapeB);
+      gemm.run({
+        ...call,
+        batch: 1,
+        a: call.a + 4 * indexA * call.aBatch,
+        b: call.b + 4 * indexB * call.bBatch,
+        c: call.c + 4 * batch * call.cBatch,
+      });
+    }
+  }
+  return output;
+}
+
+const fastBatchMatMul: tf.KernelFunc = (args) => {
+  const { a, b } = args.inputs as unknown as { a: tf.TensorInfo; b: tf.TensorInfo };
+  const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
+  if (a.dtype !== 'float32' || b.dtype !== 'float32') return runStock(tf.BatchMatMul, args);
+  return multiply(args.backend, a, b, transposeA, transposeB, PLAIN);
+};
+
+const fastFusedMatMul: tf.KernelFunc = (args) => {
+  const { a, b, bias } = args.inputs as unknown as { a: tf.TensorInfo; b: tf.TensorInfo; bias?: tf.TensorInfo };
+  const { transposeA, transposeB, activation, leakyreluAlpha } = args.attrs as unknown as tf._FusedMatMulAttrs;
+  const kind = (activation ?? 'linear') as string;
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || !Object.hasOwn(GEMM_ACTIVATION, kind)) return runStock(tf._FusedMatMul, args);
+  let biasStride: 0 | 1 = 0;
+  if (bias != null) {
+    const n = columnsOf(b, transposeB);
+    const biasSize = size(bias.shape);
+    if (bias.dtype !== 'float32') return runStock(tf._FusedMatMul, args);
+    if (biasSize === 1) biasStride = 0;
+    else if (biasSize === n && bias.shape[bias.shape.length - 1] === n) biasStride = 1;
+    else return runStock(tf._FusedMatMul, args); // a bias that varies along rows or batches
+  }
+  return multiply(args.backend, a, b, transposeA, transposeB, {
+    bias: bias ?? null,
+    biasStride,
+    activation: kind as GemmActivation,
+    alpha: leakyreluAlpha ?? 0,
+  });
+};
+
+const FAST_KERNEL_FUNCS: Record<FastKernelName, tf.KernelFunc> = {
+  [tf.BatchMatMul]: fastBatchMatMul,
+  [tf._FusedMatMul]: fastFusedMatMul,
+};
+
+function initialisedWasmBackend(operation: string): WasmHeapBackend {
+  const backend = tf.engine().registry.wasm;
+  if (backend === undefined) {
+    throw new BackendUnavailableError(
+      'wasm',
+      `${operation} needs the initialised wasm backend: import @tensorflow/tfjs-backend-wasm and call it after ` +
+        "`await tf.setBackend('wasm')` (or use initBackend({ backend: 'wasm' }), which registers the fast kernels).",
+    );
+  }
+  return asWasmHeapBackend(backend, operation);
+}
+
+/**
+ * Instantiates the GEMM on the wasm heap asynchronously (browsers' main thread refuses to compile modules over
+ * 4 KB synchronously), so that a following `registerFastKernels()` has nothing left to compile.
+ */
+export async function prepareFastKernels(): Promise<void> {
+  const backend = initialisedWasmBackend('prepareFastKernels');
+  if (heapGemm?.backend !== backend) heapGemm = await instantiateGemmAsync(backend);
+}
+
+/**
+ * Replaces the wasm backend's `BatchMatMul` and `_FusedMatMul` with the SIMD GEMM kernels, keeping the stock configs
+ * for fallback and for `unregisterFastKernels`. Idempotent. Requires the wasm backend to be initialised (call it after
+ * `await tf.setBackend('wasm')`); throws `BackendUnavailableError` otherwise, and an `Error` when the GEMM cannot run
+ * on this heap (the threaded wasm binary's shared memory). Only the `wasm` backend is touched, whichever is active.
+ */
+export function registerFastKernels(): void {
+  gemmFor(initialisedWasmBackend('registerFastKernels'));
+  for (const kernelName of FAST_WASM_KERNELS) {
+    const current = tf.getKernel(kernelName, 'wasm');
+    if (current?.kernelFunc === FAST_KERNEL_FUNCS[kernelName]) continue;
+    if (current === undefined) {
+      throw new BackendUnavailableError('wasm', `registerFastKernels: the wasm backend has no stock ${kernelName} kernel to replace`);
+    }
+    stockConfigs.set(kernelName, current);
+    tf.unregisterKernel(kernelName, 'wasm');
+    tf.registerKernel({
+      kernelName,
+      backendName: 'wasm',
+      kernelFunc: FAST_KERNEL_FUNCS[kernelName],
+      // The stock setup binds the stock kernel to the backend; the fallback needs it after a backend re-initialises.
+      setupFunc: current.setupFunc,
+      disposeFunc: current.disposeFunc,
+    });
+  }
+}
+
+/** Puts the stock tfjs kernels back (idempotent; registering again later works) and frees the GEMM's scratch. */
+export function unregisterFastKernels(): void {
+  for (const kernelName of FAST_WASM_KERNELS) {
+    const current = tf.getKernel(kernelName, 'wasm');
+    const stock = stockConfigs.get(kernelName);
+    if (current?.kernelFunc !== FAST_KERNEL_FUNCS[kernelName] || stock === undefined) continue;
+    tf.unregisterKernel(kernelName, 'wasm');
+    tf.registerKernel(stock);
+  }
+  // The scratch lives on the heap of the backend it was made for; free it only while that heap is alive.
+  if (heapGemm !== null && (heapGemm.backend as object) === tf.engine().registry.wasm) heapGemm.releaseScratch();
+}
+
+/** True when both fast kernels are the ones registered for `wasm`. */
+export function fastKernelsActive(): boolean {
+  return FAST_WASM_KERNELS.every((kernelName) => tf.getKernel(kernelName, 'wasm')?.kernelFunc === FAST_KERNEL_FUNCS[kernelName]);
+}
