@@ -112,7 +112,10 @@ describe('topic-recall', () => {
   /** Independent reading of an episode: the topic whose symbols are most frequent in the block. */
   function majorityTopic(names: string[]): number {
     const counts = [0, 0, 0, 0];
-    for (const name of names.slice(1, 17)) counts[Math.floor(Number(name.replace('symbol:', '')) / 2)] += 1;
+    for (const name of names.slice(1, 17)) {
+      const topic = Math.floor(Number(name.replace('symbol:', '')) / 2);
+      counts[topic] = (counts[topic] ?? 0) + 1;
+    }
     return counts.indexOf(Math.max(...counts));
   }
 
