@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { BackendUnavailableError } from '../errors.js';
 import { GEMM_ACTIVATION, instantiateGemm, instantiateGemmAsync, type GemmActivation, type GemmCall, type HeapGemm } from './gemm.js';
+import { HEAD_APPLY, HEAD_APPLY_TRANSPOSED, HEAD_SCORES, type HeadMatMulAttrs } from '../ops/head-matmul.js';
 import { asWasmHeapBackend, heapOffset, type WasmHeapBackend } from './wasm-backend.js';
 
 /** Kernel names `registerFastKernels` replaces on the `wasm` backend. */
@@ -179,6 +180,67 @@ const FAST_KERNEL_FUNCS: Record<FastKernelName, tf.KernelFunc> = {
   [tf._FusedMatMul]: fastFusedMatMul,
 };
 
+/**
+ * The per-head products of `headScores` / `headApply` (ops/head-matmul.ts) on the GEMM, reading heads in place from
+ * the token-major `[B, L, H*d]` layout: one GEMM call per batch row with the heads as its batch (head h starts
+ * `h*d` floats in, rows are `H*d` apart), so no transpose runs. These kernel names exist only here (there is no stock
+ * kernel): without them the ops run tfjs transposes and batched matmuls.
+ */
+function headProduct(kind: 'scores' | 'apply' | 'applyTransposed'): tf.KernelFunc {
+  return ({ inputs, backend: backendArgument, attrs }) => {
+    const backend = asWasmHeapBackend(backendArgument, 'the head product kernels');
+    const gemm = gemmFor(backend);
+    const { heads } = attrs as unknown as HeadMatMulAttrs;
+    const first = (kind === 'scores' ? inputs.x : inputs.p) as tf.TensorInfo;
+    const second = (kind === 'applyTransposed' ? inputs.x : inputs.y) as tf.TensorInfo;
+    const batch = first.shape[0] as number;
+    const secondBatch = second.shape[0] as number;
+    let outputShape: number[];
+    let plan: (row: number, a: number, b: number, c: number) => GemmCall;
+    if (kind === 'scores') {
+      // out[b, h, i, j] = sum_e x[b, i, h*d+e] y[b, j, h*d+e]
+      const [, l1, width] = first.shape as [number, number, number];
+      const l2 = second.shape[1] as number;
+      const d = width / heads;
+      outputShape = [batch, heads, l1, l2];
+      plan = (row, a, b, c) => ({
+        ...PLAIN_CALL, batch: heads, m: l1, n: l2, k: d,
+        a: a + 4 * row * l1 * width, aBatch: d, aRow: width, aColumn: 1,
+        b: b + 4 * (secondBatch === 1 ? 0 : row) * l2 * width, bBatch: d, bRow: 1, bColumn: width,
+        c: c + 4 * row * heads * l1 * l2, cBatch: l1 * l2, cRow: l2,
+      });
+    } else {
+      // apply: out[b, i, h*d+e] = sum_j p[b, h, i, j] y[b, j, h*d+e]; applyTransposed: out[b, j, ..] = sum_i p[b, h, i, j] x[b, i, ..]
+      const [, , l1, l2] = first.shape as [number, number, number, number];
+      const width = second.shape[2] as number;
+      const d = width / heads;
+      const transposed = kind === 'applyTransposed';
+      const [rows, inner] = transposed ? [l2, l1] : [l1, l2];
+      outputShape = [batch, rows, width];
+      plan = (row, a, b, c) => ({
+        ...PLAIN_CALL, batch: heads, m: rows, n: d, k: inner,
+        a: a + 4 * row * heads * l1 * l2, aBatch: l1 * l2, aRow: transposed ? 1 : l2, aColumn: transposed ? l2 : 1,
+        b: b + 4 * (secondBatch === 1 ? 0 : row) * inner * width, bBatch: d, bRow: width, bColumn: 1,
+        c: c + 4 * row * rows * width, cBatch: d, cRow: width,
+      });
+    }
+    const output = backend.makeOutput(outputShape, 'float32');
+    if (size(outputShape) === 0) return output;
+    const [a, b, c] = [heapOffset(backend, first), heapOffset(backend, second), heapOffset(backend, output)];
+    for (let row = 0; row < batch; row++) gemm.run(plan(row, a, b, c));
+    return output;
+  };
+}
+
+const PLAIN_CALL = { bias: 0, biasStride: 0 as const, activation: 'linear' as const, alpha: 0 };
+
+/** Engram's own kernel names (no stock kernel exists): registered and unregistered together with the fast kernels. */
+const ENGRAM_KERNEL_FUNCS: Record<string, tf.KernelFunc> = {
+  [HEAD_SCORES]: headProduct('scores'),
+  [HEAD_APPLY]: headProduct('apply'),
+  [HEAD_APPLY_TRANSPOSED]: headProduct('applyTransposed'),
+};
+
 function initialisedWasmBackend(operation: string): WasmHeapBackend {
   const backend = tf.engine().registry.wasm;
   if (backend === undefined) {
@@ -225,6 +287,9 @@ export function registerFastKernels(): void {
       disposeFunc: current.disposeFunc,
     });
   }
+  for (const [kernelName, kernelFunc] of Object.entries(ENGRAM_KERNEL_FUNCS)) {
+    if (tf.getKernel(kernelName, 'wasm') === undefined) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
+  }
 }
 
 /** Puts the stock tfjs kernels back (idempotent; registering again later works) and frees the GEMM's scratch. */
@@ -235,6 +300,9 @@ export function unregisterFastKernels(): void {
     if (current?.kernelFunc !== FAST_KERNEL_FUNCS[kernelName] || stock === undefined) continue;
     tf.unregisterKernel(kernelName, 'wasm');
     tf.registerKernel(stock);
+  }
+  for (const [kernelName, kernelFunc] of Object.entries(ENGRAM_KERNEL_FUNCS)) {
+    if (tf.getKernel(kernelName, 'wasm')?.kernelFunc === kernelFunc) tf.unregisterKernel(kernelName, 'wasm');
   }
   // The scratch lives on the heap of the backend it was made for; free it only while that heap is alive.
   if (heapGemm !== null && (heapGemm.backend as object) === tf.engine().registry.wasm) heapGemm.releaseScratch();

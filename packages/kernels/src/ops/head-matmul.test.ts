@@ -1,9 +1,10 @@
 // headScores and headApply against loops over the token-major layout, finite-difference gradients, broadcasting, bad input and leaks.
 import * as tf from '@tensorflow/tfjs';
-import { expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
+import { registerFastKernels, unregisterFastKernels } from '../kernels/fast-matmul.js';
 import { randomTensor } from '../test-support.js';
 import { checkGradients, expectClose, expectNoLeak } from '../testing/index.js';
-import { headApply, headScores } from './head-matmul.js';
+import { HEAD_SCORES, headApply, headScores } from './head-matmul.js';
 
 function referenceScores(x: tf.Tensor3D, y: tf.Tensor3D, heads: number): number[] {
   const [batch, l1, width] = x.shape;
@@ -108,4 +109,48 @@ test('does not leak (forward and backward)', () => {
   expectNoLeak(() => tf.dispose(tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(headScores(a as tf.Tensor3D, b as tf.Tensor3D, 2)))([x, y])));
   expectNoLeak(() => tf.dispose(tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(headApply(a as tf.Tensor4D, b as tf.Tensor3D, 2)))([p, v])));
   tf.dispose([x, y, p, v]);
+});
+
+describe('on the wasm GEMM kernels (registerFastKernels)', () => {
+  /** Values and gradients of both ops over the odd-shape cases, with y shared (batch 1) and not. */
+  const run = () =>
+    tf.tidy(() => {
+      const results: number[][] = [];
+      cases.forEach(([batch, l1, l2, heads, d], index) => {
+        const x = randomTensor([batch, l1, heads * d], 70 + index) as tf.Tensor3D;
+        const p = randomTensor([batch, heads, l1, l2], 80 + index) as tf.Tensor4D;
+        const weights = randomTensor([batch, heads, l1, l2], 90 + index);
+        const weightsApply = randomTensor([batch, l1, heads * d], 95 + index);
+        for (const yBatch of [batch, 1]) {
+          const y = randomTensor([yBatch, l2, heads * d], 100 + index) as tf.Tensor3D;
+          const [dx, dy] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(headScores(a as tf.Tensor3D, b as tf.Tensor3D, heads), weights)))([x, y]);
+          results.push(Array.from(headScores(x, y, heads).dataSync()), Array.from(dx!.dataSync()), Array.from(dy!.dataSync()));
+        }
+        const values = randomTensor([batch, l2, heads * d], 110 + index) as tf.Tensor3D;
+        const [dp, dv] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(headApply(a as tf.Tensor4D, b as tf.Tensor3D, heads), weightsApply)))([p, values]);
+        results.push(Array.from(headApply(p, values, heads).dataSync()), Array.from(dp!.dataSync()), Array.from(dv!.dataSync()));
+      });
+      return results;
+    });
+
+  test('values and gradients equal the cpu backend; unregistering restores the fallback; no leak', async () => {
+    const backend = tf.getBackend();
+    if (backend !== 'wasm') return; // the kernels exist for wasm only; the cpu project runs the fallback above
+    registerFastKernels();
+    try {
+      expect(tf.getKernel(HEAD_SCORES, 'wasm')).toBeDefined();
+      const wasm = run();
+      await tf.setBackend('cpu');
+      const cpu = run();
+      await tf.setBackend(backend);
+      wasm.forEach((values, item) => expectClose(values, cpu[item] as number[], { atol: 1e-4, rtol: 1e-4 }));
+      const x = randomTensor([2, 3, 4], 120) as tf.Tensor3D;
+      const y = randomTensor([1, 5, 4], 121) as tf.Tensor3D;
+      expectNoLeak(() => tf.dispose(tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(headScores(a as tf.Tensor3D, b as tf.Tensor3D, 2)))([x, y])));
+      tf.dispose([x, y]);
+    } finally {
+      unregisterFastKernels();
+    }
+    expect(tf.getKernel(HEAD_SCORES, 'wasm')).toBeUndefined();
+  });
 });
