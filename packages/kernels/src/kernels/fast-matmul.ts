@@ -12,7 +12,7 @@ import { HEAD_APPLY, HEAD_APPLY_TRANSPOSED, HEAD_SCORES, type HeadMatMulAttrs } 
 import { asWasmHeapBackend, heapOffset, type WasmHeapBackend } from './wasm-backend.js';
 
 /** Kernel names `registerFastKernels` replaces on the `wasm` backend. */
-export const FAST_WASM_KERNELS = [tf.BatchMatMul, tf._FusedMatMul] as const;
+export const FAST_WASM_KERNELS = [tf.BatchMatMul, tf._FusedMatMul, tf.Identity] as const;
 type FastKernelName = (typeof FAST_WASM_KERNELS)[number];
 
 interface Epilogue {
@@ -175,9 +175,23 @@ const fastFusedMatMul: tf.KernelFunc = (args) => {
   });
 };
 
+/**
+ * Identity sharing the input's buffer (a reference count) instead of copying it, as the cpu backend does. tfjs runs
+ * Identity for `tf.clone`, for what `tf.customGrad` saves and returns and for gradients passed through: about 240
+ * calls copying 55 MB per tiny training step with the stock kernel. tfjs tensors are immutable (a variable's
+ * `assign` swaps its buffer), so sharing is safe; strings keep the stock kernel.
+ */
+const sharedIdentity: tf.KernelFunc = (args) => {
+  const x = args.inputs.x as tf.TensorInfo;
+  if (x.dtype === 'string') return runStock(tf.Identity, args);
+  (args.backend as unknown as { incRef(dataId: tf.DataId): void }).incRef(x.dataId);
+  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+};
+
 const FAST_KERNEL_FUNCS: Record<FastKernelName, tf.KernelFunc> = {
   [tf.BatchMatMul]: fastBatchMatMul,
   [tf._FusedMatMul]: fastFusedMatMul,
+  [tf.Identity]: sharedIdentity,
 };
 
 /**
