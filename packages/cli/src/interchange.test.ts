@@ -78,6 +78,21 @@ describe('engram export --format transformer-xl and engram import', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('engram eval --same-length --eval-memory-length: the papers\' protocol changes the result, identically here and after the round trip', async () => {
+    const io = captureIo();
+    const options = { tokens: 48, batchSize: 2, backend: 'wasm', json: true } as const;
+    const saved = await evalCommand({ model: run, ...options }, io);
+    const without = await evalCommand({ model: run, ...options, sameLength: false }, io);
+    const longer = await evalCommand({ model: run, ...options, evalMemoryLength: 16 }, io);
+    // A barely trained model is near uniform, so the differences are small, yet far above float noise.
+    expect(Math.abs(without.bitsPerToken - saved.bitsPerToken)).toBeGreaterThan(1e-6);
+    expect(Math.abs(longer.bitsPerToken - saved.bitsPerToken)).toBeGreaterThan(1e-6);
+    const imported = await evalCommand({ model: join(root, 'back-same-memory'), ...options, evalMemoryLength: 16 }, io);
+    expect(imported.bitsPerToken).toBeCloseTo(longer.bitsPerToken, 5);
+    expect(await runCli(['eval', run, '--tokens', '48', '--eval-memory-length', '-1', '--backend', 'wasm'], io)).not.toBe(0);
+    expect(io.errors()).toMatch(/--eval-memory-length must be an integer >= 0/);
+  });
+
   it('writes Hugging Face names with --naming huggingface, and import detects them', async () => {
     const io = captureIo();
     const hf = join(root, 'hf');

@@ -163,11 +163,25 @@ export function createProgram(io: CommandIo = processIo): Command {
     .option('--batch-size <n>', 'rows evaluated in parallel (default: the training batch size)', integer('--batch-size', 1))
     .option('--json', 'print the result as JSON')
     .option('--offline', 'never download a corpus')
+    .option('--eval-memory-length <n>', 'Transformer-XL memory kept in evaluation (default: the saved one; the papers evaluate with a longer one)', integer('--eval-memory-length', 0))
+    .option('--same-length', "Transformer-XL's same_length mask: every query sees the same number of keys (the papers' evaluation)")
+    .option('--no-same-length', 'evaluate without the same_length mask even if the model was trained with it')
     .addOption(backendOption())
     .action(
       async (
         model: string,
-        flags: { split: string; corpus?: string; path?: string; tokens?: number; batchSize?: number; json?: boolean; offline?: boolean; backend?: BackendChoice },
+        flags: {
+          split: string;
+          corpus?: string;
+          path?: string;
+          tokens?: number;
+          batchSize?: number;
+          json?: boolean;
+          offline?: boolean;
+          evalMemoryLength?: number;
+          sameLength?: boolean;
+          backend?: BackendChoice;
+        },
       ) => {
         await evalCommand({ model, ...flags }, io);
       },
