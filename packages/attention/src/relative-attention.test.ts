@@ -147,6 +147,44 @@ describe('RelativeAttention vs the naive reference', () => {
   });
 });
 
+describe('Transformer-XL evaluation options', () => {
+  test.each([0, -1])('clampLength %i means no clamp: equal to a clamp beyond every distance, and to the reference', (clampLength) => {
+    const unclamped = layer(clampLength, 21);
+    const wide = layer(1000, 21);
+    const input = contiguousInput(1, 6, 3, 30, 23);
+    compareWithNaive(unclamped, input);
+    compareWithNaive(unclamped, { ...input, contiguous: false });
+    const a = unclamped.apply(input);
+    const b = wide.apply(input);
+    expectClose(a.output, b.output, { atol: 1e-6, rtol: 1e-6, message: 'no clamp vs clamp 1000' });
+    // ... and different from clamping every distance to 1.
+    const tight = layer(1, 21);
+    const c = tight.apply(input);
+    expect(Math.max(...Array.from(tf.abs(tf.sub(a.output, c.output)).dataSync()))).toBeGreaterThan(1e-3);
+    tf.dispose([a.output, b.output, c.output]);
+    disposeInput(input);
+    for (const attention of [unclamped, wide, tight]) attention.dispose();
+  });
+
+  test('window (same_length): each query sees exactly `window` keys, both paths equal the reference', () => {
+    const attention = layer(100, 25);
+    const input = contiguousInput(2, 4, 3, 4, 27);
+    const windowed = { ...input, window: 4 };
+    compareWithNaive(attention, windowed);
+    compareWithNaive(attention, { ...windowed, contiguous: false });
+    const { output, probabilities } = attention.apply({ ...windowed, returnProbabilities: true });
+    const rows = (probabilities!.arraySync() as number[][][][]).flat(2);
+    // Query i is key 4 + i; it sees keys 1 + i .. 4 + i.
+    for (const row of rows) expect(row.filter((p) => p > 0).length).toBe(4);
+    expect((probabilities!.arraySync() as number[][][][])[0]?.[1]?.[2]?.slice(0, 3)).toEqual([0, 0, 0]);
+    tf.dispose([output, probabilities!]);
+    expect(() => attention.apply({ ...input, window: 0 })).toThrow(/window must be an integer >= 1/);
+    expectNoLeak(() => tf.dispose(attention.apply(windowed).output));
+    disposeInput(input);
+    attention.dispose();
+  });
+});
+
 describe('gradients', () => {
   test.each([true, false])('finite differences agree for queries, keys and soft mask (contiguous=%s)', (contiguous) => {
     const attention = createRelativeAttention({ modelDim: 4, numHeads: 2, clampLength: 3, namePrefix: 'grad', seed: 1, initStandardDeviation: 0.5 });
@@ -312,7 +350,7 @@ describe('lifecycle and options', () => {
 
   test('clear errors for bad options and inputs', () => {
     expect(() => createRelativeAttention({ modelDim: 6, numHeads: 4, clampLength: 1, namePrefix: 'x' })).toThrow(AttentionConfigError);
-    expect(() => createRelativeAttention({ modelDim: 8, numHeads: 2, clampLength: -1, namePrefix: 'x' })).toThrow(/clampLength/);
+    expect(() => createRelativeAttention({ modelDim: 8, numHeads: 2, clampLength: 1.5, namePrefix: 'x' })).toThrow(/clampLength/);
     expect(() => createRelativeAttention({ modelDim: 8, numHeads: 2, clampLength: 1, namePrefix: 'x', dropout: 1 })).toThrow(/dropout/);
     expect(() => createRelativeAttention({ modelDim: 8, numHeads: 2, clampLength: 1, namePrefix: '' })).toThrow(/namePrefix/);
     const attention = layer();

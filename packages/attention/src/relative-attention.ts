@@ -27,7 +27,7 @@ export interface RelativeAttentionOptions {
   modelDim: number;
   /** Number of heads H; head width d = D / H. */
   numHeads: number;
-  /** Distances above this share the sinusoid of `clampLength` (SPEC 2.2 `clampLen`). */
+  /** Distances above this share the sinusoid of `clampLength` (SPEC 2.2 `clampLen`); 0 or less: no clamp (Transformer-XL's `clamp_len <= 0`). */
   clampLength: number;
   /** Dropout rate on attention probabilities during training (default 0). */
   dropout?: number;
@@ -78,6 +78,12 @@ export interface AttentionInput {
   returnProbabilities?: boolean;
   /** Enables dropout on the attention probabilities. */
   training?: boolean;
+  /**
+   * Transformer-XL's `same_length` mask: when set, a query at position t sees only the keys at
+   * distance `t - t_j < window` (on top of the causal mask), so every query sees the same number
+   * of keys once the memory is full. Absent: the causal mask alone.
+   */
+  window?: number;
 }
 
 /**
@@ -96,6 +102,9 @@ export interface AttentionOutput {
   /** `[batch, heads, T, K]`, present when `returnProbabilities` was set. */
   probabilities?: tf.Tensor4D;
 }
+
+/** The largest int32: a clamp no distance reaches (used for `clampLength <= 0`). */
+const NO_CLAMP = 2 ** 31 - 1;
 
 function checkPositiveInteger(name: string, value: unknown, minimum = 1): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < minimum) {
@@ -160,6 +169,8 @@ export class RelativeAttention {
   readonly position: tf.Variable;
   /** u and v, `[H, d]` (possibly shared with other layers). */
   readonly positionBiases: PositionBiases;
+  /** The clamp actually applied: `clampLength`, or {@link NO_CLAMP} when it is 0 or less. */
+  private readonly effectiveClamp: number;
   private readonly ownsBiases: boolean;
   private readonly seed: number;
   private dropoutCalls = 0;
@@ -178,7 +189,8 @@ export class RelativeAttention {
       );
     }
     this.headDim = this.modelDim / this.numHeads;
-    this.clampLength = checkPositiveInteger('clampLength', options.clampLength, 0);
+    this.clampLength = checkPositiveInteger('clampLength', options.clampLength, Number.MIN_SAFE_INTEGER);
+    this.effectiveClamp = this.clampLength > 0 ? this.clampLength : NO_CLAMP;
     this.dropout = checkRate('dropout', options.dropout ?? 0);
     if (typeof options.namePrefix !== 'string' || options.namePrefix.length === 0 || options.namePrefix.includes('/')) {
       throw new AttentionConfigError(
@@ -293,6 +305,9 @@ export class RelativeAttention {
         }
       });
     }
+    if (input.window !== undefined && (typeof input.window !== 'number' || !Number.isInteger(input.window) || input.window < 1)) {
+      fail(`window must be an integer >= 1 (the number of keys every query sees), got ${JSON.stringify(input.window)}.`);
+    }
     return [batch, queryCount, keyCount];
   }
 
@@ -309,7 +324,7 @@ export class RelativeAttention {
     };
     if (contiguous) {
       // Distances K-1 .. 0 (clamped), aligned to each query by the rel-shift trick.
-      const distances = Array.from({ length: keyCount }, (_, j) => Math.min(keyCount - 1 - j, this.clampLength));
+      const distances = Array.from({ length: keyCount }, (_, j) => Math.min(keyCount - 1 - j, this.effectiveClamp));
       return relShift(headScores(queriesWithV, project(distances), this.numHeads));
     }
     // Gather path: score every distinct clamped distance once, then pick per (query, key).
@@ -348,12 +363,18 @@ export class RelativeAttention {
       const content = headScores(queriesWithU, projectedKeys, numHeads); // [B, H, T, K]
       // Contiguous keys have the same relative layout in every row: row 0's mask serves all rows.
       const rowsForMask = input.contiguous ? 1 : -1;
-      const { index, causal } = relativeDistanceIndex(
-        tf.slice(input.queryPositions, [0, 0], [rowsForMask, -1]) as tf.Tensor2D,
-        tf.slice(input.keyPositions, [0, 0], [rowsForMask, -1]) as tf.Tensor2D,
-        this.clampLength,
-      );
-      const scores = tf.add(content, this.positionScores(queriesWithV, keyCount, input.contiguous, index));
+      const maskQueryPositions = tf.slice(input.queryPositions, [0, 0], [rowsForMask, -1]) as tf.Tensor2D;
+      const maskKeyPositions = tf.slice(input.keyPositions, [0, 0], [rowsForMask, -1]) as tf.Tensor2D;
+      const distance = relativeDistanceIndex(maskQueryPositions, maskKeyPositions, this.effectiveClamp);
+      // same_length: also hide keys at distance >= window ([B or 1, T, K], 1 = visible).
+      const causal =
+        input.window === undefined
+          ? distance.causal
+          : tf.mul(
+              distance.causal,
+              tf.cast(tf.less(tf.sub(tf.expandDims(maskQueryPositions, 2), tf.expandDims(maskKeyPositions, 1)), tf.scalar(input.window, 'int32')), 'float32'),
+            );
+      const scores = tf.add(content, this.positionScores(queriesWithV, keyCount, input.contiguous, distance.index));
       const mask = tf.expandDims(causal, 1) as tf.Tensor4D; // [B or 1, 1, T, K]
       const softMask = input.softMask ? (tf.cast(input.softMask, 'float32') as tf.Tensor4D) : undefined;
       const probabilities = maskedSoftmax(scores, softMask ? { mask, softMask } : { mask }) as tf.Tensor4D;

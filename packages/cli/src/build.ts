@@ -188,6 +188,8 @@ export function modelConfigOf(config: EngramConfig, tokenizerVocabSize: number):
     attentionDropout: model.attentionDropout,
     tieEmbeddings: model.tieEmbeddings,
     clampLength: model.clampLength,
+    ...(model.finalNorm === undefined ? {} : { finalNorm: model.finalNorm }),
+    sameLength: model.sameLength,
     activation: model.activation,
     scaleEmbedding: model.scaleEmbedding,
     perLayerPositionBiases: model.perLayerPositionBiases,

@@ -7,7 +7,7 @@ import { CONFIG_FILE, loadModel, readModelConfig, saveModel, writeFileAtomic, ty
 import { policyFromSavedConfig } from './build.js';
 import { validateConfig } from './config/resolve.js';
 import type { EngramConfig } from './config/schema.js';
-import { InputError } from './errors.js';
+import { InputError, UsageError } from './errors.js';
 
 /** File with the engram configuration and training summary, next to the weights. */
 export const ENGRAM_FILE = 'engram.json';
@@ -65,11 +65,23 @@ export function resolveModelDirectory(path: string): string {
   );
 }
 
+/** Evaluation-protocol changes applied when loading (Transformer-XL's: a longer memory, `same_length`). */
+export interface EvaluationOverrides {
+  /** FIFO memory kept in evaluation, instead of the saved one. */
+  evalMemoryLength?: number;
+  /** Transformer-XL's same_length mask on or off, instead of the saved setting. */
+  sameLength?: boolean;
+}
+
 /** Loads a trained model, its policy (rebuilt from the saved policy config) and its tokenizer. */
-export async function loadTrainedModel(path: string): Promise<TrainedModel> {
+export async function loadTrainedModel(path: string, overrides: EvaluationOverrides = {}): Promise<TrainedModel> {
   const directory = resolveModelDirectory(path);
   const saved = await readModelConfig(directory);
-  const policy = policyFromSavedConfig(saved.policy.kind, saved.policy.config);
+  if (overrides.evalMemoryLength !== undefined && saved.policy.kind !== 'fifo') {
+    throw new UsageError(`--eval-memory-length applies to Transformer-XL (fifo) memory; this model's memory is "${saved.policy.kind}"`);
+  }
+  const policyConfig = overrides.evalMemoryLength === undefined ? saved.policy.config : { ...saved.policy.config, evalMemoryLength: overrides.evalMemoryLength };
+  const policy = policyFromSavedConfig(saved.policy.kind, policyConfig);
   const tokenizerPath = join(directory, TOKENIZER_FILE);
   if (!existsSync(tokenizerPath)) {
     throw new InputError(path, `${directory} has no ${TOKENIZER_FILE}: the commands need the tokenizer the model was trained with`);
@@ -90,6 +102,6 @@ export async function loadTrainedModel(path: string): Promise<TrainedModel> {
     }
     document = { ...(raw as EngramModelDocument), config: validateConfig(raw.config as Record<string, unknown>, documentPath) };
   }
-  const model = await loadModel(directory, { policy });
+  const model = await loadModel(directory, { policy, ...(overrides.sameLength === undefined ? {} : { configOverrides: { sameLength: overrides.sameLength } }) });
   return { directory, model, tokenizer, document };
 }

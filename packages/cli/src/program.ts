@@ -7,6 +7,7 @@ import { dataDownloadCommand, dataListCommand, dataPrepareCommand, dataVerifyCom
 import { evalCommand } from './commands/eval.js';
 import { exportCommand, exportFormats, type ExportFormat } from './commands/export.js';
 import { generateCommand } from './commands/generate.js';
+import { importCommand, transformerXlNamings } from './commands/import.js';
 import { inspectCommand } from './commands/inspect.js';
 import { trainCommand } from './commands/train.js';
 import type { BackendChoice } from './config/schema.js';
@@ -162,11 +163,25 @@ export function createProgram(io: CommandIo = processIo): Command {
     .option('--batch-size <n>', 'rows evaluated in parallel (default: the training batch size)', integer('--batch-size', 1))
     .option('--json', 'print the result as JSON')
     .option('--offline', 'never download a corpus')
+    .option('--eval-memory-length <n>', 'Transformer-XL memory kept in evaluation (default: the saved one; the papers evaluate with a longer one)', integer('--eval-memory-length', 0))
+    .option('--same-length', "Transformer-XL's same_length mask: every query sees the same number of keys (the papers' evaluation)")
+    .option('--no-same-length', 'evaluate without the same_length mask even if the model was trained with it')
     .addOption(backendOption())
     .action(
       async (
         model: string,
-        flags: { split: string; corpus?: string; path?: string; tokens?: number; batchSize?: number; json?: boolean; offline?: boolean; backend?: BackendChoice },
+        flags: {
+          split: string;
+          corpus?: string;
+          path?: string;
+          tokens?: number;
+          batchSize?: number;
+          json?: boolean;
+          offline?: boolean;
+          evalMemoryLength?: number;
+          sameLength?: boolean;
+          backend?: BackendChoice;
+        },
       ) => {
         await evalCommand({ model, ...flags }, io);
       },
@@ -211,14 +226,38 @@ export function createProgram(io: CommandIo = processIo): Command {
     .requiredOption('-o, --out <dir>', 'output directory')
     .option('--checkpoint <which>', 'from a run: final (default), latest, or a step number', 'final')
     .addOption(
-      new Option('--format <format>', 'safetensors (loadModel, every engram command) or tfjs (model.json + weights.bin for tf.io)')
+      new Option(
+        '--format <format>',
+        'safetensors (loadModel, every engram command), tfjs (model.json + weights.bin for tf.io) or transformer-xl (the PyTorch state_dict + config)',
+      )
         .choices(exportFormats)
         .default('safetensors'),
     )
+    .addOption(new Option('--naming <naming>', 'with --format transformer-xl: official state_dict names (default) or huggingface').choices(transformerXlNamings))
     .addOption(backendOption())
-    .action(async (source: string, flags: { out: string; checkpoint: string; format: ExportFormat; backend?: BackendChoice }) => {
-      await exportCommand({ source, ...flags }, io);
-    });
+    .action(
+      async (source: string, flags: { out: string; checkpoint: string; format: ExportFormat; naming?: (typeof transformerXlNamings)[number]; backend?: BackendChoice }) => {
+        await exportCommand({ source, ...flags }, io);
+      },
+    );
+
+  program
+    .command('import')
+    .description('make an engram model from a PyTorch Transformer-XL (official or Hugging Face: model.safetensors + config.json)')
+    .argument('<source>', 'directory with model.safetensors (the state_dict) and config.json')
+    .requiredOption('-o, --out <dir>', 'output model directory')
+    .option('--tokenizer <file>', "engram tokenizer.json of the model's vocabulary (default: <source>/tokenizer.json, or bytes for 256 tokens)")
+    .addOption(new Option('--naming <naming>', 'tensor names (default: detected)').choices(transformerXlNamings))
+    .option('--eval-memory-length <n>', 'FIFO memory kept in evaluation (default: mem_len; the papers evaluate with a longer one)', integer('--eval-memory-length', 0))
+    .addOption(backendOption())
+    .action(
+      async (
+        source: string,
+        flags: { out: string; tokenizer?: string; naming?: (typeof transformerXlNamings)[number]; evalMemoryLength?: number; backend?: BackendChoice },
+      ) => {
+        await importCommand({ source, ...flags }, io);
+      },
+    );
 
   program
     .command('inspect')

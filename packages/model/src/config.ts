@@ -23,8 +23,17 @@ export interface ModelConfig {
   attentionDropout?: number;
   /** Output projection shares the embedding matrix (default false). */
   tieEmbeddings?: boolean;
-  /** Distances above this share one sinusoid (default 1000). */
+  /** Distances above this share one sinusoid (default 1000); 0 or less: no clamp (Transformer-XL's `clamp_len <= 0`). */
   clampLength?: number;
+  /** A layer norm after the last block (default: true for `norm: 'pre'`, false for `'post'`). The official pre-norm Transformer-XL has none. */
+  finalNorm?: boolean;
+  /**
+   * Transformer-XL's `same_length` attention mask (default false): every query sees the same
+   * number of keys, the policy's memory length M (`memoryLength` in training, `evalMemoryLength`
+   * in evaluation), so a query sees the keys at distance 0 .. M - 1. Needs a policy whose
+   * `config()` has `memoryLength >= 1` (FIFO).
+   */
+  sameLength?: boolean;
   /** Feed-forward activation (default `relu`; `gelu` is the tanh approximation). */
   activation?: 'relu' | 'gelu';
   /** Multiply embeddings by sqrt(D) (default false). */
@@ -77,6 +86,8 @@ export function resolveConfig(config: ModelConfig): ResolvedModelConfig {
     attentionDropout: config.attentionDropout ?? 0,
     tieEmbeddings: config.tieEmbeddings ?? false,
     clampLength: config.clampLength ?? 1000,
+    finalNorm: config.finalNorm ?? (config.norm ?? 'pre') === 'pre',
+    sameLength: config.sameLength ?? false,
     activation: config.activation ?? 'relu',
     scaleEmbedding: config.scaleEmbedding ?? false,
     perLayerPositionBiases: config.perLayerPositionBiases ?? false,
@@ -98,8 +109,8 @@ export function resolveConfig(config: ModelConfig): ResolvedModelConfig {
       throw new ModelConfigError(`createModel: config.${field} must be a rate in [0, 1), got ${JSON.stringify(value)}.`);
     }
   }
-  if (!Number.isInteger(resolved.clampLength) || resolved.clampLength < 0) {
-    throw new ModelConfigError(`createModel: config.clampLength must be an integer >= 0, got ${JSON.stringify(resolved.clampLength)}.`);
+  if (!Number.isInteger(resolved.clampLength)) {
+    throw new ModelConfigError(`createModel: config.clampLength must be an integer (0 or less: no clamp), got ${JSON.stringify(resolved.clampLength)}.`);
   }
   if (!Number.isInteger(resolved.seed)) {
     throw new ModelConfigError(`createModel: config.seed must be an integer, got ${JSON.stringify(resolved.seed)}.`);
@@ -112,7 +123,7 @@ export function resolveConfig(config: ModelConfig): ResolvedModelConfig {
   if (!(resolved.layerNormEpsilon > 0)) {
     throw new ModelConfigError(`createModel: config.layerNormEpsilon must be > 0, got ${JSON.stringify(resolved.layerNormEpsilon)}.`);
   }
-  for (const field of ['tieEmbeddings', 'scaleEmbedding', 'perLayerPositionBiases'] as const) {
+  for (const field of ['tieEmbeddings', 'scaleEmbedding', 'perLayerPositionBiases', 'finalNorm', 'sameLength'] as const) {
     if (typeof resolved[field] !== 'boolean') {
       throw new ModelConfigError(`createModel: config.${field} must be a boolean, got ${JSON.stringify(resolved[field])}.`);
     }

@@ -32,3 +32,8 @@ export class SafetensorsError extends ModelError {
 export class WeightsError extends ModelError {
   override readonly name = 'WeightsError';
 }
+
+/** A model cannot be converted to or from another framework's format (names the option that prevents it). */
+export class ConversionError extends ModelError {
+  override readonly name = 'ConversionError';
+}

@@ -1,7 +1,7 @@
 // @engram/model: the memory transformer language model, its training step, streaming generation and weights I/O.
 export { resolveConfig } from './config.js';
 export type { ModelConfig, ResolvedModelConfig } from './config.js';
-export { ModelConfigError, ModelError, ModelInputError, SafetensorsError, WeightsError } from './errors.js';
+export { ConversionError, ModelConfigError, ModelError, ModelInputError, SafetensorsError, WeightsError } from './errors.js';
 export type { ModelErrorOptions } from './errors.js';
 export { createAdam, createModel, MemoryTransformer } from './model.js';
 export type {
@@ -34,3 +34,5 @@ export {
 } from './weights.js';
 export type { SavedModelConfig } from './weights.js';
 export { embeddingLookup } from './layers.js';
+export { exportTransformerXl, importTransformerXl, transformerXlConfigOf } from './interchange/transformer-xl.js';
+export type { TransformerXlConfig, TransformerXlExport, TransformerXlImportOptions, TransformerXlNaming } from './interchange/transformer-xl.js';

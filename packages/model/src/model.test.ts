@@ -320,3 +320,57 @@ describe('forward and evaluate', () => {
     model.dispose();
   });
 });
+
+describe('Transformer-XL options: finalNorm, sameLength, clampLength <= 0', () => {
+  test('finalNorm: false removes the final layer norm of a pre-norm model (variables and output)', () => {
+    const withNorm = createModel(tinyConfig());
+    const without = createModel(tinyConfig({ finalNorm: false }));
+    expect(Object.keys(withNorm.namedVariables())).toContain('final_norm.weight');
+    expect(Object.keys(without.namedVariables()).filter((name) => name.startsWith('final_norm'))).toEqual([]);
+    expect(without.config.finalNorm).toBe(false);
+    expect(createModel(tinyConfig({ norm: 'post' })).config.finalNorm).toBe(false);
+    const tokens = randomTokens(1, 4, 11, 2);
+    const [a, b] = [withNorm, without].map((model) => fullPass(model, tokens));
+    expect(tf.tidy(() => tf.max(tf.abs(tf.sub(a!, b!))).arraySync())).toBeGreaterThan(1e-3);
+    tf.dispose([a!, b!]);
+    withNorm.dispose();
+    without.dispose();
+  });
+
+  test('sameLength: the first segment is unchanged while memoryLength >= T, and every query then sees memoryLength keys', () => {
+    const before = tf.memory().numTensors;
+    const memoryLength = 5;
+    const plain = createModel(tinyConfig({ seed: 4 }), { policy: createFifoPolicy({ memoryLength }) });
+    const same = createModel(tinyConfig({ seed: 4, sameLength: true }), { policy: createFifoPolicy({ memoryLength }) });
+    // Equal weights: seeds are equal and sameLength adds no variable.
+    const tokens = randomTokens(1, 12, 11, 5);
+    const [a, b] = [plain, same].map((model) => segmentBySegment(model, tokens, 4));
+    const first = tf.tidy(() => tf.max(tf.abs(tf.sub(tf.slice(a!, [0, 0, 0], [-1, 4, -1]), tf.slice(b!, [0, 0, 0], [-1, 4, -1])))).arraySync());
+    expect(first).toBeLessThan(1e-6);
+    const later = tf.tidy(() => tf.max(tf.abs(tf.sub(tf.slice(a!, [0, 4, 0], [-1, 8, -1]), tf.slice(b!, [0, 4, 0], [-1, 8, -1])))).arraySync());
+    expect(later).toBeGreaterThan(1e-3);
+    tf.dispose([a!, b!]);
+    plain.dispose();
+    same.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  test('sameLength refuses a policy without a fixed memory length, naming the option', () => {
+    expect(() => createModel(tinyConfig({ sameLength: true }), { policy: createFifoPolicy({ memoryLength: 0 }) })).toThrow(/config.sameLength/);
+  });
+
+  test('clampLength 0 and -1 mean no clamp (equal logits to a clamp beyond every distance)', () => {
+    const tokens = randomTokens(1, 12, 11, 6);
+    const logits = [0, -1, 1000, 1].map((clampLength) => {
+      const model = createModel(tinyConfig({ clampLength, seed: 7 }), { policy: createFifoPolicy({ memoryLength: 8 }) });
+      const result = segmentBySegment(model, tokens, 4);
+      model.dispose();
+      return result;
+    });
+    expectClose(logits[0]!, logits[2]!, { atol: 1e-5, rtol: 1e-5 });
+    expectClose(logits[1]!, logits[2]!, { atol: 1e-5, rtol: 1e-5 });
+    expect(tf.tidy(() => tf.max(tf.abs(tf.sub(logits[3]!, logits[2]!))).arraySync())).toBeGreaterThan(1e-3);
+    tf.dispose(logits);
+    expect(() => createModel(tinyConfig({ clampLength: 0.5 }))).toThrow(/clampLength must be an integer/);
+  });
+});

@@ -160,6 +160,8 @@ export class MemoryTransformer {
   private readonly outputBias: tf.Variable;
   private readonly sharedBiases: PositionBiases | null;
   private readonly contentAttentions: ContentAttention[];
+  /** The same_length windows (training, evaluation), or null without `config.sameLength`. */
+  private readonly sameLengthWindows: { training: number; evaluation: number } | null;
   /** The copy of the main optimizer made when `trainStep` gets no `separateOptimizer` (owned, disposed with the model). */
   private separateCopy: { main: tf.Optimizer; copy: tf.Optimizer } | null = null;
   private dropoutCalls = 0;
@@ -174,6 +176,7 @@ export class MemoryTransformer {
         `createModel: options.policy implements MemoryPolicy ${JSON.stringify(this.policy.specificationVersion)}, this model supports "v1".`,
       );
     }
+    this.sameLengthWindows = c.sameLength ? sameLengthWindows(this.policy) : null;
     this.scope = uniqueScope('model');
     const headDim = c.modelDim / c.numHeads;
     this.embedding = this.matrix('embedding.weight', [c.vocabSize, c.modelDim]);
@@ -215,7 +218,7 @@ export class MemoryTransformer {
         feedForwardNorm: this.norm(`${prefix}.feed_forward_norm`),
       });
     }
-    this.finalNorm = c.norm === 'pre' ? this.norm('final_norm') : null;
+    this.finalNorm = c.finalNorm ? this.norm('final_norm') : null;
     this.outputWeight = c.tieEmbeddings ? null : this.matrix('output.weight', [c.modelDim, c.vocabSize]);
     this.outputBias = this.constant('output.bias', [c.vocabSize], 0);
     this.contentAttentions = this.blocks.map((block) => {
@@ -450,6 +453,7 @@ export class MemoryTransformer {
           ...(modulation.softMask ? { softMask: modulation.softMask } : {}),
           returnProbabilities: needProbabilities,
           training,
+          ...(this.sameLengthWindows ? { window: training ? this.sameLengthWindows.training : this.sameLengthWindows.evaluation } : {}),
         });
         if (result.probabilities) probabilities.push(result.probabilities);
         return result.output;
@@ -800,6 +804,18 @@ export interface ModelStream {
   dispose(): void;
 }
 
+
+/** The same_length windows of a policy: its `config()` memory lengths (FIFO's `memoryLength`, `evalMemoryLength`). */
+function sameLengthWindows(policy: MemoryPolicy): { training: number; evaluation: number } {
+  const { memoryLength, evalMemoryLength } = policy.config() as { memoryLength?: unknown; evalMemoryLength?: unknown };
+  const isLength = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value) && value >= 1;
+  if (!isLength(memoryLength) || (evalMemoryLength !== undefined && !isLength(evalMemoryLength))) {
+    throw new ModelConfigError(
+      `createModel: config.sameLength needs a policy with a fixed memory length (config().memoryLength >= 1, e.g. FIFO); policy "${policy.kind}" has memoryLength ${JSON.stringify(memoryLength)} and evalMemoryLength ${JSON.stringify(evalMemoryLength)}. Use sameLength only with FIFO memory of at least one slot.`,
+    );
+  }
+  return { training: memoryLength, evaluation: evalMemoryLength ?? memoryLength };
+}
 
 /** Creates a model; the policy defaults to FIFO memory of `segmentLength` slots per layer. */
 export function createModel(config: ModelConfig, options: CreateModelOptions = {}): MemoryTransformer {

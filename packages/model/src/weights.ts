@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { createFifoPolicy, type MemoryPolicy, type MemoryState } from '@engram/memory';
-import type { ResolvedModelConfig } from './config.js';
+import type { ModelConfig, ResolvedModelConfig } from './config.js';
 import { WeightsError } from './errors.js';
 import { createModel, type MemoryTransformer } from './model.js';
 import { readSafetensors, writeFileAtomic, writeSafetensors } from './safetensors.js';
@@ -79,8 +79,13 @@ export async function readModelConfig(directory: string): Promise<SavedModelConf
 /**
  * Recreates a model saved by {@link saveModel}. A FIFO policy is rebuilt from the saved config;
  * any other policy must be passed (built with the same options; its kind is checked).
+ * `configOverrides` changes options that add no weights, e.g. `{ sameLength: true }` to evaluate
+ * with Transformer-XL's protocol (a field that changes a weight's shape fails the weights check).
  */
-export async function loadModel(directory: string, options: { policy?: MemoryPolicy } = {}): Promise<MemoryTransformer> {
+export async function loadModel(
+  directory: string,
+  options: { policy?: MemoryPolicy; configOverrides?: Partial<ModelConfig> } = {},
+): Promise<MemoryTransformer> {
   const saved = await readModelConfig(directory);
   let policy = options.policy;
   if (policy) {
@@ -97,7 +102,7 @@ export async function loadModel(directory: string, options: { policy?: MemoryPol
       `loadModel: the model uses a "${saved.policy.kind}" memory policy, which this package cannot build; create it with ${JSON.stringify(saved.policy.config)} and pass it as loadModel(directory, { policy }).`,
     );
   }
-  const model = createModel(saved.model, { policy });
+  const model = createModel({ ...saved.model, ...options.configOverrides }, { policy });
   try {
     const { tensors } = await readSafetensors(join(directory, WEIGHTS_FILE));
     try {

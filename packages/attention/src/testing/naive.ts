@@ -42,7 +42,8 @@ function sinusoid(delta: number, dim: number): number[] {
 /**
  * Relative attention computed pair by pair from the formula of SPEC 2.2, with the same weights as
  * `attention`: for every batch row, head, query i and key j with `t_j <= t_i`,
- * `s_ij = [ (q_i + u) . k_j + (q_i + v) . W_r R(min(t_i - t_j, clampLength)) ] / sqrt(d)`;
+ * `s_ij = [ (q_i + u) . k_j + (q_i + v) . W_r R(min(t_i - t_j, clampLength)) ] / sqrt(d)`
+ * (no clamp when `clampLength <= 0`); with `window`, keys at distance `>= window` are hidden too;
  * softmax over visible keys (and keys whose soft mask is > 0), then with a soft mask
  * `a <- m a / (sum m a + 1e-8)`; a row with no visible key gives zeros. Ignores `contiguous`
  * (there is only one way here) and dropout.
@@ -93,8 +94,10 @@ export function naiveRelativeAttention(attention: RelativeAttention, input: Atte
           const distance = (qPos[i] as number) - (kPos[j] as number);
           const softValue = softMask ? at(at(at(at(softMask, b), h), i), j) : 1;
           mask.push(softValue);
-          visible.push(distance >= 0 && softValue > 0);
-          const r = positionVector(Math.min(Math.max(distance, 0), clampLength));
+          const inWindow = input.window === undefined || distance < input.window;
+          visible.push(distance >= 0 && inWindow && softValue > 0);
+          const clamped = clampLength > 0 ? Math.min(Math.max(distance, 0), clampLength) : Math.max(distance, 0);
+          const r = positionVector(clamped);
           let score = 0;
           for (let c = 0; c < headDim; c++) {
             const column = h * headDim + c;

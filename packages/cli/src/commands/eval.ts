@@ -26,6 +26,10 @@ export interface EvalCommandOptions {
   offline?: boolean;
   /** Print the result as JSON. */
   json?: boolean;
+  /** FIFO memory in evaluation instead of the saved one (the papers evaluate with a longer memory). */
+  evalMemoryLength?: number;
+  /** Transformer-XL's same_length mask on or off instead of the saved setting. */
+  sameLength?: boolean;
 }
 
 /** Evaluates and prints bits per token (= bits per character with a character or byte tokenizer on ASCII text). */
@@ -37,7 +41,10 @@ export async function evalCommand(options: EvalCommandOptions, io: CommandIo): P
   resolveModelDirectory(options.model);
   const backend = await setupBackend(options.backend ?? 'auto');
   if (options.json !== true) writeLine(io.stderr, `backend: ${backend.description}`);
-  const trained = await loadTrainedModel(options.model);
+  const trained = await loadTrainedModel(options.model, {
+    ...(options.evalMemoryLength === undefined ? {} : { evalMemoryLength: options.evalMemoryLength }),
+    ...(options.sameLength === undefined ? {} : { sameLength: options.sameLength }),
+  });
   try {
     const trainedData = trained.document?.config.data;
     const data: DataSection =

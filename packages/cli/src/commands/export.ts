@@ -4,7 +4,7 @@ import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { saveTokenizer } from '@engram/datasets';
-import { saveModel, writeFileAtomic } from '@engram/model';
+import { exportTransformerXl, saveModel, writeFileAtomic, type TransformerXlNaming } from '@engram/model';
 import { listCheckpoints, verifyCheckpoint } from '@engram/trainer';
 import { setupBackend } from '../backend.js';
 import type { BackendChoice } from '../config/schema.js';
@@ -19,7 +19,7 @@ import {
 } from '../model-files.js';
 
 /** Export formats. */
-export const exportFormats = ['safetensors', 'tfjs'] as const;
+export const exportFormats = ['safetensors', 'tfjs', 'transformer-xl'] as const;
 export type ExportFormat = (typeof exportFormats)[number];
 
 /** Options of {@link exportCommand}. */
@@ -35,6 +35,8 @@ export interface ExportCommandOptions {
   checkpoint?: string;
   /** `safetensors` (default; loadModel and every engram command read it) or `tfjs` (model.json + weights.bin for tf.io). */
   format?: ExportFormat;
+  /** With `transformer-xl`: the official code's state_dict names (default) or Hugging Face's. */
+  naming?: TransformerXlNaming;
   backend?: BackendChoice;
 }
 
@@ -64,6 +66,9 @@ export async function exportCommand(options: ExportCommandOptions, io: CommandIo
   if (!(exportFormats as readonly string[]).includes(format)) {
     throw new UsageError(`--format must be one of ${exportFormats.join(', ')}, got "${format}"`);
   }
+  if (options.naming !== undefined && format !== 'transformer-xl') {
+    throw new UsageError(`--naming applies to --format transformer-xl only, got --format ${format}`);
+  }
   await setupBackend(options.backend ?? 'auto');
   const modelDirectory = await pickModelDirectory(options.source, options.checkpoint);
   const runDirectory = resolve(options.source);
@@ -80,6 +85,8 @@ export async function exportCommand(options: ExportCommandOptions, io: CommandIo
     await mkdir(out, { recursive: true });
     if (format === 'tfjs') {
       await exportTfjs(out, trained);
+    } else if (format === 'transformer-xl') {
+      await exportPytorch(out, trained, options.naming ?? 'official');
     } else if (trained.document === null) {
       await saveModel(trained.model, out);
       await saveTokenizer(trained.tokenizer, join(out, TOKENIZER_FILE));
@@ -129,5 +136,17 @@ async function exportTfjs(out: string, trained: TrainedModel): Promise<void> {
     weightsManifest: [{ paths: ['weights.bin'], weights: encoded.specs }],
   };
   await writeFileAtomic(join(out, 'model.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  await saveTokenizer(trained.tokenizer, join(out, TOKENIZER_FILE));
+}
+
+/**
+ * The PyTorch Transformer-XL: `model.safetensors` (the state_dict, official or Hugging Face names),
+ * `config.json` (MemTransformerLM arguments, or Hugging Face's config) and engram's tokenizer.json
+ * (for `engram import` on the way back).
+ */
+async function exportPytorch(out: string, trained: TrainedModel, naming: TransformerXlNaming): Promise<void> {
+  const { safetensors, config } = exportTransformerXl(trained.model, { naming });
+  await writeFileAtomic(join(out, 'model.safetensors'), safetensors);
+  await writeFileAtomic(join(out, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
   await saveTokenizer(trained.tokenizer, join(out, TOKENIZER_FILE));
 }

@@ -36,7 +36,12 @@ export const modelSectionSchema = z
     dropout: probability.default(0),
     attentionDropout: probability.default(0),
     tieEmbeddings: z.boolean().default(false),
-    clampLength: positiveInteger.default(1000),
+    /** 0 or less: no clamp (Transformer-XL's clamp_len <= 0). */
+    clampLength: z.number().int().default(1000),
+    /** A final layer norm after the blocks (default: with pre-norm); false for the official pre-norm Transformer-XL. */
+    finalNorm: z.boolean().optional(),
+    /** Transformer-XL's same_length attention mask over the FIFO memory length. */
+    sameLength: z.boolean().default(false),
     activation: z.enum(['relu', 'gelu']).default('relu'),
     scaleEmbedding: z.boolean().default(false),
     perLayerPositionBiases: z.boolean().default(false),
