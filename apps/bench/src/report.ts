@@ -40,6 +40,12 @@ function withSpread(model: ModelResult, field: string, format: (value: number) =
     return `${format(Number(value))} ± ${format(summarize(seeds).stdDev)}`;
   };
 }
+/** A numeric suite-specific field of `extra` (e.g. the speed suite's achieved GFLOP/s). */
+function extraNumber(model: ModelResult, field: string): number | undefined {
+  const value = model.extra?.[field];
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
 const columns: Column[] = [
   { key: 'name', header: 'model', value: (model) => model.name, format: String },
   { key: 'kind', header: 'kind', value: (model) => model.kind, format: String },
@@ -61,6 +67,8 @@ const columns: Column[] = [
     format: (v, m) => withSpread(m, 'peakBytes', (x) => (x / mebibyte).toFixed(1))(v),
   },
   { key: 'msPerBatch', header: 'ms/batch', value: (model) => model.msPerBatch, format: (v, m) => withSpread(m, 'msPerBatch', (x) => x.toFixed(1))(v) },
+  { key: 'gflops', header: 'GFLOP/s', value: (model) => extraNumber(model, 'gflops'), format: (v) => Number(v).toFixed(1) },
+  { key: 'peakFraction', header: 'of matmul peak', value: (model) => extraNumber(model, 'peakFraction'), format: (v) => `${(Number(v) * 100).toFixed(0)}%` },
   { key: 'trainTokensPerSecond', header: 'train tok/s', value: (model) => model.trainTokensPerSecond, format: (v) => Number(v).toFixed(0) },
   { key: 'evalTokensPerSecond', header: 'eval tok/s', value: (model) => model.evalTokensPerSecond, format: (v) => Number(v).toFixed(0) },
   { key: 'temporalRange', header: 'temporal range', value: (model) => model.temporalRange, format: (v) => Number(v).toFixed(0) },

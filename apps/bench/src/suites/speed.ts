@@ -49,7 +49,7 @@ interface Counts {
 
 export const speedPlans: Record<BenchMode, Record<SpeedShape['name'], Counts>> = {
   'tiny-test': { tiny: { warmup: 1, measured: 2, stockForAllKinds: true }, small: { warmup: 1, measured: 1, stockForAllKinds: false } },
-  quick: { tiny: { warmup: 2, measured: 6, stockForAllKinds: true }, small: { warmup: 1, measured: 3, stockForAllKinds: false } },
+  quick: { tiny: { warmup: 2, measured: 6, stockForAllKinds: true }, small: { warmup: 1, measured: 2, stockForAllKinds: false } },
   full: { tiny: { warmup: 3, measured: 30, stockForAllKinds: true }, small: { warmup: 2, measured: 12, stockForAllKinds: true } },
 };
 
@@ -328,13 +328,30 @@ export async function runSpeedSuite(context: SuiteContext): Promise<SuiteOutput>
     if (onWasm) useKernels(wasActive ? 'engram' : 'stock');
   }
   const byShape = shapes.map((shape) => shape.name);
-  const seriesOf = (variant: KernelVariant) => ({
-    name: `${variant} kernels`,
-    points: runs.flatMap((run, index) => {
-      const row = rows.find((candidate) => candidate.kind === run.kind && candidate.extra?.shape === run.shape.name && candidate.extra?.kernels === variant);
-      return row?.msPerBatch === undefined ? [] : [[index, row.msPerBatch] as [number, number]];
-    }),
-  });
+  const variantsShown: readonly KernelVariant[] = onWasm ? kernelVariants : ['engram'];
+  /** One horizontal bar chart per shape: ms per step of every kind, one bar per kernel set. */
+  const chartOf = (shape: SpeedShape) => {
+    const shapeRuns = runs.filter((run) => run.shape.name === shape.name);
+    return {
+      id: `step-time-${shape.name}`,
+      title: `Milliseconds per training step, ${shape.name} shape`,
+      xLabel: 'model',
+      yLabel: 'ms per training step (lower is better)',
+      mode: 'bar' as const,
+      orientation: 'horizontal' as const,
+      categories: shapeRuns.map((run) => kindNames[run.kind]),
+      series: variantsShown.map((variant) => ({
+        name: `${variant} kernels`,
+        points: shapeRuns.flatMap((run, index) => {
+          const seconds = median(run.seconds[variant]);
+          return Number.isFinite(seconds) ? [[index, seconds * 1000] as [number, number]] : [];
+        }),
+      })),
+      caption:
+        `Batch ${shape.batchSize}, segment ${shape.segmentLength}, memory ${shape.memory}, ${shape.numLayers} layers, width ${shape.modelDim}, ` +
+        `${shape.numHeads} heads, FF ${shape.feedForwardDim}; medians of ${speedPlans[context.mode][shape.name].measured} timed steps per kernel set, interleaved step by step in one process.`,
+    };
+  };
   return {
     config: {
       vocabSize: 256,
@@ -346,17 +363,7 @@ export async function runSpeedSuite(context: SuiteContext): Promise<SuiteOutput>
       kernelVariants: onWasm ? kernelVariants : ['engram'],
     },
     models: rows,
-    charts: [
-      {
-        id: 'step-time',
-        title: 'Milliseconds per training step by model, shape and kernel set',
-        xLabel: 'model and shape',
-        yLabel: 'ms per training step (lower is better)',
-        mode: 'bar',
-        categories: runs.map((run) => `${kindNames[run.kind]} (${run.shape.name})`),
-        series: onWasm ? kernelVariants.map(seriesOf) : [seriesOf('engram')],
-      },
-    ],
+    charts: shapes.map(chartOf),
     tables,
     claims: speedClaims(rows, shapes),
     notes: [
