@@ -1,4 +1,4 @@
-// Strided float32 GEMM for wasm32 SIMD (C = act(A B + bias)), run on the tfjs wasm backend's own heap.
+// Strided float32 GEMM (C = act(A B + bias)) and blocked rank-4 transpose for wasm32 SIMD, on the tfjs wasm heap.
 //
 // Built by scripts/build-wasm.mjs with clang --target=wasm32 -O3 -msimd128 -nostdlib and --import-memory.
 // The module shares its memory with emscripten's heap, so it must own nothing in it: no data segment, no
@@ -17,7 +17,7 @@
 #define TILE_M 4
 #define TILE_N 8
 
-/** Activations, numbered like the JS side (src/kernels/fast-matmul.ts). */
+/** Activations, numbered like GEMM_ACTIVATION in src/kernels/gemm.ts. */
 enum { ACT_LINEAR = 0, ACT_RELU = 1, ACT_RELU6 = 2, ACT_LEAKY_RELU = 3 };
 
 #define INLINE static inline __attribute__((always_inline))
@@ -204,6 +204,86 @@ __attribute__((export_name("gemm_f32"))) void gemm_f32(int batch, int m, int n, 
         }
         k0 += kc;
       } while (k0 < k);
+    }
+  }
+}
+
+/**
+ * Copies a 4x4 block: rows r0..r3 of the input are 4 consecutive output columns; writes 4 output rows
+ * out, out + out_row, .. (bit-exact: shuffles only, so int32 and float32 alike).
+ */
+INLINE void transpose_block_4x4(const int *in, int in_column, int *out, int out_row) {
+  const v128_t v0 = wasm_v128_load(in);
+  const v128_t v1 = wasm_v128_load(in + in_column);
+  const v128_t v2 = wasm_v128_load(in + 2 * in_column);
+  const v128_t v3 = wasm_v128_load(in + 3 * in_column);
+  const v128_t t0 = wasm_i32x4_shuffle(v0, v1, 0, 4, 1, 5);
+  const v128_t t1 = wasm_i32x4_shuffle(v0, v1, 2, 6, 3, 7);
+  const v128_t t2 = wasm_i32x4_shuffle(v2, v3, 0, 4, 1, 5);
+  const v128_t t3 = wasm_i32x4_shuffle(v2, v3, 2, 6, 3, 7);
+  wasm_v128_store(out, wasm_i32x4_shuffle(t0, t2, 0, 1, 4, 5));
+  wasm_v128_store(out + out_row, wasm_i32x4_shuffle(t0, t2, 2, 3, 6, 7));
+  wasm_v128_store(out + 2 * out_row, wasm_i32x4_shuffle(t1, t3, 0, 1, 4, 5));
+  wasm_v128_store(out + 3 * out_row, wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7));
+}
+
+#define TRANSPOSE_BLOCK 32
+
+/**
+ * The plane out[x][y] = in[x + y * in_column] for x < rows, y < columns (output rows out_row apart), in blocks of
+ * TRANSPOSE_BLOCK x TRANSPOSE_BLOCK made of 4x4 shuffles; the edges are copied one element at a time.
+ */
+static void transpose_plane(const int *in, int in_column, int *out, int out_row, int rows, int columns) {
+  const int rows4 = rows & ~3;
+  const int columns4 = columns & ~3;
+  for (int x0 = 0; x0 < rows4; x0 += TRANSPOSE_BLOCK) {
+    const int x1 = min_int(x0 + TRANSPOSE_BLOCK, rows4);
+    for (int y0 = 0; y0 < columns4; y0 += TRANSPOSE_BLOCK) {
+      const int y1 = min_int(y0 + TRANSPOSE_BLOCK, columns4);
+      for (int x = x0; x < x1; x += 4) {
+        for (int y = y0; y < y1; y += 4) transpose_block_4x4(in + x + y * in_column, in_column, out + x * out_row + y, out_row);
+      }
+    }
+  }
+  for (int x = 0; x < rows4; x++) {
+    for (int y = columns4; y < columns; y++) out[x * out_row + y] = in[x + y * in_column];
+  }
+  for (int x = rows4; x < rows; x++) {
+    for (int y = 0; y < columns; y++) out[x * out_row + y] = in[x + y * in_column];
+  }
+}
+
+/**
+ * out[o0][o1][o2][o3] = in[o0 s0 + o1 s1 + o2 s2 + o3 s3] for a contiguous output of extents d0..d3, 32-bit elements.
+ * When s3 == 1 every output row is a contiguous copy; otherwise the input's contiguous axis must be one of 0..2
+ * (its stride 1) and each plane (that axis, axis 3) is transposed in blocks.
+ */
+__attribute__((export_name("transpose_32"))) void transpose_32(const int *in, int *out, int d0, int d1, int d2, int d3,
+                                                               int s0, int s1, int s2, int s3) {
+  const int t2 = d3, t1 = d2 * d3, t0 = d1 * d2 * d3;
+  if (s3 == 1) {
+    for (int o0 = 0; o0 < d0; o0++) {
+      for (int o1 = 0; o1 < d1; o1++) {
+        for (int o2 = 0; o2 < d2; o2++) {
+          const int *source = in + o0 * s0 + o1 * s1 + o2 * s2;
+          int *target = out + o0 * t0 + o1 * t1 + o2 * t2;
+          int o3 = 0;
+          for (; o3 + 4 <= d3; o3 += 4) wasm_v128_store(target + o3, wasm_v128_load(source + o3));
+          for (; o3 < d3; o3++) target[o3] = source[o3];
+        }
+      }
+    }
+    return;
+  }
+  // The plane axis q (input stride 1) and the two others a, b, looped over outside the plane (no arrays: locals only).
+  const int q = s2 == 1 ? 2 : s1 == 1 ? 1 : 0;
+  const int extent_a = q == 0 ? d1 : d0, in_a = q == 0 ? s1 : s0, out_a = q == 0 ? t1 : t0;
+  const int extent_b = q == 2 ? d1 : d2, in_b = q == 2 ? s1 : s2, out_b = q == 2 ? t1 : t2;
+  const int extent_q = q == 0 ? d0 : q == 1 ? d1 : d2;
+  const int out_q = q == 0 ? t0 : q == 1 ? t1 : t2;
+  for (int ia = 0; ia < extent_a; ia++) {
+    for (int ib = 0; ib < extent_b; ib++) {
+      transpose_plane(in + ia * in_a + ib * in_b, s3, out + ia * out_a + ib * out_b, out_q, extent_q, d3);
     }
   }
 }

@@ -88,7 +88,7 @@ function verify(wasmPath) {
     fail(`the module must import env.memory and nothing else, got ${JSON.stringify(imports)}`);
   }
   const exports = WebAssembly.Module.exports(module).map((entry) => `${entry.name}:${entry.kind}`);
-  for (const wanted of ['gemm_f32:function', 'gemm_scratch_floats:function']) {
+  for (const wanted of ['gemm_f32:function', 'gemm_scratch_floats:function', 'transpose_32:function']) {
     if (!exports.includes(wanted)) fail(`the module must export ${wanted}, got ${exports.join(', ')}`);
   }
   const ids = sectionIds(bytes);

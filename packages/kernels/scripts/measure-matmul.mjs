@@ -1,4 +1,4 @@
-// Measures stock vs fast (registerFastKernels) matmul GFLOP/s on wasm at the bench models' shapes, interleaved.
+// Measures stock vs fast (registerFastKernels) matmul GFLOP/s and Transpose GB/s on wasm at the bench models' shapes, interleaved.
 // With --explicit-transposes it measures instead what the explicit-transpose ops were written for (stock kernels):
 // plain vs transpose-flag products, and forward + backward of tf.matMul vs matMul / batchMatMul / groupedMatMul.
 // Run after `pnpm --filter @engram/kernels build`: node packages/kernels/scripts/measure-matmul.mjs [--explicit-transposes]
@@ -11,6 +11,7 @@ await tf.setBackend('wasm');
 
 if (!process.argv.includes('--explicit-transposes')) {
   await measureFastKernels();
+  measureTransposes();
   process.exit(0);
 }
 
@@ -38,6 +39,55 @@ function shapesOf(name, { batch, segment, memory, width, heads, ff }) {
   ];
 }
 
+/** Median ms of `sample()` with the stock and with the fast kernels, switching kernels before every sample. */
+function interleaved(sample, repeats) {
+  const times = { stock: [], fast: [] };
+  for (let repeat = -1; repeat < repeats; repeat++) {
+    for (const mode of ['stock', 'fast']) {
+      if (mode === 'fast') registerFastKernels();
+      else unregisterFastKernels();
+      const ms = sample();
+      if (repeat >= 0) times[mode].push(ms); // repeat -1 warms both up
+    }
+  }
+  unregisterFastKernels();
+  const median = (values) => values.sort((x, y) => x - y)[Math.floor(values.length / 2)];
+  return { stock: median(times.stock), fast: median(times.fast) };
+}
+
+/** tf.transpose at the shapes attention uses (head split and merge, key transposes) and 2-D weight transposes. */
+function measureTransposes() {
+  const repeats = Number(process.env.REPEATS ?? 7);
+  const cases = [
+    ['tiny split heads', [8, 64, 4, 32], [0, 2, 1, 3]],
+    ['tiny keys [G, K, d] -> [G, d, K]', [32, 128, 32], [0, 2, 1]],
+    ['tiny weight [512, 128]^T', [512, 128], [1, 0]],
+    ['small split heads', [16, 128, 4, 64], [0, 2, 1, 3]],
+    ['small keys [G, K, d] -> [G, d, K]', [64, 256, 64], [0, 2, 1]],
+    ['small weight [1024, 256]^T', [1024, 256], [1, 0]],
+  ];
+  console.log('');
+  console.log('| transpose | shape, perm | stock GB/s | fast GB/s | fast / stock |');
+  console.log('|---|---|---|---|---|');
+  for (const [label, shape, perm] of cases) {
+    const x = tf.randomNormal(shape);
+    const bytes = 8 * x.size; // read + write
+    const calls = Math.max(1, Math.round(2e8 / bytes));
+    const sample = () => {
+      const start = performance.now();
+      for (let call = 0; call < calls; call++) tf.transpose(x, perm).dispose();
+      return (performance.now() - start) / calls;
+    };
+    const times = interleaved(sample, repeats);
+    const rate = (mode) => bytes / times[mode] / 1e6;
+    console.log(
+      `| ${label} | [${shape.join(', ')}], [${perm.join(', ')}] | ${rate('stock').toFixed(2)} | ${rate('fast').toFixed(2)} | ` +
+        `${(rate('fast') / rate('stock')).toFixed(1)}x |`,
+    );
+    x.dispose();
+  }
+}
+
 async function measureFastKernels() {
   const shapes = [
     ...shapesOf('tiny', { batch: 8, segment: 64, memory: 64, width: 128, heads: 4, ff: 512 }),
@@ -58,18 +108,8 @@ async function measureFastKernels() {
       for (let call = 0; call < calls; call++) tf.matMul(a, b, transposeA, transposeB).dispose();
       return (performance.now() - start) / calls;
     };
-    const times = { stock: [], fast: [] };
-    for (let repeat = -1; repeat < repeats; repeat++) {
-      for (const mode of ['stock', 'fast']) {
-        if (mode === 'fast') registerFastKernels();
-        else unregisterFastKernels();
-        const ms = sample();
-        if (repeat >= 0) times[mode].push(ms); // repeat -1 warms both up
-      }
-    }
-    unregisterFastKernels();
-    const median = (values) => values.sort((x, y) => x - y)[Math.floor(values.length / 2)];
-    const rate = (mode) => flops / median(times[mode]) / 1e6;
+    const times = interleaved(sample, repeats);
+    const rate = (mode) => flops / times[mode] / 1e6;
     const flags = [transposeA ? 'tA' : '', transposeB ? 'tB' : ''].filter(Boolean).join(' ') || 'plain';
     console.log(
       `| ${label} | ${batch} x ${m} x ${n} x ${k}, ${flags} | ${rate('stock').toFixed(1)} | ${rate('fast').toFixed(1)} | ` +

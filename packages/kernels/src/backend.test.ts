@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterEach, describe, expect, test } from 'vitest';
 import { assertTensorBudget, describeBackend, initBackend, tensorBytes, WASM_HEAP_LIMIT_BYTES } from './backend.js';
 import { BackendUnavailableError, InvalidArgumentError, TensorBudgetError } from './errors.js';
-import { fastKernelsActive } from './kernels/fast-matmul.js';
+import { fastKernelsActive } from './kernels/fast-kernels.js';
 
 const testBackend = tf.getBackend();
 
@@ -144,7 +144,7 @@ describe('initBackend', () => {
     expect(describeBackend()).toEqual(info);
   });
 
-  test('wasm: fast matmul kernels by default, kernels: "stock" restores tfjs\'s own, back and forth', async () => {
+  test('wasm: fast kernels by default, kernels: "stock" restores tfjs\'s own, back and forth', async () => {
     const fast = await initBackend({ backend: 'wasm' });
     expect(fast.kernels).toBe('fast');
     expect(fastKernelsActive()).toBe(true);

@@ -1,7 +1,7 @@
 // Tensor backend selection (native TensorFlow GPU/CPU, wasm, cpu) and the wasm heap budget check (ARCHITECTURE: engine facts).
 import * as tf from '@tensorflow/tfjs';
 import { BackendUnavailableError, InvalidArgumentError, TensorBudgetError } from './errors.js';
-import { fastKernelsActive, prepareFastKernels, registerFastKernels, unregisterFastKernels } from './kernels/fast-matmul.js';
+import { fastKernelsActive, prepareFastKernels, registerFastKernels, unregisterFastKernels } from './kernels/fast-kernels.js';
 import { registerMissingKernels } from './kernels/index.js';
 
 /** What to ask `initBackend` for; `auto` tries `tensorflow-gpu`, `tensorflow`, `wasm`, `cpu` in that order. */
@@ -28,7 +28,7 @@ export interface BackendInfo {
   simd: boolean | null;
   /** wasm only: worker threads used by XNNPACK (1 without multithreading support); null elsewhere. */
   threads: number | null;
-  /** wasm only: whether the fast matmul kernels (`registerFastKernels`) are registered now; null elsewhere. */
+  /** wasm only: whether the fast kernels (`registerFastKernels`) are registered now; null elsewhere. */
   kernels: KernelChoice | null;
   /** Version of @tensorflow/tfjs. */
   tfjsVersion: string;
@@ -186,7 +186,7 @@ async function chooseKernels(kernels: KernelChoice | undefined): Promise<void> {
     registerFastKernels();
   } catch (error) {
     if (kernels === 'fast') {
-      throw unavailable('wasm', 'the fast matmul kernels (kernels: "fast") cannot run on this wasm heap', error);
+      throw unavailable('wasm', 'the fast kernels (kernels: "fast") cannot run on this wasm heap', error);
     }
   }
 }
@@ -253,7 +253,7 @@ async function activate(
 
 /**
  * Selects and initialises the tensor backend, sets `PROD` (no cpu banner), registers the kernels wasm lacks and
- * (unless `kernels: 'stock'`) the fast matmul kernels when wasm is chosen, and describes the result.
+ * (unless `kernels: 'stock'`) the fast matmul and transpose kernels when wasm is chosen, and describes the result.
  *
  * Choice: `options.backend`, else `env.ENGRAM_BACKEND`, else `auto` (tensorflow-gpu -> tensorflow -> wasm -> cpu,
  * first that loads and initialises wins). The native packages are optional peers loaded with `import()`. An explicit

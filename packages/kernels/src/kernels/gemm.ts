@@ -1,4 +1,4 @@
-// The strided SIMD GEMM of native/gemm.c, compiled from the bytes in ../wasm/gemm-binary.ts and instantiated on a heap.
+// The strided SIMD GEMM and blocked transpose of native/gemm.c, compiled from ../wasm/gemm-binary.ts, on a heap.
 import { GEMM_WASM_BASE64 } from '../wasm/gemm-binary.js';
 import type { WasmHeapBackend } from './wasm-backend.js';
 import { isSharedMemory, webAssembly, type WasmInstance, type WasmMemory, type WasmModule } from './webassembly.js';
@@ -36,15 +36,29 @@ export interface GemmCall {
   alpha: number;
 }
 
+/**
+ * One call of `transpose_32`: `out[o0][o1][o2][o3] = in[o0 s0 + o1 s1 + o2 s2 + o3 s3]` for 32-bit elements, the
+ * output contiguous with extents `extents`; byte offsets `input` and `output`, strides in elements. Either `s3` is 1
+ * or exactly one of s0..s2 is 1 (the input's contiguous axis).
+ */
+export interface TransposeCall {
+  input: number;
+  output: number;
+  extents: readonly [number, number, number, number];
+  strides: readonly [number, number, number, number];
+}
+
 interface GemmExports {
   gemm_f32(...args: number[]): void;
   gemm_scratch_floats(): number;
+  transpose_32(...args: number[]): void;
 }
 
 /** The GEMM instantiated on one backend's heap, with its packing scratch. */
 export interface HeapGemm {
   readonly backend: WasmHeapBackend;
   run(call: GemmCall): void;
+  transpose(call: TransposeCall): void;
   /** Frees the packing scratch (allocated again on the next `run`). */
   releaseScratch(): void;
 }
@@ -89,7 +103,7 @@ function unsupportedHeap(memory: WasmMemory, cause?: unknown): Error {
     ? 'the heap is shared memory (the threaded tfjs wasm binary); the GEMM module is built for the unshared heap of ' +
       'the single-threaded SIMD binary'
     : 'the module could not be instantiated on this heap';
-  return new Error(`@engram/kernels: the fast matmul kernels cannot run here: ${reason}.`, { cause });
+  return new Error(`@engram/kernels: the fast kernels cannot run here: ${reason}.`, { cause });
 }
 
 function wrap(backend: WasmHeapBackend, instance: WasmInstance): HeapGemm {
@@ -125,6 +139,9 @@ function wrap(backend: WasmHeapBackend, instance: WasmInstance): HeapGemm {
         call.alpha,
         scratch,
       );
+    },
+    transpose({ input, output, extents, strides }) {
+      exports.transpose_32(input, output, ...extents, ...strides);
     },
     releaseScratch() {
       if (scratch !== 0) backend.wasm._free(scratch);

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, test } from 'vitest';
 import { randomValues } from '../test-support.js';
 import { expectClose, expectNoLeak } from '../testing/index.js';
-import { fastKernelsActive } from './fast-matmul.js';
+import { fastKernelsActive } from './fast-kernels.js';
 import { registerMissingKernels, WASM_KERNELS_REGISTERED_BY_ENGRAM } from './index.js';
 
 const testBackend = tf.getBackend();
@@ -43,7 +43,7 @@ describe('after importing @engram/kernels/register', () => {
     const before = tf.getKernelsForBackend('cpu').length;
     const wasmInitialised = tf.engine().registry.wasm !== undefined; // true on the wasm test project, false on cpu
     await import('../register.js');
-    // The fast matmul kernels need the initialised wasm heap: the entry registers them only when it is up.
+    // The fast kernels need the initialised wasm heap: the entry registers them only when it is up.
     expect(fastKernelsActive()).toBe(wasmInitialised);
     for (const name of WASM_KERNELS_REGISTERED_BY_ENGRAM) expect(tf.getKernel(name, 'wasm')).toBeDefined();
     expect(registerMissingKernels()).toEqual([]);

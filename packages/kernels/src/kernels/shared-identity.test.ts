@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect, test } from 'vitest';
 import { expectNoLeak } from '../testing/index.js';
-import { registerFastKernels, unregisterFastKernels } from './fast-matmul.js';
+import { registerFastKernels, unregisterFastKernels } from './fast-kernels.js';
 
 test('tf.clone shares the buffer (no copy), survives disposing its source, and customGrad training still matches', () => {
   if (tf.getBackend() !== 'wasm') return;

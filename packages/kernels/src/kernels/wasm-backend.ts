@@ -10,7 +10,7 @@ export interface WasmBackendLike {
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
 }
 
-/** What the fast matmul kernels need beyond `WasmBackendLike`: the emscripten module and tensor heap offsets. */
+/** What the fast kernels need beyond `WasmBackendLike`: the emscripten module and tensor heap offsets. */
 export interface WasmHeapBackend extends WasmBackendLike {
   wasm: {
     /** The emscripten module's exports; `memory` is the heap every tensor lives in. */

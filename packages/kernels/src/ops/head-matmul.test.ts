@@ -1,7 +1,7 @@
 // headScores and headApply against loops over the token-major layout, finite-difference gradients, broadcasting, bad input and leaks.
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, test } from 'vitest';
-import { registerFastKernels, unregisterFastKernels } from '../kernels/fast-matmul.js';
+import { registerFastKernels, unregisterFastKernels } from '../kernels/fast-kernels.js';
 import { randomTensor } from '../test-support.js';
 import { checkGradients, expectClose, expectNoLeak } from '../testing/index.js';
 import { HEAD_SCORES, headApply, headScores } from './head-matmul.js';

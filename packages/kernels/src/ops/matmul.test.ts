@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { InvalidArgumentError } from '../errors.js';
 import { offset, randomTensor } from '../test-support.js';
-import { fastKernelsActive, registerFastKernels, unregisterFastKernels } from '../kernels/fast-matmul.js';
+import { fastKernelsActive, registerFastKernels, unregisterFastKernels } from '../kernels/fast-kernels.js';
 import { checkGradients, expectClose, expectNoLeak } from '../testing/index.js';
 import { batchMatMul, groupedMatMul, matMul } from './matmul.js';
 

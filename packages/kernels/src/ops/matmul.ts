@@ -6,7 +6,7 @@
 // except while the fast wasm kernels are active (registerFastKernels), where flags cost nothing and save the copies.
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../errors.js';
-import { fastKernelsActive } from '../kernels/fast-matmul.js';
+import { fastKernelsActive } from '../kernels/fast-kernels.js';
 import { assertDtype, assertTensor, describeShape } from './validate.js';
 
 function checkOperands(operation: string, a: tf.Tensor, b: tf.Tensor, rank: 2 | 3): void {

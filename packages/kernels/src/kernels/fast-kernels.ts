@@ -1,18 +1,20 @@
-// BatchMatMul and _FusedMatMul for the wasm backend on the strided SIMD GEMM (native/gemm.c), and their registration.
+// BatchMatMul, _FusedMatMul, Identity and Transpose for the wasm backend on the SIMD module of native/gemm.c, and their registration.
 //
 // The stock tfjs-backend-wasm 4.22 kernels send only plain 2-D products to XNNPACK (which re-packs B on every call)
 // and every batched or transposed product to a scalar loop at about 1 GFLOP/s. These kernels pass strides instead:
 // transposes cost nothing, batch dimensions of size 1 broadcast through a zero batch stride, other broadcasting runs
 // one product per output batch. The stock configs are kept: they serve non-float32 inputs and the fused activations
-// the GEMM does not implement (prelu, elu, sigmoid), and `unregisterFastKernels` puts them back.
+// the GEMM does not implement (prelu, elu, sigmoid), and `unregisterFastKernels` puts them back. Transpose is a
+// blocked 4x4-shuffle copy (fast-transpose.ts).
 import * as tf from '@tensorflow/tfjs';
 import { BackendUnavailableError } from '../errors.js';
 import { GEMM_ACTIVATION, instantiateGemm, instantiateGemmAsync, type GemmActivation, type GemmCall, type HeapGemm } from './gemm.js';
+import { fastTranspose } from './fast-transpose.js';
 import { HEAD_APPLY, HEAD_APPLY_TRANSPOSED, HEAD_SCORES, type HeadMatMulAttrs } from '../ops/head-matmul.js';
 import { asWasmHeapBackend, heapOffset, type WasmHeapBackend } from './wasm-backend.js';
 
 /** Kernel names `registerFastKernels` replaces on the `wasm` backend. */
-export const FAST_WASM_KERNELS = [tf.BatchMatMul, tf._FusedMatMul, tf.Identity] as const;
+export const FAST_WASM_KERNELS = [tf.BatchMatMul, tf._FusedMatMul, tf.Identity, tf.Transpose] as const;
 type FastKernelName = (typeof FAST_WASM_KERNELS)[number];
 
 interface Epilogue {
@@ -29,7 +31,7 @@ let heapGemm: HeapGemm | null = null;
 
 function gemmFor(backend: unknown): HeapGemm {
   if (heapGemm === null || heapGemm.backend !== backend) {
-    heapGemm = instantiateGemm(asWasmHeapBackend(backend, 'the fast matmul kernels'));
+    heapGemm = instantiateGemm(asWasmHeapBackend(backend, 'the fast kernels'));
   }
   return heapGemm;
 }
@@ -77,7 +79,7 @@ function multiply(
   transposeB: boolean,
   epilogue: Epilogue,
 ): tf.TensorInfo {
-  const backend: WasmHeapBackend = asWasmHeapBackend(backendArgument, 'the fast matmul kernels');
+  const backend: WasmHeapBackend = asWasmHeapBackend(backendArgument, 'the fast kernels');
   const gemm = gemmFor(backend);
   const aRank = a.shape.length;
   const bRank = b.shape.length;
@@ -192,6 +194,7 @@ const FAST_KERNEL_FUNCS: Record<FastKernelName, tf.KernelFunc> = {
   [tf.BatchMatMul]: fastBatchMatMul,
   [tf._FusedMatMul]: fastFusedMatMul,
   [tf.Identity]: sharedIdentity,
+  [tf.Transpose]: (args) => fastTranspose(args, gemmFor(args.backend), () => runStock(tf.Transpose, args)),
 };
 
 /**
@@ -277,7 +280,7 @@ export async function prepareFastKernels(): Promise<void> {
 }
 
 /**
- * Replaces the wasm backend's `BatchMatMul` and `_FusedMatMul` with the SIMD GEMM kernels, keeping the stock configs
+ * Replaces the wasm backend's `BatchMatMul`, `_FusedMatMul` and `Transpose` with the SIMD kernels, keeping the stock configs
  * for fallback and for `unregisterFastKernels`. Idempotent. Requires the wasm backend to be initialised (call it after
  * `await tf.setBackend('wasm')`); throws `BackendUnavailableError` otherwise, and an `Error` when the GEMM cannot run
  * on this heap (the threaded wasm binary's shared memory). Only the `wasm` backend is touched, whichever is active.
@@ -322,7 +325,7 @@ export function unregisterFastKernels(): void {
   if (heapGemm !== null && (heapGemm.backend as object) === tf.engine().registry.wasm) heapGemm.releaseScratch();
 }
 
-/** True when both fast kernels are the ones registered for `wasm`. */
+/** True when every fast kernel is the one registered for `wasm`. */
 export function fastKernelsActive(): boolean {
   return FAST_WASM_KERNELS.every((kernelName) => tf.getKernel(kernelName, 'wasm')?.kernelFunc === FAST_KERNEL_FUNCS[kernelName]);
 }

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BackendUnavailableError } from '../errors.js';
 import { randomValues } from '../test-support.js';
 import { checkGradients, expectClose, expectNoLeak } from '../testing/index.js';
-import { FAST_WASM_KERNELS, fastKernelsActive, registerFastKernels, unregisterFastKernels } from './fast-matmul.js';
+import { FAST_WASM_KERNELS, fastKernelsActive, registerFastKernels, unregisterFastKernels } from './fast-kernels.js';
+import { simplifyPermutation } from './fast-transpose.js';
 import { instantiateGemm } from './gemm.js';
 import type { WasmHeapBackend } from './wasm-backend.js';
 import { webAssembly } from './webassembly.js';
@@ -330,6 +331,77 @@ describe.skipIf(!onWasm)('fast wasm matmul kernels', () => {
     expectNoLeak(() => tf.dispose(tf.grads((x, y, z) => tf.sum(tf.fused.matMul({ a: x, b: y, bias: z })))([a, b3, bias])));
     expect(dataIds()).toBe(before);
     tf.dispose([a, b, b3, aT, bT, bias]);
+  });
+});
+
+/** Every permutation of 0 .. rank-1. */
+function permutations(rank: number): number[][] {
+  if (rank === 1) return [[0]];
+  return permutations(rank - 1).flatMap((perm) =>
+    Array.from({ length: rank }, (_, position) => [...perm.slice(0, position), rank - 1, ...perm.slice(position)]),
+  );
+}
+
+describe.skipIf(!onWasm)('fast wasm Transpose', () => {
+  beforeAll(() => registerFastKernels());
+  afterAll(() => unregisterFastKernels());
+
+  /** Transposes on wasm (fast kernels) and on cpu; the results must be identical (it is a copy). */
+  async function expectSameAsCpu(cases: [number[], number[], 'float32' | 'int32' | 'bool'][]): Promise<void> {
+    const run = () =>
+      tf.tidy(() =>
+        cases.map(([shape, perm, dtype], index) => {
+          const values = Array.from(randomValues(sizeOf(shape), 200 + index), (value) => (dtype === 'float32' ? value : Math.round(value * 1000)));
+          const x = dtype === 'bool' ? tf.greater(tf.tensor(values, shape), 0) : tf.tensor(values, shape, dtype);
+          const result = tf.transpose(x, perm);
+          return { shape: result.shape, dtype: result.dtype, values: Array.from(result.dataSync()) };
+        }),
+      );
+    const fast = await onBackend('wasm', run);
+    const cpu = await onBackend('cpu', run);
+    cases.forEach((entry, index) => expect(fast[index], JSON.stringify(entry)).toEqual(cpu[index]));
+  }
+
+  test('every permutation of rank 2, 3 and 4 (float32 and int32, odd sizes around the 4x4 blocks) equals cpu', async () => {
+    const cases: [number[], number[], 'float32' | 'int32'][] = [];
+    for (const perm of permutations(2)) cases.push([[70, 45], perm, 'float32'], [[13, 4], perm, 'int32']);
+    for (const perm of permutations(3)) cases.push([[5, 9, 6], perm, 'float32'], [[4, 3, 8], perm, 'int32']);
+    for (const perm of permutations(4)) cases.push([[5, 6, 7, 9], perm, 'float32'], [[2, 8, 3, 4], perm, 'int32']);
+    await expectSameAsCpu(cases);
+  });
+
+  test('size-1 axes, empty tensors, rank 1 and 5, and bool (stock fallback) equal cpu', async () => {
+    await expectSameAsCpu([
+      [[1, 37, 1, 41], [3, 2, 0, 1], 'float32'],
+      [[37, 1, 41], [2, 1, 0], 'int32'],
+      [[0, 5], [1, 0], 'float32'],
+      [[11], [0], 'float32'],
+      [[2, 3, 4, 5, 6], [0, 1, 2, 4, 3], 'float32'], // merges to rank 2
+      [[2, 3, 2, 3, 2], [4, 2, 0, 3, 1], 'float32'], // stays rank 5: stock kernel
+      [[6, 5], [1, 0], 'bool'], // stock kernel
+    ]);
+  });
+
+  test('simplifyPermutation drops size-1 axes and merges axes that stay neighbours', () => {
+    expect(simplifyPermutation([8, 64, 4, 32], [0, 2, 1, 3])).toEqual({ shape: [8, 64, 4, 32], perm: [0, 2, 1, 3] });
+    expect(simplifyPermutation([2, 3, 4, 5], [2, 3, 0, 1])).toEqual({ shape: [6, 20], perm: [1, 0] });
+    expect(simplifyPermutation([1, 7, 1, 9], [3, 2, 0, 1])).toEqual({ shape: [7, 9], perm: [1, 0] });
+    expect(simplifyPermutation([3, 4], [0, 1])).toEqual({ shape: [12], perm: [0] });
+    expect(simplifyPermutation([1, 1], [1, 0])).toEqual({ shape: [], perm: [] });
+  });
+
+  test('the gradient through tf.transpose equals cpu, without leaks', async () => {
+    const run = () =>
+      tf.tidy(() => {
+        const x = tf.tensor(randomValues(3 * 5 * 6, 301), [3, 5, 6]);
+        const weights = tf.tensor(randomValues(6 * 3 * 5, 302), [6, 3, 5]);
+        return Array.from(tf.grad((input: tf.Tensor) => tf.sum(tf.mul(tf.transpose(input, [2, 0, 1]), weights)))(x).dataSync());
+      });
+    expectClose(await onBackend('wasm', run), await onBackend('cpu', run), { atol: 0 });
+    const x = tf.tensor(randomValues(24, 303), [2, 3, 4]);
+    expectNoLeak(() => tf.transpose(x, [1, 2, 0]).dispose());
+    expectNoLeak(() => tf.grad((input: tf.Tensor) => tf.sum(tf.transpose(input)))(x).dispose());
+    x.dispose();
   });
 });
 
