@@ -38,18 +38,34 @@ export interface MemoryEstimate {
 
 const FLOAT_BYTES = 4;
 
+/** Float32 copies kept of each tensor family (see {@link segmentActivationBytes}). */
+interface CopyCounts {
+  scores: number;
+  tokens: number;
+  keys: number;
+  feedForward: number;
+  logits: number;
+}
+
 /**
- * Activation bytes of one segment. Per layer, float32 copies of: the attention scores [B, H, T, T+M] (2: the
- * content and position terms before and after softmax share buffers), the per-token vectors [B, T, D] (12:
- * norms, projections, residuals), the keys and values over memory and segment [B, T+M, D] (4), the
- * feed-forward hidden [B, T, F] (3); plus the logits [B, T, V] (4: logits, softmax, loss gradient). The
- * copy counts are fitted to tf.profile peaks of real training steps on wasm (budget.test.ts checks the
- * estimate stays above the measured peak and within 2.5x of it).
+ * Copies fitted (non-negative least squares, then rounded up) to tf.profile peaks of this model on wasm at
+ * seven shapes (D 32-256, T 16-128, M 16-256, B 2-8, V 90-2000). Training keeps every intermediate of the
+ * step for the backward pass; an evaluation keeps its segment's intermediates until the step's tidy ends.
+ * budget.test.ts checks the estimate stays above the measured peak and within 2.5x of it.
  */
-function segmentActivationBytes(shape: BudgetShape): number {
+const TRAINING_COPIES: CopyCounts = { scores: 16, tokens: 8, keys: 96, feedForward: 4, logits: 20 };
+const INFERENCE_COPIES: CopyCounts = { scores: 2, tokens: 26, keys: 24, feedForward: 2, logits: 8 };
+
+/**
+ * Activation bytes of one segment: per layer, copies of the attention scores [B, H, T, T+M], the per-token
+ * vectors [B, T, D], the keys and values over memory and segment [B, T+M, D] and the feed-forward hidden
+ * [B, T, F]; plus copies of the logits [B, T, V].
+ */
+function segmentActivationBytes(shape: BudgetShape, copies: CopyCounts): number {
   const { batchSize: B, numHeads: H, segmentLength: T, memorySlots: M, modelDim: D, feedForwardDim: F, vocabSize: V } = shape;
-  const perLayer = 2 * B * H * T * (T + M) + 12 * B * T * D + 4 * B * (T + M) * D + 3 * B * T * F;
-  return FLOAT_BYTES * (shape.numLayers * perLayer + 4 * B * T * V);
+  const perLayer =
+    copies.scores * B * H * T * (T + M) + copies.tokens * B * T * D + copies.keys * B * (T + M) * D + copies.feedForward * B * T * F;
+  return FLOAT_BYTES * (shape.numLayers * perLayer + copies.logits * B * T * V);
 }
 
 /** Bytes one training step needs: weights, gradients + Adam moments (3x the weights), memory state, K segments of activations. */
@@ -57,7 +73,7 @@ export function estimateTrainingBytes(shape: BudgetShape): MemoryEstimate {
   const weights = FLOAT_BYTES * shape.parameters;
   const optimizer = 3 * weights;
   const memoryState = FLOAT_BYTES * shape.numLayers * shape.batchSize * shape.memorySlots * shape.modelDim;
-  const activations = shape.segmentsPerStep * segmentActivationBytes(shape);
+  const activations = shape.segmentsPerStep * segmentActivationBytes(shape, TRAINING_COPIES);
   return { weights, optimizer, memoryState, activations, total: weights + optimizer + memoryState + activations };
 }
 
@@ -65,7 +81,7 @@ export function estimateTrainingBytes(shape: BudgetShape): MemoryEstimate {
 export function estimateInferenceBytes(shape: BudgetShape): MemoryEstimate {
   const weights = FLOAT_BYTES * shape.parameters;
   const memoryState = FLOAT_BYTES * shape.numLayers * shape.batchSize * shape.memorySlots * shape.modelDim;
-  const activations = segmentActivationBytes({ ...shape, segmentsPerStep: 1 });
+  const activations = segmentActivationBytes(shape, INFERENCE_COPIES);
   return { weights, optimizer: 0, memoryState, activations, total: weights + memoryState + activations };
 }
 

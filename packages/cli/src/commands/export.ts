@@ -119,9 +119,14 @@ export async function exportCommand(options: ExportCommandOptions, io: CommandIo
 
 /** Refuses an `--out` that is a file, or a folder with files in it without `--overwrite`. */
 async function checkOut(options: ExportCommandOptions, out: string): Promise<void> {
-  const info = await stat(out).catch(() => null);
+  const info = await naming(options.out, 'use --out as the export directory', () =>
+    stat(out).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return null;
+      throw error;
+    }),
+  );
   if (info !== null && !info.isDirectory()) throw new UsageError(`--out ${options.out} is a file: choose a directory for the export`);
-  if (options.overwrite !== true && !(await isMissingOrEmpty(out))) {
+  if (options.overwrite !== true && !(await naming(options.out, 'use --out as the export directory', () => isMissingOrEmpty(out)))) {
     throw new UsageError(
       `--out ${options.out} already holds files (${describeContents(out)}): choose an empty or new directory, or add --overwrite to replace it`,
     );

@@ -87,7 +87,14 @@ async function savedConfig(runDirectory: string, out: string): Promise<EngramCon
  * nothing to resume or nothing left to do. Nothing is written.
  */
 async function checkRunDirectory(options: TrainCommandOptions, runDirectory: string, config: EngramConfig): Promise<void> {
-  const info = await stat(runDirectory).catch(() => null);
+  await naming(options.out, 'use --out as a run directory', () => checkRunDirectoryState(options, runDirectory, config));
+}
+
+async function checkRunDirectoryState(options: TrainCommandOptions, runDirectory: string, config: EngramConfig): Promise<void> {
+  const info = await stat(runDirectory).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw error;
+  });
   if (info !== null && !info.isDirectory()) {
     throw new UsageError(`--out ${options.out} is a file, not a run directory: choose another --out`);
   }
