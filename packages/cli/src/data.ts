@@ -1,6 +1,6 @@
 // Corpus loading for the commands: prepare (download if needed), tokenize, and a prepared-token cache written by `engram data prepare`.
 import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   CORPUS_NAMES,
   encodeCorpus,
@@ -22,6 +22,7 @@ import {
   naming,
   parseJsonFile,
   readTextFile,
+  removeTemporaryLeftovers,
   replaceFolder,
   SMALL_FILE_BYTES,
   TOKENIZER_FILE_BYTES,
@@ -138,6 +139,7 @@ export async function prepareTokens(data: DataSection, access: CorpusAccess = {}
     lengths: { train: encoded.train.length, valid: encoded.valid.length, test: encoded.test.length },
   };
   // The new cache is filled beside the old one and swapped in: the old one stays usable until then.
+  await removeTemporaryLeftovers(dirname(directory));
   await naming(directory, 'write the prepared cache', () =>
     replaceFolder(directory, async (staging) => {
       await saveTokenizer(encoded.tokenizer, join(staging, 'tokenizer.json'));

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { setupBackend } from './backend.js';
-import { explainedFileSystemCodes, fileSystemError, replaceFolder, withDirectoryLock } from './files.js';
+import { explainedFileSystemCodes, fileSystemError, removeTemporaryLeftovers, replaceFolder, withDirectoryLock } from './files.js';
 import { captureIo } from './io.js';
 import { runCli, userDirectoryOf } from './program.js';
 
@@ -40,6 +40,17 @@ describe('replaceFolder', () => {
     expect(readdirSync(target)).toEqual(['precious.txt']);
     expect(readFileSync(join(target, 'precious.txt'), 'utf8')).toBe('precious');
     expect(readdirSync(root).sort()).toEqual(['keep', 'swap']);
+  });
+
+  it('removes half-filled folders of dead writers only, never a moved-aside old folder or a live writer\'s', async () => {
+    const folder = join(root, 'leftovers');
+    const dead = '.cache.engram-tmp-new-4999999-0a1b2c3d';
+    const old = '.cache.engram-tmp-old-4999999-0a1b2c3d';
+    const live = `.cache.engram-tmp-new-${process.pid}-0a1b2c3d`;
+    for (const name of [dead, old, live, 'cache']) mkdirSync(join(folder, name), { recursive: true });
+    await removeTemporaryLeftovers(folder);
+    expect(readdirSync(folder).sort()).toEqual([old, live, 'cache'].sort());
+    rmSync(folder, { recursive: true });
   });
 
   it('the lock is released after the action, also when it fails', async () => {

@@ -1,7 +1,7 @@
 // File safety of the commands: atomic file writes, folder swaps, the run-directory lock, bounded reads of regular files and file-system errors named by the user's path.
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { lstat, mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import lockfile from 'proper-lockfile';
 import writeFileAtomicLibrary from 'write-file-atomic';
@@ -82,7 +82,11 @@ export async function replaceFolder(target: string, fill: (folder: string) => Pr
   if (moved) await rm(old, { recursive: true, force: true });
 }
 
-/** Removes the temporary files and folders this module left in `folder` (of processes that are gone). */
+/**
+ * Removes the half-filled folders and files (`new` temporaries) that commands killed while writing left in
+ * `folder`; those of running processes stay. Old folders moved aside are never removed here: they may be
+ * the only copy of what a killed swap was replacing.
+ */
 export async function removeTemporaryLeftovers(folder: string): Promise<void> {
   let names: string[];
   try {
@@ -90,8 +94,9 @@ export async function removeTemporaryLeftovers(folder: string): Promise<void> {
   } catch {
     return;
   }
+  const pattern = new RegExp(`${TEMPORARY_MARKER.replace(/\./g, '\\.')}new-(\\d+)-[0-9a-f]+$`);
   for (const name of names) {
-    const match = new RegExp(`${TEMPORARY_MARKER.replace(/\./g, '\\.')}[a-z]+-(\\d+)-[0-9a-f]+$`).exec(name);
+    const match = pattern.exec(name);
     if (match === null || processIsAlive(Number(match[1]))) continue;
     await rm(join(folder, name), { recursive: true, force: true });
   }
@@ -257,12 +262,3 @@ export function assertOutsideSource(out: string, source: string, flag: string): 
   }
 }
 
-/** lstat that returns null for a missing path. */
-export async function lstatOrNull(path: string) {
-  try {
-    return await lstat(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
-  }
-}

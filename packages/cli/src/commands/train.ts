@@ -17,6 +17,7 @@ import {
   isMissingOrEmpty,
   naming,
   readTextFile,
+  removeTemporaryLeftovers,
   replaceFolder,
   SMALL_FILE_BYTES,
   temporaryPathBeside,
@@ -208,6 +209,7 @@ async function trainInto(
   tokens: Awaited<ReturnType<typeof loadCorpusTokens>>,
 ): Promise<TrainSummary> {
   await mkdir(runDirectory, { recursive: true });
+  await removeTemporaryLeftovers(runDirectory);
   if (options.resume !== true) await writeFileAtomic(join(runDirectory, RUN_CONFIG_FILE), toYaml(config));
   if (options.resume !== true || (await stat(join(runDirectory, TOKENIZER_FILE)).catch(() => null)) === null) {
     await saveTokenizer(tokens.tokenizer, join(runDirectory, TOKENIZER_FILE));
