@@ -141,7 +141,7 @@ export async function withDirectoryLock<T>(directory: string, action: () => Prom
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ELOCKED') {
       throw new CliError(
-        `${directory} is in use by another engram command (lock ${lockPathOf(absolute)}): wait for it to finish, or use another directory`,
+        `${directory} is in use by another engram command (lock ${lockPathOf(absolute)}): wait for it to finish (the lock of a killed command expires 10 s after it died), or use another directory`,
         { cause: error },
       );
     }

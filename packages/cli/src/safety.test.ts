@@ -155,7 +155,7 @@ describe('data loss is impossible', () => {
     const before = snapshot(copy);
     const second = await withDirectoryLock(copy, () => engram('train', '--out', copy, '--resume', '--steps', '3', '--backend', 'wasm', '--progress', 'none'));
     expect(second.code).toBe(1);
-    expectOneLine(second.err, /^engram: .*locked is in use by another engram command \(lock .*\.locked\.engram-lock\): wait for it to finish, or use another directory\n$/);
+    expectOneLine(second.err, /^engram: .*locked is in use by another engram command \(lock .*\.locked\.engram-lock\): wait for it to finish \(the lock of a killed command expires 10 s after it died\), or use another directory\n$/);
     expect(snapshot(copy)).toEqual(before);
 
     // Two real train commands into one fresh directory at the same time: one runs, the other is refused.
@@ -202,7 +202,7 @@ describe('bad inputs get one clear line', () => {
 
     const evaluation = await engram('eval', run, '--batch-size', '100000000', '--backend', 'wasm');
     expect(evaluation.code).toBe(2);
-    expectOneLine(evaluation.err, /^engram: evaluation at this batch size needs about .* more than the wasm heap's .*: lower --batch-size/);
+    expectOneLine(evaluation.err, /^engram: evaluation \(batch 100000000\) needs about .* more than the wasm heap's .*: lower --batch-size/);
 
     // A model whose config.json describes weights too large: generate and inspect refuse before reading them.
     const huge = copyOfRun('huge-model');
