@@ -59,9 +59,9 @@ function leftovers(folder: string): string[] {
   return Object.keys(snapshot(folder)).filter((name) => /engram-tmp|engram-lock|\.tmp$|\.partial|\.replaced|\.export-/.test(name));
 }
 
-/** Expects exactly one error line on stderr (after any `backend:` / `data:` progress lines), matching `message`. */
+/** Expects exactly one error line on stderr (after any `backend:`, `data:`, `model:` progress lines), matching `message`. */
 function expectOneLine(err: string, message: RegExp): void {
-  const lines = err.trimEnd().split('\n').filter((line) => !line.startsWith('backend:') && !line.startsWith('data:'));
+  const lines = err.trimEnd().split('\n').filter((line) => !/^(backend|data|model): /.test(line));
   expect(lines, err).toHaveLength(1);
   expect(lines[0]?.startsWith('engram: '), err).toBe(true);
   expect(`${lines[0]}\n`).toMatch(message);
@@ -233,6 +233,17 @@ describe('bad inputs get one clear line', () => {
     expect(result.code).toBe(1);
     expectOneLine(result.err, /^engram: WeightsError: loadModel: "output\.weight" in ".*nan-weights\/model\/model\.safetensors" holds 1 non-finite value \(NaN at flat index 3 of/);
     expect(snapshot(copy)).toEqual(before);
+  });
+
+  it('a diverging run reaches the non-finite stop even when an evaluation meets it first, with advice in flags', async () => {
+    const out = join(root, 'diverged');
+    const result = await engram('train', '--out', out, ...tiny, '--steps', '10', '--learning-rate', '1e30', '--set', 'training.evalEvery=1', '--set', 'training.warmupSteps=0');
+    expect(result.code).toBe(1);
+    expectOneLine(result.err, /^engram: training stopped at step 1: the validation loss is not finite: the weights diverged\. Start a new run with a lower --learning-rate or a longer warm-up \(--set training\.warmupSteps=N\), or check the corpus; .*diverged keeps the log and the checkpoints written before the stop\n$/);
+    const log = readFileSync(join(out, 'train.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { type: string; reason?: string });
+    expect(log.at(-1)).toMatchObject({ type: 'end', reason: 'non-finite' });
+    expect(existsSync(join(out, 'model'))).toBe(false);
+    expect(leftovers(root)).toEqual([]);
   });
 
   it('files that are not regular files are refused before reading', async () => {

@@ -3,14 +3,14 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { StreamBatcher, evaluationBatches, loadTokenizer, saveTokenizer } from '@engram/datasets';
 import { createModel } from '@engram/model';
-import { findResumableCheckpoint, train, type ProgressMode, type TrainResult } from '@engram/trainer';
+import { findResumableCheckpoint, NonFiniteLossError, train, type ProgressMode, type TrainResult } from '@engram/trainer';
 import { stringify as toYaml, parse as parseYaml } from 'yaml';
 import { setupBackend } from '../backend.js';
 import { assertFits, estimateTrainingBytes, trainingShapeOf } from '../budget.js';
 import { createPolicy, modelConfigOf, temporalRangeOf, unrollOf } from '../build.js';
 import { resolveConfig, validateConfig, type ConfigSources } from '../config/resolve.js';
 import type { EngramConfig } from '../config/schema.js';
-import { ConfigFileError, InputError, UsageError } from '../errors.js';
+import { CliError, ConfigFileError, InputError, UsageError } from '../errors.js';
 import {
   checkRegularFile,
   describeContents,
@@ -188,7 +188,11 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
       await naming(options.out, 'move the old run aside', () => rename(runDirectory, replaced as string));
     }
     try {
-      const summary = await naming(options.out, 'write the run', () => trainInto(options, io, runDirectory, config, modelConfig, tokens));
+      const summary = await naming(options.out, 'write the run', () => trainInto(options, io, runDirectory, config, modelConfig, tokens)).catch(
+        (error: unknown) => {
+          throw error instanceof NonFiniteLossError ? nonFiniteStop(error, options.out) : error;
+        },
+      );
       if (replaced !== null) await rm(replaced, { recursive: true, force: true });
       return summary;
     } catch (error) {
@@ -198,6 +202,19 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
       throw error;
     }
   });
+}
+
+/** The trainer's non-finite stop, with advice in the command's terms (its flags, not the library's options). */
+function nonFiniteStop(error: NonFiniteLossError, out: string): CliError {
+  const what =
+    error.during === 'evaluation'
+      ? 'the validation loss is not finite: the weights diverged'
+      : `${error.inARow} steps in a row had a non-finite loss or gradient (their updates were skipped)`;
+  return new CliError(
+    `training stopped at step ${error.step}: ${what}. Start a new run with a lower --learning-rate or a longer warm-up ` +
+      `(--set training.warmupSteps=N), or check the corpus; ${out} keeps the log and the checkpoints written before the stop`,
+    { cause: error },
+  );
 }
 
 async function trainInto(
