@@ -45,6 +45,8 @@ function snapshot(folder: string): Record<string, string> {
       if (entry.isDirectory()) {
         result[`${name}/`] = 'dir';
         walk(path, `${name}/`);
+      } else if (!entry.isFile()) {
+        result[name] = 'special'; // a FIFO or device: never read
       } else {
         result[name] = createHash('sha256').update(readFileSync(path)).digest('hex');
       }
@@ -253,6 +255,7 @@ describe('bad inputs get one clear line', () => {
     expect(inspect.code).toBe(1);
     expectOneLine(inspect.err, /^engram: .*a-fifo is a FIFO \(named pipe\), not a file: give the text to read \(--text\) as a regular file\n$/);
     expect(existsSync(join(root, 'never.svg'))).toBe(false);
+    rmSync(fifo);
 
     const device = await engram('config', '--config', '/dev/zero');
     expect(device.code).toBe(2);
@@ -323,5 +326,12 @@ describe('bad inputs get one clear line', () => {
     expect(result.err).toMatch(/warning: 3 of the prompt's 12 characters are not in the model's vocabulary and became <unk>/);
     const clean = await engram('generate', run, '--prompt', 'Call me', '--max-new-tokens', '2', '--backend', 'wasm');
     expect(clean.err).not.toMatch(/warning/);
+  });
+});
+
+describe('after every refusal above', () => {
+  it('no temporary file, staging folder or lock is left anywhere', () => {
+    expect(leftovers(root)).toEqual([]);
+    expect(readdirSync(root).filter((name) => name.startsWith('.'))).toEqual([]);
   });
 });
