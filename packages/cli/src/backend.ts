@@ -1,5 +1,6 @@
 // Backend selection for the commands: `--backend auto|tensorflow-gpu|tensorflow|wasm|cpu` through initBackend of @engram/kernels.
-import { initBackend, type BackendInfo } from '@engram/kernels';
+import { BackendUnavailableError, initBackend, type BackendInfo } from '@engram/kernels';
+import { CliError } from './errors.js';
 import type { BackendChoice } from './config/schema.js';
 
 /** The backend a command runs on. */
@@ -12,7 +13,17 @@ export interface SelectedBackend {
 
 /** Initialises the tensor backend (auto: tensorflow-gpu, tensorflow, wasm, cpu; the first that runs). */
 export async function setupBackend(choice: BackendChoice): Promise<SelectedBackend> {
-  const info = await initBackend({ backend: choice });
+  let info: BackendInfo;
+  try {
+    info = await initBackend({ backend: choice });
+  } catch (error) {
+    // The library's advice names its ENGRAM_BACKEND variable, which the command does not read: name the flag.
+    if (error instanceof BackendUnavailableError) {
+      const advice = error.message.replace(/,?\s*or pick another backend \(ENGRAM_BACKEND=[^)]*\)\.?\s*$/, '');
+      throw new CliError(`${advice}, or choose another with --backend (auto, wasm or cpu)`, { cause: error });
+    }
+    throw error;
+  }
   return { info, description: describeBackendInfo(info) };
 }
 

@@ -29,9 +29,9 @@ describe('the engram binary', () => {
     expect(result.stderr).toBe('engram: invalid configuration (flags): training.steps: must be > 0, got -1\n');
   });
 
-  it('exits non-zero with one line for an unknown option', () => {
+  it('exits 2 with one line for an unknown option', () => {
     const result = engram(['eval', 'somewhere', '--wat']);
-    expect(result.status).toBe(1);
+    expect(result.status).toBe(2);
     expect(result.stderr).toMatch(/^engram: error: unknown option '--wat'.* \(see --help\)\n$/);
   });
 });

@@ -1,6 +1,6 @@
 // Corpus loading for the commands: prepare (download if needed), tokenize, and a prepared-token cache written by `engram data prepare`.
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import {
   CORPUS_NAMES,
   encodeCorpus,
@@ -16,6 +16,18 @@ import {
 } from '@engram/datasets';
 import type { DataSection } from './config/schema.js';
 import { CliError, InputError } from './errors.js';
+import {
+  checkRegularFile,
+  fileSystemError,
+  naming,
+  parseJsonFile,
+  readTextFile,
+  removeTemporaryLeftovers,
+  replaceFolder,
+  SMALL_FILE_BYTES,
+  TOKENIZER_FILE_BYTES,
+  writeFileAtomic,
+} from './files.js';
 
 /** Token streams of a corpus's three splits and the tokenizer that made them. */
 export interface CorpusTokens {
@@ -39,6 +51,9 @@ export interface CorpusAccess {
 }
 
 const splits: readonly SplitName[] = ['train', 'valid', 'test'];
+
+/** Largest single-file local corpus read (the token streams of 8 GiB of text would not fit anyway). */
+const LOCAL_CORPUS_BYTES = 8 * 1024 ** 3;
 
 function isCorpusName(name: string): name is CorpusName {
   return (CORPUS_NAMES as readonly string[]).includes(name);
@@ -64,9 +79,14 @@ export async function openCorpus(data: DataSection, access: CorpusAccess = {}): 
     switch (data.corpus) {
       case 'moby-dick':
         return await prepareCorpus('moby-dick');
-      case 'local':
+      case 'local': {
         if (data.path === undefined) throw new CliError('data.path is required for corpus "local"', { exitCode: 2 });
+        const info = await stat(data.path).catch((error: unknown) => {
+          throw fileSystemError(error, data.path as string, 'read the local corpus (--path)');
+        });
+        if (!info.isDirectory()) await checkRegularFile(data.path, { maxBytes: LOCAL_CORPUS_BYTES, what: 'the local corpus (--path)' });
         return await prepareCorpus('local', { path: data.path });
+      }
       case 'pg19':
         return await prepareCorpus('pg19', { ...common, ...offline, ...(access.offline === true ? { listingUrl: nowhere } : {}) });
       default:
@@ -110,14 +130,6 @@ export async function prepareTokens(data: DataSection, access: CorpusAccess = {}
   const kind = data.tokenizer ?? corpus.recommendedTokenizer;
   const encoded = await encodeCorpus(corpus, kind);
   const directory = preparedDirectory(data, kind);
-  const staging = `${directory}.tmp-${process.pid}`;
-  await rm(staging, { recursive: true, force: true });
-  await mkdir(staging, { recursive: true });
-  await saveTokenizer(encoded.tokenizer, join(staging, 'tokenizer.json'));
-  for (const split of splits) {
-    const stream = encoded[split];
-    await writeFile(join(staging, `${split}.i32`), new Uint8Array(stream.buffer, stream.byteOffset, stream.byteLength));
-  }
   const meta: PreparedMeta = {
     format: 'engram-prepared-tokens',
     formatVersion: 1,
@@ -126,35 +138,56 @@ export async function prepareTokens(data: DataSection, access: CorpusAccess = {}
     fingerprint: encoded.tokenizer.fingerprint,
     lengths: { train: encoded.train.length, valid: encoded.valid.length, test: encoded.test.length },
   };
-  await writeFile(join(staging, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
-  await rm(directory, { recursive: true, force: true });
-  await rename(staging, directory);
+  // The new cache is filled beside the old one and swapped in: the old one stays usable until then.
+  await removeTemporaryLeftovers(dirname(directory));
+  await naming(directory, 'write the prepared cache', () =>
+    replaceFolder(directory, async (staging) => {
+      await saveTokenizer(encoded.tokenizer, join(staging, 'tokenizer.json'));
+      for (const split of splits) {
+        const stream = encoded[split];
+        await writeFileAtomic(join(staging, `${split}.i32`), new Uint8Array(stream.buffer, stream.byteOffset, stream.byteLength));
+      }
+      await writeFileAtomic(join(staging, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
+    }),
+  );
   return { directory, tokens: { corpus: corpus.name, ...encoded, origin: 'encoded' } };
 }
 
+/**
+ * The prepared tokens in `directory`, or null when there are none (no meta.json, or another format
+ * version). Damaged files are refused naming the file and the fix.
+ */
 async function readPrepared(directory: string): Promise<CorpusTokens | null> {
-  let meta: PreparedMeta;
-  try {
-    meta = JSON.parse(await readFile(join(directory, 'meta.json'), 'utf8')) as PreparedMeta;
-  } catch {
-    return null;
+  const metaPath = join(directory, 'meta.json');
+  const fix = `run "engram data prepare" again (it replaces ${directory})`;
+  if ((await stat(metaPath).catch(() => null)) === null) return null;
+  const raw = parseJsonFile(await readTextFile(metaPath, { maxBytes: SMALL_FILE_BYTES, what: 'the prepared cache meta.json' }), metaPath, fix);
+  const meta = raw as Partial<PreparedMeta> | null;
+  if (meta === null || typeof meta !== 'object' || meta.format !== 'engram-prepared-tokens') {
+    throw new InputError(metaPath, `${metaPath} is not the meta.json of a prepared cache: ${fix}`);
   }
-  if (meta.format !== 'engram-prepared-tokens' || meta.formatVersion !== 1) return null;
-  const tokenizer = await loadTokenizer(join(directory, 'tokenizer.json'), { expectedFingerprint: meta.fingerprint });
+  if (meta.formatVersion !== 1) return null;
+  if (typeof meta.fingerprint !== 'string' || typeof meta.lengths !== 'object' || meta.lengths === null) {
+    throw new InputError(metaPath, `${metaPath} lacks its fingerprint or lengths: ${fix}`);
+  }
+  const tokenizerPath = join(directory, 'tokenizer.json');
+  await checkRegularFile(tokenizerPath, { maxBytes: TOKENIZER_FILE_BYTES, what: 'the prepared tokenizer' });
+  const tokenizer = await loadTokenizer(tokenizerPath, { expectedFingerprint: meta.fingerprint });
   const streams = {} as Record<SplitName, Int32Array>;
   for (const split of splits) {
-    const bytes = await readFile(join(directory, `${split}.i32`));
-    if (bytes.byteLength !== meta.lengths[split] * 4) {
-      throw new InputError(
-        directory,
-        `prepared tokens in ${directory} are damaged (${split}.i32 has ${bytes.byteLength} bytes, expected ${meta.lengths[split] * 4}): run "engram data prepare" again`,
-      );
+    const file = join(directory, `${split}.i32`);
+    const expected = (meta.lengths[split] ?? Number.NaN) * 4;
+    // The size is compared with meta.json before a byte is read: that is this reader's limit.
+    const size = await checkRegularFile(file, { maxBytes: Number.MAX_SAFE_INTEGER, what: `prepared ${split} tokens` });
+    if (size !== expected) {
+      throw new InputError(directory, `prepared tokens in ${directory} are damaged (${split}.i32 has ${size} bytes, expected ${expected}): ${fix}`);
     }
+    const bytes = await readFile(file);
     const copy = new Uint8Array(bytes.byteLength);
     copy.set(bytes);
     streams[split] = new Int32Array(copy.buffer);
   }
-  return { corpus: meta.corpus, tokenizer, ...streams, origin: 'prepared' };
+  return { corpus: meta.corpus ?? 'unknown', tokenizer, ...streams, origin: 'prepared' };
 }
 
 /**

@@ -14,6 +14,16 @@ export { loadCorpusTokens, prepareTokens } from './data.js';
 export type { CorpusTokens } from './data.js';
 export { renderMemoryTimelineSvg, finalCounts, slotStatuses, SlotCode } from './inspect/picture.js';
 export type { MemoryTimeline, SlotStatus } from './inspect/picture.js';
+export {
+  assertFits,
+  estimateInferenceBytes,
+  estimateTrainingBytes,
+  memorySlotsOf,
+  parameterCountOf,
+  savedModelShapeOf,
+  trainingShapeOf,
+} from './budget.js';
+export type { BudgetLimits, BudgetShape, MemoryEstimate } from './budget.js';
 export * from './errors.js';
 export { captureIo, processIo } from './io.js';
 export type { CommandIo } from './io.js';

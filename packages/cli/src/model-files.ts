@@ -1,10 +1,12 @@
 // A trained model on disk as the commands use it: @engram/model's saveModel files plus the tokenizer and the engram configuration.
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadTokenizer, saveTokenizer, type AnyTokenizer } from '@engram/datasets';
-import { CONFIG_FILE, loadModel, readModelConfig, saveModel, writeFileAtomic, type MemoryTransformer } from '@engram/model';
+import { CONFIG_FILE, loadModel, readModelConfig, saveModel, WEIGHTS_FILE, type MemoryTransformer } from '@engram/model';
+import { assertFits, estimateInferenceBytes, savedModelShapeOf } from './budget.js';
 import { policyFromSavedConfig } from './build.js';
+import { checkRegularFile, parseJsonFile, readTextFile, SMALL_FILE_BYTES, TOKENIZER_FILE_BYTES, writeFileAtomic } from './files.js';
 import { validateConfig } from './config/resolve.js';
 import type { EngramConfig } from './config/schema.js';
 import { InputError, UsageError } from './errors.js';
@@ -73,19 +75,52 @@ export interface EvaluationOverrides {
   sameLength?: boolean;
 }
 
-/** Loads a trained model, its policy (rebuilt from the saved policy config) and its tokenizer. */
-export async function loadTrainedModel(path: string, overrides: EvaluationOverrides = {}): Promise<TrainedModel> {
+/** The memory check of a command before its model is loaded (see budget.ts). */
+export interface LoadBudget {
+  /** Rows the command runs at once (or a function of engram.json, e.g. its training batch size). */
+  batchSize: number | ((document: EngramModelDocument | null) => number);
+  /** Tokens per forward call (default: the model's segment length). */
+  segmentLength?: number;
+  /** What is checked, e.g. `evaluation` (the batch size is added). */
+  what: string;
+  /** The flags that make it smaller. */
+  fix: string;
+}
+
+/** Options of {@link loadTrainedModel}. */
+export interface LoadTrainedModelOptions extends EvaluationOverrides {
+  /** Estimate the memory the command needs from config.json and refuse it before the weights are read. */
+  budget?: LoadBudget;
+  /** tokenizer.json and engram.json from elsewhere (a checkpoint's model/ has neither: they are the run's). */
+  companions?: { tokenizer: string; document?: string };
+}
+
+/**
+ * Loads a trained model, its policy (rebuilt from the saved policy config) and its tokenizer. Every file is
+ * checked to be a regular file of a sane size before it is read, every parse error names its file, and with
+ * `budget` the memory the command needs is estimated from config.json and refused before the weights are read.
+ */
+export async function loadTrainedModel(path: string, options: LoadTrainedModelOptions = {}): Promise<TrainedModel> {
   const directory = resolveModelDirectory(path);
-  const saved = await readModelConfig(directory);
-  if (overrides.evalMemoryLength !== undefined && saved.policy.kind !== 'fifo') {
+  await checkRegularFile(join(directory, CONFIG_FILE), { maxBytes: SMALL_FILE_BYTES, what: "the model's config.json" });
+  const saved = await readModelConfig(directory).catch((error: unknown) => {
+    throw new InputError(
+      path,
+      `${(error as Error).message} Restore ${CONFIG_FILE} from the run (its model/ or a checkpoint), or export the model again`,
+      { cause: error },
+    );
+  });
+  if (options.evalMemoryLength !== undefined && saved.policy.kind !== 'fifo') {
     throw new UsageError(`--eval-memory-length applies to Transformer-XL (fifo) memory; this model's memory is "${saved.policy.kind}"`);
   }
-  const policyConfig = overrides.evalMemoryLength === undefined ? saved.policy.config : { ...saved.policy.config, evalMemoryLength: overrides.evalMemoryLength };
+  const policyConfig =
+    options.evalMemoryLength === undefined ? saved.policy.config : { ...saved.policy.config, evalMemoryLength: options.evalMemoryLength };
   const policy = policyFromSavedConfig(saved.policy.kind, policyConfig);
-  const tokenizerPath = join(directory, TOKENIZER_FILE);
+  const tokenizerPath = options.companions?.tokenizer ?? join(directory, TOKENIZER_FILE);
   if (!existsSync(tokenizerPath)) {
-    throw new InputError(path, `${directory} has no ${TOKENIZER_FILE}: the commands need the tokenizer the model was trained with`);
+    throw new InputError(path, `${tokenizerPath} does not exist: the commands need the tokenizer the model was trained with`);
   }
+  await checkRegularFile(tokenizerPath, { maxBytes: TOKENIZER_FILE_BYTES, what: "the model's tokenizer.json" });
   const tokenizer = await loadTokenizer(tokenizerPath);
   if (tokenizer.vocabSize > saved.model.vocabSize) {
     throw new InputError(
@@ -94,14 +129,33 @@ export async function loadTrainedModel(path: string, overrides: EvaluationOverri
     );
   }
   let document: EngramModelDocument | null = null;
-  const documentPath = join(directory, ENGRAM_FILE);
-  if (existsSync(documentPath)) {
-    const raw = JSON.parse(await readFile(documentPath, 'utf8')) as Partial<EngramModelDocument>;
-    if (raw.format !== 'engram-cli-model' || raw.config === undefined) {
-      throw new InputError(path, `${documentPath} is not an engram-cli-model document`);
+  const documentPath = options.companions === undefined ? join(directory, ENGRAM_FILE) : options.companions.document;
+  if (documentPath !== undefined && existsSync(documentPath)) {
+    const text = await readTextFile(documentPath, { maxBytes: SMALL_FILE_BYTES, what: `the model's ${ENGRAM_FILE}` });
+    const fix = `restore it from the run, or delete it to load the weights without the training summary`;
+    const raw = parseJsonFile(text, documentPath, fix) as Partial<EngramModelDocument> | null;
+    if (raw === null || typeof raw !== 'object' || raw.format !== 'engram-cli-model' || raw.config === undefined) {
+      throw new InputError(path, `${documentPath} is not an engram-cli-model document: ${fix}`);
     }
     document = { ...(raw as EngramModelDocument), config: validateConfig(raw.config as Record<string, unknown>, documentPath) };
   }
-  const model = await loadModel(directory, { policy, ...(overrides.sameLength === undefined ? {} : { configOverrides: { sameLength: overrides.sameLength } }) });
+  if (options.budget !== undefined) {
+    const budget = options.budget;
+    const batchSize = typeof budget.batchSize === 'function' ? budget.batchSize(document) : budget.batchSize;
+    const shape = savedModelShapeOf({ ...saved, policy: { ...saved.policy, config: policyConfig } }, batchSize, budget.segmentLength);
+    assertFits(estimateInferenceBytes(shape), `${budget.what} (batch ${batchSize})`, budget.fix);
+  }
+  await checkRegularFile(join(directory, WEIGHTS_FILE), { maxBytes: totalmem(), what: "the model's weights" });
+  const model = await loadModel(directory, {
+    policy,
+    ...(options.sameLength === undefined ? {} : { configOverrides: { sameLength: options.sameLength } }),
+    // The one policy change asked for (--eval-memory-length) is accepted; any other difference is refused.
+    onPolicyDifference: (differences) => {
+      const unexpected = differences.filter((difference) => !difference.startsWith('evalMemoryLength:') || options.evalMemoryLength === undefined);
+      if (unexpected.length > 0) {
+        throw new InputError(path, `the rebuilt memory policy differs from ${join(directory, CONFIG_FILE)} (${unexpected.join('; ')})`);
+      }
+    },
+  });
   return { directory, model, tokenizer, document };
 }

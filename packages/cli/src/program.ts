@@ -105,6 +105,7 @@ export function createProgram(io: CommandIo = processIo): Command {
       .option('--path <file>', 'text file or folder for --corpus local (data.path)')
       .option('--tokenizer <kind>', 'byte, character or word (data.tokenizer)')
       .option('--resume', 'continue the run in --out from its newest valid checkpoint')
+      .option('--force', 'replace the run already in --out (kept aside until the new run has finished)')
       .addOption(new Option('--progress <mode>', 'progress display').choices(['auto', 'bar', 'lines', 'none']).default('auto'))
       .option('--offline', 'never download a corpus')
       .addOption(backendOption()),
@@ -120,6 +121,7 @@ export function createProgram(io: CommandIo = processIo): Command {
         path?: string;
         tokenizer?: string;
         resume?: boolean;
+        force?: boolean;
         progress: 'auto' | 'bar' | 'lines' | 'none';
         offline?: boolean;
       },
@@ -144,6 +146,7 @@ export function createProgram(io: CommandIo = processIo): Command {
           out: flags.out,
           progress: flags.progress,
           ...(flags.resume === true ? { resume: true } : {}),
+          ...(flags.force === true ? { force: true } : {}),
           ...(flags.resume === true && flags.steps !== undefined ? { resumeSteps: flags.steps } : {}),
           ...(flags.offline === true ? { offline: true } : {}),
         },
@@ -223,7 +226,8 @@ export function createProgram(io: CommandIo = processIo): Command {
     .command('export')
     .description('write a self-contained model directory from a run, a checkpoint or a model')
     .argument('<source>', 'run directory of engram train, checkpoint directory, or model directory')
-    .requiredOption('-o, --out <dir>', 'output directory')
+    .requiredOption('-o, --out <dir>', 'output directory (new or empty, unless --overwrite)')
+    .option('--overwrite', 'replace what --out holds (the new directory is swapped in whole)')
     .option('--checkpoint <which>', 'from a run: final (default), latest, or a step number', 'final')
     .addOption(
       new Option(
@@ -236,7 +240,7 @@ export function createProgram(io: CommandIo = processIo): Command {
     .addOption(new Option('--naming <naming>', 'with --format transformer-xl: official state_dict names (default) or huggingface').choices(transformerXlNamings))
     .addOption(backendOption())
     .action(
-      async (source: string, flags: { out: string; checkpoint: string; format: ExportFormat; naming?: (typeof transformerXlNamings)[number]; backend?: BackendChoice }) => {
+      async (source: string, flags: { out: string; overwrite?: boolean; checkpoint: string; format: ExportFormat; naming?: (typeof transformerXlNamings)[number]; backend?: BackendChoice }) => {
         await exportCommand({ source, ...flags }, io);
       },
     );
@@ -355,6 +359,16 @@ export function createProgram(io: CommandIo = processIo): Command {
 }
 
 /**
+ * The directory relative paths are resolved against: the caller's own directory when the command runs
+ * through this package's `start` script (`pnpm engram ...` from the repository root runs it inside
+ * packages/cli, and pnpm passes the caller's directory as INIT_CWD), else the working directory.
+ */
+export function userDirectoryOf(environment: NodeJS.ProcessEnv, cwd: string): string {
+  const throughOwnScript = environment.npm_lifecycle_event === 'start' && environment.npm_package_name === '@engram/cli';
+  return throughOwnScript && environment.INIT_CWD ? environment.INIT_CWD : cwd;
+}
+
+/**
  * Runs the command line `argv` (without `node` and the script path) and returns the exit code:
  * 0 on success, non-zero with one line on stderr on failure.
  */
@@ -367,8 +381,9 @@ export async function runCli(argv: readonly string[], io: CommandIo = processIo)
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) {
-      // Help and version exit with code 0; commander has already printed its one-line error otherwise.
-      return error.exitCode === 0 ? 0 : Math.max(1, error.exitCode);
+      // Help and version exit with code 0; anything else commander rejects is a bad flag or argument (exit 2),
+      // and commander has already printed its one-line error.
+      return error.exitCode === 0 ? 0 : 2;
     }
     writeLine(io.stderr, `engram: ${describeError(error)}`);
     // ENGRAM_DEBUG=1 adds the stack trace (and causes) after the one-line message.

@@ -32,7 +32,8 @@ export {
   saveModel,
   WEIGHTS_FILE,
 } from './weights.js';
-export type { SavedModelConfig } from './weights.js';
+export type { LoadModelOptions, SavedModelConfig } from './weights.js';
+export { policyConfigDifferences, validateLoadedWeights } from './load-checks.js';
 export { embeddingLookup } from './layers.js';
 export { exportTransformerXl, importTransformerXl, transformerXlConfigOf } from './interchange/transformer-xl.js';
 export type { TransformerXlConfig, TransformerXlExport, TransformerXlImportOptions, TransformerXlNaming } from './interchange/transformer-xl.js';

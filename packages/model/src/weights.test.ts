@@ -11,6 +11,7 @@ import type { ModelConfig } from './config.js';
 import { createModel, type MemoryTransformer } from './model.js';
 import { decodeSafetensors, encodeSafetensors, readSafetensors, writeSafetensors } from './safetensors.js';
 import { columns, randomTokens, tinyConfig } from './test-helpers.js';
+import { policyConfigDifferences } from './load-checks.js';
 import { CONFIG_FILE, loadMemoryState, loadModel, saveMemoryState, saveModel, WEIGHTS_FILE } from './weights.js';
 
 let directory = '';
@@ -209,6 +210,60 @@ describe('saveModel / loadModel', () => {
     await expect(loadModel(target)).rejects.toThrow(/\[16, 24\] in the file but \[16, 20\]/);
     expect(tf.memory().numTensors).toBe(before);
     model.dispose();
+  });
+});
+
+describe('load-time checks', () => {
+  test('weights holding NaN or Infinity are refused naming the file and the tensor; nothing leaks', async () => {
+    const model = createModel(tinyConfig());
+    const target = join(directory, 'non-finite');
+    await saveModel(model, target);
+    const file = join(target, WEIGHTS_FILE);
+    const { tensors } = decodeSafetensors(await readFile(file));
+    const values = tensors['layers.1.attention.position.weight']!.dataSync().slice();
+    values[5] = Number.NaN;
+    values[7] = Number.POSITIVE_INFINITY;
+    const bad = tf.tensor(values, tensors['layers.1.attention.position.weight']!.shape);
+    await writeSafetensors(file, { ...tensors, 'layers.1.attention.position.weight': bad });
+    tf.dispose([...Object.values(tensors), bad]);
+    const before = tf.memory().numTensors;
+    const error = await loadModel(target).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(WeightsError);
+    expect((error as Error).message).toBe(
+      `loadModel: "layers.1.attention.position.weight" in "${file}" holds 2 non-finite values (NaN at flat index 5 of [16, 16]): ` +
+        'the weights were saved after training diverged or the file is damaged; load an earlier checkpoint or retrain.',
+    );
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+
+  test('a policy whose options differ from the saved ones is refused with the fields, or reported to onPolicyDifference', async () => {
+    const model = createModel(tinyConfig(), { policy: createFifoPolicy({ memoryLength: 4, evalMemoryLength: 6 }) });
+    const target = join(directory, 'policy-options');
+    await saveModel(model, target);
+    await expect(loadModel(target, { policy: createFifoPolicy({ memoryLength: 8, evalMemoryLength: 6 }) })).rejects.toThrow(
+      /options\.policy differs from the policy saved in ".*config\.json" \(memoryLength: saved 4, given 8\); build it with/,
+    );
+    await expect(loadModel(target, { policy: createFifoPolicy({ memoryLength: 4 }) })).rejects.toThrow(
+      /\(evalMemoryLength: saved 6, given 4\)/,
+    );
+    const seen: string[][] = [];
+    const loaded = await loadModel(target, {
+      policy: createFifoPolicy({ memoryLength: 4, evalMemoryLength: 12 }),
+      onPolicyDifference: (differences) => seen.push(differences),
+    });
+    expect(seen).toEqual([['evalMemoryLength: saved 6, given 12']]);
+    expect(loaded.policy.config()).toMatchObject({ evalMemoryLength: 12 });
+    const same = await loadModel(target, { policy: createFifoPolicy({ memoryLength: 4, evalMemoryLength: 6 }) });
+    same.dispose();
+    loaded.dispose();
+    model.dispose();
+  });
+
+  test('policyConfigDifferences walks nested fields and ignores nulls', () => {
+    expect(policyConfigDifferences({ a: 1, c: { rate: 2, seed: null } }, { a: 1, c: { rate: 3 } })).toEqual(['c.rate: saved 2, given 3']);
+    expect(policyConfigDifferences({ a: [1, 2] }, { a: [1, 2], b: 'x' })).toEqual(['b: saved nothing, given "x"']);
+    expect(policyConfigDifferences({ a: 1 }, { a: 1 })).toEqual([]);
   });
 });
 

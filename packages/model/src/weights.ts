@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createFifoPolicy, type MemoryPolicy, type MemoryState } from '@engram/memory';
 import type { ModelConfig, ResolvedModelConfig } from './config.js';
 import { WeightsError } from './errors.js';
+import { policyConfigDifferences, validateLoadedWeights } from './load-checks.js';
 import { createModel, type MemoryTransformer } from './model.js';
 import { readSafetensors, writeFileAtomic, writeSafetensors } from './safetensors.js';
 
@@ -76,16 +77,27 @@ export async function readModelConfig(directory: string): Promise<SavedModelConf
   return parsed as SavedModelConfig;
 }
 
+/** Options of {@link loadModel}. */
+export interface LoadModelOptions {
+  /** The memory policy (required unless FIFO), built with the saved options. */
+  policy?: MemoryPolicy;
+  /**
+   * Called with the differing fields (`memoryLength: saved 16, given 8`) when `policy.config()` differs from the
+   * saved policy options; without it such a load is refused with a {@link WeightsError}.
+   */
+  onPolicyDifference?: (differences: string[]) => void;
+  /** Model options that add no weights, changed for this load (see {@link loadModel}). */
+  configOverrides?: Partial<ModelConfig>;
+}
+
 /**
  * Recreates a model saved by {@link saveModel}. A FIFO policy is rebuilt from the saved config;
- * any other policy must be passed (built with the same options; its kind is checked).
+ * any other policy must be passed (built with the same options: its kind and options are checked).
  * `configOverrides` changes options that add no weights, e.g. `{ sameLength: true }` to evaluate
  * with Transformer-XL's protocol (a field that changes a weight's shape fails the weights check).
+ * Weights holding NaN or Infinity are refused, naming the file and the tensor.
  */
-export async function loadModel(
-  directory: string,
-  options: { policy?: MemoryPolicy; configOverrides?: Partial<ModelConfig> } = {},
-): Promise<MemoryTransformer> {
+export async function loadModel(directory: string, options: LoadModelOptions = {}): Promise<MemoryTransformer> {
   const saved = await readModelConfig(directory);
   let policy = options.policy;
   if (policy) {
@@ -93,6 +105,15 @@ export async function loadModel(
       throw new WeightsError(
         `loadModel: the model was saved with a "${saved.policy.kind}" policy but options.policy is "${policy.kind}"; pass a ${saved.policy.kind} policy built with ${JSON.stringify(saved.policy.config)}.`,
       );
+    }
+    const differences = policyConfigDifferences(saved.policy.config, policy.config());
+    if (differences.length > 0) {
+      if (options.onPolicyDifference === undefined) {
+        throw new WeightsError(
+          `loadModel: options.policy differs from the policy saved in "${join(directory, CONFIG_FILE)}" (${differences.join('; ')}); build it with ${JSON.stringify(saved.policy.config)}, or pass onPolicyDifference to accept the change.`,
+        );
+      }
+      options.onPolicyDifference(differences);
     }
   } else if (saved.policy.kind === 'fifo') {
     const { memoryLength, evalMemoryLength } = saved.policy.config as { memoryLength: number; evalMemoryLength?: number };
@@ -106,6 +127,7 @@ export async function loadModel(
   try {
     const { tensors } = await readSafetensors(join(directory, WEIGHTS_FILE));
     try {
+      validateLoadedWeights(tensors, join(directory, WEIGHTS_FILE));
       assignWeights(model, tensors);
     } finally {
       tf.dispose(Object.values(tensors));

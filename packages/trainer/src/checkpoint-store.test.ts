@@ -53,6 +53,12 @@ describe('checkpoint store', () => {
     rmSync(join(path, 'manifest.json'));
     await expect(verifyCheckpoint(path)).rejects.toBeInstanceOf(CorruptCheckpointError);
     await expect(verifyCheckpoint(path)).rejects.toThrow(/manifest.json is missing/);
+    // A manifest that is not a regular file, or absurdly large, is refused before it is read.
+    mkdirSync(join(path, 'manifest.json'));
+    await expect(verifyCheckpoint(path)).rejects.toThrow(/manifest\.json is not a regular file/);
+    rmSync(join(path, 'manifest.json'), { recursive: true });
+    writeFileSync(join(path, 'manifest.json'), Buffer.alloc(2 * 1024 * 1024, 0x20));
+    await expect(verifyCheckpoint(path)).rejects.toThrow(/manifest\.json is 2097152 bytes, more than the 1048576 a manifest may have/);
   });
 
   it('leaves nothing behind when the writer fails, and replaces a checkpoint of the same step', async () => {

@@ -9,6 +9,8 @@ import { CorruptCheckpointError, TrainerError } from './errors.js';
 /** Name of the manifest file inside a checkpoint directory. */
 export const MANIFEST_FILE = 'manifest.json';
 const DIRECTORY_PATTERN = /^step-(\d{8,})$/;
+/** Largest manifest read (a manifest lists a handful of files). */
+const MAX_MANIFEST_BYTES = 1024 * 1024;
 
 /** The manifest of a checkpoint: written last, so a checkpoint without it is incomplete. */
 export interface CheckpointManifest {
@@ -148,8 +150,16 @@ function isManifest(value: unknown): value is CheckpointManifest {
 export async function verifyCheckpoint(path: string): Promise<CheckpointManifest> {
   let text: string;
   try {
+    const info = await stat(join(path, MANIFEST_FILE));
+    if (!info.isFile() || info.size > MAX_MANIFEST_BYTES) {
+      throw new CorruptCheckpointError(
+        path,
+        `${MANIFEST_FILE} is ${info.isFile() ? `${info.size} bytes, more than the ${MAX_MANIFEST_BYTES} a manifest may have` : 'not a regular file'}`,
+      );
+    }
     text = await readFile(join(path, MANIFEST_FILE), 'utf8');
   } catch (cause) {
+    if (cause instanceof CorruptCheckpointError) throw cause;
     throw new CorruptCheckpointError(path, `${MANIFEST_FILE} is missing (the checkpoint was not finished)`, { cause });
   }
   let manifest: unknown;

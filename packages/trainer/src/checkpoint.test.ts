@@ -1,5 +1,5 @@
 // Tests of training checkpoints: a full round trip, and resume falling back past corrupt or truncated newest checkpoints with a warning.
-import { mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -8,7 +8,7 @@ import { disposeState, stateTensors } from '@engram/memory';
 import { createAdam } from '@engram/model';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findResumableCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
-import { CheckpointMismatchError, CorruptCheckpointError } from './errors.js';
+import { CheckpointMismatchError, CorruptCheckpointError, NothingToResumeError } from './errors.js';
 import { readTrainingLog } from './log.js';
 import { createTinyBatcher, createTinyModel, createTinyProbeModel } from './testing/fixtures.js';
 import { train } from './train.js';
@@ -175,20 +175,43 @@ describe('checkpoints', () => {
     resumed.model.dispose();
   });
 
-  it('starts from scratch when asked to resume with no checkpoint', async () => {
+  it('refuses to resume when there is nothing to resume, and writes nothing', async () => {
     const model = createTinyModel();
-    const result = await train({
+    const base = {
       model,
       data: createTinyBatcher(),
       steps: 2,
       schedule: { learningRate: 1e-3 },
-      checkpoint: { directory: join(folder, 'empty') },
-      resume: true,
-      progress: 'none',
-    });
+      log: { path: join(folder, 'empty-run', 'log.jsonl') },
+      progress: 'none' as const,
+    };
+    const empty = join(folder, 'empty-run', 'checkpoints');
+    const error = await train({ ...base, checkpoint: { directory: empty }, resume: true }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(NothingToResumeError);
+    expect((error as Error).message).toMatch(/cannot resume: .*empty-run\/checkpoints holds no checkpoint\. Start a fresh run/);
+    expect(existsSync(join(folder, 'empty-run'))).toBe(false);
+
+    // Only unusable checkpoints: refused even with 'if-present', the files stay as they were.
+    const broken = join(folder, 'broken-run');
+    mkdirSync(join(broken, 'checkpoints', 'step-00000004'), { recursive: true });
+    writeFileSync(join(broken, 'log.jsonl'), '{"type":"header"}\n');
+    const unusable = await train({
+      ...base,
+      log: { path: join(broken, 'log.jsonl') },
+      checkpoint: { directory: join(broken, 'checkpoints') },
+      resume: 'if-present',
+    }).catch((caught: unknown) => caught);
+    expect(unusable).toBeInstanceOf(NothingToResumeError);
+    expect((unusable as NothingToResumeError).skipped.map((entry) => entry.step)).toEqual([4]);
+    expect((unusable as Error).message).toMatch(/no usable checkpoint \(step 4: .*manifest\.json is missing/);
+    expect(readFileSync(join(broken, 'log.jsonl'), 'utf8')).toBe('{"type":"header"}\n');
+    expect(readdirSync(join(broken, 'checkpoints'))).toEqual(['step-00000004']);
+
+    // 'if-present' with no checkpoint at all starts from step 0.
+    const result = await train({ ...base, checkpoint: { directory: empty }, resume: 'if-present' });
     expect(result.resumedFromStep).toBeNull();
     expect(result.step).toBe(2);
-    expect(readdirSync(join(folder, 'empty'))).toEqual(['step-00000002']);
+    expect(readdirSync(empty)).toEqual(['step-00000002']);
     model.dispose();
   });
 });

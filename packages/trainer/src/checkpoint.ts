@@ -11,6 +11,7 @@ import {
   readSafetensors,
   saveMemoryState,
   saveModel,
+  validateLoadedWeights,
   writeSafetensors,
 } from '@engram/model';
 import type { MemoryTransformer, RandomState } from '@engram/model';
@@ -174,9 +175,16 @@ export async function loadCheckpoint(path: string, options: LoadCheckpointOption
   restoreRandomState(options.model, document.random, path);
   const weights = await readSafetensors(join(path, CHECKPOINT_FILES.model, WEIGHTS_FILE));
   try {
-    assignWeights(options.model, weights.tensors);
-  } catch (cause) {
-    throw new CheckpointMismatchError(path, (cause as Error).message, { cause });
+    try {
+      validateLoadedWeights(weights.tensors, join(path, CHECKPOINT_FILES.model, WEIGHTS_FILE));
+    } catch (cause) {
+      throw new CorruptCheckpointError(path, (cause as Error).message, { cause });
+    }
+    try {
+      assignWeights(options.model, weights.tensors);
+    } catch (cause) {
+      throw new CheckpointMismatchError(path, (cause as Error).message, { cause });
+    }
   } finally {
     tf.dispose(Object.values(weights.tensors));
   }

@@ -35,16 +35,74 @@ export class NonFiniteLossError extends TrainerError {
   readonly inARow: number;
   /** Non-finite steps over the whole run. */
   readonly total: number;
-  constructor(details: { step: number; inARow: number; total: number; loss: number; gradientNorm: number }) {
+  /** `evaluation` when the stop came from a non-finite validation loss (the weights are no longer finite). */
+  readonly during: 'training' | 'evaluation';
+  constructor(details: {
+    step: number;
+    inARow: number;
+    total: number;
+    loss: number;
+    gradientNorm: number;
+    during?: 'training' | 'evaluation';
+  }) {
+    const what =
+      details.during === 'evaluation'
+        ? `with a non-finite validation loss (${details.loss}): the weights (or the validation tokens) are bad (last gradient norm ${details.gradientNorm}; ${details.total} steps skipped in total). `
+        : `after ${details.inARow} steps in a row with a non-finite loss or gradient ` +
+          `(last loss ${details.loss}, gradient norm ${details.gradientNorm}; ${details.total} skipped in total). Their updates were skipped. `;
     super(
-      `train: stopped at step ${details.step} after ${details.inARow} steps in a row with a non-finite loss or gradient ` +
-        `(last loss ${details.loss}, gradient norm ${details.gradientNorm}; ${details.total} skipped in total). ` +
-        'Their updates were skipped. Lower the learning rate, raise the warm-up, check the data for invalid tokens, ' +
+      `train: stopped at step ${details.step} ${what}` +
+        'Lower the learning rate, raise the warm-up, check the data for invalid tokens, ' +
         'or raise maxNonFiniteInARow if isolated spikes are expected.',
     );
     this.step = details.step;
     this.inARow = details.inARow;
     this.total = details.total;
+    this.during = details.during ?? 'training';
+  }
+}
+
+/**
+ * `resume: true` found nothing to resume: no checkpoint, or only unusable ones (listed in `skipped`).
+ * Nothing has been written when it is thrown.
+ */
+export class NothingToResumeError extends TrainerError {
+  override name = 'NothingToResumeError';
+  /** The checkpoint directory that was searched. */
+  readonly directory: string;
+  /** Unusable checkpoints found there, newest first, with the reason. */
+  readonly skipped: readonly { path: string; step: number; problem: string }[];
+  constructor(directory: string, skipped: readonly { path: string; step: number; problem: string }[]) {
+    const found =
+      skipped.length === 0
+        ? 'holds no checkpoint'
+        : `holds no usable checkpoint (${skipped.map((entry) => `step ${entry.step}: ${entry.problem}`).join('; ')})`;
+    super(
+      `train: cannot resume: ${directory} ${found}. Start a fresh run (resume: false, in a new directory), ` +
+        "or pass resume: 'if-present' to start from step 0 when there is no checkpoint at all.",
+    );
+    this.directory = directory;
+    this.skipped = skipped;
+  }
+}
+
+/** An evaluation met a non-finite loss (the weights or the tokens are bad); its result would be meaningless. */
+export class NonFiniteEvaluationError extends TrainerError {
+  override name = 'NonFiniteEvaluationError';
+  /** The split's name. */
+  readonly split: string;
+  /** The batch (0-based) whose loss was not finite. */
+  readonly batch: number;
+  /** That batch's summed loss. */
+  readonly loss: number;
+  constructor(split: string, batch: number, loss: number) {
+    super(
+      `evaluate: the ${split} split gives a non-finite loss (${loss}) at batch ${batch}: the model's weights or the tokens are bad; ` +
+        'check them, or retrain from a checkpoint before the loss diverged.',
+    );
+    this.split = split;
+    this.batch = batch;
+    this.loss = loss;
   }
 }
 

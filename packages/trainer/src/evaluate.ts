@@ -7,7 +7,7 @@ import { disposeState } from '@engram/memory';
 import { ErrorRateAccumulator, NllAccumulator, Stopwatch } from '@engram/metrics';
 import type { NllSummary } from '@engram/metrics';
 import type { MemoryTransformer } from '@engram/model';
-import { InvalidTrainOptionError, TrainerError, describeValue } from './errors.js';
+import { InvalidTrainOptionError, NonFiniteEvaluationError, TrainerError, describeValue } from './errors.js';
 
 /** A split to evaluate on. */
 export interface EvaluationData {
@@ -96,6 +96,7 @@ export function evaluate(model: MemoryTransformer, data: EvaluationData): Evalua
         if (errors === null) {
           const result = model.evaluate(tensors.inputs, tensors.targets, current, tensors.mask === null ? {} : { mask: tensors.mask });
           state = result.state;
+          if (!Number.isFinite(result.nllSum)) throw new NonFiniteEvaluationError(data.name ?? 'validation', batches, result.nllSum);
           totals.add(result.nllSum, result.count);
         } else {
           // The error rate needs the predictions, which evaluate() does not return: run the same
@@ -113,6 +114,9 @@ export function evaluate(model: MemoryTransformer, data: EvaluationData): Evalua
           const predictions = scored.predictions.dataSync();
           tf.dispose([scored.nll, scored.predictions]);
           const mask = batch.mask ?? undefined;
+          let sum = 0;
+          for (let index = 0; index < nll.length; index++) if (mask === undefined || (mask[index] ?? 0) > 0) sum += nll[index] as number;
+          if (!Number.isFinite(sum)) throw new NonFiniteEvaluationError(data.name ?? 'validation', batches, sum);
           totals.addTokenNll(nll, mask);
           errors.add(predictions, batch.targets, mask);
         }

@@ -22,6 +22,8 @@ export {
   TrainerError,
   InvalidTrainOptionError,
   NonFiniteLossError,
+  NonFiniteEvaluationError,
+  NothingToResumeError,
   CorruptCheckpointError,
   CheckpointMismatchError,
 } from './errors.js';

@@ -1,5 +1,5 @@
 // Tests of the training loop: learning, logs, evaluation records, checkpoints, non-finite steps, leaks.
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -112,12 +112,43 @@ describe('train', () => {
     model.dispose();
   });
 
+  it('reaches the non-finite stop when an evaluation meets NaN weights before K bad steps', async () => {
+    const model = createTinyModel();
+    // Weights gone bad (as after a divergent update): every loss is NaN, and the evaluation of step 1 comes first.
+    const embedding = model.namedVariables()['embedding.weight'] as tf.Variable;
+    embedding.assign(tf.fill(embedding.shape, Number.NaN));
+    const logPath = join(folder, 'nan-eval.jsonl');
+    const validation = tinyTokens().subarray(0, 65);
+    const before = tf.memory().numTensors;
+    const error = await train({
+      model,
+      data: createTinyBatcher(),
+      evaluation: { batches: () => evaluationBatches(validation, { batchSize: 2, segmentLength: 8 }) },
+      evalEvery: 1,
+      steps: 10,
+      schedule: { learningRate: 1e-3 },
+      log: { path: logPath },
+      checkpoint: { directory: join(folder, 'nan-checkpoints') },
+      progress: 'none',
+    }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(NonFiniteLossError);
+    expect((error as NonFiniteLossError).during).toBe('evaluation');
+    expect((error as NonFiniteLossError).step).toBe(1);
+    expect((error as Error).message).toMatch(/stopped at step 1 with a non-finite validation loss \(NaN\)/);
+    expect(readJsonLines(logPath).records.at(-1)).toMatchObject({ type: 'end', reason: 'non-finite', step: 1 });
+    // No checkpoint of the bad weights was written.
+    expect(existsSync(join(folder, 'nan-checkpoints'))).toBe(false);
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+
   it('rejects bad options with the option named', async () => {
     const model = createTinyModel();
     const base = { model, data: createTinyBatcher(), steps: 2, schedule: { learningRate: 1e-3 }, progress: 'none' as const };
     await expect(train({ ...base, steps: 0 })).rejects.toThrow(/"steps" must be an integer >= 1/);
     await expect(train({ ...base, evalEvery: 2 })).rejects.toThrow(/"evaluation"/);
     await expect(train({ ...base, resume: true })).rejects.toThrow(/"checkpoint"/);
+    await expect(train({ ...base, resume: 'yes' as never })).rejects.toThrow(/"resume" must be true, false or 'if-present'/);
     await expect(train({ ...base, data: {} as never })).rejects.toThrow(/"data"/);
     await expect(train({ ...base, clipNorm: -1 })).rejects.toThrow(/"clipNorm"/);
     await expect(train({ ...base, schedule: { learningRate: -1 } })).rejects.toThrow(/schedule.learningRate/);

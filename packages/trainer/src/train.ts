@@ -13,7 +13,14 @@ import type { Batch, MemoryTransformer, TrainStepResult } from '@engram/model';
 import { findResumableCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import type { TrainingProgress } from './checkpoint.js';
 import { pruneCheckpoints, removeLeftovers } from './checkpoint-store.js';
-import { InvalidTrainOptionError, NonFiniteLossError, TrainerError, describeValue } from './errors.js';
+import {
+  InvalidTrainOptionError,
+  NonFiniteEvaluationError,
+  NonFiniteLossError,
+  NothingToResumeError,
+  TrainerError,
+  describeValue,
+} from './errors.js';
 import { evaluate } from './evaluate.js';
 import type { EvaluationData, EvaluationResult } from './evaluate.js';
 import { JsonLinesWriter } from './log.js';
@@ -76,8 +83,13 @@ export interface TrainOptions {
   /** Which evaluation number decides the best checkpoint (lower is better; default `bitsPerToken`). */
   bestMetric?: 'bitsPerToken' | 'wordLevelPerplexity' | 'errorRate';
   checkpoint?: CheckpointOptions;
-  /** Continue from the newest valid checkpoint in `checkpoint.directory` (start fresh when there is none). */
-  resume?: boolean;
+  /**
+   * Continue from the newest valid checkpoint in `checkpoint.directory`. `true` fails with
+   * {@link NothingToResumeError} (before anything is written) when there is no usable checkpoint;
+   * `'if-present'` starts from step 0 when the directory holds no checkpoint at all (but still fails when
+   * it holds only unusable ones, which a fresh start would overwrite).
+   */
+  resume?: boolean | 'if-present';
   /** JSON-lines log file (replaced on a fresh start, appended on resume). */
   log?: { path: string };
   /** Stop after this many non-finite steps in a row (default 5). */
@@ -286,10 +298,13 @@ function resolveOptions(options: TrainOptions): ResolvedOptions {
       keepBest: options.checkpoint.keepBest ?? true,
     };
   }
-  if (options.resume === true && checkpoint === null) {
+  if (options.resume !== undefined && options.resume !== true && options.resume !== false && options.resume !== 'if-present') {
+    throw new InvalidTrainOptionError({ option: 'resume', expected: "true, false or 'if-present'", actual: describeValue(options.resume) });
+  }
+  if ((options.resume ?? false) !== false && checkpoint === null) {
     throw new InvalidTrainOptionError({
       option: 'checkpoint',
-      expected: 'a checkpoint directory when resume is true',
+      expected: 'a checkpoint directory when resume is set',
       actual: 'undefined',
       fix: 'Pass checkpoint: { directory } pointing at the run to continue.',
     });
@@ -403,9 +418,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     };
     let resumedFrom: { path: string; step: number } | null = null;
     const pendingWarnings: string[] = [];
-    if (options.resume === true && resolved.checkpoint !== null) {
-      await removeLeftovers(resolved.checkpoint.directory);
+    const resume = options.resume ?? false;
+    if (resume !== false && resolved.checkpoint !== null) {
       const candidate = await findResumableCheckpoint(resolved.checkpoint.directory);
+      if (candidate.path === null && (resume === true || candidate.skipped.length > 0)) {
+        throw new NothingToResumeError(resolved.checkpoint.directory, candidate.skipped);
+      }
+      await removeLeftovers(resolved.checkpoint.directory);
       for (const skipped of candidate.skipped) {
         pendingWarnings.push(
           `checkpoint at step ${skipped.step} (${skipped.path}) is unusable and was skipped: ${skipped.problem}`,
@@ -424,8 +443,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
             `the run settings differ from those saved in ${candidate.path}; later steps will not match an uninterrupted run (saved ${saved}, now ${current})`,
           );
         }
-      } else if (candidate.skipped.length > 0) {
-        pendingWarnings.push('no valid checkpoint was found; training starts from step 0');
       }
     }
     if (state === null) state = model.initialState(data.batchSize);
@@ -617,7 +634,24 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         options.evaluation !== undefined &&
         ((resolved.evalEvery > 0 && step % resolved.evalEvery === 0) || step === resolved.steps);
       if (evaluateNow && options.evaluation !== undefined) {
-        const evaluation = evaluate(model, options.evaluation);
+        let evaluation: EvaluationResult;
+        try {
+          evaluation = evaluate(model, options.evaluation);
+        } catch (error) {
+          if (!(error instanceof NonFiniteEvaluationError)) throw error;
+          // A non-finite validation loss means the weights went bad: the documented non-finite stop.
+          const stop = new NonFiniteLossError({
+            step,
+            inARow: progress.nonFiniteInARow,
+            total: progress.nonFiniteTotal,
+            loss: error.loss,
+            gradientNorm: result.gradientNorm,
+            during: 'evaluation',
+          });
+          log?.write({ type: 'end', step, time: new Date().toISOString(), reason: 'non-finite', message: stop.message });
+          progressReporter.message(stop.message);
+          throw stop;
+        }
         memoryTracker.sample();
         const metric = metricOf(evaluation, resolved.bestMetric);
         improved = Number.isFinite(metric) && (progress.bestMetric === null || metric < progress.bestMetric);

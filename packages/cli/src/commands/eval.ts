@@ -6,7 +6,7 @@ import { dataSectionSchema, type BackendChoice, type DataSection } from '../conf
 import { loadCorpusTokens } from '../data.js';
 import { UsageError } from '../errors.js';
 import { writeLine, type CommandIo } from '../io.js';
-import { loadTrainedModel, resolveModelDirectory } from '../model-files.js';
+import { loadTrainedModel, resolveModelDirectory, type EngramModelDocument } from '../model-files.js';
 
 /** Options of {@link evalCommand}. */
 export interface EvalCommandOptions {
@@ -41,9 +41,15 @@ export async function evalCommand(options: EvalCommandOptions, io: CommandIo): P
   resolveModelDirectory(options.model);
   const backend = await setupBackend(options.backend ?? 'auto');
   if (options.json !== true) writeLine(io.stderr, `backend: ${backend.description}`);
+  const batchSizeOf = (document: EngramModelDocument | null) => options.batchSize ?? document?.config.training.batchSize ?? 8;
   const trained = await loadTrainedModel(options.model, {
     ...(options.evalMemoryLength === undefined ? {} : { evalMemoryLength: options.evalMemoryLength }),
     ...(options.sameLength === undefined ? {} : { sameLength: options.sameLength }),
+    budget: {
+      batchSize: batchSizeOf,
+      what: 'evaluation',
+      fix: 'lower --batch-size',
+    },
   });
   try {
     const trainedData = trained.document?.config.data;
@@ -58,7 +64,7 @@ export async function evalCommand(options: EvalCommandOptions, io: CommandIo): P
     const stream = tokens[split];
     const limited = options.tokens === undefined || stream.length <= options.tokens + 1 ? stream : stream.subarray(0, options.tokens + 1);
     if (limited.length < 2) throw new UsageError(`the ${split} split of ${tokens.corpus} has fewer than 2 tokens`);
-    const batchSize = options.batchSize ?? trained.document?.config.training.batchSize ?? 8;
+    const batchSize = batchSizeOf(trained.document);
     const segmentLength = trained.model.config.segmentLength;
     const result = evaluate(trained.model, {
       name: split,

@@ -1,14 +1,23 @@
-// `engram export`: writes a self-contained model directory (safetensors, or TensorFlow.js weights for browsers) from a run, a checkpoint or a model.
+// `engram export`: writes a self-contained model directory, never over another one unless asked, (safetensors, or TensorFlow.js weights for browsers) from a run, a checkpoint or a model.
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { saveTokenizer } from '@engram/datasets';
-import { exportTransformerXl, saveModel, writeFileAtomic, type TransformerXlNaming } from '@engram/model';
+import { exportTransformerXl, saveModel, type TransformerXlNaming } from '@engram/model';
 import { listCheckpoints, verifyCheckpoint } from '@engram/trainer';
 import { setupBackend } from '../backend.js';
 import type { BackendChoice } from '../config/schema.js';
 import { InputError, UsageError } from '../errors.js';
+import {
+  assertOutsideSource,
+  describeContents,
+  isMissingOrEmpty,
+  naming,
+  replaceFolder,
+  withDirectoryLock,
+  writeFileAtomic,
+} from '../files.js';
 import { writeLine, type CommandIo } from '../io.js';
 import {
   ENGRAM_FILE,
@@ -26,8 +35,10 @@ export type ExportFormat = (typeof exportFormats)[number];
 export interface ExportCommandOptions {
   /** A run directory of engram train, a checkpoint directory, or a model directory. */
   source: string;
-  /** Output directory (created). */
+  /** Output directory (created; one that already holds files is refused unless `overwrite`). */
   out: string;
+  /** Replace what `out` holds (the new directory is swapped in whole). */
+  overwrite?: boolean;
   /**
    * From a run directory: `final` (default, the model/ written at the end), `latest` (the newest valid
    * checkpoint) or a step number.
@@ -60,7 +71,10 @@ async function pickModelDirectory(source: string, checkpoint: string | undefined
   return join(entry.path, 'model');
 }
 
-/** Exports and returns the output directory. */
+/**
+ * Exports and returns the output directory. An `out` that already holds files is refused unless `overwrite`;
+ * the new directory is filled beside it and swapped in whole, under the lock of `out`.
+ */
 export async function exportCommand(options: ExportCommandOptions, io: CommandIo): Promise<string> {
   const format = options.format ?? 'safetensors';
   if (!(exportFormats as readonly string[]).includes(format)) {
@@ -69,30 +83,33 @@ export async function exportCommand(options: ExportCommandOptions, io: CommandIo
   if (options.naming !== undefined && format !== 'transformer-xl') {
     throw new UsageError(`--naming applies to --format transformer-xl only, got --format ${format}`);
   }
+  const out = resolve(options.out);
+  assertOutsideSource(options.out, options.source, '--out');
+  await checkOut(options, out);
   await setupBackend(options.backend ?? 'auto');
   const modelDirectory = await pickModelDirectory(options.source, options.checkpoint);
   const runDirectory = resolve(options.source);
   // A checkpoint's model/ lacks the tokenizer and engram.json: take them from the run directory.
-  const staging = existsSync(join(modelDirectory, TOKENIZER_FILE)) ? null : await withRunFiles(modelDirectory, runDirectory);
-  let trained: TrainedModel;
+  const companions = existsSync(join(modelDirectory, TOKENIZER_FILE)) ? undefined : runFilesOf(modelDirectory, runDirectory);
+  const trained = await loadTrainedModel(modelDirectory, companions === undefined ? {} : { companions });
   try {
-    trained = await loadTrainedModel(staging ?? modelDirectory);
-  } finally {
-    if (staging !== null) await rm(staging, { recursive: true, force: true });
-  }
-  const out = resolve(options.out);
-  try {
-    await mkdir(out, { recursive: true });
-    if (format === 'tfjs') {
-      await exportTfjs(out, trained);
-    } else if (format === 'transformer-xl') {
-      await exportPytorch(out, trained, options.naming ?? 'official');
-    } else if (trained.document === null) {
-      await saveModel(trained.model, out);
-      await saveTokenizer(trained.tokenizer, join(out, TOKENIZER_FILE));
-    } else {
-      await saveTrainedModel(out, trained.model, trained.tokenizer, trained.document);
-    }
+    await withDirectoryLock(out, async () => {
+      await checkOut(options, out);
+      await naming(options.out, 'write the export', () =>
+        replaceFolder(out, async (folder) => {
+          if (format === 'tfjs') {
+            await exportTfjs(folder, trained);
+          } else if (format === 'transformer-xl') {
+            await exportPytorch(folder, trained, options.naming ?? 'official');
+          } else if (trained.document === null) {
+            await saveModel(trained.model, folder);
+            await saveTokenizer(trained.tokenizer, join(folder, TOKENIZER_FILE));
+          } else {
+            await saveTrainedModel(folder, trained.model, trained.tokenizer, trained.document);
+          }
+        }),
+      );
+    });
     writeLine(io.stdout, `exported ${format} model to ${out}`);
     return out;
   } finally {
@@ -100,22 +117,32 @@ export async function exportCommand(options: ExportCommandOptions, io: CommandIo
   }
 }
 
-/**
- * Copies a checkpoint's model files next to the run's tokenizer and engram.json in a staging folder, so
- * the checkpoint loads like a finished model.
- */
-async function withRunFiles(modelDirectory: string, runDirectory: string): Promise<string> {
+/** Refuses an `--out` that is a file, or a folder with files in it without `--overwrite`. */
+async function checkOut(options: ExportCommandOptions, out: string): Promise<void> {
+  const info = await naming(options.out, 'use --out as the export directory', () =>
+    stat(out).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return null;
+      throw error;
+    }),
+  );
+  if (info !== null && !info.isDirectory()) throw new UsageError(`--out ${options.out} is a file: choose a directory for the export`);
+  if (options.overwrite !== true && !(await naming(options.out, 'use --out as the export directory', () => isMissingOrEmpty(out)))) {
+    throw new UsageError(
+      `--out ${options.out} already holds files (${describeContents(out)}): choose an empty or new directory, or add --overwrite to replace it`,
+    );
+  }
+}
+
+/** The run's tokenizer.json and model/engram.json for a checkpoint's model directory. */
+function runFilesOf(modelDirectory: string, runDirectory: string): { tokenizer: string; document?: string } {
   const runTokenizer = [join(runDirectory, TOKENIZER_FILE), join(runDirectory, '..', '..', TOKENIZER_FILE)].find((path) => existsSync(path));
   if (runTokenizer === undefined) {
     throw new InputError(runDirectory, `no ${TOKENIZER_FILE} found for ${modelDirectory}: export from the run directory of engram train`);
   }
-  const staging = join(modelDirectory, '..', `.export-${process.pid}`);
-  await mkdir(staging, { recursive: true });
-  for (const file of ['model.safetensors', 'config.json']) await copyFile(join(modelDirectory, file), join(staging, file));
-  await copyFile(runTokenizer, join(staging, TOKENIZER_FILE));
-  const runModelDocument = join(runDirectory, 'model', ENGRAM_FILE);
-  if (existsSync(runModelDocument)) await copyFile(runModelDocument, join(staging, ENGRAM_FILE));
-  return staging;
+  const runModelDocument = [join(runDirectory, 'model', ENGRAM_FILE), join(runDirectory, '..', '..', 'model', ENGRAM_FILE)].find((path) =>
+    existsSync(path),
+  );
+  return { tokenizer: runTokenizer, ...(runModelDocument === undefined ? {} : { document: runModelDocument }) };
 }
 
 /**

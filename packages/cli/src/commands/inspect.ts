@@ -1,15 +1,17 @@
 // `engram inspect`: reads a text with a trained model and draws, per layer and step, which memories it keeps, compresses or forgets (SVG).
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { writeFileAtomic } from '@engram/model';
 import { setupBackend } from '../backend.js';
 import type { BackendChoice } from '../config/schema.js';
 import { loadCorpusTokens } from '../data.js';
-import { InputError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
+import { naming, readTextFile, writeFileAtomic } from '../files.js';
 import { finalCounts, renderMemoryTimelineSvg, type MemoryTimeline } from '../inspect/picture.js';
 import { recordMemoryTimeline } from '../inspect/timeline.js';
 import { writeLine, type CommandIo } from '../io.js';
 import { loadTrainedModel } from '../model-files.js';
+
+/** Largest --text file read (inspect reads at most a few thousand tokens of it). */
+const INSPECT_TEXT_BYTES = 64 * 1024 * 1024;
 
 /** Options of {@link inspectCommand}. */
 export interface InspectCommandOptions {
@@ -33,7 +35,9 @@ export async function inspectCommand(options: InspectCommandOptions, io: Command
     throw new UsageError('give either --text FILE or --prompt TEXT, not both');
   }
   await setupBackend(options.backend ?? 'auto');
-  const trained = await loadTrainedModel(options.model);
+  const trained = await loadTrainedModel(options.model, {
+    budget: { batchSize: 1, what: 'reading one segment', fix: 'use a smaller model' },
+  });
   try {
     const segmentLength = trained.model.config.segmentLength;
     const limit = options.tokens ?? 8 * segmentLength;
@@ -45,13 +49,7 @@ export async function inspectCommand(options: InspectCommandOptions, io: Command
     if (options.prompt !== undefined || options.text !== undefined) {
       let text = options.prompt ?? '';
       if (options.text !== undefined) {
-        try {
-          text = await readFile(options.text, 'utf8');
-        } catch (error) {
-          throw new InputError(options.text, `cannot read --text ${options.text} (${(error as NodeJS.ErrnoException).code ?? String(error)})`, {
-            cause: error,
-          });
-        }
+        text = await readTextFile(options.text, { maxBytes: INSPECT_TEXT_BYTES, what: 'the text to read (--text)' });
       }
       ids = trained.tokenizer.encode(text).subarray(0, limit);
       source = options.text ?? 'the prompt';
@@ -75,7 +73,7 @@ export async function inspectCommand(options: InspectCommandOptions, io: Command
       characters,
     });
     const out = resolve(options.out ?? 'memory.svg');
-    await writeFileAtomic(out, renderMemoryTimelineSvg(timeline));
+    await naming(options.out ?? 'memory.svg', 'write the picture', () => writeFileAtomic(out, renderMemoryTimelineSvg(timeline)));
     finalCounts(timeline).forEach((counts, layer) => {
       writeLine(
         io.stdout,

@@ -1,16 +1,30 @@
-// `engram train`: trains a model from a configuration with @engram/trainer and saves it with its tokenizer.
-import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+// `engram train`: trains a model from a configuration with @engram/trainer and saves it with its tokenizer; never overwrites a run it was not asked to.
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { StreamBatcher, evaluationBatches, loadTokenizer, saveTokenizer } from '@engram/datasets';
-import { createModel, writeFileAtomic } from '@engram/model';
-import { train, type ProgressMode, type TrainResult } from '@engram/trainer';
+import { createModel } from '@engram/model';
+import { findResumableCheckpoint, NonFiniteLossError, train, type ProgressMode, type TrainResult } from '@engram/trainer';
 import { stringify as toYaml, parse as parseYaml } from 'yaml';
 import { setupBackend } from '../backend.js';
+import { assertFits, estimateTrainingBytes, trainingShapeOf } from '../budget.js';
 import { createPolicy, modelConfigOf, temporalRangeOf, unrollOf } from '../build.js';
 import { resolveConfig, validateConfig, type ConfigSources } from '../config/resolve.js';
 import type { EngramConfig } from '../config/schema.js';
-import { UsageError } from '../errors.js';
+import { CliError, ConfigFileError, InputError, UsageError } from '../errors.js';
+import {
+  checkRegularFile,
+  describeContents,
+  isMissingOrEmpty,
+  naming,
+  readTextFile,
+  removeTemporaryLeftovers,
+  replaceFolder,
+  SMALL_FILE_BYTES,
+  temporaryPathBeside,
+  TOKENIZER_FILE_BYTES,
+  withDirectoryLock,
+  writeFileAtomic,
+} from '../files.js';
 import { writeLine, type CommandIo } from '../io.js';
 import { loadCorpusTokens } from '../data.js';
 import { saveTrainedModel, TOKENIZER_FILE } from '../model-files.js';
@@ -23,6 +37,8 @@ export interface TrainCommandOptions extends ConfigSources {
   resume?: boolean;
   /** With `resume`: train until this many steps in total (the only setting a resumed run may change). */
   resumeSteps?: number;
+  /** Replace the run already in `out` (it is moved aside, and removed once the new run has finished). */
+  force?: boolean;
   /** Progress on stderr (default auto: a bar on a TTY, lines otherwise). */
   progress?: ProgressMode;
   /** Never download a corpus. */
@@ -39,22 +55,85 @@ export interface TrainSummary {
   validationBitsPerToken: number | null;
 }
 
+/** The run configuration file inside a run directory. */
+export const RUN_CONFIG_FILE = 'config.yaml';
+
 /** Validation tokens evaluated at each evaluation (a prefix of the split, in order). */
 function validationSlice(tokens: Int32Array, limit: number | null): Int32Array {
   return limit === null || tokens.length <= limit + 1 ? tokens : tokens.subarray(0, limit + 1);
 }
 
-async function savedConfig(runDirectory: string): Promise<EngramConfig> {
-  const path = join(runDirectory, 'config.yaml');
-  if (!existsSync(path)) {
-    throw new UsageError(`--resume: ${runDirectory} has no config.yaml; start the run without --resume first`);
+async function savedConfig(runDirectory: string, out: string): Promise<EngramConfig> {
+  const path = join(runDirectory, RUN_CONFIG_FILE);
+  if ((await stat(path).catch(() => null)) === null) {
+    throw new UsageError(`--resume: ${out} has no ${RUN_CONFIG_FILE}; start the run without --resume first`);
   }
-  return validateConfig(parseYaml(await readFile(path, 'utf8')) as Record<string, unknown>, path);
+  const text = await readTextFile(path, { maxBytes: SMALL_FILE_BYTES, what: `the run's ${RUN_CONFIG_FILE}` });
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (error) {
+    throw new ConfigFileError(path, `is not valid YAML (${(error as Error).message.split('\n')[0]}): restore it, or start a fresh run`, {
+      cause: error,
+    });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigFileError(path, 'does not hold a configuration object: restore it, or start a fresh run');
+  }
+  return validateConfig(parsed as Record<string, unknown>, path);
 }
 
-/** Trains, evaluates and saves; returns the trainer's result. */
+/**
+ * Refuses a fresh run into a directory that already holds files (unless `force`), and a resume that has
+ * nothing to resume or nothing left to do. Nothing is written.
+ */
+async function checkRunDirectory(options: TrainCommandOptions, runDirectory: string, config: EngramConfig): Promise<void> {
+  await naming(options.out, 'use --out as a run directory', () => checkRunDirectoryState(options, runDirectory, config));
+}
+
+async function checkRunDirectoryState(options: TrainCommandOptions, runDirectory: string, config: EngramConfig): Promise<void> {
+  const info = await stat(runDirectory).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw error;
+  });
+  if (info !== null && !info.isDirectory()) {
+    throw new UsageError(`--out ${options.out} is a file, not a run directory: choose another --out`);
+  }
+  if (options.resume !== true) {
+    if (options.force !== true && !(await isMissingOrEmpty(runDirectory))) {
+      throw new UsageError(
+        `--out ${options.out} already holds files (${describeContents(runDirectory)}): continue that run with --resume, ` +
+          'choose a new --out, or add --force to replace it',
+      );
+    }
+    return;
+  }
+  const candidate = await findResumableCheckpoint(join(runDirectory, 'checkpoints'));
+  if (candidate.path === null || candidate.step === null) {
+    const found =
+      candidate.skipped.length === 0
+        ? 'holds no checkpoint'
+        : `holds no usable checkpoint (${candidate.skipped.map((entry) => `step ${entry.step}: ${entry.problem}`).join('; ')})`;
+    throw new InputError(options.out, `cannot resume ${options.out}: it ${found}; start a fresh run with another --out (or --force to replace this one)`);
+  }
+  if (candidate.step >= config.training.steps) {
+    throw new UsageError(
+      `${options.out} has already trained ${candidate.step} steps (the run asks for ${config.training.steps}): ` +
+        `give --steps N with N > ${candidate.step} to train further; nothing was changed`,
+    );
+  }
+}
+
+/**
+ * Trains, evaluates and saves; returns the trainer's result. Everything that can be checked is checked before
+ * the first write (configuration, run directory, corpus, memory estimate); the run directory is locked while
+ * the command writes into it; the final model/ is swapped in whole.
+ */
 export async function trainCommand(options: TrainCommandOptions, io: CommandIo): Promise<TrainSummary> {
   const runDirectory = resolve(options.out);
+  if (options.resume === true && options.force === true) {
+    throw new UsageError('--resume continues the run in --out and --force replaces it: give one of them');
+  }
   let config: EngramConfig;
   if (options.resume === true) {
     const configFlags =
@@ -66,19 +145,22 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
     if (configFlags) {
       throw new UsageError('--resume continues the saved configuration of the run; only --steps and --backend may be given with it');
     }
-    config = await savedConfig(runDirectory);
+    config = await savedConfig(runDirectory, options.out);
     if (options.resumeSteps !== undefined) config = { ...config, training: { ...config.training, steps: options.resumeSteps } };
     if (options.backend !== undefined) config = { ...config, backend: options.backend as EngramConfig['backend'] };
   } else {
     config = resolveConfig(options);
   }
+  await checkRunDirectory(options, runDirectory, config);
   const backend = await setupBackend(config.backend);
   writeLine(io.stderr, `backend: ${backend.description}`);
 
-  await mkdir(runDirectory, { recursive: true });
-  const previousTokenizer = options.resume === true && existsSync(join(runDirectory, TOKENIZER_FILE))
-    ? await loadTokenizer(join(runDirectory, TOKENIZER_FILE))
-    : undefined;
+  const runTokenizerPath = join(runDirectory, TOKENIZER_FILE);
+  let previousTokenizer;
+  if (options.resume === true && (await stat(runTokenizerPath).catch(() => null)) !== null) {
+    await checkRegularFile(runTokenizerPath, { maxBytes: TOKENIZER_FILE_BYTES, what: "the run's tokenizer" });
+    previousTokenizer = await loadTokenizer(runTokenizerPath);
+  }
   const tokens = await loadCorpusTokens(config.data, {
     ...(options.offline === undefined ? {} : { offline: options.offline }),
     ...(previousTokenizer === undefined ? {} : { tokenizer: previousTokenizer }),
@@ -89,12 +171,67 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
       `train ${tokens.train.length.toLocaleString('en-US')} / valid ${tokens.valid.length.toLocaleString('en-US')} tokens` +
       (tokens.origin === 'prepared' ? ' (prepared cache)' : ''),
   );
-  if (!options.resume) {
-    await writeFileAtomic(join(runDirectory, 'config.yaml'), toYaml(config));
-  }
-  await saveTokenizer(tokens.tokenizer, join(runDirectory, TOKENIZER_FILE));
+  const modelConfig = modelConfigOf(config, tokens.tokenizer.vocabSize);
+  assertFits(
+    estimateTrainingBytes(trainingShapeOf(config, tokens.tokenizer.vocabSize, unrollOf(config))),
+    `one training step of this configuration (batch ${config.training.batchSize}, segment ${config.model.segmentLength})`,
+    'lower training.batchSize (--batch-size), model.segmentLength, the memory length or the model size',
+  );
 
-  const model = createModel(modelConfigOf(config, tokens.tokenizer.vocabSize), { policy: createPolicy(config) });
+  return withDirectoryLock(runDirectory, async () => {
+    // Checked again under the lock: another command may have written meanwhile.
+    await checkRunDirectory(options, runDirectory, config);
+    let replaced: string | null = null;
+    if (options.resume !== true && !(await isMissingOrEmpty(runDirectory))) {
+      // --force: the old run is moved aside (never deleted first) and removed once the new run has finished.
+      replaced = temporaryPathBeside(runDirectory, 'old');
+      await naming(options.out, 'move the old run aside', () => rename(runDirectory, replaced as string));
+    }
+    try {
+      const summary = await naming(options.out, 'write the run', () => trainInto(options, io, runDirectory, config, modelConfig, tokens)).catch(
+        (error: unknown) => {
+          throw error instanceof NonFiniteLossError ? nonFiniteStop(error, options.out) : error;
+        },
+      );
+      if (replaced !== null) await rm(replaced, { recursive: true, force: true });
+      return summary;
+    } catch (error) {
+      if (replaced !== null && error instanceof Error) {
+        error.message += ` (the run this one replaces is kept in ${replaced})`;
+      }
+      throw error;
+    }
+  });
+}
+
+/** The trainer's non-finite stop, with advice in the command's terms (its flags, not the library's options). */
+function nonFiniteStop(error: NonFiniteLossError, out: string): CliError {
+  const what =
+    error.during === 'evaluation'
+      ? 'the validation loss is not finite: the weights diverged'
+      : `${error.inARow} steps in a row had a non-finite loss or gradient (their updates were skipped)`;
+  return new CliError(
+    `training stopped at step ${error.step}: ${what}. Start a new run with a lower --learning-rate or a longer warm-up ` +
+      `(--set training.warmupSteps=N), or check the corpus; ${out} keeps the log and the checkpoints written before the stop`,
+    { cause: error },
+  );
+}
+
+async function trainInto(
+  options: TrainCommandOptions,
+  io: CommandIo,
+  runDirectory: string,
+  config: EngramConfig,
+  modelConfig: ReturnType<typeof modelConfigOf>,
+  tokens: Awaited<ReturnType<typeof loadCorpusTokens>>,
+): Promise<TrainSummary> {
+  await mkdir(runDirectory, { recursive: true });
+  await removeTemporaryLeftovers(runDirectory);
+  if (options.resume !== true) await writeFileAtomic(join(runDirectory, RUN_CONFIG_FILE), toYaml(config));
+  if (options.resume !== true || (await stat(join(runDirectory, TOKENIZER_FILE)).catch(() => null)) === null) {
+    await saveTokenizer(tokens.tokenizer, join(runDirectory, TOKENIZER_FILE));
+  }
+  const model = createModel(modelConfig, { policy: createPolicy(config) });
   try {
     writeLine(
       io.stderr,
@@ -137,14 +274,16 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
     const lastEvaluation = result.evaluations[result.evaluations.length - 1];
     const validationBitsPerToken = lastEvaluation?.bitsPerToken ?? null;
     const modelDirectory = join(runDirectory, 'model');
-    await saveTrainedModel(modelDirectory, model, tokens.tokenizer, {
-      format: 'engram-cli-model',
-      formatVersion: 1,
-      config,
-      corpus: tokens.corpus,
-      steps: result.step,
-      validationBitsPerToken,
-    });
+    await replaceFolder(modelDirectory, (folder) =>
+      saveTrainedModel(folder, model, tokens.tokenizer, {
+        format: 'engram-cli-model',
+        formatVersion: 1,
+        config,
+        corpus: tokens.corpus,
+        steps: result.step,
+        validationBitsPerToken,
+      }),
+    );
     const bpt = validationBitsPerToken === null ? 'not evaluated' : `${validationBitsPerToken.toFixed(4)} bits per token`;
     writeLine(io.stdout, `trained ${config.kind} for ${result.step} steps: validation ${bpt}; model saved to ${modelDirectory}`);
     return { config, runDirectory, modelDirectory, result, validationBitsPerToken };

@@ -1,5 +1,5 @@
 // Builds a validated configuration from a preset, a JSON/YAML file and command-line overrides, with field-level errors.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
@@ -29,12 +29,23 @@ export interface ConfigSources {
   backend?: string;
 }
 
-/** Reads a configuration file: JSON for `.json`, YAML otherwise (YAML is a superset of JSON). */
+/** Largest configuration file read (16 MiB). */
+const CONFIG_FILE_BYTES = 16 * 1024 * 1024;
+
+/** Reads a configuration file (a regular file of at most 16 MiB): JSON for `.json`, YAML otherwise (YAML is a superset of JSON). */
 export function readConfigFile(file: string): ConfigInput {
   let text: string;
   try {
+    const info = statSync(file);
+    if (!info.isFile()) {
+      throw new ConfigFileError(file, `is ${info.isDirectory() ? 'a directory' : 'not a regular file (a device or a pipe?)'}: give a .json, .yaml or .yml file`);
+    }
+    if (info.size > CONFIG_FILE_BYTES) {
+      throw new ConfigFileError(file, `has ${info.size} bytes, more than the ${CONFIG_FILE_BYTES} a configuration may have: is it the right file?`);
+    }
     text = readFileSync(file, 'utf8');
   } catch (error) {
+    if (error instanceof ConfigFileError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     throw new ConfigFileError(file, code === 'ENOENT' ? 'no such file' : `cannot be read (${code ?? String(error)})`, {
       cause: error,
