@@ -269,7 +269,7 @@ export async function runLanguageModellingSuite(context: SuiteContext): Promise<
     models: rows,
     charts: [
       {
-        ...lossChart('learning-curves', 'Learning curves (training loss, mean over seeds)', []),
+        ...lossChart('learning-curves', 'Learning curves (training loss, mean over seeds)', kinds.map((kind) => runsOf(kind)[0] as RunMeasurement)),
         series: kinds.map((kind) => {
           const { errors: _errors, ...series } = meanCurve(
             kindNames[kind],
