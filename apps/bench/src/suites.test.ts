@@ -115,7 +115,7 @@ describe('claims follow the numbers', () => {
     };
     const outcomes = (txl: number, expire: number, expireSlots: number, matched: number) => {
       const { list, matched: matchedRow } = rows(txl, expire, expireSlots, matched);
-      return copyClaims(list, matchedRow, facts).map((claim) => claim.outcome);
+      return copyClaims(list, matchedRow, 12, facts).map((claim) => claim.outcome);
     };
     expect(outcomes(0.25, 0.9, 12, 0.26)).toEqual(['reproduced', 'reproduced']);
     // remembers, but with more memory than the distance: not the claim
@@ -129,6 +129,10 @@ describe('claims follow the numbers', () => {
       'reproduced',
       'not reproduced',
     ]);
+    // 'better': the baseline may be above chance, the method must beat it by the margin.
+    const better = row('Transformer-XL', 'txl', { accuracy: 0.5, meanMemorySlots: 8 });
+    expect(remembersClaims(others, better, facts, ['Compressive'], 'better')[0]?.outcome).toBe('reproduced');
+    expect(remembersClaims(others, better, facts, ['Compressive'], 'chance')[0]?.outcome).toBe('not reproduced');
   });
 
   it('long-range: spansByClass reads every held memory once by token class, without leaking tensors', async () => {
