@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runBenchCli, defaultOutputDirectory } from './cli.js';
 import { runBench } from './runner.js';
-import { suiteNames, suiteResultSchema, type SuiteName } from './results.js';
-import { chanceBound, copyClaims, remembersClaims, spansByClass, type TaskFacts } from './suites/long-range.js';
-import { lmClaims } from './suites/lm.js';
-import { compressorClaims } from './suites/compressors.js';
+import { benchModes, suiteNames, suiteResultSchema, type SuiteName } from './results.js';
+import { chanceBound, copyClaims, copyEntries, longRangePlans, remembersClaims, spansByClass, type TaskFacts } from './suites/long-range.js';
+import { lmClaims, lmPlans, memorySettings } from './suites/lm.js';
+import { ablationRows, compressorClaims, compressorPlans } from './suites/compressors.js';
 import { benchConfig, unigramBitsPerToken } from './suites/shared.js';
 import { buildModel } from './measure.js';
 import * as tf from '@tensorflow/tfjs';
@@ -216,5 +216,36 @@ describe('the command line', () => {
 
   it('writes to bench-results where pnpm was started', () => {
     expect(defaultOutputDirectory({ INIT_CWD: '/somewhere' })).toBe('/somewhere/bench-results');
+  });
+});
+
+describe('every plan of every mode', () => {
+  it.each(benchModes)('%s: builds valid configurations for every run (the full runs are too long for a test)', (mode) => {
+    const training = (steps: number) => ({ steps, batchSize: 2, learningRate: 1e-3 });
+    const lm = lmPlans[mode];
+    expect(lm.seeds.length).toBeGreaterThanOrEqual(mode === 'tiny-test' ? 2 : 3);
+    for (const [kind, memory] of Object.entries(memorySettings(lm.memory))) {
+      expect(() => benchConfig({ kind: kind as 'txl', model: lm.model, memory, training: training(lm.steps) })).not.toThrow();
+    }
+    const compressors = compressorPlans[mode];
+    for (const row of ablationRows) {
+      const memory = {
+        memoryLength: compressors.memoryLength,
+        compressedLength: compressors.compressedLength,
+        compressionRate: compressors.rate,
+        compressor: row.compressor,
+        training: row.training,
+      };
+      expect(() => benchConfig({ kind: 'compressive', model: compressors.model, memory, training: training(compressors.steps) })).not.toThrow();
+    }
+    const longRange = longRangePlans[mode];
+    for (const entry of copyEntries(longRange.memory, 48)) {
+      expect(() => benchConfig({ kind: entry.kind, model: longRange.model, memory: entry.memory, training: training(longRange.steps) })).not.toThrow();
+    }
+    // Every method of lm stays within the budget: the Compressive slots add up to M, Expire-Span is capped at M, Adaptive-Span's span at M.
+    const settings = memorySettings(lm.memory);
+    expect(Number(settings.compressive.memoryLength) + Number(settings.compressive.compressedLength)).toBe(lm.memory);
+    expect(settings['expire-span'].maxMemory).toBe(lm.memory);
+    expect(settings['adaptive-span'].maxSpan).toBe(lm.memory);
   });
 });

@@ -86,7 +86,7 @@ export const longRangePlans: Record<BenchMode, Plan> = {
 };
 
 /** One run of a task: a method, its memory settings, and a display name. */
-interface Entry {
+export interface Entry {
   name: string;
   kind: EngramConfig['kind'];
   memory: Record<string, unknown>;
@@ -98,7 +98,7 @@ interface Entry {
  * (Expire-Span's weight is 10x the language-modelling one so forgetting pays); their memory is measured,
  * and a second Transformer-XL gets Expire-Span's measured mean memory (`matched`).
  */
-function copyEntries(memory: number, reach: number): Entry[] {
+export function copyEntries(memory: number, reach: number): Entry[] {
   const ramp = Math.max(2, memory / 2);
   const maxSpan = 16 * memory;
   return [
