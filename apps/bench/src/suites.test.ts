@@ -122,6 +122,8 @@ describe('claims follow the numbers', () => {
     expect(outcomes(0.25, 0.9, 60, 0.26)).toEqual(['reproduced', 'not reproduced']);
     // the matched Transformer-XL remembers too: the memory size explains it
     expect(outcomes(0.25, 0.9, 12, 0.9)).toEqual(['reproduced', 'not reproduced']);
+    const { list, matched } = rows(0.25, 0.9, 12, 0.9);
+    expect(copyClaims(list, matched, 12, facts)[1]?.evidence).toContain('remembers too, so the memory size explains it');
     expect(outcomes(0.9, 0.26, 12, 0.26)).toEqual(['not reproduced', 'not reproduced']);
     const baseline = row('Transformer-XL', 'txl', { accuracy: 0.25, meanMemorySlots: 8 });
     const others = [row('Compressive', 'compressive', { accuracy: 0.7 }), row('Adaptive-Span', 'adaptive-span', { accuracy: 0.26 })];
