@@ -410,7 +410,10 @@ export function barChart(options: BarChartOptions): string {
       parts.push(
         horizontal
           ? `<text class="value-label" x="${round(lx + (value >= 0 ? 4 : -4))}" y="${round(ly + 4)}" font-size="10"${value >= 0 ? '' : ' text-anchor="end"'}>${escapeXml(format(value))}</text>`
-          : `<text class="value-label" x="${round(lx)}" y="${round(ly + (value >= 0 ? -4 : 12))}" font-size="10" text-anchor="middle">${escapeXml(format(value))}</text>`,
+          : 5.6 * format(value).length > barThickness + 4
+            ? // Too wide for the bar: written upwards from the bar's end.
+              `<text class="value-label" transform="translate(${round(lx + 3.5)} ${round(ly + (value >= 0 ? -4 : 4))}) rotate(-90)" font-size="10" text-anchor="${value >= 0 ? 'start' : 'end'}">${escapeXml(format(value))}</text>`
+            : `<text class="value-label" x="${round(lx)}" y="${round(ly + (value >= 0 ? -4 : 12))}" font-size="10" text-anchor="middle">${escapeXml(format(value))}</text>`,
       );
     });
   });
