@@ -202,7 +202,7 @@ describe('the command line', () => {
       stderr: sink,
     });
     expect(code).toBe(0);
-    expect(chunks.join('')).toMatch(/compressors \(tiny-test, \d+ s\)\nmodel\s+kind\s+parameters\s+bpc/);
+    expect(chunks.join('')).toMatch(/compressors \(tiny-test, \d+ s\)\nmodel\s+kind\s+parameters\s+seeds\s+bpc \(valid\)/);
     expect(readdirSync(directory)).toContain('compressors.json');
   });
 
