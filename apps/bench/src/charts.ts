@@ -269,7 +269,7 @@ export interface BarChartOptions {
   categoryLabel?: string;
   /** `vertical` (default): bars grow up from the category axis at the bottom; `horizontal`: bars grow right from the left axis. */
   orientation?: 'vertical' | 'horizontal';
-  /** Formats the value label printed at the end of each bar (default: 3 significant digits, k/M suffixes). */
+  /** Formats the value label printed at the end of each bar (default: 4 significant digits, k/M suffixes). */
   formatValue?: (value: number) => string;
   /** Dashed reference lines across the value axis, e.g. chance. */
   referenceLines?: readonly ReferenceLine[];
@@ -294,7 +294,7 @@ export function barChart(options: BarChartOptions): string {
   const seriesCount = Math.max(1, options.series.length);
   const width = options.width ?? (horizontal ? 760 : Math.max(560, 160 + groups * (seriesCount * 24 + 30)));
   const height = options.height ?? (horizontal ? Math.max(260, 140 + groups * (seriesCount * 18 + 16)) : 440);
-  const format = options.formatValue ?? formatTick;
+  const format = options.formatValue ?? formatValueLabel;
   const key = legend(
     options.series.map((series, index) => ({
       name: series.name,
@@ -304,7 +304,7 @@ export function barChart(options: BarChartOptions): string {
   );
   const top = 52 + key.height;
   const margin = horizontal
-    ? { left: Math.min(220, 20 + 7 * Math.max(4, ...options.categories.map((name) => name.length))), right: 40, top, bottom: 50 + captionHeight(options.caption, width) }
+    ? { left: Math.min(340, 24 + 6.6 * Math.max(4, ...options.categories.map((name) => name.length))), right: 40, top, bottom: 50 + captionHeight(options.caption, width) }
     : { left: 70, right: 30, top, bottom: 64 + captionHeight(options.caption, width) };
   const plotWidth = width - margin.left - margin.right;
   const plotHeight = height - margin.top - margin.bottom;
@@ -410,7 +410,10 @@ export function barChart(options: BarChartOptions): string {
       parts.push(
         horizontal
           ? `<text class="value-label" x="${round(lx + (value >= 0 ? 4 : -4))}" y="${round(ly + 4)}" font-size="10"${value >= 0 ? '' : ' text-anchor="end"'}>${escapeXml(format(value))}</text>`
-          : `<text class="value-label" x="${round(lx)}" y="${round(ly + (value >= 0 ? -4 : 12))}" font-size="10" text-anchor="middle">${escapeXml(format(value))}</text>`,
+          : 5.6 * format(value).length > barThickness + 4
+            ? // Too wide for the bar: written upwards from the bar's end.
+              `<text class="value-label" transform="translate(${round(lx + 3.5)} ${round(ly + (value >= 0 ? -4 : 4))}) rotate(-90)" font-size="10" text-anchor="${value >= 0 ? 'start' : 'end'}">${escapeXml(format(value))}</text>`
+            : `<text class="value-label" x="${round(lx)}" y="${round(ly + (value >= 0 ? -4 : 12))}" font-size="10" text-anchor="middle">${escapeXml(format(value))}</text>`,
       );
     });
   });
@@ -454,6 +457,15 @@ function formatTick(value: number): string {
   if (magnitude >= 1e9 || magnitude < 1e-3) return value.toExponential(1);
   if (magnitude >= 1000) return `${Number((value / 1000).toPrecision(3))}k`;
   return String(Number(value.toPrecision(3)));
+}
+
+/** A bar's value label: 4 significant digits, k and M for thousands and millions. */
+function formatValueLabel(value: number): string {
+  const magnitude = Math.abs(value);
+  if (magnitude >= 1e6 && magnitude < 1e9) return `${Number((value / 1e6).toPrecision(4))}M`;
+  if (magnitude >= 1e4 && magnitude < 1e6) return `${Number((value / 1000).toPrecision(4))}k`;
+  if (magnitude !== 0 && (magnitude >= 1e9 || magnitude < 1e-3)) return value.toExponential(2);
+  return String(Number(value.toPrecision(4)));
 }
 
 function clip(text: string, length: number): string {

@@ -43,6 +43,7 @@ describe('compareSamples', () => {
     // s = 0.707, d = 0.5: ceil(2 * (2 * 0.707 / 0.5)^2) = 16
     expect(tie.seedsNeeded).toBe(16);
     expect(describeComparison(tie)).toContain('about 16 seeds per side');
+    expect(describeComparison(tie, 3, { seedsHint: false })).not.toContain('seeds per side');
   });
 });
 

@@ -97,12 +97,15 @@ export function notWorseClaim(
   return { outcome, comparison };
 }
 
-/** "d = 0.031 ± 0.012 (z = 2.6, 3 + 3 seeds)": a comparison for claim evidence. */
-export function describeComparison(comparison: Comparison, digits = 3): string {
+/**
+ * "difference 0.031 ± 0.012 (standard error; z = 2.6)" for claim evidence; a tie also says how many seeds
+ * per side would make the difference decisive (unless `seedsHint` is false, e.g. for a non-inferiority claim).
+ */
+export function describeComparison(comparison: Comparison, digits = 3, options: { seedsHint?: boolean } = {}): string {
   const z = Number.isFinite(comparison.zScore) ? comparison.zScore.toFixed(1) : comparison.zScore > 0 ? '+inf' : '-inf';
   const base = `difference ${comparison.difference.toFixed(digits)} ± ${comparison.standardError.toFixed(digits)} (standard error; z = ${z})`;
   const needed =
-    comparison.direction === 'tie' && comparison.seedsNeeded !== null
+    options.seedsHint !== false && comparison.direction === 'tie' && comparison.seedsNeeded !== null
       ? `; with this spread about ${comparison.seedsNeeded} seeds per side would make this difference decisive`
       : '';
   return comparison.undecidable === undefined ? `${base}${needed}` : `${base}; undecidable: ${comparison.undecidable}${needed}`;

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runBenchCli, defaultOutputDirectory } from './cli.js';
 import { runBench } from './runner.js';
-import { suiteNames, suiteResultSchema, type SuiteName } from './results.js';
-import { chanceBound, copyClaims, remembersClaims, spansByClass, type TaskFacts } from './suites/long-range.js';
-import { lmClaims } from './suites/lm.js';
-import { compressorClaims } from './suites/compressors.js';
+import { benchModes, suiteNames, suiteResultSchema, type SuiteName } from './results.js';
+import { chanceBound, copyClaims, copyEntries, longRangePlans, remembersClaims, spansByClass, type TaskFacts } from './suites/long-range.js';
+import { lmClaims, lmPlans, memorySettings } from './suites/lm.js';
+import { ablationRows, compressorClaims, compressorPlans } from './suites/compressors.js';
 import { benchConfig, unigramBitsPerToken } from './suites/shared.js';
 import { buildModel } from './measure.js';
 import * as tf from '@tensorflow/tfjs';
@@ -115,13 +115,15 @@ describe('claims follow the numbers', () => {
     };
     const outcomes = (txl: number, expire: number, expireSlots: number, matched: number) => {
       const { list, matched: matchedRow } = rows(txl, expire, expireSlots, matched);
-      return copyClaims(list, matchedRow, facts).map((claim) => claim.outcome);
+      return copyClaims(list, matchedRow, 12, facts).map((claim) => claim.outcome);
     };
     expect(outcomes(0.25, 0.9, 12, 0.26)).toEqual(['reproduced', 'reproduced']);
     // remembers, but with more memory than the distance: not the claim
     expect(outcomes(0.25, 0.9, 60, 0.26)).toEqual(['reproduced', 'not reproduced']);
     // the matched Transformer-XL remembers too: the memory size explains it
     expect(outcomes(0.25, 0.9, 12, 0.9)).toEqual(['reproduced', 'not reproduced']);
+    const { list, matched } = rows(0.25, 0.9, 12, 0.9);
+    expect(copyClaims(list, matched, 12, facts)[1]?.evidence).toContain('remembers too, so the memory size explains it');
     expect(outcomes(0.9, 0.26, 12, 0.26)).toEqual(['not reproduced', 'not reproduced']);
     const baseline = row('Transformer-XL', 'txl', { accuracy: 0.25, meanMemorySlots: 8 });
     const others = [row('Compressive', 'compressive', { accuracy: 0.7 }), row('Adaptive-Span', 'adaptive-span', { accuracy: 0.26 })];
@@ -129,6 +131,10 @@ describe('claims follow the numbers', () => {
       'reproduced',
       'not reproduced',
     ]);
+    // 'better': the baseline may be above chance, the method must beat it by the margin.
+    const better = row('Transformer-XL', 'txl', { accuracy: 0.5, meanMemorySlots: 8 });
+    expect(remembersClaims(others, better, facts, ['Compressive'], 'better')[0]?.outcome).toBe('reproduced');
+    expect(remembersClaims(others, better, facts, ['Compressive'], 'chance')[0]?.outcome).toBe('not reproduced');
   });
 
   it('long-range: spansByClass reads every held memory once by token class, without leaking tensors', async () => {
@@ -196,7 +202,7 @@ describe('the command line', () => {
       stderr: sink,
     });
     expect(code).toBe(0);
-    expect(chunks.join('')).toMatch(/compressors \(tiny-test, \d+ s\)\nmodel\s+kind\s+parameters\s+bpc/);
+    expect(chunks.join('')).toMatch(/compressors \(tiny-test, \d+ s\)\nmodel\s+kind\s+parameters\s+seeds\s+bpc \(valid\)/);
     expect(readdirSync(directory)).toContain('compressors.json');
   });
 
@@ -212,5 +218,36 @@ describe('the command line', () => {
 
   it('writes to bench-results where pnpm was started', () => {
     expect(defaultOutputDirectory({ INIT_CWD: '/somewhere' })).toBe('/somewhere/bench-results');
+  });
+});
+
+describe('every plan of every mode', () => {
+  it.each(benchModes)('%s: builds valid configurations for every run (the full runs are too long for a test)', (mode) => {
+    const training = (steps: number) => ({ steps, batchSize: 2, learningRate: 1e-3 });
+    const lm = lmPlans[mode];
+    expect(lm.seeds.length).toBeGreaterThanOrEqual(mode === 'tiny-test' ? 2 : 3);
+    for (const [kind, memory] of Object.entries(memorySettings(lm.memory))) {
+      expect(() => benchConfig({ kind: kind as 'txl', model: lm.model, memory, training: training(lm.steps) })).not.toThrow();
+    }
+    const compressors = compressorPlans[mode];
+    for (const row of ablationRows) {
+      const memory = {
+        memoryLength: compressors.memoryLength,
+        compressedLength: compressors.compressedLength,
+        compressionRate: compressors.rate,
+        compressor: row.compressor,
+        training: row.training,
+      };
+      expect(() => benchConfig({ kind: 'compressive', model: compressors.model, memory, training: training(compressors.steps) })).not.toThrow();
+    }
+    const longRange = longRangePlans[mode];
+    for (const entry of copyEntries(longRange.memory, 48)) {
+      expect(() => benchConfig({ kind: entry.kind, model: longRange.model, memory: entry.memory, training: training(longRange.steps) })).not.toThrow();
+    }
+    // Every method of lm stays within the budget: the Compressive slots add up to M, Expire-Span is capped at M, Adaptive-Span's span at M.
+    const settings = memorySettings(lm.memory);
+    expect(Number(settings.compressive.memoryLength) + Number(settings.compressive.compressedLength)).toBe(lm.memory);
+    expect(settings['expire-span'].maxMemory).toBe(lm.memory);
+    expect(settings['adaptive-span'].maxSpan).toBe(lm.memory);
   });
 });

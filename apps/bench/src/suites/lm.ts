@@ -60,9 +60,9 @@ export const lmPlans: Record<BenchMode, Plan> = {
     model: tinyShape,
     memory: 64,
     batchSize: 8,
-    steps: 30,
+    steps: 20,
     seeds: [1, 2, 3],
-    evalEvery: 15,
+    evalEvery: 10,
     evalTokens: 1024,
     profileEvery: 10,
     learningRate: 2e-3,
@@ -149,16 +149,17 @@ export function lmClaims(rows: readonly ModelResult[]): Claim[] {
     [compressive, null],
   ] as const) {
     if (seedValues(expire, 'peakBytes').length === 0 || seedValues(other, 'peakBytes').length === 0) continue;
-    const { outcome, comparison } = lowerClaim(seedValues(expire, 'peakBytes'), seedValues(other, 'peakBytes'));
-    const mib = (values: number[]) => formatSummary(values.map((value) => value / 2 ** 20), 2);
+    const inMiB = (row: ModelResult) => seedValues(row, 'peakBytes').map((value) => value / 2 ** 20);
+    const { outcome, comparison } = lowerClaim(inMiB(expire), inMiB(other));
+    const mib = (values: number[]) => formatSummary(values, 2);
     claims.push({
       claim: `Expire-Span needs less memory than ${other.name} (peak tensor memory of a training step).`,
       source: sources.expireSpan,
       outcome,
       evidence:
-        `Expire-Span ${mib(seedValues(expire, 'peakBytes'))} MiB vs ${other.name} ${mib(seedValues(other, 'peakBytes'))} MiB, ratio ${ratioOf(expire, other, 'peakBytes').toFixed(2)}x` +
+        `Expire-Span ${mib(inMiB(expire))} MiB vs ${other.name} ${mib(inMiB(other))} MiB, ratio ${ratioOf(expire, other, 'peakBytes').toFixed(2)}x` +
         `${paper === null ? '' : ` (the paper: about ${paper}x)`}; memory kept at the end ${formatNumber(expire.finalMemorySlots ?? Number.NaN, 1)} vs ` +
-        `${formatNumber(other.finalMemorySlots ?? Number.NaN, 1)} slots per layer. ${describeComparison(comparison, 0)} bytes.`,
+        `${formatNumber(other.finalMemorySlots ?? Number.NaN, 1)} slots per layer; ${describeComparison(comparison, 2)} MiB.`,
     });
   }
   for (const [other, paper] of [
@@ -173,7 +174,7 @@ export function lmClaims(rows: readonly ModelResult[]): Claim[] {
       outcome,
       evidence:
         `Median ms per batch: Expire-Span ${formatSummary(seedValues(expire, 'msPerBatch'), 1)} vs ${other.name} ${formatSummary(seedValues(other, 'msPerBatch'), 1)}, ` +
-        `ratio ${ratioOf(expire, other, 'msPerBatch').toFixed(2)}x (the paper: about ${paper}x). ${describeComparison(comparison, 1)} ms.`,
+        `ratio ${ratioOf(expire, other, 'msPerBatch').toFixed(2)}x (the paper: about ${paper}x); ${describeComparison(comparison, 1)} ms.`,
     });
   }
   for (const other of [adaptive, compressive]) {
@@ -184,7 +185,7 @@ export function lmClaims(rows: readonly ModelResult[]): Claim[] {
       source: sources.expireSpan,
       outcome,
       evidence:
-        `Expire-Span ${formatSummary(bpcOf(expire))} vs ${other.name} ${formatSummary(bpcOf(other))} bpc: ${describeComparison(comparison)}; ` +
+        `Expire-Span ${formatSummary(bpcOf(expire))} vs ${other.name} ${formatSummary(bpcOf(other))} bpc: ${describeComparison(comparison, 3, { seedsHint: false })}; ` +
         `"as good" means the difference plus 2 standard errors stays under ${bpcTolerance} bpc.`,
     });
   }
@@ -269,7 +270,7 @@ export async function runLanguageModellingSuite(context: SuiteContext): Promise<
     models: rows,
     charts: [
       {
-        ...lossChart('learning-curves', 'Learning curves (training loss, mean over seeds)', []),
+        ...lossChart('learning-curves', 'Learning curves (training loss, mean over seeds)', kinds.map((kind) => runsOf(kind)[0] as RunMeasurement)),
         series: kinds.map((kind) => {
           const { errors: _errors, ...series } = meanCurve(
             kindNames[kind],

@@ -65,9 +65,9 @@ export const longRangePlans: Record<BenchMode, Plan> = {
     ...quickTasks,
     topicCompressionRate: 8,
     batchSize: 32,
-    steps: 100,
+    steps: 60,
     seeds: [2],
-    evalEvery: 50,
+    evalEvery: 30,
     evalBatches: 8,
     learningRate: 3e-3,
   },
@@ -86,7 +86,7 @@ export const longRangePlans: Record<BenchMode, Plan> = {
 };
 
 /** One run of a task: a method, its memory settings, and a display name. */
-interface Entry {
+export interface Entry {
   name: string;
   kind: EngramConfig['kind'];
   memory: Record<string, unknown>;
@@ -98,7 +98,7 @@ interface Entry {
  * (Expire-Span's weight is 10x the language-modelling one so forgetting pays); their memory is measured,
  * and a second Transformer-XL gets Expire-Span's measured mean memory (`matched`).
  */
-function copyEntries(memory: number, reach: number): Entry[] {
+export function copyEntries(memory: number, reach: number): Entry[] {
   const ramp = Math.max(2, memory / 2);
   const maxSpan = 16 * memory;
   return [
@@ -156,7 +156,7 @@ function remembers(row: ModelResult, baseline: ModelResult, facts: TaskFacts): b
  * on average no more memory than Transformer-XL with the same number of slots, and that Transformer-XL stays
  * at chance. `matched` is the Transformer-XL given Expire-Span's measured mean memory.
  */
-export function copyClaims(rows: readonly ModelResult[], matched: ModelResult, facts: TaskFacts): Claim[] {
+export function copyClaims(rows: readonly ModelResult[], matched: ModelResult, matchedSlots: number, facts: TaskFacts): Claim[] {
   const { chance, bound } = chanceBound(facts.choices, facts.labelled);
   const txl = rows.find((row) => row.kind === 'txl' && row !== matched);
   const expire = rows.find((row) => row.kind === 'expire-span');
@@ -173,17 +173,27 @@ export function copyClaims(rows: readonly ModelResult[], matched: ModelResult, f
   if (expire !== undefined) {
     const slots = expire.meanMemorySlots ?? Number.POSITIVE_INFINITY;
     const small = slots < facts.distance;
-    const expireRemembers = remembers(expire, matched, facts) && accuracyOf(matched) <= bound;
+    const aboveChance = accuracyOf(expire) > bound;
+    const matchedRemembers = accuracyOf(matched) > bound;
+    const expireRemembers = remembers(expire, matched, facts) && !matchedRemembers;
+    const why = !aboveChance
+      ? ': it does not remember at this training length.'
+      : matchedRemembers
+        ? `: Transformer-XL with as many slots remembers too, so the memory size explains it, not what Expire-Span forgets.`
+        : !expireRemembers
+          ? ': it is not above the matched Transformer-XL by the margin.'
+          : small
+            ? '.'
+            : `: it remembers, but holds ${formatNumber(slots, 1)} slots, not fewer than the distance.`;
     claims.push({
       claim:
-        `Expire-Span can ${facts.label} with a memory far smaller than the distance, where Transformer-XL with the same number of slots ` +
-        `(${formatNumber(matched.meanMemorySlots ?? Number.NaN, 1)}) cannot.`,
+        `Expire-Span can ${facts.label} with a memory smaller than the distance, where Transformer-XL with as many memory slots ` +
+        `(${matchedSlots}) cannot.`,
       source: sources.expireSpan,
       outcome: expireRemembers && small ? 'reproduced' : 'not reproduced',
       evidence:
         `Expire-Span ${percent(accuracyOf(expire))} with ${formatNumber(slots, 1)} slots per layer on average (${formatNumber(expire.finalMemorySlots ?? Number.NaN, 1)} at the end), ` +
-        `Transformer-XL with ${formatNumber(matched.meanMemorySlots ?? Number.NaN, 1)} slots ${percent(accuracyOf(matched))}; distance ${facts.distance} tokens; ${chanceText}` +
-        (expireRemembers ? (small ? '.' : `: it remembers, but holds ${formatNumber(slots, 1)} slots, not fewer than the distance.`) : ': it does not remember at this training length.'),
+        `Transformer-XL with ${matchedSlots} slots ${percent(accuracyOf(matched))}; distance ${facts.distance} tokens; ${chanceText}${why}`,
     });
   }
   return claims;
@@ -193,14 +203,26 @@ export function copyClaims(rows: readonly ModelResult[], matched: ModelResult, f
  * A "remembers" verdict per method against a Transformer-XL baseline of the same attention cost: the method
  * must beat chance and the baseline by 3 binomial standard errors.
  */
-export function remembersClaims(rows: readonly ModelResult[], baseline: ModelResult, facts: TaskFacts, methods: readonly string[]): Claim[] {
+export function remembersClaims(
+  rows: readonly ModelResult[],
+  baseline: ModelResult,
+  facts: TaskFacts,
+  methods: readonly string[],
+  /** `chance`: the baseline must stay at chance (the evidence is out of its reach); `better`: the method need only beat it. */
+  against: 'chance' | 'better' = 'chance',
+): Claim[] {
   const { chance, bound } = chanceBound(facts.choices, facts.labelled);
+  const slots = formatNumber(baseline.meanMemorySlots ?? Number.NaN, 0);
   return rows
     .filter((row) => methods.includes(row.name))
     .map((row) => ({
-      claim: `${row.name} can ${facts.label} where Transformer-XL at the same attention cost (${formatNumber(baseline.meanMemorySlots ?? Number.NaN, 0)} slots) cannot.`,
+      claim:
+        against === 'chance'
+          ? `${row.name} can ${facts.label} where Transformer-XL at the same attention cost (${slots} slots) cannot.`
+          : `${row.name} can ${facts.label} more accurately than Transformer-XL at the same attention cost (${slots} slots).`,
       source: row.kind === 'compressive' ? sources.compressive : sources.expireSpan,
-      outcome: remembers(row, baseline, facts) && accuracyOf(baseline) <= bound ? ('reproduced' as const) : ('not reproduced' as const),
+      outcome:
+        remembers(row, baseline, facts) && (against === 'better' || accuracyOf(baseline) <= bound) ? ('reproduced' as const) : ('not reproduced' as const),
       evidence:
         `${row.name} ${percent(accuracyOf(row))} (${formatNumber(row.meanMemorySlots ?? Number.NaN, 1)} slots per layer on average) against Transformer-XL's ` +
         `${percent(accuracyOf(baseline))}; chance ${percent(chance)}, not chance above ${percent(bound)} over ${facts.labelled} answers.`,
@@ -407,13 +429,12 @@ export async function runLongRangeSuite(context: SuiteContext): Promise<SuiteOut
 
   const rename = (rows: ModelResult[], task: string) => rows.map((row) => ({ ...row, name: `${row.name} [${task}]` }));
   const claims: Claim[] = [
-    ...copyClaims(copyRows, matchedRow, copyFacts),
-    ...remembersClaims(copyRows, copyRows.find((row) => row.name === kindNames.txl) as ModelResult, copyFacts, [kindNames.compressive, kindNames['adaptive-span']]),
+    ...copyClaims(copyRows, matchedRow, matchedSlots, copyFacts),
+    // Adaptive-Span's memory is learned too (and not the subject of a claim here): its accuracy and memory are in the table.
+    ...remembersClaims(copyRows, copyRows.find((row) => row.name === kindNames.txl) as ModelResult, copyFacts, [kindNames.compressive]),
     ...remembersClaims(topicRows, topicRows.find((row) => row.name === kindNames.txl) as ModelResult, topicFacts, [kindNames.compressive]),
-    ...remembersClaims(variableRows, variableRows.find((row) => row.name === kindNames.txl) as ModelResult, variableFacts, [
-      kindNames.compressive,
-      kindNames['expire-span'],
-    ]),
+    // Only the Compressive Transformer is at Transformer-XL's attention cost here; Expire-Span's learned memory is in the table.
+    ...remembersClaims(variableRows, variableRows.find((row) => row.name === kindNames.txl) as ModelResult, variableFacts, [kindNames.compressive], 'better'),
   ];
 
   // Expire-Span's learned spans on held-out copy episodes, by token class and layer.
@@ -509,7 +530,8 @@ export async function runLongRangeSuite(context: SuiteContext): Promise<SuiteOut
       `Copy: <start>, ${plan.copy.payloadLength} symbols of ${plan.copy.alphabetSize}, ${plan.copy.delay} distractors, <marker>, the symbols again; only the copy is scored.`,
       `Topics: a block of ${plan.topics.blockLength} symbols from one of ${plan.topics.topics} topics (share ${plan.topics.purity} from the topic's own symbols), ${plan.topics.delay} distractors, ` +
         `then the question; the Compressive Transformer compresses at rate ${plan.topicCompressionRate}, so its reach is ${plan.model.numLayers} x (${plan.memory / 2} + ${plan.topicCompressionRate} x ${plan.memory / 2}) tokens.`,
-      `Variables: ${variables.describeLayout().split('\n')[0] ?? ''}; printed values are scored.`,
+      `Variables: ${(variables.describeLayout().split('\n')[0] ?? '').replace(/:$/, '')}; the printed values are scored. Prints close to the ` +
+        "variable's last change are within Transformer-XL's reach, so the claim there is accuracy above Transformer-XL's, not Transformer-XL at chance.",
       `Accuracy is measured on held-out episodes (another seed); a method "remembers" when it beats chance and the Transformer-XL baseline by 3 binomial standard errors over all its scored answers (${plan.seeds.length} seed${plan.seeds.length === 1 ? '' : 's'}).`,
       describeSpans === ''
         ? 'No Expire-Span spans were recorded.'
