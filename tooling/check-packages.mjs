@@ -1,4 +1,4 @@
-// Checks every published package as npm would receive it: packs it with pnpm, then runs publint, @arethetypeswrong/cli (ESM-only profile) and Engram's own rules on the tarball.
+// Checks every published package as npm would receive it: packs it with pnpm, then runs publint, @arethetypeswrong/cli (ESM-only profile) and Engram's own rules (manifest, LICENSE, exports inside the tarball, internal ranges, README install line) on the tarball.
 // Usage (after `pnpm build`): node tooling/check-packages.mjs [package-folder-name ...]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -68,6 +68,7 @@ function checkTarball(folder, tarball) {
   for (const file of files) {
     if (/\.test\.[cm]?[jt]sx?$/.test(file) || file.startsWith('src/')) problems.push(`${file} is shipped (tests and sources stay out of the tarball)`);
   }
+  if (has('README.md')) problems.push(...checkReadme(execFileSync('tar', ['-xzOf', tarball, 'package/README.md'], { encoding: 'utf8' })));
   for (const field of ['dependencies', 'peerDependencies', 'optionalDependencies']) {
     for (const [name, range] of Object.entries(manifest[field] ?? {})) {
       if (String(range).startsWith('workspace:')) problems.push(`${field}.${name} is still ${range} (pack with pnpm, which rewrites it)`);
@@ -77,6 +78,44 @@ function checkTarball(folder, tarball) {
       const expected = `^${sibling.manifest.version}`;
       if (range !== expected) problems.push(`${field}.${name} is ${range}, expected ${expected} (the version changesets publishes; use "workspace:^")`);
     }
+  }
+  return problems;
+}
+
+/** `@scope/name/sub@1.2.3` -> `@scope/name`. */
+function packageNameOf(specifier) {
+  const parts = specifier.split('/');
+  const name = specifier.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] ?? '');
+  return name.replace(/(.)@.*$/, '$1');
+}
+
+const isBackend = (name) => /^@tensorflow\/tfjs-(backend-|node)/.test(name);
+
+/**
+ * README rules: it says the package is ESM-only, and the first install command of its Install
+ * section names every package its code examples (ts or js) import, and beyond those only their peer
+ * dependencies and TensorFlow.js backends.
+ */
+function checkReadme(readme) {
+  const problems = [];
+  if (!readme.includes('ESM-only')) problems.push('README does not say the package is ESM-only');
+  const install = /## Install\n[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme);
+  const command = install?.[1].split('\n').find((line) => /^(npm install|pnpm add)\b/.test(line.trim()));
+  if (command === undefined) return [...problems, 'README has no "## Install" section with an npm install / pnpm add line'];
+  const installed = new Set(
+    command.replace(/#.*$/, '').trim().split(/\s+/).slice(2).filter((word) => !word.startsWith('-')).map(packageNameOf),
+  );
+  const imported = new Set();
+  for (const block of readme.matchAll(/```(?:ts|typescript|js|javascript|mjs)\n([\s\S]*?)```/g)) {
+    for (const match of (block[1] ?? '').matchAll(/(?:from|import)\s+'([^']+)'/g)) {
+      const specifier = match[1] ?? '';
+      if (!specifier.startsWith('.') && !specifier.startsWith('node:')) imported.add(packageNameOf(specifier));
+    }
+  }
+  const peers = new Set([...imported].flatMap((name) => Object.keys(workspace.get(name)?.manifest.peerDependencies ?? {})));
+  for (const name of imported) if (!installed.has(name)) problems.push(`README install line lacks ${name}, which its example imports`);
+  for (const name of installed) {
+    if (!imported.has(name) && !peers.has(name) && !isBackend(name)) problems.push(`README install line names ${name}, which no example imports`);
   }
   return problems;
 }
