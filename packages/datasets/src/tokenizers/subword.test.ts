@@ -182,9 +182,11 @@ describe('SubwordTokenizer (byte-level BPE trained here)', () => {
   it('cuts text only where the byte-level pattern always splits', () => {
     expect(lastSafeCut('a\n\nb\nc')).toBe(4);
     expect(lastSafeCut('a\n \nb')).toBe(1);
+    expect(lastSafeCut('the white  whale')).toBe(9);
     expect(lastSafeCut('\n\n\n')).toBe(-1);
+    expect(lastSafeCut('whale')).toBe(-1);
     for (const text of [mixed, corpus.slice(0, 3000)]) {
-      for (let end = 1; end <= text.length; end += 97) {
+      for (let end = 1; end <= text.length; end += 7) {
         const piece = text.slice(0, end);
         const cut = lastSafeCut(piece);
         if (cut < 0) continue;

@@ -30,14 +30,17 @@ function createByteLevelPreTokenizer(): ByteLevelPreTokenizer {
   return new ByteLevelPreTokenizer(byteLevelSettings as ConstructorParameters<typeof ByteLevelPreTokenizer>[0]);
 }
 
+const whitespace = /\s/;
+
 /**
- * Cuts `text` where encoding the two parts separately equals encoding it whole with the
- * byte-level pattern: before a newline that follows a non-space character (no pre-token
- * spans that point, and no pattern looks past it). Returns the index, or -1 when there is none.
+ * Where `text` can be cut so that encoding the two parts separately equals encoding it whole
+ * with the byte-level pattern: the last place where whitespace follows a non-space character
+ * (no pre-token holds a non-space character followed by whitespace, and the only lookahead,
+ * after a whitespace run, stays inside the first part). Returns the index, or -1 when there is none.
  */
 export function lastSafeCut(text: string): number {
   for (let index = text.length - 1; index > 0; index -= 1) {
-    if (text.charCodeAt(index) === 10 && !/\s/.test(text[index - 1] as string)) return index;
+    if (whitespace.test(text[index] as string) && !whitespace.test(text[index - 1] as string)) return index;
   }
   return -1;
 }
