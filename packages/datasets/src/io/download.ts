@@ -1,6 +1,6 @@
 // Verified downloads over undici: proxies from HTTPS_PROXY/HTTP_PROXY/NO_PROXY, retries with exponential backoff, resume of a `.partial` file by Range request, size and checksum checks before the rename into place.
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -303,23 +303,27 @@ async function transferOnce(url: string, destination: string, partial: string, d
   }
   const etag = header('etag');
   const validator = etag !== undefined && !etag.startsWith('W/') ? etag : header('last-modified') ?? null;
-  await writeTextFileAtomically(recordPathFor(partial), `${JSON.stringify({ source: url, validator, totalBytes } satisfies PartialRecord)}\n`);
 
   let receivedBytes = start;
   settings.report(receivedBytes, totalBytes);
-  const meter = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      receivedBytes += chunk.length;
-      settings.report(receivedBytes, totalBytes);
-      callback(null, chunk);
-    },
+  // Listen to the body before anything else is awaited: bytes that arrive meanwhile must not be lost.
+  const opening = open(partial, start > 0 ? 'r+' : 'w');
+  const writing = writeBody(response.body, opening, start, (written) => {
+    receivedBytes = written;
+    settings.report(receivedBytes, totalBytes);
   });
+  // It may fail while the record below is written; it is awaited right after.
+  writing.catch(() => undefined);
   try {
-    await pipeline(response.body, meter, createWriteStream(partial, { flags: start > 0 ? 'r+' : 'w', start }));
+    await writeTextFileAtomically(recordPathFor(partial), `${JSON.stringify({ source: url, validator, totalBytes } satisfies PartialRecord)}\n`);
+    await writing;
   } catch (error) {
+    await writing.catch(() => undefined);
     throw new RetryableFailure(
       new DownloadError(url, destination, `transfer interrupted after ${formatBytes(receivedBytes)} (${errorText(error)})`, { cause: error, retryable: true }),
     );
+  } finally {
+    await opening.then((file) => file.close()).catch(() => undefined);
   }
   if (totalBytes !== null && receivedBytes < totalBytes) {
     throw new RetryableFailure(
@@ -328,6 +332,47 @@ async function transferOnce(url: string, destination: string, partial: string, d
   }
   settings.report(receivedBytes, totalBytes);
   return totalBytes;
+}
+
+const MAXIMUM_PENDING_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Writes a response body into the file being opened, from byte `start`. Chunks are taken as they arrive
+ * ('data' events) and written in order, so when the connection is cut every byte received so
+ * far still reaches the file (reading with `for await` or `pipeline` drops what is buffered when
+ * the stream errors). The body is paused while more than 16 MiB wait for the disk.
+ */
+function writeBody(body: Readable, opening: Promise<FileHandle>, start: number, onWritten: (bytes: number) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let position = start;
+    let pending = 0;
+    let failedWrite: unknown = null;
+    let writes: Promise<unknown> = opening.catch((error: unknown) => {
+      failedWrite = error;
+      body.destroy(error as Error);
+    });
+    body.on('data', (chunk: Buffer) => {
+      const at = position;
+      position += chunk.length;
+      pending += chunk.length;
+      if (pending > MAXIMUM_PENDING_BYTES) body.pause();
+      writes = writes.then(async () => {
+        if (failedWrite !== null) return;
+        try {
+          await (await opening).write(chunk, 0, chunk.length, at);
+        } catch (error) {
+          failedWrite = error;
+          body.destroy(error as Error);
+          return;
+        }
+        pending -= chunk.length;
+        onWritten(at + chunk.length);
+        if (pending <= MAXIMUM_PENDING_BYTES / 2 && body.isPaused()) body.resume();
+      });
+    });
+    body.on('end', () => void writes.then(() => (failedWrite === null ? resolve() : reject(failedWrite))));
+    body.on('error', (error) => void writes.then(() => reject(failedWrite ?? error)));
+  });
 }
 
 /** Retry-After in milliseconds (seconds or an HTTP date), capped; null when absent or unreadable. */

@@ -107,7 +107,8 @@ export function rangeRoute(body: Uint8Array, options: RangeRouteOptions = {}): {
       interruptionsLeft -= 1;
       const sent = slice.subarray(0, options.interruptAfter);
       log.bytesSent += sent.length;
-      response.write(sent, () => setTimeout(() => response.socket?.destroy(), 10));
+      // A clean close (FIN) after the bytes, so the client reads all of them before it sees the cut.
+      response.write(sent, () => response.socket?.end());
       return;
     }
     log.bytesSent += slice.length;
