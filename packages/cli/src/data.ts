@@ -1,8 +1,9 @@
 // Corpus loading for the commands: prepare (download if needed), tokenize, and a prepared-token cache written by `engram data prepare`.
 import { readFile, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import {
   CORPUS_NAMES,
+  DEFAULT_SUBWORD_VOCAB_SIZE,
   encodeCorpus,
   loadTokenizer,
   prepareCorpus,
@@ -103,10 +104,40 @@ export async function openCorpus(data: DataSection, access: CorpusAccess = {}): 
   }
 }
 
-/** Folder of the prepared tokens of a corpus and tokenizer kind. */
+/** The tokenizer kind `data.tokenizer` asks for (a `.json` path is a subword tokenizer), or undefined for the corpus default. */
+export function requestedKind(data: DataSection): TokenizerKind | undefined {
+  if (data.tokenizer === undefined) return undefined;
+  return isTokenizerFile(data.tokenizer) ? 'subword' : (data.tokenizer as TokenizerKind);
+}
+
+function isTokenizerFile(tokenizer: string): boolean {
+  return /\.json$/i.test(tokenizer);
+}
+
+/** What `encodeCorpus` gets for a kind: the kind itself, or the tokenizer.json named by `data.tokenizer`. */
+async function tokenizerFor(data: DataSection, kind: TokenizerKind): Promise<AnyTokenizer | TokenizerKind> {
+  if (kind === 'subword' && data.tokenizer !== undefined && isTokenizerFile(data.tokenizer)) return loadTokenizer(resolve(data.tokenizer));
+  return kind;
+}
+
+function encodeOptions(data: DataSection): { subwordVocabSize?: number } {
+  return data.subwordVocabSize === undefined ? {} : { subwordVocabSize: data.subwordVocabSize };
+}
+
+/**
+ * Folder of the prepared tokens of a corpus and tokenizer kind. Subword folders are named by
+ * vocabulary size (`subword-8192`), or by a hash of the tokenizer.json path given as `data.tokenizer`.
+ */
 export function preparedDirectory(data: DataSection, tokenizer: TokenizerKind): string {
   const name = data.corpus === 'local' ? `local-${hashText(data.path ?? '')}` : data.corpus;
-  return join(resolveCacheDirectory(data.cacheDirectory), 'prepared', `${name}-${tokenizer}`);
+  let label: string = tokenizer;
+  if (tokenizer === 'subword') {
+    label =
+      data.tokenizer !== undefined && isTokenizerFile(data.tokenizer)
+        ? `subword-file-${hashText(resolve(data.tokenizer))}`
+        : `subword-${data.subwordVocabSize ?? DEFAULT_SUBWORD_VOCAB_SIZE}`;
+  }
+  return join(resolveCacheDirectory(data.cacheDirectory), 'prepared', `${name}-${label}`);
 }
 
 function hashText(text: string): string {
@@ -127,8 +158,8 @@ interface PreparedMeta {
 /** Tokenizes a corpus and writes `tokenizer.json`, `<split>.i32` (little-endian int32) and `meta.json` atomically. */
 export async function prepareTokens(data: DataSection, access: CorpusAccess = {}): Promise<{ directory: string; tokens: CorpusTokens }> {
   const corpus = await openCorpus(data, access);
-  const kind = data.tokenizer ?? corpus.recommendedTokenizer;
-  const encoded = await encodeCorpus(corpus, kind);
+  const kind = requestedKind(data) ?? corpus.recommendedTokenizer;
+  const encoded = await encodeCorpus(corpus, await tokenizerFor(data, kind), encodeOptions(data));
   const directory = preparedDirectory(data, kind);
   const meta: PreparedMeta = {
     format: 'engram-prepared-tokens',
@@ -198,7 +229,7 @@ export async function loadCorpusTokens(
   data: DataSection,
   options: CorpusAccess & { tokenizer?: AnyTokenizer } = {},
 ): Promise<CorpusTokens> {
-  const wanted = options.tokenizer?.kind ?? data.tokenizer;
+  const wanted = options.tokenizer?.kind ?? requestedKind(data);
   if (wanted !== undefined) {
     const prepared = await readPrepared(preparedDirectory(data, wanted));
     if (prepared !== null && (options.tokenizer === undefined || prepared.tokenizer.fingerprint === options.tokenizer.fingerprint)) {
@@ -211,6 +242,6 @@ export async function loadCorpusTokens(
     const prepared = await readPrepared(preparedDirectory(data, kind));
     if (prepared !== null) return prepared;
   }
-  const encoded = await encodeCorpus(corpus, options.tokenizer ?? kind);
+  const encoded = await encodeCorpus(corpus, options.tokenizer ?? (await tokenizerFor(data, kind)), encodeOptions(data));
   return { corpus: corpus.name, ...encoded, origin: 'encoded' };
 }

@@ -1,8 +1,9 @@
 // End-to-end: a tiny train -> eval -> generate -> export -> inspect flow per memory kind in a temporary directory, plus the data commands.
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { loadBundledBook } from '@engram/datasets';
 import { readSafetensors } from '@engram/model';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dataDownloadCommand, dataListCommand, dataPrepareCommand, dataVerifyCommand } from './commands/data.js';
@@ -12,6 +13,7 @@ import { generateCommand } from './commands/generate.js';
 import { inspectCommand } from './commands/inspect.js';
 import { trainCommand } from './commands/train.js';
 import { captureIo } from './io.js';
+import { loadCorpusTokens } from './data.js';
 import { loadTrainedModel } from './model-files.js';
 import { runCli } from './program.js';
 import { rm } from 'node:fs/promises';
@@ -177,6 +179,54 @@ describe('data commands', () => {
       trainIo,
     );
     expect(trainIo.errors()).toContain('(prepared cache)');
+  });
+
+  it('prepares, trains and evaluates with a subword tokenizer, and with a given tokenizer.json; word-level perplexity from word counts', async () => {
+    const text = (await loadBundledBook()).train.slice(0, 60_000);
+    const corpusFile = join(root, 'subword-corpus.txt');
+    writeFileSync(corpusFile, text);
+    const io = captureIo();
+    expect(await runCli(['data', 'prepare', 'local', '--path', corpusFile, '--tokenizer', 'subword', '--vocab-size', '300', '--cache-dir', cache], io)).toBe(0);
+    expect(io.output()).toMatch(/local: subword tokenizer, 300 tokens; train [\d,]+/);
+    const prepared = readdirSync(join(cache, 'prepared')).filter((entry) => entry.endsWith('-subword-300'));
+    expect(prepared).toHaveLength(1);
+    const preparedTokenizer = join(cache, 'prepared', prepared[0] as string, 'tokenizer.json');
+    expect(JSON.parse(readFileSync(preparedTokenizer, 'utf8'))).toMatchObject({ model: { type: 'BPE' }, pre_tokenizer: { type: 'ByteLevel' } });
+
+    const data = [`data.corpus=local`, `data.path=${corpusFile}`, `data.cacheDirectory=${cache}`];
+    const run = join(root, 'subword-run');
+    const trainIo = captureIo();
+    await trainCommand(
+      { kind: 'txl', settings: [...tinySettings, ...data, 'data.tokenizer=subword', 'data.subwordVocabSize=300', 'memory.memoryLength=16'], out: run, progress: 'none', backend: 'wasm' },
+      trainIo,
+    );
+    expect(trainIo.errors()).toContain('subword tokenizer (300 tokens)');
+    expect(trainIo.errors()).toContain('(prepared cache)');
+    expect(readFileSync(join(run, 'tokenizer.json'), 'utf8')).toBe(readFileSync(preparedTokenizer, 'utf8'));
+
+    const evaluation = await evalCommand({ model: run, tokens: 64, backend: 'wasm', json: true }, captureIo());
+    const trained = await loadTrainedModel(run);
+    try {
+      const evaluated = trained.tokenizer.decode((await loadCorpusTokens(trained.document?.config.data ?? { corpus: 'moby-dick' }, { tokenizer: trained.tokenizer })).valid.subarray(0, 65));
+      expect(evaluation.words).toBe(evaluated.split(/\s+/).filter(Boolean).length);
+      expect(evaluation.words).toBeLessThan(evaluation.count);
+      expect(evaluation.wordLevelPerplexity).toBeCloseTo(Math.exp(evaluation.nllSum / (evaluation.words ?? Number.NaN)), 6);
+    } finally {
+      trained.model.dispose();
+    }
+
+    // A Hugging Face tokenizer.json given by path is used as is (here the one prepared above).
+    const fromFileIo = captureIo();
+    await trainCommand(
+      { kind: 'txl', settings: [...tinySettings, ...data, `data.tokenizer=${preparedTokenizer}`, 'training.steps=1', 'memory.memoryLength=16'], out: join(root, 'file-run'), progress: 'none', backend: 'wasm' },
+      fromFileIo,
+    );
+    expect(fromFileIo.errors()).toContain('subword tokenizer (300 tokens)');
+    expect(readFileSync(join(root, 'file-run', 'tokenizer.json'), 'utf8')).toBe(readFileSync(preparedTokenizer, 'utf8'));
+
+    const bad = captureIo();
+    expect(await runCli(['data', 'prepare', 'local', '--path', corpusFile, '--tokenizer', 'bpe', '--cache-dir', cache], bad)).toBe(2);
+    expect(bad.errors()).toContain('--tokenizer must be byte, character, word, subword or a tokenizer.json path');
   });
 
   it('verify never downloads: a corpus missing from the cache fails with the command to run', async () => {

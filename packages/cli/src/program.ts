@@ -103,7 +103,8 @@ export function createProgram(io: CommandIo = processIo): Command {
       .option('--seed <n>', 'seed of the initial weights (model.seed)', integer('--seed', 0))
       .option('--corpus <name>', 'corpus (data.corpus): moby-dick, enwik8, text8, wikitext-103, wikitext-103-raw, pg19, local')
       .option('--path <file>', 'text file or folder for --corpus local (data.path)')
-      .option('--tokenizer <kind>', 'byte, character or word (data.tokenizer)')
+      .option('--tokenizer <kind>', 'byte, character, word, subword (BPE trained on train) or a tokenizer.json path (data.tokenizer)')
+      .option('--vocab-size <n>', 'vocabulary size of a subword tokenizer (data.subwordVocabSize)', integer('--vocab-size', 256))
       .option('--resume', 'continue the run in --out from its newest valid checkpoint')
       .option('--force', 'replace the run already in --out (kept aside until the new run has finished)')
       .addOption(new Option('--progress <mode>', 'progress display').choices(['auto', 'bar', 'lines', 'none']).default('auto'))
@@ -120,6 +121,7 @@ export function createProgram(io: CommandIo = processIo): Command {
         corpus?: string;
         path?: string;
         tokenizer?: string;
+        vocabSize?: number;
         resume?: boolean;
         force?: boolean;
         progress: 'auto' | 'bar' | 'lines' | 'none';
@@ -135,6 +137,7 @@ export function createProgram(io: CommandIo = processIo): Command {
         ...(flags.corpus === undefined ? {} : { corpus: flags.corpus }),
         ...(flags.path === undefined ? {} : { path: flags.path }),
         ...(flags.tokenizer === undefined ? {} : { tokenizer: flags.tokenizer }),
+        ...(flags.vocabSize === undefined ? {} : { subwordVocabSize: flags.vocabSize }),
       };
       const overrides: ConfigInput[] = [];
       if (Object.keys(training).length > 0) overrides.push({ training });
@@ -311,11 +314,12 @@ export function createProgram(io: CommandIo = processIo): Command {
     .command('prepare')
     .description('tokenize a corpus once and cache the token streams (train and eval then start faster)')
     .argument('<corpus>', 'corpus name')
-    .option('--tokenizer <kind>', 'byte, character or word (default: the corpus usual one)')
+    .option('--tokenizer <kind>', 'byte, character, word, subword (BPE trained on train) or a tokenizer.json path (default: the corpus usual one)')
+    .option('--vocab-size <n>', 'vocabulary size of a subword tokenizer (default 8192)', integer('--vocab-size', 256))
     .option('--path <file>', 'text file or folder for corpus local')
     .option('--cache-dir <dir>', 'corpus cache')
     .option('--force', 'download the corpus again')
-    .action(async (corpus: string, flags: { tokenizer?: string; path?: string; cacheDir?: string; force?: boolean }) => {
+    .action(async (corpus: string, flags: { tokenizer?: string; vocabSize?: number; path?: string; cacheDir?: string; force?: boolean }) => {
       await dataPrepareCommand({ corpus, ...flags }, io);
     });
 

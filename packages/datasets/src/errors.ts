@@ -26,14 +26,17 @@ export class DownloadError extends DatasetError {
   override name = 'DownloadError';
   readonly url: string;
   readonly destination: string;
-  constructor(url: string, destination: string, reason: string, options?: { cause?: unknown }) {
+  /** True for failures worth retrying: network errors, interrupted transfers, HTTP 408, 429 and 5xx. */
+  readonly retryable: boolean;
+  constructor(url: string, destination: string, reason: string, options?: { cause?: unknown; retryable?: boolean }) {
     super(
       `Download of ${url} to ${destination} failed: ${reason}. ` +
-        'Check the address (the base URL option) and your network, or download the file yourself and pass its local path as `source`.',
+        'Check the address (the base URL option), your network and proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY), or download the file yourself and pass its local path as `source`.',
       options,
     );
     this.url = url;
     this.destination = destination;
+    this.retryable = options?.retryable ?? false;
   }
 }
 

@@ -55,6 +55,15 @@ export {
   createWordTokenizer,
   type WordVocabularyOptions,
 } from './tokenizers/word.js';
+export {
+  DEFAULT_SUBWORD_VOCAB_SIZE,
+  SubwordTokenizer,
+  SubwordVocabularyBuilder,
+  createSubwordTokenizer,
+  isHuggingFaceTokenizerDocument,
+  type HuggingFaceTokenizerDocument,
+  type SubwordVocabularyOptions,
+} from './tokenizers/subword.js';
 export { assertSameVocabulary, loadTokenizer, saveTokenizer, tokenizerFromDocument, type AnyTokenizer } from './tokenizers/io.js';
 export { buildTokenizer, encodeSplit, type BuildTokenizerOptions, type EncodeSplitOptions } from './tokenizers/corpus.js';
 

@@ -1,6 +1,6 @@
 // `engram data`: list, download, verify and prepare (tokenize once, cache the token streams) the corpora of @engram/datasets.
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSplitBytes, resolveCacheDirectory, SPLIT_NAMES, type SplitName } from '@engram/datasets';
 import { dataSectionSchema, type DataSection } from '../config/schema.js';
@@ -24,6 +24,8 @@ export interface DataCommandOptions {
   corpus: string;
   path?: string;
   tokenizer?: string;
+  /** Vocabulary size of a trained subword tokenizer. */
+  vocabSize?: number;
   cacheDir?: string;
   force?: boolean;
 }
@@ -33,6 +35,7 @@ function dataSection(options: DataCommandOptions): DataSection {
     corpus: options.corpus,
     ...(options.path === undefined ? {} : { path: options.path }),
     ...(options.tokenizer === undefined ? {} : { tokenizer: options.tokenizer }),
+    ...(options.vocabSize === undefined ? {} : { subwordVocabSize: options.vocabSize }),
     ...(options.cacheDir === undefined ? {} : { cacheDirectory: options.cacheDir }),
   });
   if (!parsed.success) {
@@ -42,7 +45,10 @@ function dataSection(options: DataCommandOptions): DataSection {
       throw new UsageError(`unknown corpus "${options.corpus}": use one of ${Object.keys(corpusDescriptions).join(', ')}`);
     }
     if (field === 'tokenizer') {
-      throw new UsageError(`--tokenizer must be byte, character or word, got "${String(options.tokenizer)}"`);
+      throw new UsageError(`--tokenizer must be byte, character, word, subword or a tokenizer.json path, got "${String(options.tokenizer)}"`);
+    }
+    if (field === 'subwordVocabSize') {
+      throw new UsageError(`--vocab-size must be an integer of at least 256 (the byte tokens), got ${String(options.vocabSize)}`);
     }
     throw new UsageError(field === 'path' ? '--path is required for corpus local' : `${field}: ${issue?.message ?? 'invalid'}`);
   }
@@ -62,9 +68,13 @@ export function dataListCommand(options: { cacheDir?: string }, io: CommandIo): 
   writeLine(io.stdout, `cache: ${cache}`);
   for (const [name, description] of Object.entries(corpusDescriptions)) {
     const downloaded = name === 'moby-dick' ? 'bundled' : name === 'local' ? '' : existsSync(join(cache, name)) ? 'in cache' : '';
-    const prepared = ['character', 'byte', 'word'].filter((kind) =>
-      existsSync(join(cache, 'prepared', `${name}-${kind}`, 'meta.json')),
-    );
+    const preparedRoot = join(cache, 'prepared');
+    const prepared = (existsSync(preparedRoot) ? readdirSync(preparedRoot) : [])
+      .filter((entry) => entry.startsWith(`${name}-`) && existsSync(join(preparedRoot, entry, 'meta.json')))
+      // `wikitext-103-raw-byte` belongs to wikitext-103-raw, not wikitext-103.
+      .filter((entry) => !Object.keys(corpusDescriptions).some((other) => other.length > name.length && entry.startsWith(`${other}-`)))
+      .map((entry) => entry.slice(name.length + 1))
+      .sort();
     const status = [downloaded, prepared.length > 0 ? `prepared: ${prepared.join(', ')}` : ''].filter(Boolean).join('; ');
     writeLine(io.stdout, `${name.padEnd(17)} ${description}${status === '' ? '' : ` [${status}]`}`);
   }

@@ -69,6 +69,8 @@ export async function evalCommand(options: EvalCommandOptions, io: CommandIo): P
     const result = evaluate(trained.model, {
       name: split,
       batches: () => evaluationBatches(limited, { batchSize, segmentLength }),
+      // Word-level perplexity counts the words of the evaluated text, whatever the tokens are (SPEC 7).
+      ...wordsOf(tokens.tokenizer.countWords(tokens.tokenizer.decode(limited))),
     });
     if (options.json === true) {
       writeLine(io.stdout, JSON.stringify({ model: trained.directory, corpus: tokens.corpus, ...result }, null, 2));
@@ -76,13 +78,18 @@ export async function evalCommand(options: EvalCommandOptions, io: CommandIo): P
       writeLine(
         io.stdout,
         `${tokens.corpus} ${split}: ${result.bitsPerToken.toFixed(4)} bits per ${tokens.tokenizer.kind === 'word' ? 'word' : 'token'} ` +
-          `over ${result.count.toLocaleString('en-US')} predictions (${(result.count / Math.max(result.seconds, 1e-9)).toFixed(0)} tokens/s)`,
+          `over ${result.count.toLocaleString('en-US')} predictions (${(result.count / Math.max(result.seconds, 1e-9)).toFixed(0)} tokens/s)` +
+          (result.wordLevelPerplexity === undefined ? '' : `, word-level perplexity ${result.wordLevelPerplexity.toFixed(2)} over ${(result.words ?? 0).toLocaleString('en-US')} words`),
       );
     }
     return result;
   } finally {
     trained.model.dispose();
   }
+}
+
+function wordsOf(words: number): { words?: number } {
+  return words > 0 ? { words } : {};
 }
 
 function parseData(input: Record<string, unknown>): DataSection {

@@ -130,7 +130,7 @@ describe('field-level validation', () => {
       expect.arrayContaining([
         { path: 'training.steps', message: 'must be > 0, got 0' },
         { path: 'training.learningRate', message: 'expected number, got "fast"' },
-        { path: 'data.tokenizer', message: 'must be one of "byte", "character", "word", got "words"' },
+        { path: 'data.tokenizer', message: 'must be byte, character, word, subword or a path ending in .json, got "words"' },
         { path: 'model.numLayers', message: 'expected an integer, got 1.5' },
       ]),
     );

@@ -170,8 +170,15 @@ export const dataSectionSchema = z
     corpus: z.enum(corpusNames).default('moby-dick'),
     /** Text file or folder for corpus `local`. */
     path: z.string().min(1).optional(),
-    /** `character`, `byte` or `word`; default: the corpus's usual tokenizer (character for moby-dick and enwik8). */
-    tokenizer: z.enum(['byte', 'character', 'word']).optional(),
+    /**
+     * `character`, `byte`, `word`, `subword` (byte-level BPE trained on the training split), or the
+     * path of a Hugging Face `tokenizer.json`; default: the corpus's usual tokenizer (character for moby-dick and enwik8).
+     */
+    tokenizer: z
+      .union([z.enum(['byte', 'character', 'word', 'subword']), z.string().regex(/\.json$/i, 'must be byte, character, word, subword or a path ending in .json')])
+      .optional(),
+    /** Vocabulary size of a trained `subword` tokenizer (default 8192: the 256 bytes plus 7,936 merges). */
+    subwordVocabSize: z.number().int().min(256).optional(),
     /** Download cache (default: $ENGRAM_CACHE_DIR, else ~/.cache/engram). */
     cacheDirectory: z.string().min(1).optional(),
   })

@@ -38,6 +38,7 @@ export async function fetchIntoCache(
     progressBar: options.progressBar ?? 'auto',
     label,
     ...(options.force === undefined ? {} : { force: options.force }),
+    ...(options.retries === undefined ? {} : { retries: options.retries }),
   });
   return result.path;
 }

@@ -13,6 +13,8 @@ export interface CorpusDownloadOptions {
   progressBar?: boolean | 'auto';
   /** Download again even if a verified copy is cached (the cached copy stays until the new one is verified). */
   force?: boolean;
+  /** Further attempts after a network error, a cut transfer or HTTP 408/429/5xx, each resuming where the last stopped (default 4). */
+  retries?: number;
 }
 
 /** A corpus ready to tokenize: three splits of byte ranges, plus where they came from. */

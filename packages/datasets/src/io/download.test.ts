@@ -1,19 +1,31 @@
-// Tests of verified downloads against a local HTTP server on 127.0.0.1: progress, size and checksum rules, truncated transfers, cache reuse and local paths.
+// Tests of verified downloads against a local HTTP server and proxy on 127.0.0.1: progress, size and checksum rules, retries, resumed transfers, proxies, locks, cache reuse and local paths.
 import { createHash } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DownloadError, IntegrityError } from '../errors.js';
-import { fakeText, makeTemporaryFolder, startTestServer, truncatedRoute, type TestServer } from '../test-support/server.js';
+import {
+  failingRoute,
+  fakeText,
+  makeTemporaryFolder,
+  rangeRoute,
+  startTestProxy,
+  startTestServer,
+  truncatedRoute,
+  type TestProxy,
+  type TestServer,
+} from '../test-support/server.js';
 import { resolveCacheDirectory } from './cache.js';
-import { downloadFile } from './download.js';
+import { downloadFile, partialPathFor } from './download.js';
 import { createTerminalProgressBar, type ProgressEvent } from './progress.js';
 
 const payload = fakeText(200_000, 7);
 const sha256 = createHash('sha256').update(payload).digest('hex');
 
 let server: TestServer;
+let proxy: TestProxy;
 let folder: { path: string; remove: () => Promise<void> };
 
 beforeAll(async () => {
@@ -25,10 +37,12 @@ beforeAll(async () => {
       response.end();
     },
   });
+  proxy = await startTestProxy();
   folder = await makeTemporaryFolder();
 });
 
 afterAll(async () => {
+  await proxy.close();
   await server.close();
   await folder.remove();
 });
@@ -49,7 +63,7 @@ describe('downloadFile', () => {
       onProgress: (event) => events.push(event),
       progressBar: false,
     });
-    expect(result).toEqual({ path: destination, sizeBytes: payload.length, fromCache: false });
+    expect(result).toEqual({ path: destination, sizeBytes: payload.length, fromCache: false, resumedFromBytes: 0 });
     expect(Buffer.compare(await readFile(destination), Buffer.from(payload))).toBe(0);
     expect(events.length).toBeGreaterThan(0);
     const last = events[events.length - 1] as ProgressEvent;
@@ -94,15 +108,144 @@ describe('downloadFile', () => {
     await expect(readdir(directory)).resolves.toEqual([]);
   });
 
-  it('rejects a truncated transfer and never replaces a good cached file', async () => {
+  it('gives up on a transfer cut every time after the retries, never replaces a good cached file, and keeps the partial file for later', async () => {
     const directory = join(folder.path, 'truncated');
     const destination = join(directory, 'file.bin');
     await downloadFile({ source: `${server.origin}/data/file.bin`, destination, progressBar: false });
-    await expect(
-      downloadFile({ source: `${server.origin}/data/truncated.bin`, destination, force: true, progressBar: false }),
-    ).rejects.toThrow(/truncated|interrupted|Size mismatch/i);
+    const before = server.requests.length;
+    const error = await downloadFile({ source: `${server.origin}/data/truncated.bin`, destination, force: true, progressBar: false, retries: 2, retryDelayMilliseconds: 1 }).catch(
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(DownloadError);
+    expect((error as DownloadError).retryable).toBe(true);
+    expect((error as Error).message).toMatch(/interrupted after/);
+    expect(server.requests.length - before).toBe(3);
     expect(Buffer.compare(await readFile(destination), Buffer.from(payload))).toBe(0);
-    expect(await leftovers(directory)).toEqual([]);
+    expect((await leftovers(directory)).sort()).toEqual(['.file.bin.partial', '.file.bin.partial.json']);
+  });
+
+  it('resumes a cut transfer with a Range request in the same run', async () => {
+    const { route, log } = rangeRoute(payload, { interruptAfter: 60_000 });
+    server.routes.set('/data/resumable.bin', route);
+    const destination = join(folder.path, 'resume-now', 'file.bin');
+    const result = await downloadFile({
+      source: `${server.origin}/data/resumable.bin`,
+      destination,
+      checksum: { algorithm: 'sha256', hex: sha256 },
+      progressBar: false,
+      retryDelayMilliseconds: 1,
+    });
+    expect(result.sizeBytes).toBe(payload.length);
+    expect(Buffer.compare(await readFile(destination), Buffer.from(payload))).toBe(0);
+    expect(log.requests).toEqual([
+      { range: undefined, ifRange: undefined },
+      { range: 'bytes=60000-', ifRange: '"v1"' },
+    ]);
+    expect(log.bytesSent).toBe(payload.length);
+    expect(await leftovers(join(folder.path, 'resume-now'))).toEqual([]);
+  });
+
+  it('resumes the partial file an earlier run left, and says how many bytes it kept', async () => {
+    const { route, log } = rangeRoute(payload, { interruptAfter: 80_000 });
+    server.routes.set('/data/resume-later.bin', route);
+    const destination = join(folder.path, 'resume-later', 'file.bin');
+    const source = `${server.origin}/data/resume-later.bin`;
+    await expect(downloadFile({ source, destination, progressBar: false, retries: 0 })).rejects.toThrow(DownloadError);
+    expect((await readFile(partialPathFor(destination))).length).toBe(80_000);
+    const result = await downloadFile({ source, destination, expectedSize: payload.length, progressBar: false, retries: 0 });
+    expect(result.resumedFromBytes).toBe(80_000);
+    expect(log.requests[1]).toEqual({ range: 'bytes=80000-', ifRange: '"v1"' });
+    expect(Buffer.compare(await readFile(destination), Buffer.from(payload))).toBe(0);
+  });
+
+  it('starts over when the file changed on the server (If-Range) or the server ignores ranges', async () => {
+    for (const [name, options] of [
+      ['changed', { etag: '"v2"' }],
+      ['no-ranges', { supportsRange: false }],
+    ] as const) {
+      const { route, log } = rangeRoute(payload, options);
+      server.routes.set(`/data/${name}.bin`, route);
+      const destination = join(folder.path, name, 'file.bin');
+      const source = `${server.origin}/data/${name}.bin`;
+      await mkdir(join(folder.path, name), { recursive: true });
+      await writeFile(partialPathFor(destination), Buffer.alloc(50_000, 0x78));
+      await writeFile(`${partialPathFor(destination)}.json`, JSON.stringify({ source, validator: '"v1"', totalBytes: payload.length }));
+      const result = await downloadFile({ source, destination, checksum: { algorithm: 'sha256', hex: sha256 }, progressBar: false, retries: 0 });
+      expect(log.requests[0]?.range, name).toBe('bytes=50000-');
+      expect(Buffer.compare(await readFile(destination), Buffer.from(payload)), name).toBe(0);
+      expect(result.sizeBytes).toBe(payload.length);
+    }
+  });
+
+  it('fetches the whole file again when resumed bytes fail the checksum', async () => {
+    const { route, log } = rangeRoute(payload);
+    server.routes.set('/data/bad-partial.bin', route);
+    const destination = join(folder.path, 'bad-partial', 'file.bin');
+    const source = `${server.origin}/data/bad-partial.bin`;
+    await mkdir(join(folder.path, 'bad-partial'), { recursive: true });
+    await writeFile(partialPathFor(destination), Buffer.alloc(1000, 0x78));
+    await writeFile(`${partialPathFor(destination)}.json`, JSON.stringify({ source, validator: '"v1"', totalBytes: payload.length }));
+    await downloadFile({ source, destination, checksum: { algorithm: 'sha256', hex: sha256 }, progressBar: false, retries: 0 });
+    expect(log.requests).toEqual([
+      { range: 'bytes=1000-', ifRange: '"v1"' },
+      { range: undefined, ifRange: undefined },
+    ]);
+    expect(Buffer.compare(await readFile(destination), Buffer.from(payload))).toBe(0);
+  });
+
+  it('retries after HTTP 503, but not after 404', async () => {
+    const flaky = failingRoute(payload, 2);
+    server.routes.set('/data/flaky.bin', flaky.route);
+    const destination = join(folder.path, 'flaky', 'file.bin');
+    const result = await downloadFile({ source: `${server.origin}/data/flaky.bin`, destination, progressBar: false, retries: 2, retryDelayMilliseconds: 1 });
+    expect(result.sizeBytes).toBe(payload.length);
+    expect(flaky.attempts()).toBe(3);
+
+    const stubborn = failingRoute(payload, 5);
+    server.routes.set('/data/stubborn.bin', stubborn.route);
+    const error = await downloadFile({ source: `${server.origin}/data/stubborn.bin`, destination: join(folder.path, 'stubborn', 'f'), progressBar: false, retries: 1, retryDelayMilliseconds: 1 }).catch(
+      (caught: unknown) => caught,
+    );
+    expect((error as Error).message).toMatch(/HTTP 503/);
+    expect(stubborn.attempts()).toBe(2);
+
+    const missing = failingRoute(payload, 5, 404);
+    server.routes.set('/data/missing.bin', missing.route);
+    await expect(downloadFile({ source: `${server.origin}/data/missing.bin`, destination: join(folder.path, 'missing404', 'f'), progressBar: false, retryDelayMilliseconds: 1 })).rejects.toThrow(/HTTP 404/);
+    expect(missing.attempts()).toBe(1);
+  });
+
+  it('goes through HTTP_PROXY (or http_proxy), and straight to hosts in NO_PROXY', async () => {
+    const source = `${server.origin}/data/file.bin`;
+    const before = proxy.requests.length;
+    await downloadFile({ source, destination: join(folder.path, 'proxy', 'a.bin'), expectedSize: payload.length, progressBar: false, environment: { HTTP_PROXY: proxy.origin } });
+    expect(proxy.requests.slice(before)).toEqual([source]);
+    await downloadFile({ source, destination: join(folder.path, 'proxy', 'b.bin'), expectedSize: payload.length, progressBar: false, environment: { http_proxy: proxy.origin } });
+    expect(proxy.requests.slice(before)).toEqual([source, source]);
+    await downloadFile({
+      source,
+      destination: join(folder.path, 'proxy', 'c.bin'),
+      progressBar: false,
+      environment: { HTTP_PROXY: proxy.origin, NO_PROXY: 'example.org,127.0.0.1' },
+    });
+    expect(proxy.requests.slice(before)).toHaveLength(2);
+    // A proxy that is not there: the download fails rather than silently going direct.
+    await expect(
+      downloadFile({ source, destination: join(folder.path, 'proxy', 'd.bin'), progressBar: false, retries: 0, environment: { HTTP_PROXY: 'http://127.0.0.1:1' } }),
+    ).rejects.toThrow(DownloadError);
+  });
+
+  it('refuses to share a partial file with a running download, and takes over a dead one\'s lock', async () => {
+    const destination = join(folder.path, 'locked', 'file.bin');
+    await mkdir(join(folder.path, 'locked'), { recursive: true });
+    const lock = `${partialPathFor(destination)}.lock`;
+    await writeFile(lock, `${process.pid}\n`);
+    await expect(downloadFile({ source: `${server.origin}/data/file.bin`, destination, progressBar: false })).rejects.toThrow(/another download of the same file is running/);
+    const finished = spawnSync(process.execPath, ['-e', '']).pid;
+    await writeFile(lock, `${finished}\n`);
+    const result = await downloadFile({ source: `${server.origin}/data/file.bin`, destination, progressBar: false });
+    expect(result.sizeBytes).toBe(payload.length);
+    expect(await leftovers(join(folder.path, 'locked'))).toEqual([]);
   });
 
   it('replaces a stale cached file only after the new one is verified', async () => {

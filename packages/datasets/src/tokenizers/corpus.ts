@@ -4,6 +4,7 @@ import { readSplitByteChunks, readSplitTextChunks, type CorpusSplit } from '../c
 import { ByteTokenizer } from './byte.js';
 import { CharacterVocabularyBuilder, type CharacterTokenizer } from './character.js';
 import type { AnyTokenizer } from './io.js';
+import { lastSafeCut, SubwordVocabularyBuilder, type SubwordTokenizer } from './subword.js';
 import type { Tokenizer, TokenizerKind } from './types.js';
 import { WordVocabularyBuilder, type WordTokenizer, type WordVocabularyOptions } from './word.js';
 
@@ -11,16 +12,19 @@ import { WordVocabularyBuilder, type WordTokenizer, type WordVocabularyOptions }
 export interface BuildTokenizerOptions extends WordVocabularyOptions {
   /** Bytes read at a time (default 8 MiB). */
   chunkBytes?: number;
+  /** Subword tokenizer: vocabulary size of the trained byte-level BPE (default 8192, at least 256). */
+  subwordVocabSize?: number;
 }
 
 /**
  * A tokenizer of the given kind whose vocabulary comes from `trainingSplit` (the byte
- * tokenizer needs no data). Invalid UTF-8 in the split raises InvalidUtf8Error for
- * character and word level.
+ * tokenizer needs no data; `subword` trains byte-level BPE). Invalid UTF-8 in the split raises
+ * InvalidUtf8Error for character, word and subword level.
  */
 export async function buildTokenizer(kind: 'byte', trainingSplit?: CorpusSplit, options?: BuildTokenizerOptions): Promise<ByteTokenizer>;
 export async function buildTokenizer(kind: 'character', trainingSplit: CorpusSplit, options?: BuildTokenizerOptions): Promise<CharacterTokenizer>;
 export async function buildTokenizer(kind: 'word', trainingSplit: CorpusSplit, options?: BuildTokenizerOptions): Promise<WordTokenizer>;
+export async function buildTokenizer(kind: 'subword', trainingSplit: CorpusSplit, options?: BuildTokenizerOptions): Promise<SubwordTokenizer>;
 export async function buildTokenizer(kind: TokenizerKind, trainingSplit?: CorpusSplit, options?: BuildTokenizerOptions): Promise<AnyTokenizer>;
 export async function buildTokenizer(kind: TokenizerKind, trainingSplit?: CorpusSplit, options: BuildTokenizerOptions = {}): Promise<AnyTokenizer> {
   if (kind === 'byte') return new ByteTokenizer();
@@ -37,7 +41,15 @@ export async function buildTokenizer(kind: TokenizerKind, trainingSplit?: Corpus
     for await (const chunk of readSplitTextChunks(trainingSplit, options.chunkBytes)) builder.add(chunk.text);
     return builder.build(options);
   }
-  throw new InvalidArgumentError('kind', '"byte", "character" or "word"', kind);
+  if (kind === 'subword') {
+    const builder = new SubwordVocabularyBuilder();
+    for await (const chunk of readSplitTextChunks(trainingSplit, options.chunkBytes)) {
+      builder.add(chunk.text);
+      if (chunk.endOfPart) builder.endDocument();
+    }
+    return builder.build(options.subwordVocabSize === undefined ? {} : { vocabSize: options.subwordVocabSize });
+  }
+  throw new InvalidArgumentError('kind', '"byte", "character", "word" or "subword"', kind);
 }
 
 /** Options of {@link encodeSplit}. */
@@ -50,6 +62,8 @@ export interface EncodeSplitOptions {
 /**
  * The token stream of a split: its parts encoded one after another (a part is a document,
  * e.g. one PG-19 book; for word level its last line gets `<eos>` even without a final newline).
+ * Subword text is encoded in pieces cut only where the byte-level pattern always splits
+ * (see lastSafeCut), so the result equals encoding each part whole.
  */
 export async function encodeSplit(tokenizer: Tokenizer, split: CorpusSplit, options: EncodeSplitOptions = {}): Promise<Int32Array> {
   const sink = new GrowableInt32Array(tokenizer.kind === 'word' ? Math.max(16, split.byteLength >> 2) : Math.max(16, split.byteLength));
@@ -65,7 +79,16 @@ export async function encodeSplit(tokenizer: Tokenizer, split: CorpusSplit, opti
   let pendingLine = '';
   for await (const chunk of readSplitTextChunks(split, options.chunkBytes)) {
     readBytes += chunk.byteLength;
-    if (tokenizer.kind === 'word') {
+    if (tokenizer.kind === 'subword') {
+      let text = pendingLine + chunk.text;
+      pendingLine = '';
+      if (!chunk.endOfPart) {
+        const cut = lastSafeCut(text);
+        pendingLine = cut < 0 ? text : text.slice(cut);
+        text = cut < 0 ? '' : text.slice(0, cut);
+      }
+      if (text !== '') sink.append(tokenizer.encode(text));
+    } else if (tokenizer.kind === 'word') {
       // Keep an unfinished line for the next chunk so `<eos>` lands only at real line ends.
       let text = pendingLine + chunk.text;
       pendingLine = '';

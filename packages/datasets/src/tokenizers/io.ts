@@ -4,22 +4,29 @@ import { TokenizerFileError, VocabularyMismatchError } from '../errors.js';
 import { writeTextFileAtomically } from '../io/files.js';
 import { ByteTokenizer } from './byte.js';
 import { CharacterTokenizer } from './character.js';
+import { isHuggingFaceTokenizerDocument, SubwordTokenizer } from './subword.js';
 import type { Tokenizer, TokenizerDocument } from './types.js';
 import { WordTokenizer } from './word.js';
 
-/** Any of the three tokenizers. */
-export type AnyTokenizer = ByteTokenizer | CharacterTokenizer | WordTokenizer;
+/** Any of the four tokenizers. */
+export type AnyTokenizer = ByteTokenizer | CharacterTokenizer | WordTokenizer | SubwordTokenizer;
 
-/** Writes the tokenizer to `path` as JSON, atomically (temporary file + rename). */
+/** Writes the tokenizer to `path` as JSON, atomically (temporary file + rename); a subword tokenizer is written as a Hugging Face tokenizer.json. */
 export async function saveTokenizer(tokenizer: Tokenizer, path: string): Promise<void> {
   await writeTextFileAtomically(path, `${JSON.stringify(tokenizer.toDocument())}\n`);
 }
 
-/** Rebuilds a tokenizer from its saved document; throws if the document is malformed or its fingerprint does not match its contents. */
+/**
+ * Rebuilds a tokenizer from its saved document, or from a Hugging Face tokenizer.json (a
+ * SubwordTokenizer); throws if the document is malformed or its fingerprint does not match its contents.
+ */
 export function tokenizerFromDocument(document: unknown, source = 'tokenizer document'): AnyTokenizer {
   if (typeof document !== 'object' || document === null) throw new TokenizerFileError(source, 'it is not a JSON object');
+  if (isHuggingFaceTokenizerDocument(document) && (document as { format?: unknown }).format === undefined) {
+    return SubwordTokenizer.fromHuggingFace(document, source);
+  }
   const candidate = document as Partial<TokenizerDocument>;
-  if (candidate.format !== 'engram-tokenizer') throw new TokenizerFileError(source, `"format" is ${JSON.stringify(candidate.format)}, expected "engram-tokenizer"`);
+  if (candidate.format !== 'engram-tokenizer') throw new TokenizerFileError(source, `"format" is ${JSON.stringify(candidate.format)}, expected "engram-tokenizer" (or a Hugging Face tokenizer.json with a "model" object)`);
   if (candidate.version !== 1) throw new TokenizerFileError(source, `"version" is ${JSON.stringify(candidate.version)}, this package reads version 1`);
   let tokenizer: AnyTokenizer;
   try {
@@ -40,7 +47,7 @@ export function tokenizerFromDocument(document: unknown, source = 'tokenizer doc
 }
 
 /**
- * Loads a tokenizer saved with {@link saveTokenizer}. With `expectedFingerprint` (e.g. the
+ * Loads a tokenizer saved with {@link saveTokenizer}, or any Hugging Face tokenizer.json. With `expectedFingerprint` (e.g. the
  * one stored in a checkpoint), a different vocabulary raises {@link VocabularyMismatchError}.
  */
 export async function loadTokenizer(path: string, options: { expectedFingerprint?: string } = {}): Promise<AnyTokenizer> {

@@ -1,13 +1,14 @@
-// The tokenizer contract shared by the byte, character and word tokenizers, and the JSON form they are saved in.
+// The tokenizer contract shared by the byte, character, word and subword tokenizers, and the JSON form they are saved in.
+import type { HuggingFaceTokenizerDocument } from './subword.js';
 
-/** Which tokenizer. */
-export type TokenizerKind = 'byte' | 'character' | 'word';
+/** Which tokenizer (`subword`: a Hugging Face tokenizer.json, e.g. byte-level BPE trained here). */
+export type TokenizerKind = 'byte' | 'character' | 'word' | 'subword';
 
-/** The JSON document a tokenizer is saved as (format version 1). */
+/** The JSON document the byte, character and word tokenizers are saved as (format version 1; subword tokenizers save a Hugging Face tokenizer.json). */
 export interface TokenizerDocument {
   format: 'engram-tokenizer';
   version: 1;
-  kind: TokenizerKind;
+  kind: Exclude<TokenizerKind, 'subword'>;
   /** Token strings by id (character and word tokenizers; absent for bytes). */
   vocabulary?: string[];
   /** Word tokenizer: whether an end-of-line token ends every line. */
@@ -35,5 +36,5 @@ export interface Tokenizer {
   /** A readable name of one id, e.g. `"a"`, `"<eos>"`, `"0x0a"`. */
   tokenName(id: number): string;
   /** The saved form (see saveTokenizer). */
-  toDocument(): TokenizerDocument;
+  toDocument(): TokenizerDocument | HuggingFaceTokenizerDocument;
 }
