@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { loadBundledBook } from '@engram/datasets';
-import { readSafetensors } from '@engram/model';
+import { readSafetensors } from '@engram/model/node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dataDownloadCommand, dataListCommand, dataPrepareCommand, dataVerifyCommand } from './commands/data.js';
 import { evalCommand } from './commands/eval.js';

@@ -6,7 +6,8 @@ import * as tf from '@tensorflow/tfjs';
 import { expectClose } from '@engram/kernels/testing';
 import { createFifoPolicy, disposeState } from '@engram/memory';
 import type { MemoryPolicy, MemoryState } from '@engram/memory';
-import { createModel, loadModel, readModelConfig, saveModel } from '@engram/model';
+import { createModel } from '@engram/model';
+import { loadModel, readModelConfig, saveModel } from '@engram/model/node';
 import type { Batch, MemoryTransformer, ModelConfig } from '@engram/model';
 import { describe, expect, it } from 'vitest';
 import {

@@ -4,7 +4,8 @@ import { createRandom } from '@engram/attention';
 import { disposeState } from '@engram/memory';
 import { describe, expect, test } from 'vitest';
 import { ModelInputError } from './errors.js';
-import { generate, sampleFromLogits } from './generate.js';
+import { generate, generateTokens, sampleFromLogits } from './generate.js';
+import type { ModelStream } from './model.js';
 import { createModel } from './model.js';
 import { tinyConfig } from './test-helpers.js';
 
@@ -83,6 +84,29 @@ describe('generate', () => {
     expect(generate(model, prompt, { maxNewTokens: 0 })).toEqual([]);
     expect(() => generate(model, [], { maxNewTokens: 2 })).toThrow(/prompt/);
     expect(() => generate(model, [1], { maxNewTokens: -1 })).toThrow(/maxNewTokens/);
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  test('generateTokens yields the tokens of generate one by one, shows the stream, and disposes it when stopped early', () => {
+    const before = tf.memory().numTensors;
+    const model = createModel(tinyConfig({ segmentLength: 3 }));
+    const prompt = [1, 2, 3, 4];
+    const options = { maxNewTokens: 7, temperature: 0.8, seed: 3 };
+    const positions: number[] = [];
+    let seen: ModelStream | null = null;
+    const streamed: number[] = [];
+    for (const token of generateTokens(model, prompt, options, (stream) => (seen = stream))) {
+      streamed.push(token);
+      positions.push((seen as ModelStream | null)?.position ?? -1);
+    }
+    expect(streamed).toEqual(generate(model, prompt, options));
+    // The stream has read the prompt, then one more token per yielded token after the first.
+    expect(positions).toEqual([4, 5, 6, 7, 8, 9, 10]);
+    const early = generateTokens(model, prompt, options);
+    expect(early.next().value).toBe(streamed[0]);
+    early.return();
+    expect(() => generateTokens(model, [], options).next()).toThrow(/prompt/);
     model.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });

@@ -1,7 +1,7 @@
 // Sampling from next-token logits and autoregressive generation over a stream (SPEC 6): greedy, temperature, top-k, top-p, seeded.
 import { createRandom } from '@engram/attention';
 import { ModelInputError } from './errors.js';
-import type { MemoryTransformer } from './model.js';
+import type { MemoryTransformer, ModelStream } from './model.js';
 
 /** How to pick the next token. */
 export interface SamplingOptions {
@@ -86,10 +86,17 @@ export function sampleFromLogits(logits: ArrayLike<number>, options: SamplingOpt
 }
 
 /**
- * Continues `prompt` by `maxNewTokens` tokens through a stream (SPEC 6) and returns the new
- * tokens only (not the prompt). Deterministic for a given seed.
+ * Continues `prompt` by `maxNewTokens` tokens through a stream (SPEC 6), yielding each new token as
+ * soon as it is chosen (the prompt is not yielded), so a caller can show text as it grows. `onStream`
+ * receives the model stream once the prompt is read, e.g. to look at `stream.state` between tokens.
+ * Deterministic for a given seed; stopping the iteration early disposes the stream.
  */
-export function generate(model: MemoryTransformer, prompt: readonly number[], options: GenerateOptions): number[] {
+export function* generateTokens(
+  model: MemoryTransformer,
+  prompt: readonly number[],
+  options: GenerateOptions,
+  onStream?: (stream: ModelStream) => void,
+): Generator<number, void, undefined> {
   if (!Array.isArray(prompt) || prompt.length === 0) {
     throw new ModelInputError('generate: prompt must be a non-empty array of token ids (the first token to condition on).');
   }
@@ -102,14 +109,21 @@ export function generate(model: MemoryTransformer, prompt: readonly number[], op
   try {
     let logits: Float32Array = new Float32Array(0);
     for (const token of prompt) logits = stream.push(token);
-    const generated: number[] = [];
+    onStream?.(stream);
     for (let step = 0; step < options.maxNewTokens; step++) {
       const token = sampleFromLogits(logits, options, random);
-      generated.push(token);
+      yield token;
       if (step < options.maxNewTokens - 1) logits = stream.push(token);
     }
-    return generated;
   } finally {
     stream.dispose();
   }
+}
+
+/**
+ * Continues `prompt` by `maxNewTokens` tokens through a stream (SPEC 6) and returns the new
+ * tokens only (not the prompt). Deterministic for a given seed.
+ */
+export function generate(model: MemoryTransformer, prompt: readonly number[], options: GenerateOptions): number[] {
+  return [...generateTokens(model, prompt, options)];
 }

@@ -1,4 +1,4 @@
-// @engram/model: the memory transformer language model, its training step, streaming generation and weights I/O.
+// @engram/model: the memory transformer language model, its training step, streaming generation and weights to and from bytes (files: @engram/model/node).
 export { resolveConfig } from './config.js';
 export type { ModelConfig, ResolvedModelConfig } from './config.js';
 export { ConversionError, ModelConfigError, ModelError, ModelInputError, SafetensorsError, WeightsError } from './errors.js';
@@ -16,23 +16,23 @@ export type {
   TrainStepOptions,
   TrainStepResult,
 } from './model.js';
-export { generate, sampleFromLogits } from './generate.js';
+export { generate, generateTokens, sampleFromLogits } from './generate.js';
 export type { GenerateOptions, SamplingOptions } from './generate.js';
-export { decodeSafetensors, encodeSafetensors, readSafetensors, writeFileAtomic, writeSafetensors } from './safetensors.js';
+export { decodeSafetensors, encodeSafetensors } from './safetensors.js';
 export type { SafetensorsContents, SafetensorsDtype } from './safetensors.js';
 export {
   assignWeights,
   CONFIG_FILE,
-  loadMemoryState,
-  loadModel,
+  decodeMemoryState,
+  decodeModel,
+  encodeMemoryState,
+  encodeModel,
   MODEL_FORMAT,
   MODEL_FORMAT_VERSION,
-  readModelConfig,
-  saveMemoryState,
-  saveModel,
+  parseModelConfig,
   WEIGHTS_FILE,
 } from './weights.js';
-export type { LoadModelOptions, SavedModelConfig } from './weights.js';
+export type { LoadModelOptions, ModelFiles, SavedModelConfig } from './weights.js';
 export { policyConfigDifferences, validateLoadedWeights } from './load-checks.js';
 export { embeddingLookup } from './layers.js';
 export { exportTransformerXl, importTransformerXl, transformerXlConfigOf } from './interchange/transformer-xl.js';

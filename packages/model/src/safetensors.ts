@@ -1,6 +1,4 @@
 // Safetensors reader/writer: 8-byte little-endian header length, JSON header, raw little-endian tensor data.
-import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { SafetensorsError } from './errors.js';
 
@@ -80,7 +78,7 @@ export function encodeSafetensors(tensors: Record<string, tf.Tensor>, metadata: 
     offset += bytes.length;
   }
   let json = JSON.stringify(header);
-  const headerBytesLength = Buffer.byteLength(json, 'utf8');
+  const headerBytesLength = new TextEncoder().encode(json).length;
   json += ' '.repeat((8 - (headerBytesLength % 8)) % 8);
   const headerBytes = new TextEncoder().encode(json);
   const out = new Uint8Array(8 + headerBytes.length + offset);
@@ -245,39 +243,4 @@ function halfToFloat(bits: number): number {
   if (exponent === 0) return sign * Math.pow(2, -14) * (fraction / 1024);
   if (exponent === 0x1f) return fraction ? Number.NaN : sign * Number.POSITIVE_INFINITY;
   return sign * Math.pow(2, exponent - 15) * (1 + fraction / 1024);
-}
-
-/** Writes `data` to `path` atomically: a temporary file in the same directory, then a rename. */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    await fs.writeFile(temporary, data);
-    await fs.rename(temporary, path);
-  } catch (error) {
-    await fs.rm(temporary, { force: true });
-    throw error;
-  }
-}
-
-/** Writes tensors to a safetensors file atomically. */
-export async function writeSafetensors(path: string, tensors: Record<string, tf.Tensor>, metadata: Record<string, string> = {}): Promise<void> {
-  await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
-}
-
-/** Reads a safetensors file; the caller owns (and disposes) the returned tensors. */
-export async function readSafetensors(path: string): Promise<SafetensorsContents> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await fs.readFile(path);
-  } catch (cause) {
-    throw new SafetensorsError(`readSafetensors: cannot read "${path}" (${(cause as Error).message}).`, { cause });
-  }
-  try {
-    return decodeSafetensors(bytes);
-  } catch (error) {
-    if (error instanceof SafetensorsError) {
-      throw new SafetensorsError(`${error.message} (file "${path}")`, { cause: error });
-    }
-    throw error;
-  }
 }

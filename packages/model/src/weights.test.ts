@@ -9,10 +9,11 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { SafetensorsError, WeightsError } from './errors.js';
 import type { ModelConfig } from './config.js';
 import { createModel, type MemoryTransformer } from './model.js';
-import { decodeSafetensors, encodeSafetensors, readSafetensors, writeSafetensors } from './safetensors.js';
+import { loadMemoryState, loadModel, readSafetensors, saveMemoryState, saveModel, writeSafetensors } from './node.js';
+import { decodeSafetensors, encodeSafetensors } from './safetensors.js';
 import { columns, randomTokens, tinyConfig } from './test-helpers.js';
 import { policyConfigDifferences } from './load-checks.js';
-import { CONFIG_FILE, loadMemoryState, loadModel, saveMemoryState, saveModel, WEIGHTS_FILE } from './weights.js';
+import { CONFIG_FILE, decodeMemoryState, decodeModel, encodeMemoryState, encodeModel, WEIGHTS_FILE } from './weights.js';
 
 let directory = '';
 beforeAll(async () => {
@@ -286,6 +287,55 @@ describe('memory state files', () => {
     disposeState(fromRestored.state);
     await writeSafetensors(path, {});
     await expect(loadMemoryState(model.policy, path)).rejects.toThrow(/saveMemoryState/);
+    model.dispose();
+  });
+});
+
+describe('models and memory states as bytes (no file system)', () => {
+  test('encodeModel / decodeModel round trip gives identical logits and the same bytes saveModel writes', async () => {
+    const model = createModel(tinyConfig({ seed: 7 }), { policy: createFifoPolicy({ memoryLength: 4 }) });
+    const tokens = randomTokens(2, 9, 11, 3);
+    const files = encodeModel(model);
+    const target = join(directory, 'bytes');
+    await saveModel(model, target);
+    expect(new Uint8Array(await readFile(join(target, WEIGHTS_FILE)))).toEqual(files.weights);
+    expect(await readFile(join(target, CONFIG_FILE), 'utf8')).toBe(files.config);
+    const before = tf.memory().numTensors;
+    const decoded = decodeModel(files);
+    expectClose(logitsOf(decoded, tokens), logitsOf(model, tokens), { atol: 0, rtol: 0 });
+    decoded.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+
+  test('decodeModel names the source of bad bytes and leaks nothing', () => {
+    const model = createModel(tinyConfig());
+    const files = encodeModel(model);
+    const before = tf.memory().numTensors;
+    expect(() => decodeModel({ config: '{', weights: files.weights }, { source: 'https://example.test/m' })).toThrow(
+      /https:\/\/example\.test\/m\/config\.json" is not valid JSON/,
+    );
+    expect(() => decodeModel({ config: files.config, weights: files.weights.subarray(0, 100) }, { source: 'dropped files' })).toThrow(
+      /dropped files\/model\.safetensors/,
+    );
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+
+  test('encodeMemoryState / decodeMemoryState continue the stream identically', () => {
+    const model = createModel(tinyConfig());
+    const tokens = randomTokens(2, 8, 11, 12);
+    const first = columns(tokens, 0, 4);
+    const second = columns(tokens, 4, 8);
+    const a = model.forward(first, model.initialState(2));
+    const restored = decodeMemoryState(model.policy, encodeMemoryState(model.policy, a.state));
+    const fromOriginal = model.forward(second, a.state);
+    const fromRestored = model.forward(second, restored);
+    expectClose(fromRestored.logits, fromOriginal.logits, { atol: 0, rtol: 0 });
+    tf.dispose([first, second, a.logits, fromOriginal.logits, fromRestored.logits]);
+    disposeState(fromOriginal.state);
+    disposeState(fromRestored.state);
+    expect(() => decodeMemoryState(model.policy, encodeSafetensors({}), 'state.bin')).toThrow(/"state\.bin" has no "engram\.memoryState"/);
     model.dispose();
   });
 });

@@ -1,13 +1,11 @@
-// Saving and loading model weights (safetensors + config.json) and memory states, written atomically.
-import { promises as fs } from 'node:fs';
-import { join } from 'node:path';
+// Model weights (safetensors + config.json) and memory states to and from bytes; the file versions are in node.ts.
 import * as tf from '@tensorflow/tfjs';
 import { createFifoPolicy, type MemoryPolicy, type MemoryState } from '@engram/memory';
 import type { ModelConfig, ResolvedModelConfig } from './config.js';
-import { WeightsError } from './errors.js';
+import { SafetensorsError, WeightsError } from './errors.js';
 import { policyConfigDifferences, validateLoadedWeights } from './load-checks.js';
 import { createModel, type MemoryTransformer } from './model.js';
-import { readSafetensors, writeFileAtomic, writeSafetensors } from './safetensors.js';
+import { decodeSafetensors, encodeSafetensors, type SafetensorsContents } from './safetensors.js';
 
 /** File names inside a saved model directory. */
 export const WEIGHTS_FILE = 'model.safetensors';
@@ -28,12 +26,19 @@ export interface SavedModelConfig {
   tensors: Record<string, number[]>;
 }
 
+/** A saved model as bytes: the two files of a model directory, e.g. from `fetch` or a file picker in a browser. */
+export interface ModelFiles {
+  /** The text of `config.json`. */
+  config: string;
+  /** The bytes of `model.safetensors`. */
+  weights: Uint8Array;
+}
+
 /**
- * Writes `model.safetensors` (every variable under its stable name, see the README) and
- * `config.json` (model config + `policy.config()`) into `directory` (created if needed). Each file
- * is written atomically (temporary file + rename); the weights are written first.
+ * Encodes a model as the two files of a model directory: `model.safetensors` (every variable under
+ * its stable name, see the README) and `config.json` (model config + `policy.config()`).
  */
-export async function saveModel(model: MemoryTransformer, directory: string): Promise<void> {
+export function encodeModel(model: MemoryTransformer): ModelFiles {
   const named = model.namedVariables();
   const config: SavedModelConfig = {
     format: MODEL_FORMAT,
@@ -42,31 +47,23 @@ export async function saveModel(model: MemoryTransformer, directory: string): Pr
     policy: { kind: model.policy.kind, specificationVersion: model.policy.specificationVersion, config: model.policy.config() },
     tensors: Object.fromEntries(Object.entries(named).map(([name, variable]) => [name, [...variable.shape]])),
   };
-  await fs.mkdir(directory, { recursive: true });
-  await writeSafetensors(join(directory, WEIGHTS_FILE), named, {
+  const weights = encodeSafetensors(named, {
     format: MODEL_FORMAT,
     formatVersion: String(MODEL_FORMAT_VERSION),
     policyKind: model.policy.kind,
   });
-  await writeFileAtomic(join(directory, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`);
+  return { config: `${JSON.stringify(config, null, 2)}\n`, weights };
 }
 
-/** Reads and checks `config.json` of a saved model directory. */
-export async function readModelConfig(directory: string): Promise<SavedModelConfig> {
-  const path = join(directory, CONFIG_FILE);
-  let text: string;
-  try {
-    text = await fs.readFile(path, 'utf8');
-  } catch (cause) {
-    throw new WeightsError(`loadModel: cannot read "${path}" (${(cause as Error).message}); is "${directory}" a directory written by saveModel?`, { cause });
-  }
+/** Parses and checks the text of `config.json`; `path` names the file in error messages. */
+export function parseModelConfig(text: string, path: string = CONFIG_FILE): SavedModelConfig {
   let parsed: Partial<SavedModelConfig>;
   try {
     parsed = JSON.parse(text) as Partial<SavedModelConfig>;
   } catch (cause) {
     throw new WeightsError(`loadModel: "${path}" is not valid JSON.`, { cause });
   }
-  if (parsed.format !== MODEL_FORMAT || typeof parsed.model !== 'object' || typeof parsed.policy?.kind !== 'string') {
+  if (parsed === null || typeof parsed !== 'object' || parsed.format !== MODEL_FORMAT || typeof parsed.model !== 'object' || typeof parsed.policy?.kind !== 'string') {
     throw new WeightsError(
       `loadModel: "${path}" is not an Engram model config (expected format "${MODEL_FORMAT}" with "model" and "policy" fields).`,
     );
@@ -77,7 +74,7 @@ export async function readModelConfig(directory: string): Promise<SavedModelConf
   return parsed as SavedModelConfig;
 }
 
-/** Options of {@link loadModel}. */
+/** Options of {@link decodeModel} and `loadModel` (`@engram/model/node`). */
 export interface LoadModelOptions {
   /** The memory policy (required unless FIFO), built with the saved options. */
   policy?: MemoryPolicy;
@@ -86,19 +83,21 @@ export interface LoadModelOptions {
    * saved policy options; without it such a load is refused with a {@link WeightsError}.
    */
   onPolicyDifference?: (differences: string[]) => void;
-  /** Model options that add no weights, changed for this load (see {@link loadModel}). */
+  /** Model options that add no weights, changed for this load (see {@link decodeModel}). */
   configOverrides?: Partial<ModelConfig>;
 }
 
 /**
- * Recreates a model saved by {@link saveModel}. A FIFO policy is rebuilt from the saved config;
- * any other policy must be passed (built with the same options: its kind and options are checked).
- * `configOverrides` changes options that add no weights, e.g. `{ sameLength: true }` to evaluate
- * with Transformer-XL's protocol (a field that changes a weight's shape fails the weights check).
- * Weights holding NaN or Infinity are refused, naming the file and the tensor.
+ * Recreates a model from the bytes of its files (see {@link encodeModel}). A FIFO policy is rebuilt
+ * from the saved config; any other policy must be passed (built with the same options: its kind and
+ * options are checked). `configOverrides` changes options that add no weights, e.g. `{ sameLength: true }`
+ * to evaluate with Transformer-XL's protocol (a field that changes a weight's shape fails the weights
+ * check). Weights holding NaN or Infinity are refused, naming the file and the tensor. `source` names
+ * where the files came from in error messages (a directory or URL).
  */
-export async function loadModel(directory: string, options: LoadModelOptions = {}): Promise<MemoryTransformer> {
-  const saved = await readModelConfig(directory);
+export function decodeModel(files: ModelFiles, options: LoadModelOptions & { source?: string } = {}): MemoryTransformer {
+  const source = options.source ?? 'the model files';
+  const saved = parseModelConfig(files.config, `${source}/${CONFIG_FILE}`);
   let policy = options.policy;
   if (policy) {
     if (policy.kind !== saved.policy.kind) {
@@ -110,7 +109,7 @@ export async function loadModel(directory: string, options: LoadModelOptions = {
     if (differences.length > 0) {
       if (options.onPolicyDifference === undefined) {
         throw new WeightsError(
-          `loadModel: options.policy differs from the policy saved in "${join(directory, CONFIG_FILE)}" (${differences.join('; ')}); build it with ${JSON.stringify(saved.policy.config)}, or pass onPolicyDifference to accept the change.`,
+          `loadModel: options.policy differs from the policy saved in "${source}/${CONFIG_FILE}" (${differences.join('; ')}); build it with ${JSON.stringify(saved.policy.config)}, or pass onPolicyDifference to accept the change.`,
         );
       }
       options.onPolicyDifference(differences);
@@ -125,9 +124,15 @@ export async function loadModel(directory: string, options: LoadModelOptions = {
   }
   const model = createModel({ ...saved.model, ...options.configOverrides }, { policy });
   try {
-    const { tensors } = await readSafetensors(join(directory, WEIGHTS_FILE));
+    let tensors: Record<string, tf.Tensor>;
     try {
-      validateLoadedWeights(tensors, join(directory, WEIGHTS_FILE));
+      tensors = decodeSafetensors(files.weights).tensors;
+    } catch (error) {
+      if (error instanceof SafetensorsError) throw new SafetensorsError(`${error.message} (file "${source}/${WEIGHTS_FILE}")`, { cause: error });
+      throw error;
+    }
+    try {
+      validateLoadedWeights(tensors, `${source}/${WEIGHTS_FILE}`);
       assignWeights(model, tensors);
     } finally {
       tf.dispose(Object.values(tensors));
@@ -164,23 +169,30 @@ export function assignWeights(model: MemoryTransformer, tensors: Record<string, 
 /** Metadata key holding the JSON of a memory state's `meta`. */
 const STATE_META_KEY = 'engram.memoryState';
 
-/** Writes a memory state (via `policy.serializeState`) to a safetensors file, atomically. */
-export async function saveMemoryState(policy: MemoryPolicy, state: MemoryState, path: string): Promise<void> {
+/** Encodes a memory state (via `policy.serializeState`) as safetensors bytes. */
+export function encodeMemoryState(policy: MemoryPolicy, state: MemoryState): Uint8Array {
   const serialized = policy.serializeState(state);
   try {
-    await writeSafetensors(path, serialized.tensors, { [STATE_META_KEY]: JSON.stringify(serialized.meta) });
+    return encodeSafetensors(serialized.tensors, { [STATE_META_KEY]: JSON.stringify(serialized.meta) });
   } finally {
     tf.dispose(Object.values(serialized.tensors));
   }
 }
 
-/** Reads a memory state written by {@link saveMemoryState} (via `policy.deserializeState`). */
-export async function loadMemoryState(policy: MemoryPolicy, path: string): Promise<MemoryState> {
-  const { tensors, metadata } = await readSafetensors(path);
+/** Decodes a memory state written by {@link encodeMemoryState} (via `policy.deserializeState`); `source` names it in errors. */
+export function decodeMemoryState(policy: MemoryPolicy, bytes: Uint8Array, source = 'the memory state'): MemoryState {
+  let contents: SafetensorsContents;
+  try {
+    contents = decodeSafetensors(bytes);
+  } catch (error) {
+    if (error instanceof SafetensorsError) throw new SafetensorsError(`${error.message} (file "${source}")`, { cause: error });
+    throw error;
+  }
+  const { tensors, metadata } = contents;
   try {
     const metaText = metadata[STATE_META_KEY];
     if (metaText === undefined) {
-      throw new WeightsError(`loadMemoryState: "${path}" has no "${STATE_META_KEY}" metadata; it was not written by saveMemoryState.`);
+      throw new WeightsError(`loadMemoryState: "${source}" has no "${STATE_META_KEY}" metadata; it was not written by saveMemoryState.`);
     }
     return policy.deserializeState({ tensors, meta: JSON.parse(metaText) as Record<string, unknown> });
   } finally {

@@ -4,16 +4,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { BatcherState } from '@engram/datasets';
 import type { MemoryState } from '@engram/memory';
-import {
-  WEIGHTS_FILE,
-  assignWeights,
-  loadMemoryState,
-  readSafetensors,
-  saveMemoryState,
-  saveModel,
-  validateLoadedWeights,
-  writeSafetensors,
-} from '@engram/model';
+import { WEIGHTS_FILE, assignWeights, validateLoadedWeights } from '@engram/model';
+import { loadMemoryState, readSafetensors, saveMemoryState, saveModel, writeSafetensors } from '@engram/model/node';
 import type { MemoryTransformer, RandomState } from '@engram/model';
 import { listCheckpoints, publishCheckpoint, verifyCheckpoint } from './checkpoint-store.js';
 import type { CheckpointManifest } from './checkpoint-store.js';
