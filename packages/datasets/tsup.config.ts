@@ -2,5 +2,6 @@ import { engramTsup } from '@engram/tooling/tsup';
 
 export default engramTsup({
   index: 'src/index.ts',
+  node: 'src/node.ts',
   tensors: 'src/tensors.ts',
 });

@@ -2,7 +2,8 @@
 import type { SegmentSource } from '@engram/datasets';
 import { createPolicy, modelConfigOf, unrollOf, type EngramConfig } from '@engram/cli';
 import { createModel, type MemoryTransformer } from '@engram/model';
-import { evaluate, train, type EvaluationData, type EvaluationResult, type TrainResult } from '@engram/trainer';
+import { evaluate, type EvaluationData, type EvaluationResult } from '@engram/trainer';
+import { train, type TrainResult } from '@engram/trainer/node';
 
 /** One training run to measure. */
 export interface RunSpec {

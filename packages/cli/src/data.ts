@@ -1,20 +1,8 @@
 // Corpus loading for the commands: prepare (download if needed), tokenize, and a prepared-token cache written by `engram data prepare`.
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import {
-  CORPUS_NAMES,
-  DEFAULT_SUBWORD_VOCAB_SIZE,
-  encodeCorpus,
-  loadTokenizer,
-  prepareCorpus,
-  resolveCacheDirectory,
-  saveTokenizer,
-  type AnyTokenizer,
-  type CorpusName,
-  type PreparedCorpus,
-  type SplitName,
-  type TokenizerKind,
-} from '@engram/datasets';
+import { DEFAULT_SUBWORD_VOCAB_SIZE, type AnyTokenizer, type PreparedCorpus, type SplitName, type TokenizerKind } from '@engram/datasets';
+import { CORPUS_NAMES, encodeCorpus, loadTokenizer, prepareCorpus, resolveCacheDirectory, saveTokenizer, type CorpusName } from '@engram/datasets/node';
 import type { DataSection } from './config/schema.js';
 import { CliError, InputError } from './errors.js';
 import {

@@ -2,7 +2,8 @@
 import { existsSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { loadTokenizer, saveTokenizer, type AnyTokenizer } from '@engram/datasets';
+import type { AnyTokenizer } from '@engram/datasets';
+import { loadTokenizer, saveTokenizer } from '@engram/datasets/node';
 import { CONFIG_FILE, WEIGHTS_FILE, type MemoryTransformer } from '@engram/model';
 import { loadModel, readModelConfig, saveModel } from '@engram/model/node';
 import { assertFits, estimateInferenceBytes, savedModelShapeOf } from './budget.js';

@@ -1,29 +1,20 @@
-// Public API of @engram/datasets: corpora, tokenizers, contiguous-stream batching (SPEC 7) and seeded long-range tasks (SPEC 8). Tensors live in '@engram/datasets/tensors'.
+// Public API of @engram/datasets (browser-safe): the bundled book, tokenizers, contiguous-stream batching (SPEC 7) and seeded long-range tasks (SPEC 8). Files and downloads: '@engram/datasets/node'; tensors: '@engram/datasets/tensors'.
 export * from './errors.js';
 export { SeededRandom, deriveSeed, type SeededRandomState } from './random.js';
 
-export { CACHE_DIRECTORY_ENVIRONMENT_VARIABLE, resolveCacheDirectory } from './io/cache.js';
-export { downloadFile, type DownloadOptions, type DownloadResult } from './io/download.js';
-export { hashFile, type ChecksumAlgorithm, type FileChecksum } from './io/files.js';
-export { createTerminalProgressBar, type ProgressCallback, type ProgressEvent, type TerminalProgressBar } from './io/progress.js';
-export { extractZipMembers, listZipMembers, looksLikeZip, type ZipExtraction, type ZipMemberInfo } from './io/zip.js';
-
 export {
   SPLIT_NAMES,
-  countSplitWords,
   countWords,
   createSplit,
-  readSplitBytes,
-  readSplitText,
-  readSplitTextChunks,
   type CorpusPart,
   type CorpusSplit,
   type FilePart,
   type MemoryPart,
   type SplitName,
-  type TextChunk,
-} from './corpora/split.js';
+} from './corpora/parts.js';
 export type { CorpusDownloadOptions, PreparedCorpus } from './corpora/types.js';
+export type { ChecksumAlgorithm, FileChecksum } from './io/files.js';
+export type { ProgressCallback, ProgressEvent } from './io/progress.js';
 export {
   HUTTER_BASE_URL,
   HUTTER_SPLIT_FRACTIONS,
@@ -36,13 +27,8 @@ export {
   type KnownFile,
   type KnownMember,
 } from './corpora/registry.js';
-export { hutterSplitSizes, prepareEnwik8, prepareText8, type HutterCorpusOptions } from './corpora/hutter.js';
-export { prepareWikiText103, type WikiTextOptions } from './corpora/wikitext.js';
-export { PG19_SPLIT_FOLDERS, preparePg19, type Pg19Book, type Pg19Corpus, type Pg19Options } from './corpora/pg19.js';
-export { DEFAULT_SPLIT_FRACTIONS, splitByFractions, type SplittableDocument } from './corpora/fractions.js';
-export { prepareLocalCorpus, type LocalCorpusOptions } from './corpora/local.js';
+export { DEFAULT_SPLIT_FRACTIONS, splitByFractions, type ReadFileWindow, type SplittableDocument } from './corpora/fractions.js';
 export { loadBundledBook, prepareBundledBook, type BundledBook, type BundledBookMetadata } from './corpora/bundled-book.js';
-export { CORPUS_NAMES, encodeCorpus, prepareCorpus, type CorpusName, type EncodedCorpus } from './corpora/prepare.js';
 
 export type { Tokenizer, TokenizerDocument, TokenizerKind } from './tokenizers/types.js';
 export { ByteTokenizer, createByteTokenizer } from './tokenizers/byte.js';
@@ -64,8 +50,7 @@ export {
   type HuggingFaceTokenizerDocument,
   type SubwordVocabularyOptions,
 } from './tokenizers/subword.js';
-export { assertSameVocabulary, loadTokenizer, saveTokenizer, tokenizerFromDocument, type AnyTokenizer } from './tokenizers/io.js';
-export { buildTokenizer, encodeSplit, type BuildTokenizerOptions, type EncodeSplitOptions } from './tokenizers/corpus.js';
+export { assertSameVocabulary, tokenizerFromDocument, type AnyTokenizer } from './tokenizers/document.js';
 
 export {
   StreamBatcher,

@@ -1,5 +1,6 @@
 // SHA-256 of a token array, for the log header's dataset checksum (identifies exactly which tokens a run trained on).
-import { createHash } from 'node:crypto';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 
 /**
  * SHA-256 (hex) of a token array: its element type and its bytes in little-endian order, so the
@@ -7,8 +8,8 @@ import { createHash } from 'node:crypto';
  * Pass the result as `train({ datasetChecksum })`.
  */
 export function tokensChecksum(tokens: Int32Array | Uint8Array | Uint16Array): string {
-  const hash = createHash('sha256');
-  hash.update(`${tokens.constructor.name}:${tokens.length}:`);
+  const hash = sha256.create();
+  hash.update(utf8ToBytes(`${tokens.constructor.name}:${tokens.length}:`));
   if (tokens instanceof Uint8Array) {
     hash.update(tokens);
   } else {
@@ -20,5 +21,5 @@ export function tokensChecksum(tokens: Int32Array | Uint8Array | Uint16Array): s
     });
     hash.update(bytes);
   }
-  return hash.digest('hex');
+  return bytesToHex(hash.digest());
 }

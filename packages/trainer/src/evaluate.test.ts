@@ -3,16 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import {
-  TaskStream,
-  countSplitWords,
-  createByteTokenizer,
-  createCopyTask,
-  encodeSplit,
-  evaluationBatches,
-  planEvaluation,
-  preparePg19,
-} from '@engram/datasets';
+import { TaskStream, createByteTokenizer, createCopyTask, evaluationBatches, planEvaluation } from '@engram/datasets';
+import { countSplitWords, encodeSplit, preparePg19 } from '@engram/datasets/node';
 import type { TokenBatch } from '@engram/datasets';
 import { createModel } from '@engram/model';
 import type { MemoryTransformer } from '@engram/model';

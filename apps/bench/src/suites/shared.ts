@@ -1,5 +1,6 @@
 // Pieces the suites share: the bundled book as tokens, configurations through the CLI schema, result rows, charts and claim checks.
-import { encodeCorpus, prepareCorpus, type EncodedCorpus, type TokenizerKind } from '@engram/datasets';
+import type { TokenizerKind } from '@engram/datasets';
+import { encodeCorpus, prepareCorpus, type EncodedCorpus } from '@engram/datasets/node';
 import { validateConfig, type EngramConfig } from '@engram/cli';
 import type { RunMeasurement } from '../measure.js';
 import type { Chart, Claim, ModelResult } from '../results.js';

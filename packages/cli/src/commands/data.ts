@@ -2,7 +2,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { readSplitBytes, resolveCacheDirectory, SPLIT_NAMES, type SplitName } from '@engram/datasets';
+import { SPLIT_NAMES, type SplitName } from '@engram/datasets';
+import { readSplitBytes, resolveCacheDirectory } from '@engram/datasets/node';
 import { dataSectionSchema, type DataSection } from '../config/schema.js';
 import { openCorpus, prepareTokens } from '../data.js';
 import { UsageError } from '../errors.js';

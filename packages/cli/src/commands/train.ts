@@ -1,7 +1,8 @@
 // `engram train`: trains a model from a configuration with @engram/trainer and saves it with its tokenizer; never overwrites a run it was not asked to.
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { StreamBatcher, evaluationBatches, loadTokenizer, saveTokenizer } from '@engram/datasets';
+import { StreamBatcher, evaluationBatches } from '@engram/datasets';
+import { loadTokenizer, saveTokenizer } from '@engram/datasets/node';
 import { createModel } from '@engram/model';
 import { NonFiniteLossError } from '@engram/trainer';
 import { findResumableCheckpoint, train, type ProgressMode, type TrainResult } from '@engram/trainer/node';

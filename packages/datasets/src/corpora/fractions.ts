@@ -1,7 +1,6 @@
 // Splitting a sequence of documents into train/valid/test by byte fractions, moving each cut forward to the next line end so no line is split.
-import { open } from 'node:fs/promises';
 import { InvalidArgumentError } from '../errors.js';
-import type { CorpusPart, SplitName } from './split.js';
+import type { CorpusPart, SplitName } from './parts.js';
 
 /** A whole document to split: a file or in-memory bytes. */
 export type SplittableDocument = { kind: 'file'; path: string; size: number } | { kind: 'memory'; label: string; bytes: Uint8Array };
@@ -16,30 +15,24 @@ function documentSize(document: SplittableDocument): number {
   return document.kind === 'file' ? document.size : document.bytes.length;
 }
 
-async function readWindow(document: SplittableDocument, start: number, length: number): Promise<Uint8Array> {
+/** Reads up to `length` bytes of a file from byte `start` (Node: `readFileWindow` of `@engram/datasets/node`). */
+export type ReadFileWindow = (path: string, start: number, length: number) => Promise<Uint8Array>;
+
+async function readWindow(document: SplittableDocument, start: number, length: number, readFileWindow: ReadFileWindow | undefined): Promise<Uint8Array> {
   const end = Math.min(documentSize(document), start + length);
   if (end <= start) return new Uint8Array(0);
   if (document.kind === 'memory') return document.bytes.subarray(start, end);
-  const handle = await open(document.path, 'r');
-  try {
-    const buffer = new Uint8Array(end - start);
-    let filled = 0;
-    while (filled < buffer.length) {
-      const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, start + filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-    return buffer.subarray(0, filled);
-  } finally {
-    await handle.close();
+  if (readFileWindow === undefined) {
+    throw new InvalidArgumentError('readFileWindow', 'a file reader for file documents', undefined, `Pass readFileWindow (from @engram/datasets/node) to split "${document.path}".`);
   }
+  return readFileWindow(document.path, start, end - start);
 }
 
 /** Moves a cut at `offset` of a document to just after the next newline within the search window (a cut right after a newline stays), else to the next character boundary. */
-async function lineCut(document: SplittableDocument, offset: number): Promise<number> {
+async function lineCut(document: SplittableDocument, offset: number, readFileWindow: ReadFileWindow | undefined): Promise<number> {
   const size = documentSize(document);
   if (offset <= 0 || offset >= size) return Math.min(Math.max(offset, 0), size);
-  const window = await readWindow(document, offset - 1, LINE_SEARCH_BYTES + 1);
+  const window = await readWindow(document, offset - 1, LINE_SEARCH_BYTES + 1, readFileWindow);
   const newline = window.indexOf(0x0a);
   if (newline >= 0) return offset - 1 + newline + 1;
   let cut = offset;
@@ -52,9 +45,13 @@ async function lineCut(document: SplittableDocument, offset: number): Promise<nu
  * Byte ranges of each split. Cut points are at fractions f0 and f0+f1 of the total bytes,
  * each moved forward to just after the next newline within {@link LINE_SEARCH_BYTES} (else
  * to the next UTF-8 character boundary). Documents keep their order; a split may hold the end of one document and the start
- * of the next.
+ * of the next. File documents are read through `readFileWindow` (only the windows around the cuts).
  */
-export async function splitByFractions(documents: readonly SplittableDocument[], fractions: readonly [number, number, number] = DEFAULT_SPLIT_FRACTIONS): Promise<Record<SplitName, CorpusPart[]>> {
+export async function splitByFractions(
+  documents: readonly SplittableDocument[],
+  fractions: readonly [number, number, number] = DEFAULT_SPLIT_FRACTIONS,
+  readFileWindow?: ReadFileWindow,
+): Promise<Record<SplitName, CorpusPart[]>> {
   const [trainFraction, validFraction, testFraction] = fractions;
   const sum = trainFraction + validFraction + testFraction;
   if (fractions.some((value) => !(value > 0)) || Math.abs(sum - 1) > 1e-9) {
@@ -70,7 +67,7 @@ export async function splitByFractions(documents: readonly SplittableDocument[],
     for (let index = 0; index < documents.length; index += 1) {
       const start = starts[index] as number;
       const size = documentSize(documents[index] as SplittableDocument);
-      if (target >= start && target < start + size) return start + (await lineCut(documents[index] as SplittableDocument, target - start));
+      if (target >= start && target < start + size) return start + (await lineCut(documents[index] as SplittableDocument, target - start, readFileWindow));
     }
     return total;
   };

@@ -2,6 +2,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { EmptyCorpusError, MissingSplitError, SourceNotFoundError } from '../errors.js';
+import { readFileWindow } from '../io/files.js';
 import { DEFAULT_SPLIT_FRACTIONS, splitByFractions, type SplittableDocument } from './fractions.js';
 import { SPLIT_NAMES, createSplit, type CorpusPart, type CorpusSplit, type SplitName } from './split.js';
 import type { PreparedCorpus } from './types.js';
@@ -65,7 +66,7 @@ export async function prepareLocalCorpus(options: LocalCorpusOptions): Promise<P
   let splitRule: string;
   if (info.isFile()) {
     if (info.size === 0) throw new EmptyCorpusError(root, 'The corpus file', 'Give a file with text in it.');
-    partsBySplit = await splitByFractions([{ kind: 'file', path: root, size: info.size }], fractions);
+    partsBySplit = await splitByFractions([{ kind: 'file', path: root, size: info.size }], fractions, readFileWindow);
     splitRule = `bytes split ${fractions.join(' / ')} with each cut moved to the next line end`;
   } else {
     const entries = (await readdir(root, { withFileTypes: true })).filter((entry) => !entry.name.startsWith('.'));
@@ -106,7 +107,7 @@ export async function prepareLocalCorpus(options: LocalCorpusOptions): Promise<P
         if (size > 0) documents.push({ kind: 'file', path, size });
       }
       if (documents.length === 0) throw new EmptyCorpusError(root, 'The corpus folder', 'Put text files in it.');
-      partsBySplit = await splitByFractions(documents, fractions);
+      partsBySplit = await splitByFractions(documents, fractions, readFileWindow);
       splitRule = `all files in path order, bytes split ${fractions.join(' / ')} with each cut moved to the next line end`;
     }
   }

@@ -1,7 +1,7 @@
 // One entry point for every corpus by name, and encoding a prepared corpus into token streams with a tokenizer built from its training split.
 import { InvalidArgumentError } from '../errors.js';
 import { buildTokenizer, encodeSplit, type BuildTokenizerOptions } from '../tokenizers/corpus.js';
-import type { AnyTokenizer } from '../tokenizers/io.js';
+import type { AnyTokenizer } from '../tokenizers/document.js';
 import type { TokenizerKind } from '../tokenizers/types.js';
 import { prepareBundledBook } from './bundled-book.js';
 import { prepareEnwik8, prepareText8, type HutterCorpusOptions } from './hutter.js';

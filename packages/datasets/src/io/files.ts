@@ -1,7 +1,7 @@
 // File helpers shared by downloads, extraction and tokenizer files: temporary names beside the target, atomic text writes, sizes and streaming hashes.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { open, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 
@@ -59,4 +59,21 @@ export function isNotFound(error: unknown): boolean {
 /** Formats a byte count with thousands separators, e.g. `36,445,475 bytes`. */
 export function formatBytes(bytes: number): string {
   return `${bytes.toLocaleString('en-US')} bytes`;
+}
+
+/** Reads up to `length` bytes of the file at `path` from byte `start` (fewer at the end of the file). */
+export async function readFileWindow(path: string, start: number, length: number): Promise<Uint8Array> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = new Uint8Array(length);
+    let filled = 0;
+    while (filled < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, start + filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return buffer.subarray(0, filled);
+  } finally {
+    await handle.close();
+  }
 }

@@ -1,5 +1,5 @@
 // Byte-level tokenizer: the 256 byte values of the UTF-8 encoding are the vocabulary (enwik8's standard bits-per-byte setting).
-import { countWords } from '../corpora/split.js';
+import { countWords } from '../corpora/parts.js';
 import { tokenizerFingerprint } from './fingerprint.js';
 import type { Tokenizer, TokenizerDocument } from './types.js';
 import { assertTokenId } from './validate.js';

@@ -1,5 +1,5 @@
 // Character-level tokenizer: one id per Unicode code point seen in the training text, plus an unknown-character id 0.
-import { countWords } from '../corpora/split.js';
+import { countWords } from '../corpora/parts.js';
 import { InvalidArgumentError } from '../errors.js';
 import { tokenizerFingerprint } from './fingerprint.js';
 import type { Tokenizer, TokenizerDocument } from './types.js';

@@ -3,7 +3,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { readSplitByteChunks, readSplitTextChunks, type CorpusSplit } from '../corpora/split.js';
 import { ByteTokenizer } from './byte.js';
 import { CharacterVocabularyBuilder, type CharacterTokenizer } from './character.js';
-import type { AnyTokenizer } from './io.js';
+import type { AnyTokenizer } from './document.js';
 import { lastSafeCut, SubwordVocabularyBuilder, type SubwordTokenizer } from './subword.js';
 import type { Tokenizer, TokenizerKind } from './types.js';
 import { WordVocabularyBuilder, type WordTokenizer, type WordVocabularyOptions } from './word.js';

@@ -8,7 +8,8 @@ import { makeTemporaryFolder } from '../test-support/server.js';
 import { ByteTokenizer } from './byte.js';
 import { CharacterTokenizer, createCharacterTokenizer } from './character.js';
 import { buildTokenizer, encodeSplit } from './corpus.js';
-import { assertSameVocabulary, loadTokenizer, saveTokenizer } from './io.js';
+import { assertSameVocabulary } from './document.js';
+import { loadTokenizer, saveTokenizer } from './io.js';
 import { WordTokenizer, createWordTokenizer } from './word.js';
 
 const train = 'Call me Ishmael. Some years ago — never mind how long precisely —\nhaving little or no money in my purse, 🐋 and nothing particular\n\nto interest me on shore.\n';

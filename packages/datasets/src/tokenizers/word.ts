@@ -1,5 +1,5 @@
 // Word-level tokenizer: whitespace-separated words with a vocabulary from the training text, an unknown-word token and an end-of-line token per line (the WikiText-103 convention).
-import { countWords } from '../corpora/split.js';
+import { countWords } from '../corpora/parts.js';
 import { InvalidArgumentError } from '../errors.js';
 import { tokenizerFingerprint } from './fingerprint.js';
 import type { Tokenizer, TokenizerDocument } from './types.js';

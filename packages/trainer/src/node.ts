@@ -1,0 +1,35 @@
+// @engram/trainer/node (Node only): the training loop with its JSON-lines logs, terminal progress, atomic checkpoints and resume.
+export { JsonLinesWriter, readJsonLines, readTrainingLog } from './log.js';
+export type { JsonLinesContent, TrainingLog } from './log.js';
+export { createProgressReporter } from './progress.js';
+export type { ProgressMode, ProgressOptions, ProgressReporter, ProgressStep } from './progress.js';
+export {
+  MANIFEST_FILE,
+  checkpointDirectoryName,
+  listCheckpoints,
+  publishCheckpoint,
+  pruneCheckpoints,
+  removeLeftovers,
+  sha256File,
+  verifyCheckpoint,
+} from './checkpoint-store.js';
+export type { CheckpointEntry, CheckpointManifest } from './checkpoint-store.js';
+export { train } from './train.js';
+export type {
+  TrainOptions,
+  TrainResult,
+  StepRecord,
+  EvaluationRecord,
+  OptimizerOptions,
+  CheckpointOptions,
+  FaultInjection,
+} from './train.js';
+export { saveCheckpoint, loadCheckpoint, findResumableCheckpoint, CHECKPOINT_FILES } from './checkpoint.js';
+export type {
+  SaveCheckpointOptions,
+  LoadCheckpointOptions,
+  LoadedCheckpoint,
+  TrainingProgress,
+  TrainerCheckpointDocument,
+  ResumeCandidate,
+} from './checkpoint.js';
