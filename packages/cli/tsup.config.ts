@@ -3,4 +3,5 @@ import { engramTsup } from '@engram/tooling/tsup';
 export default engramTsup({
   index: 'src/index.ts',
   cli: 'src/cli.ts',
+  browser: 'src/browser.ts',
 });

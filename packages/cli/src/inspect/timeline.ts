@@ -84,6 +84,24 @@ function layerRow(
 }
 
 /**
+ * A reader of memory states for `model`: given a state (batch row 0) and the number of positions to
+ * show, returns one status row per layer (codes of {@link SlotCode}, `Uint8Array` of length `tokens`).
+ * The same rows `engram inspect` draws, for a stream that shows memory live as it grows.
+ */
+export function createMemoryRowReader(model: MemoryTransformer): (state: MemoryState, tokens: number) => Uint8Array[] {
+  const policyConfig = model.policy.config();
+  const compression =
+    model.policy.kind === 'compressive'
+      ? {
+          rate: Number((policyConfig.compressor as { rate?: number } | undefined)?.rate ?? 1),
+          compressor: String((policyConfig.compressor as { kind?: string } | undefined)?.kind ?? ''),
+        }
+      : null;
+  const spans = spanPredictor(model);
+  return (state, tokens) => Array.from({ length: model.config.numLayers }, (_, layer) => layerRow(state, layer, tokens, compression, spans));
+}
+
+/**
  * Feeds `ids` (batch 1) through `model` one segment at a time in evaluation mode and, after each
  * step, records per layer which positions are in regular memory, in the compressor's buffer,
  * summarised by compressed slots, or forgotten. Only whole segments are read (the remainder of
@@ -94,15 +112,7 @@ export function recordMemoryTimeline(model: MemoryTransformer, ids: Int32Array, 
   const steps = Math.floor(ids.length / segmentLength);
   const tokens = steps * segmentLength;
   const numLayers = model.config.numLayers;
-  const policyConfig = model.policy.config();
-  const compression =
-    model.policy.kind === 'compressive'
-      ? {
-          rate: Number((policyConfig.compressor as { rate?: number } | undefined)?.rate ?? 1),
-          compressor: String((policyConfig.compressor as { kind?: string } | undefined)?.kind ?? ''),
-        }
-      : null;
-  const spans = spanPredictor(model);
+  const readRows = createMemoryRowReader(model);
   const layers: Uint8Array[][] = Array.from({ length: numLayers }, () => []);
   let state = model.initialState(1);
   try {
@@ -116,9 +126,7 @@ export function recordMemoryTimeline(model: MemoryTransformer, ids: Int32Array, 
       } finally {
         inputs.dispose();
       }
-      for (let layer = 0; layer < numLayers; layer++) {
-        layers[layer]?.push(layerRow(state, layer, tokens, compression, spans));
-      }
+      readRows(state, tokens).forEach((row, layer) => layers[layer]?.push(row));
     }
     const telemetry = model.policy.telemetry(state);
     const subtitle = [
