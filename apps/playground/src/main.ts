@@ -5,7 +5,7 @@ import { CharacterTokenizer, loadBundledBook, StreamBatcher } from '@engram/data
 import { batchToTensors, disposeBatchTensors } from '@engram/datasets/tensors';
 import { disposeState, type MemoryState } from '@engram/memory';
 import { createAdam, createModel, generateTokens, type GenerateOptions, type ModelStream } from '@engram/model';
-import { PAGE_BACKENDS, selectBackend, type PageBackend } from './backend.js';
+import { PAGE_BACKENDS, selectBackend, type PageBackend, type PageBackendInfo } from './backend.js';
 import { renderLossChart } from './loss-chart.js';
 import { LiveMemoryView } from './memory-view.js';
 import { loadModelFromFiles, loadModelFromUrl, type LoadedModel } from './model-source.js';
@@ -27,7 +27,7 @@ const trainButton = element<HTMLButtonElement>('train');
 const stopButton = element<HTMLButtonElement>('stop-training');
 const trainStatus = element('train-status');
 
-let backend: PageBackend | null = null;
+let backend: PageBackendInfo | null = null;
 let loaded: LoadedModel | null = null;
 let busy = false;
 let stopRequested = false;
@@ -41,14 +41,20 @@ function fail(target: HTMLElement, error: unknown): void {
   console.error(error);
 }
 
+function describe(info: PageBackendInfo | null): string {
+  if (info === null) return 'no backend';
+  return info.kernels === null ? info.name : `${info.name} (${info.kernels} matmul kernels)`;
+}
+
 async function useBackend(choice: PageBackend | 'auto'): Promise<void> {
   backendStatus.dataset.state = 'starting';
   backendStatus.textContent = `starting ${choice}…`;
   try {
     backend = await selectBackend(choice);
-    backendStatus.textContent = `using ${backend}`;
+    backendStatus.textContent = `using ${describe(backend)}`;
     backendStatus.dataset.state = 'ready';
-    backendStatus.dataset.backend = backend;
+    backendStatus.dataset.backend = backend.name;
+    if (backend.kernels !== null) backendStatus.dataset.kernels = backend.kernels;
   } catch (error) {
     fail(backendStatus, error);
   }
@@ -130,13 +136,11 @@ async function runGeneration(): Promise<void> {
       characters.push(text);
       count += 1;
       recordCommit();
-      if (count % 4 === 0) {
-        generateStatus.textContent = `${count} tokens, ${(count / ((performance.now() - started) / 1000)).toFixed(1)} tokens/s on ${backend}`;
-        await nextFrame();
-      }
+      generateStatus.textContent = `${count} tokens, ${(count / ((performance.now() - started) / 1000)).toFixed(1)} tokens/s on ${describe(backend)}`;
+      await nextFrame();
     }
     const seconds = (performance.now() - started) / 1000;
-    generateStatus.textContent = `done: ${count} tokens in ${seconds.toFixed(2)} s, ${(count / seconds).toFixed(1)} tokens/s on ${backend}`;
+    generateStatus.textContent = `done: ${count} tokens in ${seconds.toFixed(2)} s, ${(count / seconds).toFixed(1)} tokens/s on ${describe(backend)}`;
     generateStatus.dataset.state = 'done';
   } catch (error) {
     fail(generateStatus, error);
@@ -196,7 +200,7 @@ async function runTraining(): Promise<void> {
         disposeBatchTensors(tensors);
       }
       const seconds = (performance.now() - started) / 1000;
-      trainStatus.textContent = `${kind}: step ${step}/${steps}, loss ${losses[losses.length - 1]?.toFixed(3)} nats/token, ${((step * batchSize * TINY_SEGMENT) / seconds).toFixed(0)} tokens/s on ${backend}`;
+      trainStatus.textContent = `${kind}: step ${step}/${steps}, loss ${losses[losses.length - 1]?.toFixed(3)} nats/token, ${((step * batchSize * TINY_SEGMENT) / seconds).toFixed(0)} tokens/s on ${describe(backend)}`;
       element('loss-chart').innerHTML = renderLossChart(losses);
       if (step % 10 === 0 || step === steps) {
         const characters = Array.from(probe, (id) => tokenizer.decode([id]));

@@ -69,6 +69,7 @@ describe.skipIf(!haveChromium)('the playground in headless Chromium', () => {
     await page.goto(`${url}?backend=wasm`);
     await page.waitForSelector('#backend-status[data-state="ready"]', { timeout: 60_000 });
     expect(await page.getAttribute('#backend-status', 'data-backend')).toBe('wasm');
+    expect(await page.getAttribute('#backend-status', 'data-kernels'), 'the fast matmul kernels of @engram/kernels run in the page').toBe('fast');
     await page.waitForSelector('#model-status[data-state="ready"]', { timeout: 60_000 });
     expect(await page.textContent('#model-status')).toMatch(/fifo model, 2 layers/);
 
@@ -117,5 +118,37 @@ describe.skipIf(!haveChromium)('the playground in headless Chromium', () => {
     }
     expect(colours.size).toBeGreaterThan(20);
     expect(pageErrors).toEqual([]);
+  });
+
+  test('generates and trains on webgl too (skipped when this Chromium has no WebGL)', async (context) => {
+    const url = server.resolvedUrls?.local[0];
+    const webgl = await browser.newPage();
+    webgl.on('pageerror', (error) => pageErrors.push(error.message));
+    try {
+      await webgl.goto(`${url}?backend=webgl`);
+      await webgl.waitForSelector('#backend-status[data-state="ready"], #backend-status[data-state="error"]', { timeout: 60_000 });
+      if ((await webgl.getAttribute('#backend-status', 'data-state')) === 'error') {
+        console.warn(`webgl part skipped: ${await webgl.textContent('#backend-status')}`);
+        context.skip();
+      }
+      expect(await webgl.getAttribute('#backend-status', 'data-backend')).toBe('webgl');
+      await webgl.waitForSelector('#model-status[data-state="ready"]', { timeout: 60_000 });
+      // Software WebGL (no GPU here) compiles a shader per new op shape: keep the work short.
+      await webgl.fill('#prompt', 'Call me');
+      await webgl.fill('#max-new-tokens', '8');
+      await webgl.selectOption('#strategy', 'greedy');
+      await webgl.click('#generate', { timeout: 240_000 });
+      await webgl.waitForSelector('#generate-status[data-state="done"], #generate-status[data-state="error"]', { timeout: 240_000 });
+      expect(await webgl.getAttribute('#generate-status', 'data-state'), (await webgl.textContent('#generate-status')) ?? '').toBe('done');
+      expect(((await webgl.textContent('#output')) ?? '').length).toBe('Call me'.length + 8);
+      await webgl.selectOption('#train-kind', 'compressive');
+      await webgl.fill('#train-steps', '2');
+      await webgl.click('#train', { timeout: 240_000 });
+      await webgl.waitForSelector('#train-status[data-state="done"], #train-status[data-state="error"]', { timeout: 240_000 });
+      expect(await webgl.getAttribute('#train-status', 'data-state'), (await webgl.textContent('#train-status')) ?? '').toBe('done');
+      expect(await webgl.locator('#train-memory svg rect').count()).toBeGreaterThan(4);
+    } finally {
+      await webgl.close();
+    }
   });
 });
