@@ -7,7 +7,7 @@ import type { MemoryTransformer } from '@engram/model';
 export class LiveMemoryView {
   private readonly readRows: (state: MemoryState, tokens: number) => Uint8Array[];
   private readonly states: MemoryTimeline['layers'];
-  private readonly seenStates: number[] = [];
+  private commits = 0;
 
   constructor(
     private readonly element: HTMLElement,
@@ -24,23 +24,22 @@ export class LiveMemoryView {
    */
   record(state: MemoryState, tokens: number, characters?: string[]): void {
     this.readRows(state, tokens).forEach((row, layer) => this.states[layer]?.push(row));
-    this.seenStates.push(tokens);
-    const width = tokens;
+    this.commits += 1;
     const layers = this.states.map((rows) =>
       rows.map((row) => {
-        if (row.length === width) return row;
-        const wide = new Uint8Array(width);
-        wide.set(row.subarray(0, Math.min(row.length, width)));
+        if (row.length === tokens) return row;
+        const wide = new Uint8Array(tokens);
+        wide.set(row.subarray(0, Math.min(row.length, tokens)));
         return wide;
       }),
     );
     const timeline: MemoryTimeline = {
       title: this.title,
-      tokens: width,
+      tokens,
       segmentLength: this.model.config.segmentLength,
       layers,
-      subtitle: [`${this.model.policy.kind} memory, ${this.model.config.numLayers} layers, ${this.seenStates.length} committed segments over ${tokens} tokens`],
-      ...(characters === undefined ? {} : { characters: characters.slice(0, width) }),
+      subtitle: [`${this.model.policy.kind} memory, ${this.model.config.numLayers} layers, ${this.commits} committed segments over ${tokens} tokens`],
+      ...(characters === undefined ? {} : { characters: characters.slice(0, tokens) }),
     };
     this.element.innerHTML = renderMemoryTimelineSvg(timeline);
   }
