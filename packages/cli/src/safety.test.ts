@@ -5,7 +5,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { readSafetensors, writeSafetensors } from '@engram/model';
+import { readSafetensors, writeSafetensors } from '@engram/model/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainCommand } from './commands/train.js';
 import { withDirectoryLock } from './files.js';

@@ -2,8 +2,10 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { createByteTokenizer, loadTokenizer, saveTokenizer, type AnyTokenizer } from '@engram/datasets';
-import { importTransformerXl, saveModel, type TransformerXlNaming } from '@engram/model';
+import { createByteTokenizer, type AnyTokenizer } from '@engram/datasets';
+import { loadTokenizer, saveTokenizer } from '@engram/datasets/node';
+import { importTransformerXl, type TransformerXlNaming } from '@engram/model';
+import { saveModel } from '@engram/model/node';
 import { setupBackend } from '../backend.js';
 import type { BackendChoice } from '../config/schema.js';
 import { InputError, UsageError } from '../errors.js';
