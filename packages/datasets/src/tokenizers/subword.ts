@@ -1,6 +1,6 @@
 // Subword tokenizers: byte-level BPE merges learned here (Sennrich et al. 2016, over GPT-2 byte-level pre-tokens), saved as Hugging Face tokenizer.json; encoding and decoding of any tokenizer.json by @huggingface/tokenizers.
 import { ByteLevelPreTokenizer, Tokenizer as HuggingFaceTokenizer } from '@huggingface/tokenizers';
-import { countWords } from '../corpora/split.js';
+import { countWords } from '../corpora/parts.js';
 import { InvalidArgumentError, TokenizerFileError } from '../errors.js';
 import { tokenizerFingerprint } from './fingerprint.js';
 import type { Tokenizer } from './types.js';
