@@ -1,19 +1,13 @@
 // Memory estimate of a command before anything is allocated (weights, gradients, Adam state, memory state, activations), checked against the wasm heap (assertTensorBudget) and the machine's memory.
 import { totalmem } from 'node:os';
 import { assertTensorBudget, TensorBudgetError } from '@engram/kernels';
-import type { SavedModelConfig } from '@engram/model';
+import type { ModelConfig, SavedModelConfig } from '@engram/model';
 import type { EngramConfig } from './config/schema.js';
 import { CliError } from './errors.js';
 
-/** The shape numbers that decide how many bytes a step needs. */
-export interface BudgetShape {
-  /** V, D, H, L, F, T of the model. */
-  vocabSize: number;
-  modelDim: number;
-  numHeads: number;
-  numLayers: number;
-  feedForwardDim: number;
-  segmentLength: number;
+/** The shape numbers that decide how many bytes a step needs: the model's V, D, H, L, F, T, plus B and M. */
+export interface BudgetShape
+  extends Pick<ModelConfig, 'vocabSize' | 'modelDim' | 'numHeads' | 'numLayers' | 'feedForwardDim' | 'segmentLength'> {
   /** Rows processed together (B). */
   batchSize: number;
   /** Memory slots a layer's attention reads besides the segment (M): keys per query are T + M. */
