@@ -51,6 +51,7 @@ describe('initBackend', () => {
       simd: null,
       threads: null,
       kernels: null,
+      kernelThreads: null,
       tfjsVersion: '4.22.0',
     });
     expect(tf.getBackend()).toBe('tensorflow');
@@ -161,6 +162,17 @@ describe('initBackend', () => {
     await expect(initBackend({ backend: 'wasm', kernels: 'quick' as never })).rejects.toThrow(/kernels.*fast, stock/);
     // On other backends the choice is not applicable.
     expect((await initBackend({ backend: 'cpu', kernels: 'stock' })).kernels).toBeNull();
+  });
+
+  test('wasm: threads 2 starts the GEMM worker, threads 1 stops it, kernels "stock" reports none', async () => {
+    const two = await initBackend({ backend: 'wasm', threads: 2 });
+    expect(two.kernelThreads).toBe(2);
+    expect(describeBackend().kernelThreads).toBe(2);
+    expect((await initBackend({ backend: 'wasm', threads: 1 })).kernelThreads).toBe(1);
+    expect((await initBackend({ backend: 'wasm', kernels: 'stock', threads: 2 })).kernelThreads).toBeNull();
+    await expect(initBackend({ backend: 'wasm', threads: 4 })).rejects.toThrow(/threads.*1 or 2/);
+    expect((await initBackend({ backend: 'cpu', threads: 2 })).kernelThreads).toBeNull();
+    await initBackend({ backend: 'wasm', threads: 1 });
   });
 
   test('cpu: reports no wasm details', async () => {

@@ -1,7 +1,15 @@
 // Tensor backend selection (native TensorFlow GPU/CPU, wasm, cpu) and the wasm heap budget check (ARCHITECTURE: engine facts).
 import * as tf from '@tensorflow/tfjs';
 import { BackendUnavailableError, InvalidArgumentError, TensorBudgetError } from './errors.js';
-import { fastKernelsActive, prepareFastKernels, registerFastKernels, unregisterFastKernels } from './kernels/fast-kernels.js';
+import {
+  fastKernelsActive,
+  fastKernelThreads,
+  prepareFastKernels,
+  registerFastKernels,
+  setFastKernelThreads,
+  unregisterFastKernels,
+} from './kernels/fast-kernels.js';
+import { availableCores, DEFAULT_KERNEL_THREADS } from './kernels/threaded-gemm.js';
 import { registerMissingKernels } from './kernels/index.js';
 
 /** What to ask `initBackend` for; `auto` tries `tensorflow-gpu`, `tensorflow`, `wasm`, `cpu` in that order. */
@@ -30,6 +38,8 @@ export interface BackendInfo {
   threads: number | null;
   /** wasm only: whether the fast kernels (`registerFastKernels`) are registered now; null elsewhere. */
   kernels: KernelChoice | null;
+  /** wasm with the fast kernels only: threads their GEMM runs on (1, or 2 with the worker thread); null elsewhere. */
+  kernelThreads: number | null;
   /** Version of @tensorflow/tfjs. */
   tfjsVersion: string;
 }
@@ -47,6 +57,13 @@ export interface InitBackendOptions {
    * `BackendInfo.kernels` says `stock`; an explicit `fast` throws `BackendUnavailableError` instead.
    */
   kernels?: KernelChoice;
+  /**
+   * wasm with the fast kernels only: threads for their GEMM, 1 or 2 (2 runs part of every large product in a
+   * worker thread; see the kernels README). Default: `DEFAULT_KERNEL_THREADS` when the machine has at least 2 cores,
+   * else 1. When the worker cannot start, the kernels run on one thread after a one-time warning
+   * (`BackendInfo.kernelThreads` says 1).
+   */
+  threads?: number;
   /**
    * Loads a backend package by name (default: dynamic `import()`). Tests inject fakes here; a loader must register
    * the backend with this copy of @tensorflow/tfjs as the real packages do on import.
@@ -194,6 +211,7 @@ async function chooseKernels(kernels: KernelChoice | undefined): Promise<void> {
 async function activateWasm(
   importModule: (specifier: string) => Promise<unknown>,
   kernels: KernelChoice | undefined,
+  kernelThreads: number | undefined,
 ): Promise<ConcreteBackend> {
   let module: unknown;
   try {
@@ -218,6 +236,7 @@ async function activateWasm(
   }
   registerMissingKernels();
   await chooseKernels(kernels);
+  if (fastKernelsActive()) await setFastKernelThreads(kernelThreads ?? ((await availableCores()) >= 2 ? DEFAULT_KERNEL_THREADS : 1));
   const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
   const multithreaded = Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'));
   const getThreadsCount = (module as { getThreadsCount?: () => number } | null)?.getThreadsCount;
@@ -230,13 +249,14 @@ async function activate(
   choice: ConcreteBackend,
   importModule: (specifier: string) => Promise<unknown>,
   kernels: KernelChoice | undefined,
+  threads: number | undefined,
 ): Promise<ConcreteBackend> {
   switch (choice) {
     case 'tensorflow-gpu':
     case 'tensorflow':
       return activateNative(choice, importModule);
     case 'wasm':
-      return activateWasm(importModule, kernels);
+      return activateWasm(importModule, kernels, threads);
     case 'cpu': {
       let ready = false;
       let failure: unknown;
@@ -270,16 +290,24 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
       actual: JSON.stringify(options.kernels),
     });
   }
+  if (options.threads !== undefined && options.threads !== 1 && options.threads !== 2) {
+    throw new InvalidArgumentError({
+      operation: 'initBackend',
+      parameter: 'threads',
+      expected: '1 or 2',
+      actual: JSON.stringify(options.threads),
+    });
+  }
   const importModule = options.importModule ?? defaultImport;
   tf.env().set('PROD', true);
   if (choice !== 'auto') {
-    const name = await activate(choice, importModule, options.kernels);
+    const name = await activate(choice, importModule, options.kernels, options.threads);
     return describeActive(name);
   }
   const failures: BackendUnavailableError[] = [];
   for (const candidate of AUTO_ORDER) {
     try {
-      const name = await activate(candidate, importModule, options.kernels);
+      const name = await activate(candidate, importModule, options.kernels, options.threads);
       return describeActive(name);
     } catch (error) {
       if (!(error instanceof BackendUnavailableError)) throw error;
@@ -303,6 +331,7 @@ function describeActive(name: ConcreteBackend): BackendInfo {
     simd: wasm ? (wasmDetails?.simd ?? null) : null,
     threads: wasm ? (wasmDetails?.threads ?? null) : null,
     kernels: wasm ? (fastKernelsActive() ? 'fast' : 'stock') : null,
+    kernelThreads: wasm && fastKernelsActive() ? fastKernelThreads() : null,
     tfjsVersion: tf.version.tfjs,
   };
 }

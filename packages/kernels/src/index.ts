@@ -10,7 +10,15 @@ export {
 } from './errors.js';
 export * from './ops/index.js';
 export { registerMissingKernels, WASM_KERNELS_REGISTERED_BY_ENGRAM } from './kernels/index.js';
-export { FAST_WASM_KERNELS, fastKernelsActive, registerFastKernels, unregisterFastKernels } from './kernels/fast-kernels.js';
+export {
+  FAST_WASM_KERNELS,
+  fastKernelsActive,
+  fastKernelThreads,
+  fastKernelThreadStats,
+  registerFastKernels,
+  setFastKernelThreads,
+  unregisterFastKernels,
+} from './kernels/fast-kernels.js';
 export {
   assertTensorBudget,
   BACKEND_CHOICES,

@@ -10,4 +10,10 @@ registerMissingKernels();
 if (tf.engine().registry.wasm !== undefined) registerFastKernels();
 
 export { registerMissingKernels, WASM_KERNELS_REGISTERED_BY_ENGRAM } from './kernels/index.js';
-export { fastKernelsActive, registerFastKernels, unregisterFastKernels } from './kernels/fast-kernels.js';
+export {
+  fastKernelsActive,
+  fastKernelThreads,
+  registerFastKernels,
+  setFastKernelThreads,
+  unregisterFastKernels,
+} from './kernels/fast-kernels.js';

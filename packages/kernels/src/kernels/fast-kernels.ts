@@ -7,9 +7,10 @@
 // the GEMM does not implement (prelu, elu, sigmoid), and `unregisterFastKernels` puts them back. Transpose is a
 // blocked 4x4-shuffle copy (fast-transpose.ts).
 import * as tf from '@tensorflow/tfjs';
-import { BackendUnavailableError } from '../errors.js';
+import { BackendUnavailableError, InvalidArgumentError } from '../errors.js';
 import { GEMM_ACTIVATION, instantiateGemm, instantiateGemmAsync, type GemmActivation, type GemmCall, type HeapGemm } from './gemm.js';
 import { fastTranspose } from './fast-transpose.js';
+import { startThreadedGemm, type ThreadedGemmOptions, type ThreadedGemm } from './threaded-gemm.js';
 import { HEAD_APPLY, HEAD_APPLY_TRANSPOSED, HEAD_SCORES, type HeadMatMulAttrs } from '../ops/head-matmul.js';
 import { asWasmHeapBackend, heapOffset, type WasmHeapBackend } from './wasm-backend.js';
 
@@ -34,6 +35,53 @@ function gemmFor(backend: unknown): HeapGemm {
     heapGemm = instantiateGemm(asWasmHeapBackend(backend, 'the fast kernels'));
   }
   return heapGemm;
+}
+
+let threaded: ThreadedGemm | null = null;
+
+/** Runs independent GEMM calls (disjoint outputs), on two threads when `setFastKernelThreads(2)` is in force. */
+function runCalls(gemm: HeapGemm, calls: GemmCall[]): void {
+  if (threaded?.alive === true) threaded.run(gemm, calls);
+  else for (const call of calls) gemm.run(call);
+}
+
+/**
+ * Sets the threads the fast matmul kernels use: 1, or 2 (a worker thread running the shared-memory GEMM on part
+ * of every product of at least `minFlops`; see threaded-gemm.ts). Returns the count in force afterwards: 1 when the
+ * worker cannot start (no worker_threads, no SharedArrayBuffer), after a one-time warning through `warn`.
+ * `unregisterFastKernels` terminates the worker; call this again after registering to thread again.
+ */
+export async function setFastKernelThreads(threads: number, options: ThreadedGemmOptions = {}): Promise<number> {
+  if (!Number.isInteger(threads) || threads < 1 || threads > 2) {
+    throw new InvalidArgumentError({ operation: 'setFastKernelThreads', parameter: 'threads', expected: '1 or 2', actual: String(threads) });
+  }
+  stopThreads();
+  if (threads === 1) return 1;
+  try {
+    threaded = await startThreadedGemm(options);
+    return 2;
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    (options.warn ?? ((message: string) => console.warn(message)))(
+      `@engram/kernels: the fast kernels run on one thread: the GEMM worker could not start (${detail}).`,
+    );
+    return 1;
+  }
+}
+
+function stopThreads(): void {
+  threaded?.dispose();
+  threaded = null;
+}
+
+/** Threads the fast matmul kernels use now: 2 while the GEMM worker runs, else 1. */
+export function fastKernelThreads(): number {
+  return threaded?.alive === true ? 2 : 1;
+}
+
+/** Counters of the threaded GEMM (jobs shared with the worker, jobs taken back), or null on one thread. */
+export function fastKernelThreadStats(): { shared: number; reclaimed: number; minFlops: number } | null {
+  return threaded?.alive === true ? { ...threaded.stats, minFlops: threaded.minFlops } : null;
 }
 
 function runStock(kernelName: FastKernelName, args: Parameters<tf.KernelFunc>[0]): ReturnType<tf.KernelFunc> {
@@ -127,16 +175,17 @@ function multiply(
   };
   if (batchesB === 1 && !transposeA) {
     // Row-major A over a shared B: one product with batches * M rows (B packed once).
-    gemm.run({ ...call, batch: 1, m: batches * m });
+    runCalls(gemm, [{ ...call, batch: 1, m: batches * m }]);
   } else if (batchesA === batches && batchesB === batches) {
-    gemm.run(call);
+    runCalls(gemm, [call]);
   } else if (batchesA === 1 || batchesB === 1) {
-    gemm.run({ ...call, aBatch: batchesA === 1 ? 0 : call.aBatch, bBatch: batchesB === 1 ? 0 : call.bBatch });
+    runCalls(gemm, [{ ...call, aBatch: batchesA === 1 ? 0 : call.aBatch, bBatch: batchesB === 1 ? 0 : call.bBatch }]);
   } else {
+    const calls: GemmCall[] = [];
     for (let batch = 0; batch < batches; batch++) {
       const indexA = broadcastBatchIndex(batch, batchShape, batchShapeA);
       const indexB = broadcastBatchIndex(batch, batchShape, batchShapeB);
-      gemm.run({
+      calls.push({
         ...call,
         batch: 1,
         a: call.a + 4 * indexA * call.aBatch,
@@ -144,6 +193,7 @@ function multiply(
         c: call.c + 4 * batch * call.cBatch,
       });
     }
+    runCalls(gemm, calls);
   }
   return output;
 }
@@ -244,7 +294,7 @@ function headProduct(kind: 'scores' | 'apply' | 'applyTransposed'): tf.KernelFun
     const output = backend.makeOutput(outputShape, 'float32');
     if (size(outputShape) === 0) return output;
     const [a, b, c] = [heapOffset(backend, first), heapOffset(backend, second), heapOffset(backend, output)];
-    for (let row = 0; row < batch; row++) gemm.run(plan(row, a, b, c));
+    runCalls(gemm, Array.from({ length: batch }, (_, row) => plan(row, a, b, c)));
     return output;
   };
 }
@@ -309,8 +359,12 @@ export function registerFastKernels(): void {
   }
 }
 
-/** Puts the stock tfjs kernels back (idempotent; registering again later works) and frees the GEMM's scratch. */
+/**
+ * Puts the stock tfjs kernels back (idempotent; registering again later works), terminates the GEMM worker thread
+ * (`setFastKernelThreads`) and frees the GEMM's scratch.
+ */
 export function unregisterFastKernels(): void {
+  stopThreads();
   for (const kernelName of FAST_WASM_KERNELS) {
     const current = tf.getKernel(kernelName, 'wasm');
     const stock = stockConfigs.get(kernelName);
