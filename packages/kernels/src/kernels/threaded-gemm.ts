@@ -12,7 +12,7 @@ import { GEMM_ACTIVATION } from './gemm.js';
 import { GEMM_SHARED_WASM_BASE64 } from '../wasm/gemm-shared-binary.js';
 import { webAssembly, type WasmMemory, type WasmModule } from './webassembly.js';
 
-/** Default: products below 2 MFLOP stay on one thread (measured: the hand-off costs tens of microseconds). */
+/** Default: products below 2 MFLOP stay on one thread. Not tuned: no core was free to measure a crossover (README). */
 export const DEFAULT_THREADED_MIN_FLOPS = 2e6;
 
 /** Threads `initBackend` gives the fast kernels on a machine with at least 2 cores (see the kernels README for why). */
