@@ -66,12 +66,15 @@ export interface HeapGemm {
 let compiled: WasmModule | null = null;
 let compiling: Promise<WasmModule> | null = null;
 
-function moduleBytes(): Uint8Array {
-  const text = atob(GEMM_WASM_BASE64);
+/** Decodes a base64 module (atob: Node 16+ and browsers alike). */
+export function base64Bytes(base64: string): Uint8Array {
+  const text = atob(base64);
   const bytes = new Uint8Array(text.length);
   for (let index = 0; index < text.length; index++) bytes[index] = text.charCodeAt(index);
   return bytes;
 }
+
+const moduleBytes = (): Uint8Array => base64Bytes(GEMM_WASM_BASE64);
 
 /**
  * Compiles the module asynchronously (once). Browsers refuse synchronous compilation of modules over 4 KB on the

@@ -8,7 +8,7 @@
 // If the worker has not started its part when the main thread finishes its own, the main thread takes it back
 // (a compare-exchange on the claim word), so a descheduled worker costs only the copy.
 import type { GemmCall, HeapGemm } from './gemm.js';
-import { GEMM_ACTIVATION } from './gemm.js';
+import { base64Bytes, GEMM_ACTIVATION } from './gemm.js';
 import { GEMM_SHARED_WASM_BASE64 } from '../wasm/gemm-shared-binary.js';
 import { webAssembly, type WasmMemory, type WasmModule } from './webassembly.js';
 
@@ -123,12 +123,6 @@ async function spawnNodeWorker(source: string, data: { module: WasmModule; memor
   };
 }
 
-function moduleBytes(): Uint8Array {
-  const text = atob(GEMM_SHARED_WASM_BASE64);
-  const bytes = new Uint8Array(text.length);
-  for (let index = 0; index < text.length; index++) bytes[index] = text.charCodeAt(index);
-  return bytes;
-}
 
 /** A range of the heap, in bytes. */
 interface Span {
@@ -254,7 +248,7 @@ export async function startThreadedGemm(options: ThreadedGemmOptions = {}): Prom
   }
   const minFlops = options.minFlops ?? DEFAULT_THREADED_MIN_FLOPS;
   const warn = options.warn ?? ((message: string) => console.warn(message));
-  const module = await api.compile(moduleBytes());
+  const module = await api.compile(base64Bytes(GEMM_SHARED_WASM_BASE64));
   const memory = new (api.Memory as unknown as new (descriptor: object) => WasmMemory)({
     initial: 2 * DATA / PAGE,
     maximum: MAXIMUM_BYTES / PAGE,
