@@ -178,3 +178,22 @@ describe('loggers in a training run', () => {
     ]);
   });
 });
+
+describe('warnings', () => {
+  it('print once, above the progress, when the caller takes no onWarning', async () => {
+    const directory = folder();
+    const base = {
+      schedule: { learningRate: 3e-3 },
+      checkpoint: { directory: join(directory, 'checkpoints'), every: 2 },
+      log: { path: join(directory, 'train.jsonl') },
+    };
+    await train({ ...base, data: createTinyBatcher(), model: createTinyModel(), steps: 2, progress: 'none' });
+    writeFileSync(base.log.path, `${readFileSync(base.log.path, 'utf8')}{"type":"st`);
+    let printed = '';
+    const stream = { write: (text: string) => ((printed += text), true), isTTY: false } as unknown as NodeJS.WritableStream;
+    await train({ ...base, data: createTinyBatcher(), model: createTinyModel(), steps: 3, resume: true, progress: 'lines', progressStream: stream });
+    expect(printed.match(/removed a cut-off last line/g)).toHaveLength(1);
+    expect(printed).toMatch(/^warning: removed a cut-off last line \(11 bytes\)/m);
+    expect(printed).toMatch(/^done: 1 steps \(to step 3\)/m);
+  });
+});
