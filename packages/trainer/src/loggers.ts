@@ -1,10 +1,10 @@
 // Run loggers: the Logger interface, the scalars of a record (one naming for every viewer), and the JSON-lines, CSV and TensorBoard loggers.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import type { RunRecord } from './callbacks.js';
 import { TrainerError } from './errors.js';
-import { JsonLinesWriter } from './log.js';
+import { AppendOnlyFile, JsonLinesWriter } from './log.js';
 import { EventFileWriter, SESSION_START } from './tensorboard.js';
 
 /** Where a run's records go. The loop opens every logger before the header and closes it at the end. */
@@ -104,7 +104,7 @@ export const CSV_COLUMNS = ['step', 'tag', 'value', 'time'] as const;
  */
 export class CsvLogger implements Logger {
   readonly path: string;
-  #descriptor: number | null = null;
+  #file: AppendOnlyFile | null = null;
 
   constructor(path: string) {
     this.path = path;
@@ -123,31 +123,27 @@ export class CsvLogger implements Logger {
       const kept = lines.slice(1).filter((line) => line.length > 0 && Number(line.slice(0, line.indexOf(','))) <= (context.resumedFromStep as number));
       writeFileAtomic.sync(this.path, header + kept.map((line) => `${line}\n`).join(''));
     }
-    this.#descriptor = openSync(this.path, 'a');
+    this.#file = new AppendOnlyFile(this.path, openSync(this.path, 'a'), 'CsvLogger');
     return warnings;
   }
 
   write(record: RunRecord): void {
     const scalars = scalarsOf(record);
     if (scalars === null) return;
-    if (this.#descriptor === null) throw new TrainerError(`CsvLogger: ${this.path} is not open; the training loop opens it.`);
+    if (this.#file === null) throw new TrainerError(`CsvLogger: ${this.path} is not open; the training loop opens it.`);
     const time = 'time' in record ? record.time : new Date().toISOString();
     // Tags never hold commas or quotes (split names and telemetry names are identifiers).
     const rows = Object.entries(scalars.values).map(([tag, value]) => `${scalars.step},${tag},${String(value)},${time}\n`);
-    const buffer = Buffer.from(rows.join(''), 'utf8');
-    let offset = 0;
-    while (offset < buffer.length) offset += writeSync(this.#descriptor, buffer, offset, buffer.length - offset);
+    this.#file.append(Buffer.from(rows.join(''), 'utf8'));
   }
 
   sync(): void {
-    if (this.#descriptor !== null) fsyncSync(this.#descriptor);
+    this.#file?.sync();
   }
 
   close(): void {
-    if (this.#descriptor === null) return;
-    fsyncSync(this.#descriptor);
-    closeSync(this.#descriptor);
-    this.#descriptor = null;
+    this.#file?.close();
+    this.#file = null;
   }
 }
 

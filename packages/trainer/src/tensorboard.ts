@@ -1,10 +1,11 @@
 // TensorBoard event files: TFRecord framing (length + masked CRC32C, data + masked CRC32C) around Event protobufs holding scalar summaries; writer and reader.
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { crc32c } from '@aws-crypto/crc32c';
 import protobuf from 'protobufjs';
 import { TrainerError } from './errors.js';
+import { AppendOnlyFile } from './log.js';
 
 /**
  * The parts of TensorFlow's `Event`, `Summary` and `SessionLog` messages a scalar log needs (field
@@ -129,7 +130,7 @@ export function readEventFile(path: string): { events: TensorBoardEvent[]; trunc
  * event is one `write(2)`, so a killed process leaves at most one cut-off last record; {@link close} fsyncs.
  */
 export class EventFileWriter {
-  #descriptor: number | null;
+  #file: AppendOnlyFile;
   readonly path: string;
   static #opened = 0;
 
@@ -138,16 +139,13 @@ export class EventFileWriter {
     EventFileWriter.#opened += 1;
     const seconds = Math.floor(Date.now() / 1000);
     this.path = join(directory, `events.out.tfevents.${seconds}.${hostname()}.${process.pid}.${EventFileWriter.#opened}`);
-    this.#descriptor = openSync(this.path, 'wx');
+    this.#file = new AppendOnlyFile(this.path, openSync(this.path, 'wx'), 'EventFileWriter');
     this.write({ wallTime: Date.now() / 1000, step: 0, fileVersion: EVENT_FILE_VERSION });
   }
 
   /** Appends one event. */
   write(event: TensorBoardEvent): void {
-    if (this.#descriptor === null) throw new TrainerError(`EventFileWriter: ${this.path} is closed; open a new writer to add events.`);
-    const record = frameRecord(encodeEvent(event));
-    let offset = 0;
-    while (offset < record.length) offset += writeSync(this.#descriptor, record, offset, record.length - offset);
+    this.#file.append(frameRecord(encodeEvent(event)));
   }
 
   /** Appends scalars of one step. */
@@ -156,13 +154,10 @@ export class EventFileWriter {
   }
 
   sync(): void {
-    if (this.#descriptor !== null) fsyncSync(this.#descriptor);
+    this.#file.sync();
   }
 
   close(): void {
-    if (this.#descriptor === null) return;
-    fsyncSync(this.#descriptor);
-    closeSync(this.#descriptor);
-    this.#descriptor = null;
+    this.#file.close();
   }
 }
