@@ -10,7 +10,6 @@ import { exportCommand, exportFormats, type ExportFormat } from './commands/expo
 import { generateCommand } from './commands/generate.js';
 import { importCommand, transformerXlNamings } from './commands/import.js';
 import { inspectCommand } from './commands/inspect.js';
-import { plotCommand } from './commands/plot.js';
 import { trainCommand } from './commands/train.js';
 import type { BackendChoice } from './config/schema.js';
 import { describeError, exitCodeOf } from './errors.js';
@@ -309,6 +308,8 @@ export function createProgram(io: CommandIo = processIo): Command {
     .option('--tag <tag>', 'scalar to draw instead, e.g. train/gradient_norm or memory/slots/layer_0 (repeatable; names as in scalars.csv)', collect)
     .option('--title <text>', 'chart title')
     .action(async (runs: string[], flags: { out: string; tag?: string[]; title?: string }) => {
+      // Loaded on use: the chart libraries would slow every other command's start.
+      const { plotCommand } = await import('./commands/plot.js');
       await plotCommand(
         { runs, out: flags.out, ...(flags.tag === undefined ? {} : { tags: flags.tag }), ...(flags.title === undefined ? {} : { title: flags.title }) },
         io,
