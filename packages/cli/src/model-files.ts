@@ -30,6 +30,10 @@ export interface EngramModelDocument {
   steps: number;
   /** Bits per token on the validation split at the end of training (null when not evaluated). */
   validationBitsPerToken: number | null;
+  /** Checksum of the training token stream (`tokensChecksum` of @engram/trainer), when recorded. */
+  dataChecksum?: string;
+  /** Best validation bits per token during training and its step, when recorded. */
+  bestValidation?: { step: number; bitsPerToken: number } | null;
 }
 
 /** A model loaded for eval, generate, export or inspect. */

@@ -1,8 +1,9 @@
 // The `engram` command tree (commander): train, eval, generate, export, inspect, data, config, presets.
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { backendChoices, modelKinds } from './config/schema.js';
 import { presetNames, type ConfigInput } from './config/presets.js';
-import { configCommand, presetsCommand } from './commands/config.js';
+import { configCommand, configSchemaCommand, presetsCommand } from './commands/config.js';
 import { dataDownloadCommand, dataListCommand, dataPrepareCommand, dataVerifyCommand } from './commands/data.js';
 import { evalCommand } from './commands/eval.js';
 import { exportCommand, exportFormats, type ExportFormat } from './commands/export.js';
@@ -14,8 +15,10 @@ import type { BackendChoice } from './config/schema.js';
 import { describeError, exitCodeOf } from './errors.js';
 import { processIo, writeLine, type CommandIo } from './io.js';
 
-/** The version printed by `engram --version`. */
-export const cliVersion = '0.0.0';
+/** The version printed by `engram --version`: this package's own (package.json sits one level above src/ and dist/). */
+export const cliVersion: string = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 function integer(name: string, minimum: number) {
   return (value: string): number => {
@@ -105,6 +108,10 @@ export function createProgram(io: CommandIo = processIo): Command {
       .option('--path <file>', 'text file or folder for --corpus local (data.path)')
       .option('--tokenizer <kind>', 'byte, character, word, subword (BPE trained on train) or a tokenizer.json path (data.tokenizer)')
       .option('--vocab-size <n>', 'vocabulary size of a subword tokenizer (data.subwordVocabSize)', integer('--vocab-size', 256))
+      .option('--eval-every <n>', 'evaluate every n steps; 0 = only at the end (training.evalEvery)', integer('--eval-every', 0))
+      .option('--checkpoint-every <n>', 'checkpoint every n steps; 0 = at evaluations (training.checkpointEvery)', integer('--checkpoint-every', 0))
+      .option('--eval-tokens <n>', 'validation tokens per evaluation (training.evalTokens)', integer('--eval-tokens', 1))
+      .option('-q, --quiet', 'no progress and no information lines on stderr (warnings and errors still print)')
       .option('--resume', 'continue the run in --out from its newest valid checkpoint')
       .option('--force', 'replace the run already in --out (kept aside until the new run has finished)')
       .addOption(new Option('--progress <mode>', 'progress display').choices(['auto', 'bar', 'lines', 'none']).default('auto'))
@@ -122,6 +129,10 @@ export function createProgram(io: CommandIo = processIo): Command {
         path?: string;
         tokenizer?: string;
         vocabSize?: number;
+        evalEvery?: number;
+        checkpointEvery?: number;
+        evalTokens?: number;
+        quiet?: boolean;
         resume?: boolean;
         force?: boolean;
         progress: 'auto' | 'bar' | 'lines' | 'none';
@@ -132,6 +143,9 @@ export function createProgram(io: CommandIo = processIo): Command {
         ...(flags.steps === undefined || flags.resume === true ? {} : { steps: flags.steps }),
         ...(flags.batchSize === undefined ? {} : { batchSize: flags.batchSize }),
         ...(flags.learningRate === undefined ? {} : { learningRate: flags.learningRate }),
+        ...(flags.evalEvery === undefined ? {} : { evalEvery: flags.evalEvery }),
+        ...(flags.checkpointEvery === undefined ? {} : { checkpointEvery: flags.checkpointEvery }),
+        ...(flags.evalTokens === undefined ? {} : { evalTokens: flags.evalTokens }),
       };
       const data = {
         ...(flags.corpus === undefined ? {} : { corpus: flags.corpus }),
@@ -147,7 +161,8 @@ export function createProgram(io: CommandIo = processIo): Command {
         {
           ...configSourcesOf(flags, overrides),
           out: flags.out,
-          progress: flags.progress,
+          progress: flags.quiet === true ? 'none' : flags.progress,
+          ...(flags.quiet === true ? { quiet: true } : {}),
           ...(flags.resume === true ? { resume: true } : {}),
           ...(flags.force === true ? { force: true } : {}),
           ...(flags.resume === true && flags.steps !== undefined ? { resumeSteps: flags.steps } : {}),
@@ -285,6 +300,22 @@ export function createProgram(io: CommandIo = processIo): Command {
       },
     );
 
+  program
+    .command('plot')
+    .description('draw learning curves of one or several runs (bits per token by default) to SVG or PNG')
+    .argument('<runs...>', 'run directories of engram train (or their train.jsonl)')
+    .option('-o, --out <file>', 'output file, .svg or .png', 'curves.svg')
+    .option('--tag <tag>', 'scalar to draw instead, e.g. train/gradient_norm or memory/slots/layer_0 (repeatable; names as in scalars.csv)', collect)
+    .option('--title <text>', 'chart title')
+    .action(async (runs: string[], flags: { out: string; tag?: string[]; title?: string }) => {
+      // Loaded on use: the chart libraries would slow every other command's start.
+      const { plotCommand } = await import('./commands/plot.js');
+      await plotCommand(
+        { runs, out: flags.out, ...(flags.tag === undefined ? {} : { tags: flags.tag }), ...(flags.title === undefined ? {} : { title: flags.title }) },
+        io,
+      );
+    });
+
   const data = program.command('data').description('list, download, verify and prepare corpora');
   data
     .command('list')
@@ -328,9 +359,11 @@ export function createProgram(io: CommandIo = processIo): Command {
       .command('config')
       .description('print the configuration that a preset, a file and flags resolve to (validated)')
       .addOption(new Option('-f, --format <format>', 'output format').choices(['yaml', 'json']).default('yaml'))
+      .option('--schema', 'print the JSON Schema of a configuration file instead (for editor completion)')
       .addOption(backendOption()),
-  ).action((flags: ConfigFlags & { format: string }) => {
-    configCommand({ ...configSourcesOf(flags), format: flags.format }, io);
+  ).action((flags: ConfigFlags & { format: string; schema?: boolean }) => {
+    if (flags.schema === true) configSchemaCommand(io);
+    else configCommand({ ...configSourcesOf(flags), format: flags.format }, io);
   });
 
   program
@@ -347,6 +380,7 @@ export function createProgram(io: CommandIo = processIo): Command {
       '  engram eval runs/es',
       '  engram generate runs/es --prompt "The " --max-new-tokens 200',
       '  engram inspect runs/es --text notes.txt --out memory.svg',
+      '  engram plot runs/es runs/txl --out curves.png',
       '  engram data download enwik8',
       '  engram config --kind compressive --set memory.compressor=mean-pool',
     ].join('\n'),

@@ -101,7 +101,7 @@ describe('data loss is impossible', () => {
 
     const replaced = await engram('export', run, '--out', out, '--overwrite', '--backend', 'wasm');
     expect(replaced.code, replaced.err).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(['config.json', 'engram.json', 'model.safetensors', 'tokenizer.json']);
+    expect(readdirSync(out).sort()).toEqual(['README.md', 'config.json', 'engram.json', 'model.safetensors', 'tokenizer.json']);
     expect(leftovers(root)).toEqual([]);
   });
 
@@ -110,7 +110,7 @@ describe('data loss is impossible', () => {
     const before = snapshot(copy);
     const refused = await engram('train', '--out', copy, '--steps', '3', ...tiny);
     expect(refused.code).toBe(2);
-    expectOneLine(refused.err, /^engram: --out .*existing already holds files \(checkpoints\/, config\.yaml, model\/, tokenizer\.json, train\.jsonl\): continue that run with --resume, choose a new --out, or add --force to replace it\n$/);
+    expectOneLine(refused.err, /^engram: --out .*existing already holds files \(([\w.-]+\/?, ){5}\.\.\. \(\d+ entries\)\): continue that run with --resume, choose a new --out, or add --force to replace it\n$/);
     expect(snapshot(copy)).toEqual(before);
 
     // A --force run that fails its checks changes nothing either.

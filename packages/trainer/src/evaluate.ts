@@ -28,6 +28,17 @@ export interface EvaluationData {
   errorRate?: boolean;
   /** Stop after this many batches (quick checks during training; default: the whole split). */
   maxBatches?: number;
+  /**
+   * Batches in a pass, when known (e.g. `planEvaluation(tokens.length, { batchSize, segmentLength }).steps`
+   * of `@engram/datasets`): the progress bar then shows the evaluation's ETA.
+   */
+  totalBatches?: number;
+}
+
+/** Options of {@link evaluate} that do not describe the split. */
+export interface EvaluateOptions {
+  /** Called after each batch with the number of batches done. */
+  onBatch?: (done: number) => void;
 }
 
 /** Result of {@link evaluate}. */
@@ -63,7 +74,7 @@ function batchShape(batch: TokenBatch, index: number): [number, number] {
  * and divided by their number at the end. Training state (weights, optimizer, training memory)
  * is not touched; the evaluation memory is disposed at the end.
  */
-export function evaluate(model: MemoryTransformer, data: EvaluationData): EvaluationResult {
+export function evaluate(model: MemoryTransformer, data: EvaluationData, options: EvaluateOptions = {}): EvaluationResult {
   if (typeof data?.batches !== 'function') {
     throw new InvalidTrainOptionError({
       option: 'evaluation.batches',
@@ -124,6 +135,7 @@ export function evaluate(model: MemoryTransformer, data: EvaluationData): Evalua
         disposeBatchTensors(tensors);
       }
       batches += 1;
+      options.onBatch?.(batches);
     }
   } finally {
     if (state !== null) disposeState(state);

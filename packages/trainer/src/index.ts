@@ -13,5 +13,5 @@ export {
   CheckpointMismatchError,
 } from './errors.js';
 export { evaluate } from './evaluate.js';
-export type { EvaluationData, EvaluationResult } from './evaluate.js';
+export type { EvaluationData, EvaluationResult, EvaluateOptions } from './evaluate.js';
 export { tokensChecksum } from './dataset-checksum.js';

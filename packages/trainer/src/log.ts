@@ -60,18 +60,52 @@ export function readJsonLines<T = Record<string, unknown>>(path: string): JsonLi
 }
 
 /**
+ * A file descriptor that is only appended to: each {@link append} is written whole before it returns
+ * (a killed process cuts at most the last piece), {@link sync} fsyncs, {@link close} fsyncs and closes.
+ */
+export class AppendOnlyFile {
+  #descriptor: number | null;
+  readonly path: string;
+  readonly #owner: string;
+
+  /** Wraps an open descriptor of `path`; `owner` names the writer in errors. */
+  constructor(path: string, descriptor: number, owner: string) {
+    this.path = path;
+    this.#descriptor = descriptor;
+    this.#owner = owner;
+  }
+
+  append(bytes: Uint8Array): void {
+    if (this.#descriptor === null) throw new TrainerError(`${this.#owner}: ${this.path} is closed; open a new writer to add records.`);
+    let offset = 0;
+    while (offset < bytes.length) offset += writeSync(this.#descriptor, bytes, offset, bytes.length - offset);
+  }
+
+  sync(): void {
+    if (this.#descriptor !== null) fsyncSync(this.#descriptor);
+  }
+
+  close(): void {
+    if (this.#descriptor === null) return;
+    fsyncSync(this.#descriptor);
+    closeSync(this.#descriptor);
+    this.#descriptor = null;
+  }
+}
+
+/**
  * Appends JSON records to a file, one per line. Each {@link write} is a single `write(2)` of the
  * whole line, so a killed process leaves at most one cut-off last line; {@link close} fsyncs.
  */
 export class JsonLinesWriter {
-  #descriptor: number | null;
+  #file: AppendOnlyFile;
   readonly path: string;
   /** Bytes of a cut-off last line removed when the file was opened for appending. */
   readonly repairedBytes: number;
 
   private constructor(path: string, descriptor: number, repairedBytes: number) {
     this.path = path;
-    this.#descriptor = descriptor;
+    this.#file = new AppendOnlyFile(path, descriptor, 'JsonLinesWriter');
     this.repairedBytes = repairedBytes;
   }
 
@@ -115,25 +149,16 @@ export class JsonLinesWriter {
 
   /** Writes one record as a line (non-finite numbers become strings, see {@link readJsonLines}). */
   write(record: Record<string, unknown>): void {
-    if (this.#descriptor === null) {
-      throw new TrainerError(`JsonLinesWriter: ${this.path} is closed; open a new writer to add records.`);
-    }
-    const line = `${JSON.stringify(record, replaceNonFinite)}\n`;
-    const buffer = Buffer.from(line, 'utf8');
-    let offset = 0;
-    while (offset < buffer.length) offset += writeSync(this.#descriptor, buffer, offset, buffer.length - offset);
+    this.#file.append(Buffer.from(`${JSON.stringify(record, replaceNonFinite)}\n`, 'utf8'));
   }
 
   /** Forces written records to stable storage (used before a checkpoint is published). */
   sync(): void {
-    if (this.#descriptor !== null) fsyncSync(this.#descriptor);
+    this.#file.sync();
   }
 
   close(): void {
-    if (this.#descriptor === null) return;
-    fsyncSync(this.#descriptor);
-    closeSync(this.#descriptor);
-    this.#descriptor = null;
+    this.#file.close();
   }
 }
 

@@ -1,7 +1,7 @@
-// @engram/trainer/node (Node only): the training loop with its JSON-lines logs, terminal progress, atomic checkpoints and resume.
+// @engram/trainer/node (Node only): the training loop and its callbacks, loggers (JSON lines, CSV, TensorBoard), terminal progress, atomic checkpoints and resume.
 export { JsonLinesWriter, readJsonLines, readTrainingLog } from './log.js';
 export type { JsonLinesContent, TrainingLog } from './log.js';
-export { createProgressReporter } from './progress.js';
+export { createProgressReporter, formatDuration } from './progress.js';
 export type { ProgressMode, ProgressOptions, ProgressReporter, ProgressStep } from './progress.js';
 export {
   MANIFEST_FILE,
@@ -14,6 +14,19 @@ export {
   verifyCheckpoint,
 } from './checkpoint-store.js';
 export type { CheckpointEntry, CheckpointManifest } from './checkpoint-store.js';
+export { JsonLinesLogger, CsvLogger, TensorBoardLogger, CSV_COLUMNS, scalarsOf } from './loggers.js';
+export type { Logger } from './loggers.js';
+export { EventFileWriter, readEventFile, maskedCrc32c, frameRecord, EVENT_FILE_VERSION, SESSION_START } from './tensorboard.js';
+export type { TensorBoardEvent } from './tensorboard.js';
+export type {
+  TrainerCallback,
+  RunView,
+  RunRecord,
+  HeaderRecord,
+  CheckpointRecord,
+  WarningRecord,
+  EndRecord,
+} from './callbacks.js';
 export { train } from './train.js';
 export type {
   TrainOptions,

@@ -1,4 +1,4 @@
-// The training loop (SPEC 7): Adam with warm-up and cosine decay, global-norm clipping, non-finite step skipping, periodic in-order evaluation, JSON-lines logs, atomic checkpoints and bit-exact resume.
+// The training loop (SPEC 7): per step the scheduled learning rate, the next batch, model.trainStep (clipping, Adam, non-finite skipping) and the step record; everything else (logs, progress, evaluation, checkpoints, the non-finite guard) is a callback.
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import type { SegmentSource, TokenBatch } from '@engram/datasets';
@@ -10,25 +10,30 @@ import { MemoryTracker, TelemetryRecorder, ThroughputMeter, Stopwatch } from '@e
 import type { MemoryPeaks, TelemetrySummary, ThroughputSummary } from '@engram/metrics';
 import { createAdam } from '@engram/model';
 import type { Batch, MemoryTransformer, TrainStepResult } from '@engram/model';
-import { findResumableCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import type { EvaluationRecord, HeaderRecord, RunView, StepRecord, TrainerCallback } from './callbacks.js';
+import { findResumableCheckpoint, loadCheckpoint } from './checkpoint.js';
 import type { TrainingProgress } from './checkpoint.js';
-import { pruneCheckpoints, removeLeftovers } from './checkpoint-store.js';
-import {
-  InvalidTrainOptionError,
-  NonFiniteEvaluationError,
-  NonFiniteLossError,
-  NothingToResumeError,
-  TrainerError,
-  describeValue,
-} from './errors.js';
-import { evaluate } from './evaluate.js';
-import type { EvaluationData, EvaluationResult } from './evaluate.js';
-import { JsonLinesWriter } from './log.js';
+import { removeLeftovers } from './checkpoint-store.js';
+import { InvalidTrainOptionError, NothingToResumeError, describeValue } from './errors.js';
+import type { EvaluationData } from './evaluate.js';
+import { JsonLinesLogger } from './loggers.js';
+import type { Logger } from './loggers.js';
 import { setLearningRate } from './optimizer-state.js';
 import { createProgressReporter } from './progress.js';
 import type { ProgressMode } from './progress.js';
+import {
+  checkpointCallback,
+  evaluationCallback,
+  hooksCallback,
+  loggingCallback,
+  nonFiniteGuard,
+  progressCallback,
+} from './run-callbacks.js';
+import type { RunControl } from './run-callbacks.js';
 import { learningRateAt, resolveSchedule } from './schedule.js';
 import type { ResolvedSchedule, ScheduleOptions } from './schedule.js';
+
+export type { StepRecord, EvaluationRecord } from './callbacks.js';
 
 /** Adam settings (SPEC 7: epsilon 1e-8 as in the papers' PyTorch runs). */
 export interface OptimizerOptions {
@@ -92,6 +97,13 @@ export interface TrainOptions {
   resume?: boolean | 'if-present';
   /** JSON-lines log file (replaced on a fresh start, appended on resume). */
   log?: { path: string };
+  /** Further loggers (CSV, TensorBoard, your own), written after the JSON-lines log. */
+  loggers?: Logger[];
+  /**
+   * Your own callbacks, called after the standard ones for each event (logs, progress, `onStep` /
+   * `onEvaluation` / `onWarning`, the non-finite guard, evaluation, checkpoints, then these).
+   */
+  callbacks?: TrainerCallback[];
   /** Stop after this many non-finite steps in a row (default 5). */
   maxNonFiniteInARow?: number;
   /** The run's seed, recorded in the log header (default: the model's seed, which drives its initialisation and dropout). */
@@ -121,53 +133,9 @@ export interface TrainOptions {
   onStep?: (record: StepRecord) => void | Promise<void>;
   /** Called after every evaluation with its log record. */
   onEvaluation?: (record: EvaluationRecord) => void | Promise<void>;
-  /** Called for every warning (default: printed to stderr). */
+  /** Called for every warning (default: printed above the progress, or to the progress stream with progress `none`). */
   onWarning?: (message: string) => void;
   faultInjection?: FaultInjection;
-}
-
-/** One log line per optimizer step. */
-export interface StepRecord {
-  type: 'step';
-  step: number;
-  /** Epoch of the training batch. */
-  epoch: number;
-  loss: number;
-  taskLoss: number;
-  auxiliaryLoss: number;
-  separateLoss: number | null;
-  /** Global gradient norm before clipping. */
-  gradientNorm: number;
-  learningRate: number;
-  /** False when the update was skipped (non-finite loss or gradient). */
-  applied: boolean;
-  nonFiniteInARow: number;
-  nonFiniteTotal: number;
-  /** Tokens in the step (K x B x T for K segments per step). */
-  tokens: number;
-  /** Wall time of the step in seconds. */
-  seconds: number;
-  tokensPerSecond: number;
-  /** Engine tensor bytes after the step, and the largest value sampled so far. */
-  tensorBytes: number;
-  peakTensorBytes: number;
-  /** True peak inside the step (only on profiled steps, see `profileMemoryEvery`). */
-  stepPeakTensorBytes?: number;
-  rssBytes: number;
-  /** Memory slots per layer after the step (policy telemetry). */
-  memorySlots: number[];
-  /** Further per-layer telemetry (spans, compressed slots, ...). */
-  telemetry: Record<string, number[]>;
-}
-
-/** One log line per evaluation. */
-export interface EvaluationRecord extends EvaluationResult {
-  type: 'evaluation';
-  step: number;
-  /** The value of `bestMetric`. */
-  metric: number;
-  /** Whether this evaluation is the best so far. */
-  best: boolean;
 }
 
 /** What {@link train} returns. */
@@ -338,34 +306,99 @@ function trainerVersion(): string | null {
   }
 }
 
-function metricOf(result: EvaluationResult, metric: ResolvedOptions['bestMetric']): number {
-  const value = result[metric];
-  if (typeof value !== 'number') {
-    throw new TrainerError(`train: the evaluation produced no ${metric}; check evaluation.words / evaluation.errorRate.`);
-  }
-  return value;
-}
-
 /** A mask of NaN for fault injection: `[batch, T]` float32. */
 function nonFiniteMask(like: tf.Tensor2D): tf.Tensor2D {
   return tf.fill(like.shape, Number.NaN, 'float32') as tf.Tensor2D;
 }
 
+/** The loop's run state and event dispatch: callbacks are called in list order for each event. */
+class Run implements RunControl {
+  readonly totalSteps: number;
+  readonly startStep: number;
+  progress: TrainingProgress;
+  callbacks: TrainerCallback[] = [];
+  /** Warnings emitted so far. */
+  readonly warnings: string[] = [];
+  readonly evaluations: EvaluationRecord[] = [];
+  lastCheckpoint: string | null;
+  ended = false;
+  #end: () => Record<string, unknown>;
+
+  constructor(options: { totalSteps: number; progress: TrainingProgress; lastCheckpoint: string | null; end: () => Record<string, unknown> }) {
+    this.totalSteps = options.totalSteps;
+    this.startStep = options.progress.step;
+    this.progress = options.progress;
+    this.lastCheckpoint = options.lastCheckpoint;
+    this.#end = options.end;
+  }
+
+  async dispatch<K extends keyof TrainerCallback>(hook: K, ...args: unknown[]): Promise<void> {
+    for (const callback of this.callbacks) {
+      const method = callback[hook] as ((...values: unknown[]) => void | Promise<void>) | undefined;
+      if (method !== undefined) await method.apply(callback, [...args, this]);
+    }
+  }
+
+  async warn(message: string): Promise<void> {
+    this.warnings.push(message);
+    await this.dispatch('onWarning', { type: 'warning', step: this.progress.step, time: new Date().toISOString(), message });
+  }
+
+  async emitEvaluation(record: EvaluationRecord): Promise<void> {
+    this.evaluations.push(record);
+    await this.dispatch('onEvaluation', record);
+  }
+
+  async emitCheckpoint(path: string, removed: string[]): Promise<void> {
+    this.lastCheckpoint = path;
+    await this.dispatch('onCheckpoint', { type: 'checkpoint', step: this.progress.step, time: new Date().toISOString(), path, removed });
+  }
+
+  async emitEnd(reason: 'completed' | 'non-finite', extra: { message?: string }): Promise<void> {
+    this.ended = true;
+    const fields = reason === 'completed' ? this.#end() : {};
+    await this.dispatch('onEnd', { type: 'end', step: this.progress.step, time: new Date().toISOString(), reason, ...extra, ...fields });
+  }
+
+  async startEvaluation(split: string, totalBatches: number | null): Promise<void> {
+    await this.dispatch('onEvaluationStart', { step: this.progress.step, split, totalBatches });
+  }
+
+  evaluationBatch(done: number, totalBatches: number | null): void {
+    for (const callback of this.callbacks) callback.onEvaluationBatch?.(done, totalBatches);
+  }
+
+  async beforeCheckpoint(): Promise<void> {
+    await this.dispatch('onBeforeCheckpoint', this.progress.step);
+  }
+
+  close(): void {
+    for (const callback of this.callbacks) {
+      try {
+        callback.close?.();
+      } catch {
+        // One callback failing to release its files must not keep the others from releasing theirs.
+      }
+    }
+  }
+}
+
 /**
  * Trains `options.model` for `options.steps` optimizer steps (SPEC 7) and returns a summary.
  *
- * Per step: set the scheduled learning rate on the optimizers; take the next batch (fresh memory
- * at a new epoch); `model.trainStep` (LM gradient, clip by global norm, Adam; the policy's separate
- * loss with its own optimizer; memory write; `afterOptimizerStep`, e.g. Adaptive-Span clamping);
- * count non-finite steps (their update is skipped; after `maxNonFiniteInARow` in a row the run
- * stops with {@link NonFiniteLossError}); log the step; evaluate every `evalEvery` steps; write a
- * checkpoint every `checkpoint.every` steps, at improvements of the best metric, and at the end.
+ * The loop, per step: set the scheduled learning rate on the optimizers; take the next batch (fresh
+ * memory at a new epoch); `model.trainStep` (LM gradient, clip by global norm, Adam; the policy's
+ * separate loss with its own optimizer; memory write; `afterOptimizerStep`, e.g. Adaptive-Span
+ * clamping); count non-finite steps (their update is skipped); build the step record and hand it to
+ * the callbacks in order: loggers (`log`, `loggers`), progress, `onStep`, the non-finite guard (after
+ * `maxNonFiniteInARow` in a row the run stops with {@link NonFiniteLossError}), evaluation every
+ * `evalEvery` steps, checkpoints every `checkpoint.every` steps, at improvements of the best metric
+ * and at the end, then `options.callbacks`.
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const resolved = resolveOptions(options);
   const { model } = options;
   const data = options.data;
-  const warn = options.onWarning ?? ((message: string) => process.stderr.write(`engram trainer warning: ${message}\n`));
   const optimizer = createAdam({
     learningRate: learningRateAt(1, resolved.schedule),
     beta1: resolved.beta1,
@@ -397,16 +430,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   };
 
   let state: MemoryState | null = null;
-  let log: JsonLinesWriter | null = null;
-  let progressReporter: ReturnType<typeof createProgressReporter> | null = null;
-  const warnings: string[] = [];
-  const emitWarning = (message: string, step: number) => {
-    warnings.push(message);
-    log?.write({ type: 'warning', step, time: new Date().toISOString(), message });
-    progressReporter?.message(`warning: ${message}`);
-    warn(message);
-  };
-
+  let run: Run | null = null;
+  const loggers: Logger[] = [];
   try {
     let progress: TrainingProgress = {
       step: 0,
@@ -447,66 +472,102 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }
     if (state === null) state = model.initialState(data.batchSize);
 
-    if (options.log !== undefined) {
-      log = JsonLinesWriter.open(options.log.path, { append: resumedFrom !== null });
-      if (log.repairedBytes > 0) {
-        pendingWarnings.push(`removed a cut-off last line (${log.repairedBytes} bytes) from ${options.log.path}`);
-      }
-      log.write({
-        type: 'header',
-        time: new Date().toISOString(),
-        seed: options.seed ?? model.config.seed,
-        resumedFromStep: resumedFrom?.step ?? null,
-        resumedFromCheckpoint: resumedFrom?.path ?? null,
-        config: runDescription,
-        model: model.config,
-        policy: { kind: model.policy.kind, config: model.policy.config() },
-        parameterCount: model.parameterCount(),
-        temporalRange: model.temporalRange(),
-        dataset: { checksum: options.datasetChecksum ?? null, position: progress.data },
-        versions: {
-          trainer: trainerVersion(),
-          node: process.versions.node,
-          tfjs: tf.version.tfjs,
-          backend: tf.getBackend(),
-        },
-      });
-    }
-
-    const progressOptions = {
-      mode: options.progress ?? 'auto',
-      totalSteps: resolved.steps,
-      startStep: progress.step,
-      ...(options.progressStream === undefined ? {} : { stream: options.progressStream }),
-    };
-    progressReporter = createProgressReporter(progressOptions);
-    for (const message of pendingWarnings) emitWarning(message, progress.step);
+    const resumedFromStep = resumedFrom?.step ?? null;
+    if (options.log !== undefined) loggers.push(new JsonLinesLogger(options.log.path));
+    loggers.push(...(options.loggers ?? []));
+    for (const logger of loggers) pendingWarnings.push(...logger.open({ resumedFromStep }));
 
     const memoryTracker = new MemoryTracker({ engine: () => tf.memory() });
     const throughput = new ThroughputMeter();
     const telemetry = new TelemetryRecorder();
-    const evaluations: EvaluationRecord[] = [];
-    const resumedFromStep = resumedFrom?.step ?? null;
     let lastLoss: number | null = null;
-    let lastCheckpoint: string | null = resumedFrom?.path ?? null;
+    const summaries = () => ({
+      throughput: lastLoss !== null ? throughput.summary() : null,
+      telemetry: telemetry.steps > 0 ? telemetry.summary() : null,
+      memory: memoryTracker.peaks(),
+    });
+    run = new Run({
+      totalSteps: resolved.steps,
+      progress,
+      lastCheckpoint: resumedFrom?.path ?? null,
+      end: () => {
+        const summary = summaries();
+        return {
+          nonFiniteTotal: progress.nonFiniteTotal,
+          bestMetric: progress.bestMetric,
+          bestStep: progress.bestStep,
+          throughput: summary.throughput,
+          memory: summary.memory,
+        };
+      },
+    });
+    const reporter = createProgressReporter({
+      mode: options.progress ?? 'auto',
+      totalSteps: resolved.steps,
+      startStep: progress.step,
+      ...(options.progressStream === undefined ? {} : { stream: options.progressStream }),
+    });
+    run.callbacks.push(
+      loggingCallback(loggers),
+      progressCallback(reporter, {
+        printWarnings: options.onWarning === undefined,
+        warningStream: options.progressStream ?? process.stderr,
+        quiet: (options.progress ?? 'auto') === 'none',
+        bestMetric: resolved.bestMetric,
+      }),
+      hooksCallback({
+        ...(options.onStep === undefined ? {} : { onStep: options.onStep }),
+        ...(options.onEvaluation === undefined ? {} : { onEvaluation: options.onEvaluation }),
+        ...(options.onWarning === undefined ? {} : { onWarning: options.onWarning }),
+      }),
+      nonFiniteGuard(run, resolved.maxNonFiniteInARow),
+    );
+    if (options.evaluation !== undefined) {
+      run.callbacks.push(
+        evaluationCallback(run, {
+          model,
+          data: options.evaluation,
+          every: resolved.evalEvery,
+          bestMetric: resolved.bestMetric,
+          afterEvaluation: () => memoryTracker.sample(),
+        }),
+      );
+    }
+    if (resolved.checkpoint !== null) {
+      run.callbacks.push(
+        checkpointCallback(run, {
+          ...resolved.checkpoint,
+          model,
+          optimizer,
+          separateOptimizer,
+          memoryState: () => state,
+          runDescription,
+        }),
+      );
+    }
+    run.callbacks.push(...(options.callbacks ?? []));
 
-    const writeCheckpoint = async () => {
-      if (resolved.checkpoint === null || state === null) return;
-      log?.sync();
-      const path = await saveCheckpoint({
-        directory: resolved.checkpoint.directory,
-        model,
-        optimizer,
-        separateOptimizer,
-        memoryState: state,
-        progress,
-        run: runDescription,
-      });
-      const keep = resolved.checkpoint.keepBest && progress.bestStep !== null ? [progress.bestStep] : [];
-      const removed = await pruneCheckpoints(resolved.checkpoint.directory, { keepLast: resolved.checkpoint.keepLast, keep });
-      lastCheckpoint = path;
-      log?.write({ type: 'checkpoint', step: progress.step, time: new Date().toISOString(), path, removed });
+    const header: HeaderRecord = {
+      type: 'header',
+      time: new Date().toISOString(),
+      seed: options.seed ?? model.config.seed,
+      resumedFromStep,
+      resumedFromCheckpoint: resumedFrom?.path ?? null,
+      config: runDescription,
+      model: model.config,
+      policy: { kind: model.policy.kind, config: model.policy.config() },
+      parameterCount: model.parameterCount(),
+      temporalRange: model.temporalRange(),
+      dataset: { checksum: options.datasetChecksum ?? null, position: progress.data },
+      versions: {
+        trainer: trainerVersion(),
+        node: process.versions.node,
+        tfjs: tf.version.tfjs,
+        backend: tf.getBackend(),
+      },
     };
+    await run.dispatch('onStart', header);
+    for (const message of pendingWarnings) await run.warn(message);
 
     while (progress.step < resolved.steps) {
       const step = progress.step + 1;
@@ -606,111 +667,31 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         memorySlots: [...policyTelemetry.memorySlots],
         telemetry: perLayer,
       };
-      log?.write({ ...record, time: new Date().toISOString() });
-      progressReporter.step({
-        step,
-        loss: result.loss,
-        learningRate,
-        tokensPerSecond: record.tokensPerSecond,
-        applied: result.applied,
-      });
-      await options.onStep?.(record);
-
-      if (progress.nonFiniteInARow >= resolved.maxNonFiniteInARow) {
-        const error = new NonFiniteLossError({
-          step,
-          inARow: progress.nonFiniteInARow,
-          total: progress.nonFiniteTotal,
-          loss: result.loss,
-          gradientNorm: result.gradientNorm,
-        });
-        log?.write({ type: 'end', step, time: new Date().toISOString(), reason: 'non-finite', message: error.message });
-        progressReporter.message(error.message);
-        throw error;
-      }
-
-      let improved = false;
-      const evaluateNow =
-        options.evaluation !== undefined &&
-        ((resolved.evalEvery > 0 && step % resolved.evalEvery === 0) || step === resolved.steps);
-      if (evaluateNow && options.evaluation !== undefined) {
-        let evaluation: EvaluationResult;
-        try {
-          evaluation = evaluate(model, options.evaluation);
-        } catch (error) {
-          if (!(error instanceof NonFiniteEvaluationError)) throw error;
-          // A non-finite validation loss means the weights went bad: the documented non-finite stop.
-          const stop = new NonFiniteLossError({
-            step,
-            inARow: progress.nonFiniteInARow,
-            total: progress.nonFiniteTotal,
-            loss: error.loss,
-            gradientNorm: result.gradientNorm,
-            during: 'evaluation',
-          });
-          log?.write({ type: 'end', step, time: new Date().toISOString(), reason: 'non-finite', message: stop.message });
-          progressReporter.message(stop.message);
-          throw stop;
-        }
-        memoryTracker.sample();
-        const metric = metricOf(evaluation, resolved.bestMetric);
-        improved = Number.isFinite(metric) && (progress.bestMetric === null || metric < progress.bestMetric);
-        if (improved) {
-          progress.bestMetric = metric;
-          progress.bestStep = step;
-        }
-        const evaluationRecord: EvaluationRecord = { type: 'evaluation', step, ...evaluation, metric, best: improved };
-        evaluations.push(evaluationRecord);
-        log?.write({ ...evaluationRecord, time: new Date().toISOString() });
-        progressReporter.message(
-          `step ${step}: ${evaluation.split} ${evaluation.bitsPerToken.toFixed(4)} bits/token` +
-            (evaluation.wordLevelPerplexity === undefined ? '' : `, word perplexity ${evaluation.wordLevelPerplexity.toFixed(2)}`) +
-            (evaluation.errorRate === undefined ? '' : `, error rate ${evaluation.errorRate.toFixed(4)}`) +
-            (improved ? ' (best)' : ''),
-        );
-        await options.onEvaluation?.(evaluationRecord);
-      }
-
-      if (
-        resolved.checkpoint !== null &&
-        (step % resolved.checkpoint.every === 0 || step === resolved.steps || (improved && resolved.checkpoint.keepBest))
-      ) {
-        await writeCheckpoint();
-      }
+      await run.dispatch('onStep', record);
     }
 
-    const throughputSummary = lastLoss !== null ? throughput.summary() : null;
-    const telemetrySummary = telemetry.steps > 0 ? telemetry.summary() : null;
-    const memory = memoryTracker.peaks();
-    log?.write({
-      type: 'end',
-      step: progress.step,
-      time: new Date().toISOString(),
-      reason: 'completed',
-      nonFiniteTotal: progress.nonFiniteTotal,
-      bestMetric: progress.bestMetric,
-      bestStep: progress.bestStep,
-      throughput: throughputSummary,
-      memory,
-    });
+    const summary = summaries();
+    await run.emitEnd('completed', {});
     return {
       step: progress.step,
       resumedFromStep,
       lastLoss,
-      evaluations,
+      evaluations: run.evaluations,
       bestMetric: progress.bestMetric,
       bestStep: progress.bestStep,
       nonFiniteTotal: progress.nonFiniteTotal,
-      throughput: throughputSummary,
-      memory,
-      telemetry: telemetrySummary,
-      lastCheckpoint,
+      throughput: summary.throughput,
+      memory: summary.memory,
+      telemetry: summary.telemetry,
+      lastCheckpoint: run.lastCheckpoint,
     };
   } finally {
-    progressReporter?.stop();
-    log?.close();
+    if (run !== null) run.close();
+    else for (const logger of loggers) logger.close();
     if (state !== null) disposeState(state);
     optimizer.dispose();
     separateOptimizer?.dispose();
   }
 }
+
+export type { RunView };

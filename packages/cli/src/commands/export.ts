@@ -19,6 +19,7 @@ import {
   withDirectoryLock,
   writeFileAtomic,
 } from '../files.js';
+import { MODEL_CARD_FILE, modelCard } from '../model-card.js';
 import { writeLine, type CommandIo } from '../io.js';
 import {
   ENGRAM_FILE,
@@ -108,6 +109,7 @@ export async function exportCommand(options: ExportCommandOptions, io: CommandIo
           } else {
             await saveTrainedModel(folder, trained.model, trained.tokenizer, trained.document);
           }
+          await writeFileAtomic(join(folder, MODEL_CARD_FILE), modelCard(trained, { format, source: options.source }));
         }),
       );
     });

@@ -1,11 +1,19 @@
 // `engram train`: trains a model from a configuration with @engram/trainer and saves it with its tokenizer; never overwrites a run it was not asked to.
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { StreamBatcher, evaluationBatches } from '@engram/datasets';
+import { join, relative, resolve } from 'node:path';
+import { StreamBatcher, evaluationBatches, planEvaluation } from '@engram/datasets';
 import { loadTokenizer, saveTokenizer } from '@engram/datasets/node';
 import { createModel } from '@engram/model';
-import { NonFiniteLossError } from '@engram/trainer';
-import { findResumableCheckpoint, train, type ProgressMode, type TrainResult } from '@engram/trainer/node';
+import { NonFiniteLossError, tokensChecksum } from '@engram/trainer';
+import {
+  CsvLogger,
+  TensorBoardLogger,
+  findResumableCheckpoint,
+  train,
+  type ProgressMode,
+  type TrainerCallback,
+  type TrainResult,
+} from '@engram/trainer/node';
 import { stringify as toYaml, parse as parseYaml } from 'yaml';
 import { setupBackend } from '../backend.js';
 import { assertFits, estimateTrainingBytes, trainingShapeOf } from '../budget.js';
@@ -45,6 +53,8 @@ export interface TrainCommandOptions extends ConfigSources {
   progress?: ProgressMode;
   /** Never download a corpus. */
   offline?: boolean;
+  /** No information lines (backend, data, model) on stderr; pair with `progress: 'none'`. */
+  quiet?: boolean;
 }
 
 /** What {@link trainCommand} returns. */
@@ -59,6 +69,44 @@ export interface TrainSummary {
 
 /** The run configuration file inside a run directory. */
 export const RUN_CONFIG_FILE = 'config.yaml';
+
+/** Files of a run directory besides config.yaml and the tokenizer. */
+export const RUN_FILES = {
+  /** Every record of the run, one JSON object a line. */
+  log: 'train.jsonl',
+  /** The scalars as `step,tag,value,time` rows. */
+  scalars: 'scalars.csv',
+  /** TensorBoard event files: `tensorboard --logdir <run>/tensorboard`. */
+  tensorboard: 'tensorboard',
+  /** Which checkpoint had the best validation figure (rewritten atomically at each improvement). */
+  bestCheckpoint: 'best-checkpoint.json',
+} as const;
+
+/** The content of {@link RUN_FILES}.bestCheckpoint. */
+export interface BestCheckpointPointer {
+  step: number;
+  /** Checkpoint directory relative to the run directory. */
+  checkpoint: string;
+  metric: string;
+  value: number;
+}
+
+/** Keeps `best-checkpoint.json` pointing at the checkpoint of the best evaluation so far. */
+function bestCheckpointPointer(runDirectory: string, metric: string): TrainerCallback {
+  return {
+    onCheckpoint: async (record, run) => {
+      const { bestStep, bestMetric } = run.progress;
+      if (bestStep !== record.step || bestMetric === null) return;
+      const pointer: BestCheckpointPointer = {
+        step: bestStep,
+        checkpoint: relative(runDirectory, record.path),
+        metric,
+        value: bestMetric,
+      };
+      await writeFileAtomic(join(runDirectory, RUN_FILES.bestCheckpoint), `${JSON.stringify(pointer, null, 2)}\n`);
+    },
+  };
+}
 
 /** Validation tokens evaluated at each evaluation (a prefix of the split, in order). */
 function validationSlice(tokens: Int32Array, limit: number | null): Int32Array {
@@ -155,7 +203,10 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
   }
   await checkRunDirectory(options, runDirectory, config);
   const backend = await setupBackend(config.backend);
-  writeLine(io.stderr, `backend: ${backend.description}`);
+  const info = (line: string) => {
+    if (options.quiet !== true) writeLine(io.stderr, line);
+  };
+  info(`backend: ${backend.description}`);
 
   const runTokenizerPath = join(runDirectory, TOKENIZER_FILE);
   let previousTokenizer;
@@ -167,8 +218,7 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
     ...(options.offline === undefined ? {} : { offline: options.offline }),
     ...(previousTokenizer === undefined ? {} : { tokenizer: previousTokenizer }),
   });
-  writeLine(
-    io.stderr,
+  info(
     `data: ${tokens.corpus}, ${tokens.tokenizer.kind} tokenizer (${tokens.tokenizer.vocabSize} tokens), ` +
       `train ${tokens.train.length.toLocaleString('en-US')} / valid ${tokens.valid.length.toLocaleString('en-US')} tokens` +
       (tokens.origin === 'prepared' ? ' (prepared cache)' : ''),
@@ -235,7 +285,7 @@ async function trainInto(
   }
   const model = createModel(modelConfig, { policy: createPolicy(config) });
   try {
-    writeLine(
+    if (options.quiet !== true) writeLine(
       io.stderr,
       `model: ${config.kind}, ${model.parameterCount().toLocaleString('en-US')} parameters, temporal range ${temporalRangeOf(config)} tokens`,
     );
@@ -247,10 +297,13 @@ async function trainInto(
         ? {
             name: 'validation',
             batches: () => evaluationBatches(validation, { batchSize: training.batchSize, segmentLength }),
+            totalBatches: planEvaluation(validation.length, { batchSize: training.batchSize, segmentLength }).steps,
           }
         : undefined;
+    const dataChecksum = tokensChecksum(tokens.train);
     const result = await train({
       model,
+      datasetChecksum: dataChecksum,
       data: new StreamBatcher(tokens.train, { batchSize: training.batchSize, segmentLength }),
       ...(evaluation === undefined ? {} : { evaluation }),
       steps: training.steps,
@@ -267,11 +320,13 @@ async function trainInto(
         ...(training.checkpointEvery > 0 ? { every: training.checkpointEvery } : {}),
       },
       resume: options.resume === true,
-      log: { path: join(runDirectory, 'train.jsonl') },
+      log: { path: join(runDirectory, RUN_FILES.log) },
+      loggers: [new CsvLogger(join(runDirectory, RUN_FILES.scalars)), new TensorBoardLogger(join(runDirectory, RUN_FILES.tensorboard))],
+      callbacks: [bestCheckpointPointer(runDirectory, 'bitsPerToken')],
+      // Warnings go through the trainer's progress (printed once, above the bar).
       progress: options.progress ?? 'auto',
       progressStream: io.stderr,
       run: { command: 'engram train', config, corpus: tokens.corpus },
-      onWarning: (message) => writeLine(io.stderr, `warning: ${message}`),
     });
     const lastEvaluation = result.evaluations[result.evaluations.length - 1];
     const validationBitsPerToken = lastEvaluation?.bitsPerToken ?? null;
@@ -284,6 +339,8 @@ async function trainInto(
         corpus: tokens.corpus,
         steps: result.step,
         validationBitsPerToken,
+        dataChecksum,
+        bestValidation: result.bestStep === null || result.bestMetric === null ? null : { step: result.bestStep, bitsPerToken: result.bestMetric },
       }),
     );
     const bpt = validationBitsPerToken === null ? 'not evaluated' : `${validationBitsPerToken.toFixed(4)} bits per token`;
