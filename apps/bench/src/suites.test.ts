@@ -98,28 +98,40 @@ describe('claims follow the numbers', () => {
     // One seed gives no spread: comparisons cannot decide.
     const single = rows([2.5, 2.51, 2.49]).map(({ perSeed: _p, seeds: _s, ...row }) => row);
     expect(lmClaims(single)[0]?.outcome).toBe('inconclusive');
+    // Memory kept at the end: Expire-Span's 40 of 64 slots against Adaptive-Span's full 64 decides; against the Compressive's 63 +- 1 too.
+    const kept = rows([3.0, 3.01, 2.99]).map((entry) => {
+      const finalMemorySlots = { 'Expire-Span': [38, 40, 42], 'Adaptive-Span': [64, 64, 64], Compressive: [62, 63, 64] }[entry.name] ?? [64, 64, 64];
+      return { ...entry, finalMemorySlots: finalMemorySlots.reduce((a, b) => a + b, 0) / 3, perSeed: { ...entry.perSeed, finalMemorySlots } };
+    });
+    const keptClaims = lmClaims(kept).filter((claim) => claim.claim.startsWith('Expire-Span keeps fewer memories'));
+    expect(keptClaims.map((claim) => claim.outcome)).toEqual(['reproduced', 'reproduced']);
+    expect(keptClaims[0]?.evidence).toContain('ratio 0.63x');
   });
 
-  it('long-range: chance bound, and Expire-Span must remember with a memory smaller than the distance against a matched Transformer-XL', () => {
+  it('long-range: chance bound, and Expire-Span must remember with a memory at most half the distance against a matched Transformer-XL', () => {
     const { chance, bound } = chanceBound(8, 400);
     expect(chance).toBe(0.125);
     expect(bound).toBeCloseTo(0.125 + 3 * Math.sqrt((0.125 * 0.875) / 400), 10);
     const facts: TaskFacts = { label: 'copy 3 symbols across 36 tokens', choices: 4, labelled: 400, distance: 36 };
-    const rows = (txl: number, expire: number, expireSlots: number, matched: number) => {
+    const rows = (txl: number, expire: number, expireSlots: number, matched: number, finalSlots = expireSlots) => {
       const list = [
         row('Transformer-XL', 'txl', { accuracy: txl, meanMemorySlots: 8 }),
-        row('Expire-Span', 'expire-span', { accuracy: expire, meanMemorySlots: expireSlots }),
+        row('Expire-Span', 'expire-span', { accuracy: expire, meanMemorySlots: expireSlots, finalMemorySlots: finalSlots }),
         row('Transformer-XL (12 slots, as Expire-Span)', 'txl', { accuracy: matched, meanMemorySlots: 12 }),
       ];
       return { list, matched: list[2] as ReturnType<typeof row> };
     };
-    const outcomes = (txl: number, expire: number, expireSlots: number, matched: number) => {
-      const { list, matched: matchedRow } = rows(txl, expire, expireSlots, matched);
+    const outcomes = (txl: number, expire: number, expireSlots: number, matched: number, finalSlots = expireSlots) => {
+      const { list, matched: matchedRow } = rows(txl, expire, expireSlots, matched, finalSlots);
       return copyClaims(list, matchedRow, 12, facts).map((claim) => claim.outcome);
     };
     expect(outcomes(0.25, 0.9, 12, 0.26)).toEqual(['reproduced', 'reproduced']);
     // remembers, but with more memory than the distance: not the claim
     expect(outcomes(0.25, 0.9, 60, 0.26)).toEqual(['reproduced', 'not reproduced']);
+    // smaller than the distance but more than half of it (on average, or at the end): not "far smaller"
+    expect(outcomes(0.25, 0.9, 19, 0.26)).toEqual(['reproduced', 'not reproduced']);
+    expect(outcomes(0.25, 0.9, 12, 0.26, 30)).toEqual(['reproduced', 'not reproduced']);
+    expect(outcomes(0.25, 0.9, 18, 0.26)).toEqual(['reproduced', 'reproduced']);
     // the matched Transformer-XL remembers too: the memory size explains it
     expect(outcomes(0.25, 0.9, 12, 0.9)).toEqual(['reproduced', 'not reproduced']);
     const { list, matched } = rows(0.25, 0.9, 12, 0.9);
