@@ -214,7 +214,7 @@ describe('the command line', () => {
       stderr: sink,
     });
     expect(code).toBe(0);
-    expect(chunks.join('')).toMatch(/compressors \(tiny-test, \d+ s\)\nmodel\s+kind\s+parameters\s+seeds\s+bpc \(valid\)/);
+    expect(chunks.join('')).toMatch(/compressors \(tiny-test, \d+ s wall, \d+ s CPU, load average [\d. /]+\)\nmodel\s+kind\s+parameters\s+seeds\s+bpc \(valid\)/);
     expect(readdirSync(directory)).toContain('compressors.json');
   });
 
