@@ -82,3 +82,11 @@ describe('stepsToDecide', () => {
     expect(stepsToDecide([[10, 0.01], [20, 0.03]], 0.01).steps).toBe(20);
   });
 });
+
+describe('lowerClaim on identical values', () => {
+  it('is not reproduced when every seed is exactly equal on both sides, inconclusive with one seed', () => {
+    expect(lowerClaim([64, 64, 64], [64, 64, 64]).outcome).toBe('not reproduced');
+    expect(lowerClaim([64], [64]).outcome).toBe('inconclusive');
+    expect(lowerClaim([63, 63], [64, 64]).outcome).toBe('reproduced');
+  });
+});

@@ -71,11 +71,14 @@ export type Outcome = 'reproduced' | 'not reproduced' | 'inconclusive';
 
 /**
  * "a is lower than b" (bpc, memory, time): reproduced when a is lower by more than 2 standard errors,
- * not reproduced when it is higher by more than 2, inconclusive otherwise.
+ * not reproduced when it is higher by more than 2 (or exactly equal on every seed), inconclusive otherwise.
  */
 export function lowerClaim(a: readonly number[], b: readonly number[]): { outcome: Outcome; comparison: Comparison } {
   const comparison = compareSamples(a, b);
-  const outcome = comparison.direction === 'less' ? 'reproduced' : comparison.direction === 'greater' ? 'not reproduced' : 'inconclusive';
+  // Exactly equal on every seed (no spread, no difference): a is not lower, and no number of seeds changes that.
+  const equal = comparison.undecidable === undefined && comparison.standardError === 0 && comparison.difference === 0;
+  const outcome =
+    comparison.direction === 'less' ? 'reproduced' : comparison.direction === 'greater' || equal ? 'not reproduced' : 'inconclusive';
   return { outcome, comparison };
 }
 
