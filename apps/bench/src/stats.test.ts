@@ -76,10 +76,12 @@ describe('stepsToDecide', () => {
     expect(result.steps).toBe(100);
     expect(result.slope).toBeCloseTo(-0.001, 12);
   });
-  it('gives no step when the gap closes or there is one point', () => {
+  it('gives no step when the gap moves the other way or there is one point', () => {
     expect(stepsToDecide([[10, -0.04], [20, -0.02], [40, -0.01]], 0.05).steps).toBeNull();
     expect(stepsToDecide([[10, -0.04]], 0.05).steps).toBeNull();
-    expect(stepsToDecide([[10, 0.01], [20, 0.03]], 0.01).steps).toBe(20);
+    // heading for the claimed side from the other one: d(t) = 0.02 - 0.001 t reaches -0.02 at t = 40
+    expect(stepsToDecide([[10, 0.01], [20, 0]], 0.01).steps).toBe(40);
+    expect(stepsToDecide([[10, 0.01], [20, 0.03]], 0.01, 1).steps).toBe(20);
   });
 });
 

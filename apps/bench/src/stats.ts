@@ -121,13 +121,17 @@ export function formatSummary(values: readonly number[], digits = 3): string {
 }
 
 /**
- * Training steps at which a difference that is not yet decisive would reach 2 standard errors, if its trend
- * over training goes on: `points` are (step, mean(a) - mean(b)) at the evaluations; a least-squares line
- * d(t) = c + k t is fitted and solved for |d| = 2 SE with the standard error held at today's value. Returns
- * null when the trend does not move the difference away from zero (or there are fewer than 2 points); the
- * step otherwise (never below the last step).
+ * Training steps at which a difference that is not yet decisive would reach 2 standard errors on the claimed
+ * side, if its trend over training goes on: `points` are (step, mean(a) - mean(b)) at the evaluations; a
+ * least-squares line d(t) = c + k t is fitted and solved for d = -2 SE (`side` -1: "a is lower") or
+ * d = +2 SE (`side` +1), the standard error held at today's value. Returns null when the line does not move
+ * toward that side (or there are fewer than 2 distinct steps); the step otherwise (never below the last step).
  */
-export function stepsToDecide(points: readonly (readonly [number, number])[], standardError: number): { steps: number | null; slope: number } {
+export function stepsToDecide(
+  points: readonly (readonly [number, number])[],
+  standardError: number,
+  side: -1 | 1 = -1,
+): { steps: number | null; slope: number } {
   if (points.length < 2) return { steps: null, slope: 0 };
   const meanStep = points.reduce((sum, [step]) => sum + step, 0) / points.length;
   const meanDifference = points.reduce((sum, [, difference]) => sum + difference, 0) / points.length;
@@ -141,10 +145,7 @@ export function stepsToDecide(points: readonly (readonly [number, number])[], st
   const slope = covariance / variance;
   const intercept = meanDifference - slope * meanStep;
   const last = points[points.length - 1] as readonly [number, number];
-  const target = decisiveStandardErrors * standardError;
-  // The side the difference is heading to: the sign of the line at the last step (or of the slope at zero).
-  const side = Math.sign(intercept + slope * last[0]) || Math.sign(slope);
-  if (side === 0 || Math.sign(slope) !== side) return { steps: null, slope };
-  const steps = (side * target - intercept) / slope;
+  if (Math.sign(slope) !== side) return { steps: null, slope };
+  const steps = (side * decisiveStandardErrors * standardError - intercept) / slope;
   return { steps: Math.max(last[0], Math.ceil(steps)), slope };
 }

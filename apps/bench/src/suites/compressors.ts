@@ -97,11 +97,11 @@ export function compressorClaims(
         const other = rivalCurve.find(([otherStep]) => otherStep === step);
         return other === undefined ? [] : [[step, value - other[1]] as [number, number]];
       });
-      const { steps, slope } = stepsToDecide(gap, comparison.standardError);
+      const { steps, slope } = stepsToDecide(gap, comparison.standardError, -1);
       if (gap.length >= 2) {
         stepsText =
           steps === null
-            ? ` Over training the gap moved ${slope.toExponential(1)} bpc per step, not away from zero: more steps at this trend would not decide it.`
+            ? ` Over training the gap moved ${slope.toExponential(1)} bpc per step, not toward conv / attention-reconstruction: more steps at this trend would not decide it for it.`
             : ` Over training the gap moved ${slope.toExponential(1)} bpc per step; if that trend and the spread held, about ${steps} steps would make it decisive.`;
       }
     }
