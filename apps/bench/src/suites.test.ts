@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { runBenchCli, defaultOutputDirectory } from './cli.js';
 import { runBench } from './runner.js';
 import { benchModes, suiteNames, suiteResultSchema, type SuiteName } from './results.js';
-import { chanceBound, copyClaims, copyEntries, longRangePlans, remembersClaims, spansByClass, type TaskFacts } from './suites/long-range.js';
+import { chanceBound, copyClaims, copyEntries, longRangePlans, remembersClaims, spanClaim, spansByClass, type TaskFacts } from './suites/long-range.js';
 import { lmClaims, lmPlans, memorySettings } from './suites/lm.js';
 import { ablationRows, compressorClaims, compressorPlans } from './suites/compressors.js';
 import { benchConfig, unigramBitsPerToken } from './suites/shared.js';
@@ -163,8 +163,17 @@ describe('claims follow the numbers', () => {
       const spans = spansByClass(model, ids, (id) => (id === 1 ? 'payload' : id >= 2 ? 'distractor' : null));
       expect(tf.memory().numTensors).toBe(before);
       // Untrained: every span is initFraction * maxSpan = 16 (w = 0).
-      expect(Object.keys(spans).sort()).toEqual(['distractor.layer0', 'distractor.layer1', 'payload.layer0', 'payload.layer1']);
-      for (const value of Object.values(spans)) expect(value).toBeCloseTo(16, 4);
+      expect(Object.keys(spans).filter((key) => key.includes('.layer')).sort()).toEqual(['distractor.layer0', 'distractor.layer1', 'payload.layer0', 'payload.layer1']);
+      for (const [key, value] of Object.entries(spans)) if (key.includes('.layer')) expect(value).toBeCloseTo(16, 4);
+      // Pooled moments over layers: every payload memory (id 1, held once per layer) has span 16.
+      const payloadCount = spans['count:payload'] ?? 0;
+      expect(payloadCount).toBeGreaterThan(0);
+      expect(spans['sum:payload']).toBeCloseTo(16 * payloadCount, 3);
+      expect(spans['squares:payload']).toBeCloseTo(256 * payloadCount, 1);
+      // Equal spans, no spread: the payload is not kept longer.
+      expect(spanClaim([spans])?.outcome).toBe('not reproduced');
+      const longer = { ...spans, 'sum:payload': 40 * payloadCount, 'squares:payload': 1600 * payloadCount + 1 };
+      expect(spanClaim([longer])?.outcome).toBe('reproduced');
       const fifo = buildModel(benchConfig({ ...config, kind: 'txl', memory: { memoryLength: 4 } }), 6);
       expect(spansByClass(fifo, ids, () => 'payload')).toEqual({});
       fifo.dispose();
