@@ -1,4 +1,5 @@
 // Runs bench suites: initialises the backend once, runs each suite, validates and writes its results, prints its table.
+import { loadavg } from 'node:os';
 import { initBackend, type BackendInfo } from '@engram/kernels';
 import type { BackendChoice } from '@engram/cli';
 import { terminalTable, writeSuiteResult, type WrittenFiles } from './report.js';
@@ -64,6 +65,7 @@ export async function runBench(options: RunBenchOptions): Promise<{ result: Suit
   for (const suite of options.suites) {
     const startedAt = new Date();
     const start = performance.now();
+    const cpuStart = process.cpuUsage();
     options.log(`== suite ${suite}`);
     const output = await suites[suite]({ mode: options.mode, backend, log: options.log });
     const result: SuiteResult = {
@@ -81,7 +83,13 @@ export async function runBench(options: RunBenchOptions): Promise<{ result: Suit
       durationSeconds: (performance.now() - start) / 1000,
     };
     const files = await writeSuiteResult(options.outDirectory, result);
-    options.stdout.write(`\n${suite} (${options.mode}, ${result.durationSeconds.toFixed(0)} s)\n${terminalTable(result.models)}\n`);
+    // CPU time of this process and the load average: wall time alone misleads on a shared machine.
+    const cpu = process.cpuUsage(cpuStart);
+    const load = loadavg().map((value) => value.toFixed(1)).join(' / ');
+    options.stdout.write(
+      `\n${suite} (${options.mode}, ${result.durationSeconds.toFixed(0)} s wall, ${((cpu.user + cpu.system) / 1e6).toFixed(0)} s CPU, load average ${load})\n` +
+        `${terminalTable(result.models)}\n`,
+    );
     for (const claim of result.claims) options.stdout.write(`  ${claim.outcome}: ${claim.claim}\n`);
     options.log(`   wrote ${files.json}, ${files.markdown}, ${files.charts.length} charts`);
     done.push({ result, files });

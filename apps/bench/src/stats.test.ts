@@ -1,6 +1,6 @@
 // Tests of the claim rule: summaries against hand-computed values, decisions at and around 2 standard errors, the non-inferiority rule, too few seeds.
 import { describe, expect, it } from 'vitest';
-import { compareSamples, describeComparison, formatSummary, lowerClaim, notWorseClaim, summarize } from './stats.js';
+import { compareSamples, describeComparison, formatSummary, lowerClaim, notWorseClaim, stepsToDecide, summarize } from './stats.js';
 
 describe('summarize', () => {
   it('gives the mean and the sample standard deviation', () => {
@@ -66,5 +66,29 @@ describe('claims', () => {
   it('formats mean ± spread', () => {
     expect(formatSummary([1, 2, 3], 2)).toBe('2.00 ± 1.00');
     expect(formatSummary([1.5], 2)).toBe('1.50');
+  });
+});
+
+describe('stepsToDecide', () => {
+  it('extrapolates a widening gap to 2 standard errors', () => {
+    // d(t) = -0.001 t: reaches -2 * 0.05 = -0.1 at t = 100.
+    const result = stepsToDecide([[10, -0.01], [20, -0.02], [40, -0.04]], 0.05);
+    expect(result.steps).toBe(100);
+    expect(result.slope).toBeCloseTo(-0.001, 12);
+  });
+  it('gives no step when the gap moves the other way or there is one point', () => {
+    expect(stepsToDecide([[10, -0.04], [20, -0.02], [40, -0.01]], 0.05).steps).toBeNull();
+    expect(stepsToDecide([[10, -0.04]], 0.05).steps).toBeNull();
+    // heading for the claimed side from the other one: d(t) = 0.02 - 0.001 t reaches -0.02 at t = 40
+    expect(stepsToDecide([[10, 0.01], [20, 0]], 0.01).steps).toBe(40);
+    expect(stepsToDecide([[10, 0.01], [20, 0.03]], 0.01, 1).steps).toBe(20);
+  });
+});
+
+describe('lowerClaim on identical values', () => {
+  it('is not reproduced when every seed is exactly equal on both sides, inconclusive with one seed', () => {
+    expect(lowerClaim([64, 64, 64], [64, 64, 64]).outcome).toBe('not reproduced');
+    expect(lowerClaim([64], [64]).outcome).toBe('inconclusive');
+    expect(lowerClaim([63, 63], [64, 64]).outcome).toBe('reproduced');
   });
 });

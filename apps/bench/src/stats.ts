@@ -71,11 +71,14 @@ export type Outcome = 'reproduced' | 'not reproduced' | 'inconclusive';
 
 /**
  * "a is lower than b" (bpc, memory, time): reproduced when a is lower by more than 2 standard errors,
- * not reproduced when it is higher by more than 2, inconclusive otherwise.
+ * not reproduced when it is higher by more than 2 (or exactly equal on every seed), inconclusive otherwise.
  */
 export function lowerClaim(a: readonly number[], b: readonly number[]): { outcome: Outcome; comparison: Comparison } {
   const comparison = compareSamples(a, b);
-  const outcome = comparison.direction === 'less' ? 'reproduced' : comparison.direction === 'greater' ? 'not reproduced' : 'inconclusive';
+  // Exactly equal on every seed (no spread, no difference): a is not lower, and no number of seeds changes that.
+  const equal = comparison.undecidable === undefined && comparison.standardError === 0 && comparison.difference === 0;
+  const outcome =
+    comparison.direction === 'less' ? 'reproduced' : comparison.direction === 'greater' || equal ? 'not reproduced' : 'inconclusive';
   return { outcome, comparison };
 }
 
@@ -115,4 +118,34 @@ export function describeComparison(comparison: Comparison, digits = 3, options: 
 export function formatSummary(values: readonly number[], digits = 3): string {
   const summary = summarize(values);
   return summary.count > 1 ? `${summary.mean.toFixed(digits)} ± ${summary.stdDev.toFixed(digits)}` : summary.mean.toFixed(digits);
+}
+
+/**
+ * Training steps at which a difference that is not yet decisive would reach 2 standard errors on the claimed
+ * side, if its trend over training goes on: `points` are (step, mean(a) - mean(b)) at the evaluations; a
+ * least-squares line d(t) = c + k t is fitted and solved for d = -2 SE (`side` -1: "a is lower") or
+ * d = +2 SE (`side` +1), the standard error held at today's value. Returns null when the line does not move
+ * toward that side (or there are fewer than 2 distinct steps); the step otherwise (never below the last step).
+ */
+export function stepsToDecide(
+  points: readonly (readonly [number, number])[],
+  standardError: number,
+  side: -1 | 1 = -1,
+): { steps: number | null; slope: number } {
+  if (points.length < 2) return { steps: null, slope: 0 };
+  const meanStep = points.reduce((sum, [step]) => sum + step, 0) / points.length;
+  const meanDifference = points.reduce((sum, [, difference]) => sum + difference, 0) / points.length;
+  let covariance = 0;
+  let variance = 0;
+  for (const [step, difference] of points) {
+    covariance += (step - meanStep) * (difference - meanDifference);
+    variance += (step - meanStep) ** 2;
+  }
+  if (variance === 0) return { steps: null, slope: 0 };
+  const slope = covariance / variance;
+  const intercept = meanDifference - slope * meanStep;
+  const last = points[points.length - 1] as readonly [number, number];
+  if (Math.sign(slope) !== side) return { steps: null, slope };
+  const steps = (side * decisiveStandardErrors * standardError - intercept) / slope;
+  return { steps: Math.max(last[0], Math.ceil(steps)), slope };
 }

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { runBenchCli, defaultOutputDirectory } from './cli.js';
 import { runBench } from './runner.js';
 import { benchModes, suiteNames, suiteResultSchema, type SuiteName } from './results.js';
-import { chanceBound, copyClaims, copyEntries, longRangePlans, remembersClaims, spansByClass, type TaskFacts } from './suites/long-range.js';
+import { chanceBound, copyClaims, copyEntries, longRangePlans, remembersClaims, spanClaim, spansByClass, type TaskFacts } from './suites/long-range.js';
 import { lmClaims, lmPlans, memorySettings } from './suites/lm.js';
 import { ablationRows, compressorClaims, compressorPlans } from './suites/compressors.js';
 import { benchConfig, unigramBitsPerToken } from './suites/shared.js';
@@ -98,28 +98,40 @@ describe('claims follow the numbers', () => {
     // One seed gives no spread: comparisons cannot decide.
     const single = rows([2.5, 2.51, 2.49]).map(({ perSeed: _p, seeds: _s, ...row }) => row);
     expect(lmClaims(single)[0]?.outcome).toBe('inconclusive');
+    // Memory kept at the end: Expire-Span's 40 of 64 slots against Adaptive-Span's full 64 decides; against the Compressive's 63 +- 1 too.
+    const kept = rows([3.0, 3.01, 2.99]).map((entry) => {
+      const finalMemorySlots = { 'Expire-Span': [38, 40, 42], 'Adaptive-Span': [64, 64, 64], Compressive: [62, 63, 64] }[entry.name] ?? [64, 64, 64];
+      return { ...entry, finalMemorySlots: finalMemorySlots.reduce((a, b) => a + b, 0) / 3, perSeed: { ...entry.perSeed, finalMemorySlots } };
+    });
+    const keptClaims = lmClaims(kept).filter((claim) => claim.claim.startsWith('Expire-Span keeps fewer memories'));
+    expect(keptClaims.map((claim) => claim.outcome)).toEqual(['reproduced', 'reproduced']);
+    expect(keptClaims[0]?.evidence).toContain('ratio 0.63x');
   });
 
-  it('long-range: chance bound, and Expire-Span must remember with a memory smaller than the distance against a matched Transformer-XL', () => {
+  it('long-range: chance bound, and Expire-Span must remember with a memory at most half the distance against a matched Transformer-XL', () => {
     const { chance, bound } = chanceBound(8, 400);
     expect(chance).toBe(0.125);
     expect(bound).toBeCloseTo(0.125 + 3 * Math.sqrt((0.125 * 0.875) / 400), 10);
     const facts: TaskFacts = { label: 'copy 3 symbols across 36 tokens', choices: 4, labelled: 400, distance: 36 };
-    const rows = (txl: number, expire: number, expireSlots: number, matched: number) => {
+    const rows = (txl: number, expire: number, expireSlots: number, matched: number, finalSlots = expireSlots) => {
       const list = [
         row('Transformer-XL', 'txl', { accuracy: txl, meanMemorySlots: 8 }),
-        row('Expire-Span', 'expire-span', { accuracy: expire, meanMemorySlots: expireSlots }),
+        row('Expire-Span', 'expire-span', { accuracy: expire, meanMemorySlots: expireSlots, finalMemorySlots: finalSlots }),
         row('Transformer-XL (12 slots, as Expire-Span)', 'txl', { accuracy: matched, meanMemorySlots: 12 }),
       ];
       return { list, matched: list[2] as ReturnType<typeof row> };
     };
-    const outcomes = (txl: number, expire: number, expireSlots: number, matched: number) => {
-      const { list, matched: matchedRow } = rows(txl, expire, expireSlots, matched);
+    const outcomes = (txl: number, expire: number, expireSlots: number, matched: number, finalSlots = expireSlots) => {
+      const { list, matched: matchedRow } = rows(txl, expire, expireSlots, matched, finalSlots);
       return copyClaims(list, matchedRow, 12, facts).map((claim) => claim.outcome);
     };
     expect(outcomes(0.25, 0.9, 12, 0.26)).toEqual(['reproduced', 'reproduced']);
     // remembers, but with more memory than the distance: not the claim
     expect(outcomes(0.25, 0.9, 60, 0.26)).toEqual(['reproduced', 'not reproduced']);
+    // smaller than the distance but more than half of it (on average, or at the end): not "far smaller"
+    expect(outcomes(0.25, 0.9, 19, 0.26)).toEqual(['reproduced', 'not reproduced']);
+    expect(outcomes(0.25, 0.9, 12, 0.26, 30)).toEqual(['reproduced', 'not reproduced']);
+    expect(outcomes(0.25, 0.9, 18, 0.26)).toEqual(['reproduced', 'reproduced']);
     // the matched Transformer-XL remembers too: the memory size explains it
     expect(outcomes(0.25, 0.9, 12, 0.9)).toEqual(['reproduced', 'not reproduced']);
     const { list, matched } = rows(0.25, 0.9, 12, 0.9);
@@ -151,8 +163,17 @@ describe('claims follow the numbers', () => {
       const spans = spansByClass(model, ids, (id) => (id === 1 ? 'payload' : id >= 2 ? 'distractor' : null));
       expect(tf.memory().numTensors).toBe(before);
       // Untrained: every span is initFraction * maxSpan = 16 (w = 0).
-      expect(Object.keys(spans).sort()).toEqual(['distractor.layer0', 'distractor.layer1', 'payload.layer0', 'payload.layer1']);
-      for (const value of Object.values(spans)) expect(value).toBeCloseTo(16, 4);
+      expect(Object.keys(spans).filter((key) => key.includes('.layer')).sort()).toEqual(['distractor.layer0', 'distractor.layer1', 'payload.layer0', 'payload.layer1']);
+      for (const [key, value] of Object.entries(spans)) if (key.includes('.layer')) expect(value).toBeCloseTo(16, 4);
+      // Pooled moments over layers: every payload memory (id 1, held once per layer) has span 16.
+      const payloadCount = spans['count:payload'] ?? 0;
+      expect(payloadCount).toBeGreaterThan(0);
+      expect(spans['sum:payload']).toBeCloseTo(16 * payloadCount, 3);
+      expect(spans['squares:payload']).toBeCloseTo(256 * payloadCount, 1);
+      // Equal spans, no spread: the payload is not kept longer.
+      expect(spanClaim([spans])?.outcome).toBe('not reproduced');
+      const longer = { ...spans, 'sum:payload': 40 * payloadCount, 'squares:payload': 1600 * payloadCount + 1 };
+      expect(spanClaim([longer])?.outcome).toBe('reproduced');
       const fifo = buildModel(benchConfig({ ...config, kind: 'txl', memory: { memoryLength: 4 } }), 6);
       expect(spansByClass(fifo, ids, () => 'payload')).toEqual({});
       fifo.dispose();
@@ -202,7 +223,7 @@ describe('the command line', () => {
       stderr: sink,
     });
     expect(code).toBe(0);
-    expect(chunks.join('')).toMatch(/compressors \(tiny-test, \d+ s\)\nmodel\s+kind\s+parameters\s+seeds\s+bpc \(valid\)/);
+    expect(chunks.join('')).toMatch(/compressors \(tiny-test, \d+ s wall, \d+ s CPU, load average [\d. /]+\)\nmodel\s+kind\s+parameters\s+seeds\s+bpc \(valid\)/);
     expect(readdirSync(directory)).toContain('compressors.json');
   });
 

@@ -3,7 +3,7 @@ import { StreamBatcher, evaluationBatches } from '@engram/datasets';
 import { measureRun, type RunMeasurement } from '../measure.js';
 import type { BenchMode, Claim, ModelResult } from '../results.js';
 import type { SuiteContext, SuiteOutput } from '../runner.js';
-import { describeComparison, formatSummary, lowerClaim, summarize } from '../stats.js';
+import { describeComparison, formatSummary, lowerClaim, stepsToDecide, summarize } from '../stats.js';
 import { aggregateSeeds, benchConfig, bookTokens, mean, meanCurve, modelResultOf, seedValues, sources } from './shared.js';
 
 interface Plan {
@@ -39,9 +39,9 @@ export const compressorPlans: Record<BenchMode, Plan> = {
     compressedLength: 16,
     rate: 4,
     batchSize: 8,
-    steps: 40,
+    steps: 60,
     seeds: [3, 4],
-    evalEvery: 20,
+    evalEvery: 16,
     evalTokens: 2048,
     learningRate: 2e-3,
   },
@@ -75,7 +75,11 @@ function rowName(row: (typeof ablationRows)[number]): string {
 }
 
 /** The claims of the ablation, decided by the rule of `stats.ts` over the seeds of each row. */
-export function compressorClaims(rows: readonly ModelResult[]): Claim[] {
+export function compressorClaims(
+  rows: readonly ModelResult[],
+  /** Mean validation bpc over seeds at each evaluation, by row name, against single-segment steps (for the steps-needed estimate). */
+  curves: ReadonlyMap<string, readonly (readonly [number, number])[]> = new Map(),
+): Claim[] {
   const withBpc = rows.filter((row) => seedValues(row, 'bpc').length > 0);
   const winner = withBpc.find((row) => row.name === 'conv / attention-reconstruction');
   if (winner === undefined || withBpc.length < 2) return [];
@@ -85,13 +89,29 @@ export function compressorClaims(rows: readonly ModelResult[]): Claim[] {
   const verdict = (claim: string, rivals: readonly ModelResult[]): Claim => {
     const rival = lowest(rivals);
     const { outcome, comparison } = lowerClaim(bpc(winner), bpc(rival));
+    // An undecided claim also says how many steps its gap's trend would need to reach 2 standard errors.
+    let stepsText = '';
+    if (outcome === 'inconclusive' && comparison.undecidable === undefined) {
+      const rivalCurve = curves.get(rival.name) ?? [];
+      const gap = (curves.get(winner.name) ?? []).flatMap(([step, value]) => {
+        const other = rivalCurve.find(([otherStep]) => otherStep === step);
+        return other === undefined ? [] : [[step, value - other[1]] as [number, number]];
+      });
+      const { steps, slope } = stepsToDecide(gap, comparison.standardError, -1);
+      if (gap.length >= 2) {
+        stepsText =
+          steps === null
+            ? ` Over training the gap moved ${slope.toExponential(1)} bpc per step, not toward conv / attention-reconstruction: more steps at this trend would not decide it for it.`
+            : ` Over training the gap moved ${slope.toExponential(1)} bpc per step; if that trend and the spread held, about ${steps} steps would make it decisive.`;
+      }
+    }
     return {
       claim,
       source: sources.compressive,
       outcome,
       evidence:
         `conv / attention-reconstruction ${formatSummary(bpc(winner))} bpc against the best of the others, ${rival.name} ${formatSummary(bpc(rival))}: ` +
-        `${describeComparison(comparison)}. All rows: ${withBpc.map((row) => `${row.name} ${formatSummary(bpc(row))}`).join(', ')}.`,
+        `${describeComparison(comparison)}. All rows: ${withBpc.map((row) => `${row.name} ${formatSummary(bpc(row))}`).join(', ')}.${stepsText}`,
     };
   };
   const others = withBpc.filter((row) => row !== winner);
@@ -202,7 +222,10 @@ export async function runCompressorsSuite(context: SuiteContext): Promise<SuiteO
         caption,
       },
     ],
-    claims: compressorClaims(rows),
+    claims: compressorClaims(
+      rows,
+      new Map(names.map((name) => [name, meanCurve(name, (runs.get(name) ?? []).map((run) => run.evaluations.map((point) => [point.step * segmentsPerStep(name), point.bitsPerToken] as [number, number]))).points])),
+    ),
     notes: [
       `Every row is the same model (${plan.model.numLayers} layers, width ${plan.model.modelDim}) with ${plan.memoryLength} regular and ` +
         `${plan.compressedLength} compressed slots at rate ${plan.rate}, trained ${plan.steps} steps once per seed (${plan.seeds.join(', ')}).`,

@@ -56,6 +56,11 @@ export interface TaskStreamOptions {
   batchSize: number;
   segmentLength: number;
   seed: number;
+  /**
+   * Start row r at position floor(r * E / B) of its stream instead of 0 (default false), so the rows'
+   * answers fall in different segments and every step has some; row r's first, cut episode scores nothing.
+   */
+  stagger?: boolean;
 }
 
 /**
@@ -73,6 +78,7 @@ export class TaskStream<Parameters extends object = object> implements SegmentSo
   private step = 0;
   private readonly cache = new Map<string, TaskEpisode>();
   private readonly cacheLimit: number;
+  private readonly stagger: boolean;
 
   constructor(task: LongRangeTask<Parameters>, options: TaskStreamOptions) {
     for (const name of ['batchSize', 'segmentLength'] as const) {
@@ -84,6 +90,7 @@ export class TaskStream<Parameters extends object = object> implements SegmentSo
     this.batchSize = options.batchSize;
     this.segmentLength = options.segmentLength;
     this.seed = options.seed;
+    this.stagger = options.stagger === true;
     this.cacheLimit = this.batchSize * (Math.ceil(this.segmentLength / task.episodeLength) + 2);
   }
 
@@ -104,9 +111,14 @@ export class TaskStream<Parameters extends object = object> implements SegmentSo
 
   private tokenAt(row: number, position: number): { token: number; labelled: number } {
     const length = this.task.episodeLength;
-    const episode = this.episode(row, Math.floor(position / length));
-    const offset = position % length;
-    return { token: episode.tokens[offset] as number, labelled: episode.labelled[offset] as number };
+    const shift = this.stagger ? Math.floor((row * length) / this.batchSize) : 0;
+    const shifted = position + shift;
+    const index = Math.floor(shifted / length);
+    const episode = this.episode(row, index);
+    const offset = shifted % length;
+    // A staggered row starts inside its first episode: that episode's answers lack their evidence, so none is scored.
+    const labelled = shift > 0 && index === 0 ? 0 : (episode.labelled[offset] as number);
+    return { token: episode.tokens[offset] as number, labelled };
   }
 
   /** The batch of a given step, without moving the position. */

@@ -305,6 +305,46 @@ describe('task batches and streams', () => {
     expect([...(again.mask ?? [])]).toEqual([...(batches[4]?.mask ?? [])]);
     expect(resumed.getState()).toEqual({ step: 5 });
   });
+
+  it('staggered rows start at floor(r E / B) of their stream, score nothing of the cut episode, and spread the answers over the steps', () => {
+    const task = createCopyTask({ payloadLength: 2, delay: 12 });
+    const length = task.episodeLength; // 2P + D + 2 = 18
+    const batchSize = 3;
+    const segmentLength = 6;
+    const plain = new TaskStream(task, { batchSize, segmentLength, seed: 4 });
+    const staggered = new TaskStream(task, { batchSize, segmentLength, seed: 4, stagger: true });
+    const steps = 9; // 54 positions: three episodes per row
+    const plainRows = Array.from({ length: batchSize }, () => ({ inputs: [] as number[], mask: [] as number[] }));
+    const shiftedRows = Array.from({ length: batchSize }, () => ({ inputs: [] as number[], mask: [] as number[] }));
+    const stepsWithAnswers = { plain: 0, staggered: 0 };
+    for (let step = 0; step < steps; step += 1) {
+      for (const [stream, rows, key] of [[plain, plainRows, 'plain'], [staggered, shiftedRows, 'staggered']] as const) {
+        const batch = stream.next();
+        if (batch.targetCount > 0) stepsWithAnswers[key] += 1;
+        for (let row = 0; row < batchSize; row += 1) {
+          rows[row]?.inputs.push(...batch.inputs.subarray(row * segmentLength, (row + 1) * segmentLength));
+          rows[row]?.mask.push(...(batch.mask ?? new Float32Array()).subarray(row * segmentLength, (row + 1) * segmentLength));
+        }
+      }
+    }
+    for (let row = 0; row < batchSize; row += 1) {
+      const shift = Math.floor((row * length) / batchSize);
+      const expected = [0, 1, 2, 3].flatMap((index) => [...taskEpisodeAt(task, 4, row, index).tokens]).slice(shift, shift + steps * segmentLength);
+      expect(shiftedRows[row]?.inputs).toEqual(expected);
+      // The mask is the plain one shifted, except inside the cut first episode.
+      const plainMask = [...(plainRows[row]?.mask ?? [])];
+      const shiftedMask = shiftedRows[row]?.mask ?? [];
+      for (let position = 0; position + shift < plainMask.length; position += 1) {
+        const inCutEpisode = shift > 0 && position + shift + 1 < length;
+        expect(shiftedMask[position]).toBe(inCutEpisode ? 0 : plainMask[position + shift]);
+      }
+    }
+    // Plain rows share their layout, so only the steps holding a copy score; staggered rows spread the answers.
+    expect(stepsWithAnswers.staggered).toBeGreaterThan(stepsWithAnswers.plain);
+    expect(new TaskStream(task, { batchSize: 1, segmentLength, seed: 4, stagger: true }).next().inputs).toEqual(
+      new TaskStream(task, { batchSize: 1, segmentLength, seed: 4 }).next().inputs,
+    );
+  });
 });
 
 describe('SeededRandom', () => {
