@@ -11,6 +11,7 @@ import { BackendUnavailableError, InvalidArgumentError } from '../errors.js';
 import { GEMM_ACTIVATION, instantiateGemm, instantiateGemmAsync, type GemmActivation, type GemmCall, type HeapGemm } from './gemm.js';
 import { fastTranspose } from './fast-transpose.js';
 import { startThreadedGemm, type ThreadedGemmOptions, type ThreadedGemm } from './threaded-gemm.js';
+import { FUSED_ADAM, fusedAdamKernel } from './fused-adam.js';
 import { HEAD_APPLY, HEAD_APPLY_TRANSPOSED, HEAD_SCORES, type HeadMatMulAttrs } from '../ops/head-matmul.js';
 import { asWasmHeapBackend, heapOffset, type WasmHeapBackend } from './wasm-backend.js';
 
@@ -306,6 +307,7 @@ const ENGRAM_KERNEL_FUNCS: Record<string, tf.KernelFunc> = {
   [HEAD_SCORES]: headProduct('scores'),
   [HEAD_APPLY]: headProduct('apply'),
   [HEAD_APPLY_TRANSPOSED]: headProduct('applyTransposed'),
+  [FUSED_ADAM]: fusedAdamKernel,
 };
 
 function initialisedWasmBackend(operation: string): WasmHeapBackend {

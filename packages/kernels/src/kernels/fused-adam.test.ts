@@ -1,0 +1,112 @@
+// The fused clip + Adam kernel against stock tf.AdamOptimizer on wasm and on cpu: bit-equal params and moments, state, leaks.
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { randomValues } from '../test-support.js';
+import { registerFastKernels, unregisterFastKernels } from './fast-kernels.js';
+import { FusedAdamOptimizer } from './fused-adam.js';
+
+/** Odd sizes (not multiples of 4), a scalar, an empty tensor and one full SIMD block. */
+const SHAPES: number[][] = [[], [1], [3], [5, 7], [2, 3, 11], [130], [0], [4, 8]];
+const STEPS = 5;
+const sizeOf = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
+
+interface Run {
+  params: Float32Array[];
+  moments: Float32Array[];
+  iterations: number;
+}
+
+/**
+ * STEPS Adam updates of SHAPES.length variables from fixed values and gradients; `scale` multiplies every gradient
+ * (the clip factor). `fused` uses FusedAdamOptimizer.applyScaledGradients, otherwise the stock optimizer on
+ * explicitly scaled gradients (what clipByGlobalNorm + applyGradients did before).
+ */
+async function run(backend: string, fused: boolean, scale: number, tag: string): Promise<Run> {
+  await tf.setBackend(backend);
+  const variables = SHAPES.map((shape, index) => tf.variable(tf.tensor(randomValues(sizeOf(shape), 10 + index), shape), true, `${tag}/${index}`));
+  const optimizer = fused ? new FusedAdamOptimizer(1e-2, 0.9, 0.999, 1e-8) : new tf.AdamOptimizer(1e-2, 0.9, 0.999, 1e-8);
+  for (let step = 0; step < STEPS; step++) {
+    const gradients: tf.NamedTensorMap = {};
+    SHAPES.forEach((shape, index) => {
+      gradients[`${tag}/${index}`] = tf.tensor(randomValues(sizeOf(shape), 100 * step + index, -3, 3), shape);
+    });
+    if (fused) (optimizer as FusedAdamOptimizer).applyScaledGradients(gradients, scale);
+    else {
+      const scaled = tf.tidy(() => Object.fromEntries(Object.entries(gradients).map(([name, g]) => [name, scale === 1 ? tf.clone(g) : tf.mul(g, tf.scalar(scale))])));
+      optimizer.applyGradients(scaled);
+      tf.dispose(Object.values(scaled));
+    }
+    tf.dispose(Object.values(gradients));
+  }
+  const weights = await optimizer.getWeights();
+  const result: Run = {
+    params: variables.map((variable) => variable.dataSync().slice() as Float32Array),
+    moments: weights.slice(1).map(({ tensor }) => tensor.dataSync().slice() as Float32Array),
+    iterations: (await weights[0]!.tensor.data())[0] as number,
+  };
+  expect(weights.slice(1).map(({ name }) => name)).toEqual([
+    ...SHAPES.map((_, index) => `${tag}/${index}/m`),
+    ...SHAPES.map((_, index) => `${tag}/${index}/v`),
+  ]);
+  optimizer.dispose();
+  tf.dispose(variables);
+  return result;
+}
+
+function expectSame(actual: Run, expected: Run): void {
+  expect(actual.iterations).toBe(expected.iterations);
+  actual.params.forEach((values, index) => expect(values, `param ${index}`).toEqual(expected.params[index]));
+  actual.moments.forEach((values, index) => expect(values, `moment ${index}`).toEqual(expected.moments[index]));
+}
+
+describe('FusedAdamOptimizer on the fused wasm kernel', () => {
+  beforeAll(async () => {
+    await tf.setBackend('wasm');
+    registerFastKernels();
+  });
+  afterAll(async () => {
+    await tf.setBackend('wasm');
+    unregisterFastKernels();
+  });
+
+  test('is active on wasm with the fast kernels and not on cpu', async () => {
+    await tf.setBackend('wasm');
+    expect(FusedAdamOptimizer.fusedActive()).toBe(true);
+    await tf.setBackend('cpu');
+    expect(FusedAdamOptimizer.fusedActive()).toBe(false);
+  });
+
+  for (const scale of [1, 0.37]) {
+    test(`equals stock Adam bit for bit over ${STEPS} steps, scale ${scale}: on wasm and on cpu`, async () => {
+      const fused = await run('wasm', true, scale, `fused${scale}`);
+      expectSame(fused, await run('wasm', false, scale, `wasm${scale}`));
+      expectSame(fused, await run('cpu', false, scale, `cpu${scale}`));
+      // Adam moved every non-empty parameter.
+      const initial = SHAPES.map((shape, index) => randomValues(sizeOf(shape), 10 + index));
+      fused.params.forEach((values, index) => {
+        if (values.length > 0) expect(values).not.toEqual(initial[index]);
+      });
+    });
+  }
+
+  test('falls back to the stock math on cpu (same numbers)', async () => {
+    expectSame(await run('cpu', true, 0.37, 'fallback'), await run('wasm', true, 0.37, 'fused-again'));
+  });
+
+  test('leaks no tensor per step; skips a missing gradient but still creates its moments', async () => {
+    await tf.setBackend('wasm');
+    const a = tf.variable(tf.ones([5]), true, 'leak/a');
+    const b = tf.variable(tf.ones([3]), true, 'leak/b');
+    const optimizer = new FusedAdamOptimizer(1e-3, 0.9, 0.999, 1e-8);
+    const gradient = tf.fill([5], 0.5);
+    optimizer.applyGradients({ 'leak/a': gradient });
+    const before = tf.memory().numTensors;
+    for (let step = 0; step < 3; step++) optimizer.applyScaledGradients({ 'leak/a': gradient }, 0.5);
+    expect(tf.memory().numTensors).toBe(before);
+    optimizer.applyGradients([{ name: 'leak/a', tensor: gradient }, { name: 'leak/b', tensor: null as unknown as tf.Tensor }]);
+    expect(Array.from(b.dataSync())).toEqual([1, 1, 1]);
+    expect((await optimizer.getWeights()).map(({ name }) => name).slice(1)).toEqual(['leak/a/m', 'leak/b/m', 'leak/a/v', 'leak/b/v']);
+    optimizer.dispose();
+    tf.dispose([a, b, gradient]);
+  });
+});

@@ -1,0 +1,161 @@
+// Fused clip + Adam: the wasm kernel of native/adam.c on the tfjs heap, and an AdamOptimizer that dispatches it.
+import * as tf from '@tensorflow/tfjs';
+import { ADAM_WASM_BASE64 } from '../wasm/adam-binary.js';
+import { asWasmHeapBackend, heapOffset, type WasmHeapBackend } from './wasm-backend.js';
+import { isSharedMemory, webAssembly, type WasmInstance } from './webassembly.js';
+
+/** Kernel name of the fused update (registered for `wasm` with the fast kernels). */
+export const FUSED_ADAM = 'EngramFusedAdam';
+
+/** Attributes of {@link FUSED_ADAM}: every value is rounded to float32 by the kernel, as tfjs rounds its scalars. */
+export interface FusedAdamAttrs {
+  /** Gradient factor (the global-norm clip factor; 1 when not clipping). */
+  scale: number;
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+}
+
+/** What `Optimizer.applyGradients` takes: a name -> gradient map or a list of `{ name, tensor }`. */
+type VariableGradients = Parameters<tf.Optimizer['applyGradients']>[0];
+type NamedGradient = Extract<VariableGradients, unknown[]>[number];
+
+type AdamUpdate = (...args: number[]) => void;
+
+let heapAdam: { backend: WasmHeapBackend; update: AdamUpdate } | null = null;
+
+function adamFor(backend: unknown): AdamUpdate {
+  if (heapAdam !== null && heapAdam.backend === backend) return heapAdam.update;
+  const heap = asWasmHeapBackend(backend, 'the fused Adam kernel');
+  const memory = heap.wasm.asm.memory;
+  if (isSharedMemory(memory)) {
+    throw new Error('@engram/kernels: the fused Adam kernel needs the unshared heap of the single-threaded SIMD tfjs binary.');
+  }
+  const text = atob(ADAM_WASM_BASE64);
+  const bytes = Uint8Array.from(text, (character) => character.charCodeAt(0));
+  // 1 KB: synchronous compilation is allowed everywhere (browsers refuse it above 4 KB on the main thread).
+  const api = webAssembly();
+  const instance: WasmInstance = new api.Instance(new api.Module(bytes), { env: { memory } });
+  const update = instance.exports.adam_f32 as AdamUpdate;
+  heapAdam = { backend: heap, update };
+  return update;
+}
+
+/**
+ * inputs `{ param, gradient, m, v }` (float32, one shape), `{ accBeta1, accBeta2 }` (float32 scalars beta^t) ->
+ * `[param', m', v']` of param's shape, per element in float32:
+ * `g = gradient * scale; m' = m beta1 + g (1 - beta1); v' = v beta2 + g^2 (1 - beta2);
+ *  param' = (m' / (1 - accBeta1)) / (sqrt(v' / (1 - accBeta2)) + epsilon) * -learningRate + param`.
+ */
+export const fusedAdamKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const { param, gradient, m, v, accBeta1, accBeta2 } = inputs as Record<string, tf.TensorInfo>;
+  const { scale, learningRate, beta1, beta2, epsilon } = attrs as unknown as FusedAdamAttrs;
+  const update = adamFor(backend);
+  const heap = backend as unknown as WasmHeapBackend;
+  const all = [param, gradient, m, v, accBeta1, accBeta2] as tf.TensorInfo[];
+  if (all.some((info) => info === undefined || info.dtype !== 'float32')) {
+    throw new Error(`@engram/kernels: ${FUSED_ADAM} needs float32 param, gradient, m, v, accBeta1 and accBeta2 inputs.`);
+  }
+  const n = tf.util.sizeFromShape((param as tf.TensorInfo).shape);
+  for (const info of [gradient, m, v] as tf.TensorInfo[]) {
+    if (tf.util.sizeFromShape(info.shape) !== n) {
+      throw new Error(`@engram/kernels: ${FUSED_ADAM}: shape [${info.shape}] does not match the parameter's [${param?.shape}].`);
+    }
+  }
+  const outputs = [0, 1, 2].map(() => heap.makeOutput([...(param as tf.TensorInfo).shape], 'float32'));
+  if (n > 0) {
+    const at = (info: tf.TensorInfo): number => heapOffset(heap, info);
+    update(
+      n,
+      at(param as tf.TensorInfo),
+      at(gradient as tf.TensorInfo),
+      at(m as tf.TensorInfo),
+      at(v as tf.TensorInfo),
+      at(outputs[0] as tf.TensorInfo),
+      at(outputs[1] as tf.TensorInfo),
+      at(outputs[2] as tf.TensorInfo),
+      at(accBeta1 as tf.TensorInfo),
+      at(accBeta2 as tf.TensorInfo),
+      scale,
+      learningRate,
+      beta1,
+      Math.fround(1 - beta1),
+      beta2,
+      Math.fround(1 - beta2),
+      epsilon,
+    );
+  }
+  return outputs;
+};
+
+/** The fields of tfjs 4.22's AdamOptimizer this subclass reads (private there; the state layout stays theirs). */
+interface AdamState {
+  accBeta1: tf.Variable;
+  accBeta2: tf.Variable;
+  accumulatedFirstMoment: { originalName: string; variable: tf.Variable }[];
+  accumulatedSecondMoment: { originalName: string; variable: tf.Variable }[];
+}
+
+/**
+ * `tf.AdamOptimizer` whose update runs as one fused wasm dispatch per variable (param, m and v together) when the
+ * active backend is `wasm` and the fast kernels are registered (`registerFastKernels`), and as the stock ops
+ * elsewhere. Same state variables, names, weights and config as the stock optimizer (checkpoints interchange), and
+ * the same float32 results. `applyScaledGradients` also folds a gradient factor (the clip) into the same pass.
+ */
+export class FusedAdamOptimizer extends tf.AdamOptimizer {
+  /** True when the next update will use the fused kernel. */
+  static fusedActive(): boolean {
+    return tf.getBackend() === 'wasm' && tf.getKernel(FUSED_ADAM, 'wasm') !== undefined;
+  }
+
+  override applyGradients(variableGradients: VariableGradients): void {
+    this.applyScaledGradients(variableGradients, 1);
+  }
+
+  /** Adam on `gradient * scale` for every variable (scale: a host number, e.g. the clip factor maxNorm / norm). */
+  applyScaledGradients(variableGradients: VariableGradients, scale: number): void {
+    const list = Array.isArray(variableGradients)
+      ? variableGradients.map(({ name, tensor }) => ({ name, tensor }))
+      : Object.keys(variableGradients).map((name) => ({ name, tensor: variableGradients[name] }));
+    const fused =
+      FusedAdamOptimizer.fusedActive() &&
+      list.every(({ name, tensor }) => (tensor === undefined || tensor === null || tensor.dtype === 'float32') && tf.engine().registeredVariables[name]?.dtype === 'float32');
+    if (!fused) {
+      if (scale === 1) {
+        super.applyGradients(variableGradients as Parameters<tf.AdamOptimizer["applyGradients"]>[0]);
+        return;
+      }
+      const scaled = tf.tidy(() =>
+        list.map(({ name, tensor }) => ({ name, tensor: tensor ? tf.mul(tensor, tf.scalar(scale, tensor.dtype)) : tensor })),
+      );
+      super.applyGradients(scaled as NamedGradient[]);
+      tf.dispose(scaled.map(({ tensor }) => tensor).filter((tensor): tensor is tf.Tensor => tensor !== null && tensor !== undefined));
+      return;
+    }
+    const state = this as unknown as AdamState;
+    const attrs: FusedAdamAttrs = { scale, learningRate: this.learningRate, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon };
+    tf.tidy(() => {
+      list.forEach(({ name, tensor }, index) => {
+        const value = tf.engine().registeredVariables[name] as tf.Variable;
+        // Moments are created lazily and indexed by position, exactly as the stock optimizer does.
+        state.accumulatedFirstMoment[index] ??= { originalName: `${name}/m`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
+        state.accumulatedSecondMoment[index] ??= { originalName: `${name}/v`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
+        if (tensor === undefined || tensor === null) return;
+        const m = state.accumulatedFirstMoment[index].variable;
+        const v = state.accumulatedSecondMoment[index].variable;
+        const [param, m1, v1] = tf.engine().runKernel(
+          FUSED_ADAM,
+          { param: value, gradient: tensor, m, v, accBeta1: state.accBeta1, accBeta2: state.accBeta2 },
+          attrs as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor[];
+        m.assign(m1 as tf.Tensor);
+        v.assign(v1 as tf.Tensor);
+        value.assign(param as tf.Tensor);
+      });
+      state.accBeta1.assign(tf.mul(state.accBeta1, this.beta1));
+      state.accBeta2.assign(tf.mul(state.accBeta2, this.beta2));
+    });
+    this.incrementIterations();
+  }
+}
