@@ -19,7 +19,7 @@ export {
   setFastKernelThreads,
   unregisterFastKernels,
 } from './kernels/fast-kernels.js';
-export { FusedAdamOptimizer, FUSED_ADAM, type FusedAdamAttrs } from './kernels/fused-adam.js';
+export { clipAndApplyGradients, FusedAdamOptimizer, FUSED_ADAM, type ClipAndApplyResult, type FusedAdamAttrs } from './kernels/fused-adam.js';
 export {
   assertTensorBudget,
   BACKEND_CHOICES,

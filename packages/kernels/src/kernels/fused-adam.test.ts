@@ -3,7 +3,8 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { randomValues } from '../test-support.js';
 import { registerFastKernels, unregisterFastKernels } from './fast-kernels.js';
-import { FusedAdamOptimizer } from './fused-adam.js';
+import { clipAndApplyGradients, FusedAdamOptimizer } from './fused-adam.js';
+import { clipByGlobalNorm } from '../ops/gradient.js';
 
 /** Odd sizes (not multiples of 4), a scalar, an empty tensor and one full SIMD block. */
 const SHAPES: number[][] = [[], [1], [3], [5, 7], [2, 3, 11], [130], [0], [4, 8]];
@@ -33,7 +34,7 @@ async function run(backend: string, fused: boolean, scale: number, tag: string):
     if (fused) (optimizer as FusedAdamOptimizer).applyScaledGradients(gradients, scale);
     else {
       const scaled = tf.tidy(() => Object.fromEntries(Object.entries(gradients).map(([name, g]) => [name, scale === 1 ? tf.clone(g) : tf.mul(g, tf.scalar(scale))])));
-      optimizer.applyGradients(scaled);
+      (optimizer as tf.Optimizer).applyGradients(scaled);
       tf.dispose(Object.values(scaled));
     }
     tf.dispose(Object.values(gradients));
@@ -108,5 +109,47 @@ describe('FusedAdamOptimizer on the fused wasm kernel', () => {
     expect((await optimizer.getWeights()).map(({ name }) => name).slice(1)).toEqual(['leak/a/m', 'leak/b/m', 'leak/a/v', 'leak/b/v']);
     optimizer.dispose();
     tf.dispose([a, b, gradient]);
+  });
+
+  test('clipAndApplyGradients equals clipByGlobalNorm + applyGradients for the fused, stock Adam and SGD optimizers', async () => {
+    await tf.setBackend('wasm');
+    const values = (variables: tf.Variable[]) => variables.map((variable) => Array.from(variable.dataSync()));
+    for (const maxNorm of [0, 0.5, 1e6]) {
+      const make = (tag: string) => [tf.variable(tf.tensor(randomValues(7, 1)), true, `${tag}/a`), tf.variable(tf.tensor(randomValues(5, 2)), true, `${tag}/b`)];
+      const gradients = (tag: string): Record<string, tf.Tensor> => ({ [`${tag}/a`]: tf.tensor(randomValues(7, 3, -2, 2)), [`${tag}/b`]: tf.tensor(randomValues(5, 4, -2, 2)) });
+      const results: number[][][] = [];
+      for (const [tag, optimizer, helper] of [
+        ['h-fused', new FusedAdamOptimizer(0.1, 0.9, 0.999, 1e-8), true],
+        ['h-stock', new tf.AdamOptimizer(0.1, 0.9, 0.999, 1e-8), false],
+        ['h-sgd', tf.train.sgd(0.1), true],
+        ['h-sgd-ref', tf.train.sgd(0.1), false],
+      ] as const) {
+        const variables = make(tag);
+        const grads = gradients(tag);
+        if (helper) {
+          const result = clipAndApplyGradients(optimizer, grads, maxNorm, (norm) => Number.isFinite(norm));
+          expect(result.applied).toBe(true);
+          expect(result.globalNorm).toBeCloseTo(clipByGlobalNorm(grads, maxNorm).globalNorm, 6);
+          tf.dispose(Object.values(clipByGlobalNorm(grads, 0).gradients));
+        } else {
+          const clipped = clipByGlobalNorm(grads, maxNorm);
+          (optimizer as tf.Optimizer).applyGradients(clipped.gradients);
+          tf.dispose(Object.values(clipped.gradients));
+        }
+        results.push(values(variables));
+        expect(Object.values(grads).every((tensor) => !tensor.isDisposed)).toBe(true);
+        optimizer.dispose();
+        tf.dispose([...variables, ...Object.values(grads)]);
+      }
+      expect(results[0]).toEqual(results[1]);
+      expect(results[2]).toEqual(results[3]);
+    }
+    const variable = tf.variable(tf.ones([2]), true, 'h-skip');
+    const optimizer = new FusedAdamOptimizer(0.1, 0.9, 0.999, 1e-8);
+    const gradient = tf.tensor([Number.NaN, 1]);
+    expect(clipAndApplyGradients(optimizer, { 'h-skip': gradient }, 1, (norm) => Number.isFinite(norm)).applied).toBe(false);
+    expect(Array.from(variable.dataSync())).toEqual([1, 1]);
+    optimizer.dispose();
+    tf.dispose([variable, gradient]);
   });
 });

@@ -1,6 +1,7 @@
 // Fused clip + Adam: the wasm kernel of native/adam.c on the tfjs heap, and an AdamOptimizer that dispatches it.
 import * as tf from '@tensorflow/tfjs';
 import { ADAM_WASM_BASE64 } from '../wasm/adam-binary.js';
+import { clipFactor, globalGradientNorm } from '../ops/gradient.js';
 import { asWasmHeapBackend, heapOffset, type WasmHeapBackend } from './wasm-backend.js';
 import { isSharedMemory, webAssembly, type WasmInstance } from './webassembly.js';
 
@@ -115,22 +116,19 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
 
   /** Adam on `gradient * scale` for every variable (scale: a host number, e.g. the clip factor maxNorm / norm). */
   applyScaledGradients(variableGradients: VariableGradients, scale: number): void {
-    const list = Array.isArray(variableGradients)
+    // A missing gradient (null) skips its variable, as in the stock optimizer.
+    const list: NamedGradient[] = Array.isArray(variableGradients)
       ? variableGradients.map(({ name, tensor }) => ({ name, tensor }))
-      : Object.keys(variableGradients).map((name) => ({ name, tensor: variableGradients[name] }));
+      : Object.keys(variableGradients).map((name) => ({ name, tensor: variableGradients[name] as tf.Tensor }));
     const fused =
       FusedAdamOptimizer.fusedActive() &&
       list.every(({ name, tensor }) => (tensor === undefined || tensor === null || tensor.dtype === 'float32') && tf.engine().registeredVariables[name]?.dtype === 'float32');
     if (!fused) {
       if (scale === 1) {
-        super.applyGradients(variableGradients as Parameters<tf.AdamOptimizer["applyGradients"]>[0]);
+        super.applyGradients(variableGradients as Parameters<tf.AdamOptimizer['applyGradients']>[0]);
         return;
       }
-      const scaled = tf.tidy(() =>
-        list.map(({ name, tensor }) => ({ name, tensor: tensor ? tf.mul(tensor, tf.scalar(scale, tensor.dtype)) : tensor })),
-      );
-      super.applyGradients(scaled as NamedGradient[]);
-      tf.dispose(scaled.map(({ tensor }) => tensor).filter((tensor): tensor is tf.Tensor => tensor !== null && tensor !== undefined));
+      applyScaledStock((gradients) => super.applyGradients(gradients as Parameters<tf.AdamOptimizer['applyGradients']>[0]), list, scale);
       return;
     }
     const state = this as unknown as AdamState;
@@ -158,4 +156,49 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
     });
     this.incrementIterations();
   }
+}
+
+/** `apply` on copies of the gradients multiplied by `scale` (as float32, as clipByGlobalNorm scales them). */
+function applyScaledStock(apply: (gradients: NamedGradient[]) => void, list: NamedGradient[], scale: number): void {
+  const scaled = tf.tidy(() =>
+    list.map(({ name, tensor }) => ({ name, tensor: tensor ? tf.mul(tensor, tf.scalar(scale, tensor.dtype)) : tensor })),
+  );
+  try {
+    apply(scaled);
+  } finally {
+    tf.dispose(scaled.map(({ tensor }) => tensor).filter((tensor): tensor is tf.Tensor => tensor !== null && tensor !== undefined));
+  }
+}
+
+/** Result of {@link clipAndApplyGradients}. */
+export interface ClipAndApplyResult {
+  /** Global norm of the gradients before clipping. */
+  globalNorm: number;
+  /** Whether the optimizer applied them (`shouldApply(globalNorm)`). */
+  applied: boolean;
+}
+
+/**
+ * Clips `gradients` by global norm `maxNorm` (SPEC 7; 0 or Infinity: no clip) and applies them with `optimizer`
+ * when `shouldApply(globalNorm)` says so (the non-finite guard). A {@link FusedAdamOptimizer} folds the clip factor
+ * into its fused update; any other optimizer gets scaled copies. The gradients stay the caller's (never disposed).
+ * Reads one number (the norm) from the device.
+ * @param gradients variable name -> gradient of that variable's shape
+ */
+export function clipAndApplyGradients(
+  optimizer: tf.Optimizer,
+  gradients: Record<string, tf.Tensor>,
+  maxNorm: number,
+  shouldApply: (globalNorm: number) => boolean = () => true,
+): ClipAndApplyResult {
+  const globalNorm = globalGradientNorm(gradients);
+  const applied = shouldApply(globalNorm);
+  if (!applied) return { globalNorm, applied };
+  const scale = clipFactor(globalNorm, maxNorm);
+  // Not instanceof: tf.Optimizer's Symbol.hasInstance accepts any optimizer-shaped object.
+  const fused = optimizer as Partial<Pick<FusedAdamOptimizer, 'applyScaledGradients'>>;
+  if (typeof fused.applyScaledGradients === 'function') fused.applyScaledGradients.call(optimizer, gradients, scale);
+  else if (scale === 1) optimizer.applyGradients(gradients);
+  else applyScaledStock((scaled) => optimizer.applyGradients(scaled), Object.entries(gradients).map(([name, tensor]) => ({ name, tensor })), scale);
+  return { globalNorm, applied };
 }

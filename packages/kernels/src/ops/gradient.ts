@@ -62,17 +62,35 @@ export function clipByGlobalNorm(gradients: Record<string, tf.Tensor>, maxNorm: 
     }
   }
   if (names.length === 0) return { gradients: {}, globalNorm: 0 };
-  const normTensor = tf.tidy(() =>
-    tf.sqrt(tf.addN(names.map((name) => tf.sum(tf.square(tf.cast(gradients[name] as tf.Tensor, 'float32')))))),
-  );
-  const globalNorm = (normTensor.dataSync()[0] as number);
-  normTensor.dispose();
-  const clip = maxNorm > 0 && Number.isFinite(maxNorm) && Number.isFinite(globalNorm) && globalNorm > maxNorm;
-  const scale = clip ? maxNorm / globalNorm : 1;
+  const globalNorm = globalGradientNorm(gradients);
+  const scale = clipFactor(globalNorm, maxNorm);
+  const clip = scale !== 1;
   const result: Record<string, tf.Tensor> = {};
   for (const name of names) {
     const gradient = gradients[name] as tf.Tensor;
     result[name] = clip ? tf.tidy(() => tf.mul(gradient, tf.scalar(scale, gradient.dtype))) : tf.clone(gradient);
   }
   return { gradients: result, globalNorm };
+}
+
+/**
+ * `sqrt(sum over tensors of sum(g^2))` of live gradient tensors (any shapes), computed in float32; reads one number.
+ * 0 for no gradients.
+ */
+export function globalGradientNorm(gradients: Record<string, tf.Tensor>): number {
+  const tensors = Object.values(gradients);
+  if (tensors.length === 0) return 0;
+  const normTensor = tf.tidy(() => tf.sqrt(tf.addN(tensors.map((gradient) => tf.sum(tf.square(tf.cast(gradient, 'float32')))))));
+  const globalNorm = normTensor.dataSync()[0] as number;
+  normTensor.dispose();
+  return globalNorm;
+}
+
+/**
+ * The factor clipping by global norm multiplies every gradient with (SPEC 7): `maxNorm / globalNorm` when the norm
+ * is finite and above a finite `maxNorm > 0`, otherwise 1 (`maxNorm <= 0` or `Infinity` disables clipping).
+ */
+export function clipFactor(globalNorm: number, maxNorm: number): number {
+  const clip = maxNorm > 0 && Number.isFinite(maxNorm) && Number.isFinite(globalNorm) && globalNorm > maxNorm;
+  return clip ? maxNorm / globalNorm : 1;
 }

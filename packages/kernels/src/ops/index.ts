@@ -1,7 +1,7 @@
 // The fused tensor ops of @engram/kernels (re-exported from the package root).
 export { blockConv, causalDilatedConv } from './convolution.js';
 export { sparseSoftmaxCrossEntropy } from './cross-entropy.js';
-export { clipByGlobalNorm, stopGradient, type ClippedGradients } from './gradient.js';
+export { clipByGlobalNorm, clipFactor, globalGradientNorm, stopGradient, type ClippedGradients } from './gradient.js';
 export { headApply, headScores } from './head-matmul.js';
 export { layerNorm } from './layer-norm.js';
 export { maskedSoftmax, type MaskedSoftmaxOptions } from './masked-softmax.js';
