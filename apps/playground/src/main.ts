@@ -171,6 +171,7 @@ async function runTraining(): Promise<void> {
   const batchSize = 4;
   let model: ReturnType<typeof createModel> | null = null;
   let optimizer: tf.Optimizer | null = null;
+  let separateOptimizer: tf.Optimizer | null = null;
   let state: MemoryState | null = null;
   try {
     if (!TINY_KINDS.includes(kind)) throw new Error(`Unknown model kind ${kind}.`);
@@ -182,6 +183,8 @@ async function runTraining(): Promise<void> {
     const batcher = new StreamBatcher(tokens, { batchSize, segmentLength: TINY_SEGMENT });
     model = createModel(tinyModelConfig(tokenizer.vocabSize), { policy: tinyPolicy(kind) });
     optimizer = createAdam({ learningRate: 3e-3 });
+    // The compressive reconstruction modes train the compressor with a second optimizer.
+    if (model.policy.separateVariables().length > 0) separateOptimizer = createAdam({ learningRate: 3e-3 });
     state = model.initialState(batchSize);
     const losses: number[] = [];
     const started = performance.now();
@@ -191,7 +194,7 @@ async function runTraining(): Promise<void> {
         const result = model.trainStep(
           { inputs: tensors.inputs, targets: tensors.targets, ...(tensors.mask === null ? {} : { mask: tensors.mask }) },
           state,
-          { optimizer },
+          { optimizer, ...(separateOptimizer === null ? {} : { separateOptimizer }) },
           { clipNorm: 0.25 },
         );
         state = result.state;
@@ -218,6 +221,7 @@ async function runTraining(): Promise<void> {
   } finally {
     if (state !== null) disposeState(state);
     optimizer?.dispose();
+    separateOptimizer?.dispose();
     model?.dispose();
     busy = false;
     trainButton.disabled = false;

@@ -107,10 +107,11 @@ describe('compressive policy in the model', () => {
     compare(0);
     const fifoOptimizer = tf.train.adam(0.01);
     const compressiveOptimizer = tf.train.adam(0.01);
+    const compressorOptimizer = tf.train.adam(0.01);
     for (let step = 3; step < 5; step++) {
       const batch = batchFor(step);
       const a = fifo.trainStep(batch, fifoState, { optimizer: fifoOptimizer });
-      const b = compressive.trainStep(batch, compressiveState, { optimizer: compressiveOptimizer });
+      const b = compressive.trainStep(batch, compressiveState, { optimizer: compressiveOptimizer, separateOptimizer: compressorOptimizer });
       expect(b.loss).toBeCloseTo(a.loss, 5);
       expect(b.separateLoss).toBeNull();
       fifoState = a.state;
@@ -123,6 +124,7 @@ describe('compressive policy in the model', () => {
     disposeState(compressiveState);
     fifoOptimizer.dispose();
     compressiveOptimizer.dispose();
+    compressorOptimizer.dispose();
     fifo.dispose();
     compressive.dispose();
   });

@@ -10,7 +10,7 @@ import {
   type PositionBiases,
   type RelativeAttention,
 } from '@engram/attention';
-import { clipByGlobalNorm, layerNorm, matMul, sparseSoftmaxCrossEntropy, stopGradient } from '@engram/kernels';
+import { clipAndApplyGradients, FusedAdamOptimizer, layerNorm, matMul, sparseSoftmaxCrossEntropy, stopGradient } from '@engram/kernels';
 import {
   createFifoPolicy,
   disposeState,
@@ -41,10 +41,8 @@ export interface TrainOptimizers {
   /** Trains the model's variables and `policy.variables()`. */
   optimizer: tf.Optimizer;
   /**
-   * Trains `policy.separateVariables()` with `policy.separateLoss`. When absent, a copy of
-   * `optimizer` (same class and config, learning rate kept in step) is created on first use. The
-   * model owns that copy and its state: `model.dispose()` disposes it, and passing a different
-   * `optimizer` later replaces it (the old copy is disposed).
+   * Trains `policy.separateVariables()` with `policy.separateLoss`. Required when the policy has
+   * both (e.g. a compressive policy in a reconstruction mode): the caller owns and schedules it.
    */
   separateOptimizer?: tf.Optimizer;
 }
@@ -162,8 +160,6 @@ export class MemoryTransformer {
   private readonly contentAttentions: ContentAttention[];
   /** The same_length windows (training, evaluation), or null without `config.sameLength`. */
   private readonly sameLengthWindows: { training: number; evaluation: number } | null;
-  /** The copy of the main optimizer made when `trainStep` gets no `separateOptimizer` (owned, disposed with the model). */
-  private separateCopy: { main: tf.Optimizer; copy: tf.Optimizer } | null = null;
   private dropoutCalls = 0;
   private disposed = false;
 
@@ -313,18 +309,12 @@ export class MemoryTransformer {
     return this.policy.initialState(batchSize);
   }
 
-  /**
-   * Disposes every variable of the model and the policy, and the separate optimizer the model
-   * made for itself (see {@link TrainOptimizers.separateOptimizer}); optimizers passed in are the
-   * caller's to dispose.
-   */
+  /** Disposes every variable of the model and the policy; optimizers are the caller's to dispose. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     for (const variable of this.named.values()) variable.dispose();
     this.policy.dispose();
-    this.separateCopy?.copy.dispose();
-    this.separateCopy = null;
   }
 
   /** The position of every dropout stream (the model's and each attention layer's), JSON-safe. */
@@ -572,21 +562,6 @@ export class MemoryTransformer {
     }
   }
 
-  private separateOptimizerFor(optimizers: TrainOptimizers): tf.Optimizer {
-    if (optimizers.separateOptimizer) return optimizers.separateOptimizer;
-    const main = optimizers.optimizer;
-    if (this.separateCopy?.main !== main) {
-      this.separateCopy?.copy.dispose();
-      const constructor = main.constructor as tf.serialization.SerializableConstructor<tf.Optimizer>;
-      this.separateCopy = { main, copy: constructor.fromConfig(constructor, main.getConfig()) };
-    }
-    const copy = this.separateCopy.copy;
-    // Follow the main optimizer's learning rate (schedules change it between steps).
-    const rate = (main as unknown as { learningRate?: number }).learningRate;
-    if (typeof rate === 'number') (copy as unknown as { learningRate: number }).learningRate = rate;
-    return copy;
-  }
-
   /**
    * One optimisation step (SPEC 7). `batch` may be an array of K consecutive segments unrolled in
    * one gradient computation (BPTT, SPEC 3.2): memory written between them stays in the tape
@@ -614,6 +589,13 @@ export class MemoryTransformer {
     });
     if (!optimizers || !(optimizers.optimizer instanceof tf.Optimizer)) {
       throw new ModelInputError('trainStep: optimizers.optimizer must be a tf.Optimizer, e.g. createAdam({ learningRate: 1e-3 }).');
+    }
+    const separateVariables = this.policy.separateVariables();
+    const separateOptimizer = optimizers.separateOptimizer;
+    if (this.policy.separateLoss && separateVariables.length > 0 && (separateOptimizer == null || !(separateOptimizer instanceof tf.Optimizer))) {
+      throw new ModelInputError(
+        `trainStep: the ${this.policy.kind} policy trains ${separateVariables.length} separate variables with its own loss; pass optimizers.separateOptimizer, e.g. createAdam({ learningRate: 1e-3 }) (the caller owns and disposes it).`,
+      );
     }
     const clipNorm = options.clipNorm ?? 0;
     if (typeof clipNorm !== 'number' || Number.isNaN(clipNorm) || clipNorm < 0) {
@@ -673,16 +655,14 @@ export class MemoryTransformer {
         const gradient = grads[index];
         if (gradient) named[variable.name] = gradient;
       });
-      const clipped = clipByGlobalNorm(named, clipNorm);
+      // The non-finite guard of both updates: apply unless skipping and the loss or gradient norm is not finite.
+      const guard = (lossValue: number) => (globalNorm: number) => !skipNonFinite || (Number.isFinite(lossValue) && Number.isFinite(globalNorm));
+      const main = clipAndApplyGradients(optimizers.optimizer, named, clipNorm, guard(loss));
       tf.dispose(Object.values(named));
-      const finite = Number.isFinite(loss) && Number.isFinite(clipped.globalNorm);
-      const applied = finite || !skipNonFinite;
-      if (applied) optimizers.optimizer.applyGradients(clipped.gradients as tf.NamedTensorMap);
-      tf.dispose(Object.values(clipped.gradients));
+      const applied = main.applied;
 
       let separateLoss: number | null = null;
-      const separateVariables = this.policy.separateVariables();
-      if (applied && this.policy.separateLoss && separateVariables.length > 0) {
+      if (applied && this.policy.separateLoss && separateVariables.length > 0 && separateOptimizer) {
         let produced = false;
         const separate = tf.engine().gradients(
           () => {
@@ -705,11 +685,7 @@ export class MemoryTransformer {
             const gradient = separate.grads[index];
             if (gradient) separateNamed[variable.name] = gradient;
           });
-          const separateClipped = clipByGlobalNorm(separateNamed, clipNorm);
-          if ((Number.isFinite(separateLoss) && Number.isFinite(separateClipped.globalNorm)) || !skipNonFinite) {
-            this.separateOptimizerFor(optimizers).applyGradients(separateClipped.gradients as tf.NamedTensorMap);
-          }
-          tf.dispose(Object.values(separateClipped.gradients));
+          clipAndApplyGradients(separateOptimizer, separateNamed, clipNorm, guard(separateLoss));
         }
         tf.dispose([separate.value, ...separate.grads.filter((gradient): gradient is tf.Tensor => gradient !== null)]);
       }
@@ -725,7 +701,7 @@ export class MemoryTransformer {
       for (const tensor of new Set([...owned, ...stateTensors(state)])) {
         if (!held.has(tensor) && !tensor.isDisposed) tensor.dispose();
       }
-      return { loss, taskLoss, auxiliaryLoss, separateLoss, gradientNorm: clipped.globalNorm, applied, state: next };
+      return { loss, taskLoss, auxiliaryLoss, separateLoss, gradientNorm: main.globalNorm, applied, state: next };
     } catch (error) {
       const original = new Set(stateTensors(state));
       for (const tensor of owned) if (!original.has(tensor) && !tensor.isDisposed) tensor.dispose();
@@ -833,10 +809,14 @@ export interface AdamOptions {
   epsilon?: number;
 }
 
-/** Adam with the papers' defaults (SPEC 7). Set `optimizer.learningRate` between steps for schedules. */
-export function createAdam(options: AdamOptions): tf.AdamOptimizer {
+/**
+ * Adam with the papers' defaults (SPEC 7). Set `optimizer.learningRate` between steps for schedules. A
+ * `tf.AdamOptimizer` (same state, weights and results) whose update is one fused wasm pass per variable, the
+ * gradient clip included, when the fast kernels are registered; the stock ops elsewhere.
+ */
+export function createAdam(options: AdamOptions): FusedAdamOptimizer {
   if (!options || typeof options.learningRate !== 'number' || !(options.learningRate > 0)) {
     throw new ModelInputError(`createAdam: learningRate must be a number > 0, got ${JSON.stringify(options?.learningRate)}.`);
   }
-  return tf.train.adam(options.learningRate, options.beta1 ?? 0.9, options.beta2 ?? 0.999, options.epsilon ?? 1e-8);
+  return new FusedAdamOptimizer(options.learningRate, options.beta1 ?? 0.9, options.beta2 ?? 0.999, options.epsilon ?? 1e-8);
 }

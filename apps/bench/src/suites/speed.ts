@@ -161,6 +161,8 @@ async function runKind(kind: EngramConfig['kind'], shape: SpeedShape, counts: Co
   });
   const model: MemoryTransformer = buildModel(config, 256);
   const optimizer = createAdam({ learningRate: 1e-3 });
+  // Policies that train variables of their own (the compressive reconstruction modes) need a second optimizer.
+  const separateOptimizer = model.policy.separateVariables().length > 0 ? createAdam({ learningRate: 1e-3 }) : undefined;
   let state: MemoryState = model.initialState(shape.batchSize);
   // Random bytes stand in for text: the step's cost does not depend on the token values.
   let seed = 1;
@@ -171,7 +173,7 @@ async function runKind(kind: EngramConfig['kind'], shape: SpeedShape, counts: Co
   const step = (): number => {
     const { inputs, targets } = batch();
     const start = performance.now();
-    const result = model.trainStep({ inputs, targets }, state, { optimizer }, { clipNorm: 0.25 });
+    const result = model.trainStep({ inputs, targets }, state, { optimizer, ...(separateOptimizer ? { separateOptimizer } : {}) }, { clipNorm: 0.25 });
     const seconds = (performance.now() - start) / 1000;
     state = result.state;
     tf.dispose([inputs, targets]);
@@ -207,6 +209,7 @@ async function runKind(kind: EngramConfig['kind'], shape: SpeedShape, counts: Co
   } finally {
     useKernels('engram');
     optimizer.dispose();
+    separateOptimizer?.dispose();
     disposeState(state);
     model.dispose();
   }
