@@ -46,6 +46,23 @@ export interface ModelConfig {
   initStandardDeviation?: number;
   /** Epsilon of every layer norm (default 1e-5). */
   layerNormEpsilon?: number;
+  /**
+   * Adaptive input embeddings and adaptive softmax (Transformer-XL's `cutoffs`): the vocabulary is
+   * split into clusters `[0, c1), [c1, c2), ..., [ck, V)` by these increasing token ids (each in
+   * `[1, V)`); the softmax head holds the first cluster plus one logit per tail cluster (default
+   * `[]`: one cluster, a full softmax).
+   */
+  cutoffs?: number[];
+  /** Width divisor of the clusters (Transformer-XL's `div_val`): cluster i is `floor(embeddingDim / divisor^i)` wide (default 1: one table for every cluster). */
+  embeddingDivisor?: number;
+  /** Width E of the embedding and output tables (`d_embed`, default modelDim); projections map E to modelDim when they differ or when embeddingDivisor > 1. */
+  embeddingDim?: number;
+  /**
+   * Per cluster (`tie_projs`, head first): the output projection of cluster i is the transposed input
+   * projection (of cluster i; of the one table when embeddingDivisor is 1). Missing entries are false
+   * (default `[]`). Ignored where a cluster has no projection.
+   */
+  tieProjections?: boolean[];
 }
 
 /** A configuration with every default filled in. */
@@ -94,7 +111,12 @@ export function resolveConfig(config: ModelConfig): ResolvedModelConfig {
     seed: config.seed ?? 0,
     initStandardDeviation: config.initStandardDeviation ?? 0.02,
     layerNormEpsilon: config.layerNormEpsilon ?? 1e-5,
+    cutoffs: config.cutoffs ?? [],
+    embeddingDivisor: config.embeddingDivisor ?? 1,
+    embeddingDim: config.embeddingDim ?? config.modelDim,
+    tieProjections: config.tieProjections ?? [],
   };
+  checkAdaptive(resolved);
   if (resolved.norm !== 'pre' && resolved.norm !== 'post') {
     throw new ModelConfigError(`createModel: config.norm must be "pre" or "post", got ${JSON.stringify(resolved.norm)}.`);
   }
@@ -129,4 +151,31 @@ export function resolveConfig(config: ModelConfig): ResolvedModelConfig {
     }
   }
   return resolved;
+}
+
+/** Checks the adaptive fields (cutoffs, embeddingDivisor, embeddingDim, tieProjections) of a resolved config. */
+function checkAdaptive(c: ResolvedModelConfig): void {
+  const { cutoffs, embeddingDivisor, embeddingDim, tieProjections, vocabSize } = c;
+  if (!Array.isArray(cutoffs) || cutoffs.some((cutoff, index) => !Number.isInteger(cutoff) || cutoff < 1 || cutoff >= vocabSize || (index > 0 && cutoff <= (cutoffs[index - 1] as number)))) {
+    throw new ModelConfigError(
+      `createModel: config.cutoffs must be increasing integer token ids in [1, ${vocabSize}) (config.vocabSize), e.g. [${Math.max(1, Math.floor(vocabSize / 4))}], got ${JSON.stringify(cutoffs)}.`,
+    );
+  }
+  if (!Number.isInteger(embeddingDivisor) || embeddingDivisor < 1) {
+    throw new ModelConfigError(`createModel: config.embeddingDivisor must be an integer >= 1 (Transformer-XL's div_val), got ${JSON.stringify(embeddingDivisor)}.`);
+  }
+  if (!Number.isInteger(embeddingDim) || embeddingDim < 1) {
+    throw new ModelConfigError(`createModel: config.embeddingDim must be an integer >= 1, got ${JSON.stringify(embeddingDim)}.`);
+  }
+  const narrowest = Math.floor(embeddingDim / embeddingDivisor ** cutoffs.length);
+  if (embeddingDivisor > 1 && narrowest < 1) {
+    throw new ModelConfigError(
+      `createModel: config.embeddingDim ${embeddingDim} with embeddingDivisor ${embeddingDivisor} and ${cutoffs.length} cutoffs leaves the last cluster floor(${embeddingDim} / ${embeddingDivisor}^${cutoffs.length}) = 0 wide; use a wider embeddingDim, a smaller divisor or fewer cutoffs.`,
+    );
+  }
+  if (!Array.isArray(tieProjections) || tieProjections.length > cutoffs.length + 1 || tieProjections.some((tie) => typeof tie !== 'boolean')) {
+    throw new ModelConfigError(
+      `createModel: config.tieProjections must be at most ${cutoffs.length + 1} booleans (one per cluster, head first), got ${JSON.stringify(tieProjections)}.`,
+    );
+  }
 }

@@ -24,6 +24,16 @@ import {
 } from '@engram/memory';
 import { resolveConfig, type ModelConfig, type ResolvedModelConfig } from './config.js';
 import { ModelConfigError, ModelInputError } from './errors.js';
+import {
+  adaptiveEmbed,
+  adaptiveLayout,
+  adaptiveLogProbabilities,
+  adaptiveWeights,
+  createAdaptiveInput,
+  createAdaptiveOutput,
+  type AdaptiveLayout,
+  type AdaptiveVariables,
+} from './adaptive.js';
 import { embeddingLookup, gelu } from './layers.js';
 
 /** One segment of training data. */
@@ -75,7 +85,7 @@ export interface TrainStepResult {
 
 /** Result of {@link MemoryTransformer.forward}. */
 export interface ForwardResult {
-  /** `[batch, T, vocab]`, owned by the caller. */
+  /** `[batch, T, vocab]`, owned by the caller; log-probabilities (also valid logits) for adaptive-softmax models (`config.cutoffs`, projections). */
   logits: tf.Tensor3D;
   /** The memory after this segment (the input state was consumed). */
   state: MemoryState;
@@ -151,11 +161,14 @@ export class MemoryTransformer {
   readonly policy: MemoryPolicy;
   private readonly scope: string;
   private readonly named = new Map<string, tf.Variable>();
-  private readonly embedding: tf.Variable;
+  /** The plain model's `[V, D]` table and output (null for adaptive models). */
+  private readonly embedding: tf.Variable | null;
   private readonly blocks: Block[] = [];
   private readonly finalNorm: Norm | null;
   private readonly outputWeight: tf.Variable | null;
-  private readonly outputBias: tf.Variable;
+  private readonly outputBias: tf.Variable | null;
+  /** Adaptive embedding and softmax (config.cutoffs, embeddingDivisor, embeddingDim), or null for the plain model. */
+  private readonly adaptive: { layout: AdaptiveLayout; variables: AdaptiveVariables } | null;
   private readonly sharedBiases: PositionBiases | null;
   private readonly contentAttentions: ContentAttention[];
   /** The same_length windows (training, evaluation), or null without `config.sameLength`. */
@@ -175,7 +188,10 @@ export class MemoryTransformer {
     this.sameLengthWindows = c.sameLength ? sameLengthWindows(this.policy) : null;
     this.scope = uniqueScope('model');
     const headDim = c.modelDim / c.numHeads;
-    this.embedding = this.matrix('embedding.weight', [c.vocabSize, c.modelDim]);
+    const layout = adaptiveLayout(c);
+    const maker = { matrix: this.matrix.bind(this), constant: this.constant.bind(this) };
+    const adaptiveInput = layout ? createAdaptiveInput(layout, c, maker) : null;
+    this.embedding = layout ? null : this.matrix('embedding.weight', [c.vocabSize, c.modelDim]);
     this.sharedBiases = c.perLayerPositionBiases
       ? null
       : createPositionBiases({
@@ -215,8 +231,9 @@ export class MemoryTransformer {
       });
     }
     this.finalNorm = c.finalNorm ? this.norm('final_norm') : null;
-    this.outputWeight = c.tieEmbeddings ? null : this.matrix('output.weight', [c.modelDim, c.vocabSize]);
-    this.outputBias = this.constant('output.bias', [c.vocabSize], 0);
+    this.outputWeight = layout || c.tieEmbeddings ? null : this.matrix('output.weight', [c.modelDim, c.vocabSize]);
+    this.outputBias = layout ? null : this.constant('output.bias', [c.vocabSize], 0);
+    this.adaptive = layout && adaptiveInput ? { layout, variables: { ...adaptiveInput, ...createAdaptiveOutput(layout, c, maker) } } : null;
     this.contentAttentions = this.blocks.map((block) => {
       if (c.norm === 'post') return block.attention.contentAttention;
       return (queryInput: tf.Tensor3D, keyValueInput: tf.Tensor3D) =>
@@ -413,7 +430,9 @@ export class MemoryTransformer {
     const c = this.config;
     const [batch, time] = inputs.shape;
     const positions = tf.tile(tf.expandDims(tf.range(state.tokensSeen, state.tokensSeen + time, 1, 'int32'), 0), [batch, 1]) as tf.Tensor2D;
-    let x = embeddingLookup(this.embedding as tf.Tensor2D, inputs);
+    let x = this.adaptive
+      ? adaptiveEmbed(this.adaptive.layout, adaptiveWeights(this.adaptive.layout, this.adaptive.variables), inputs, c.modelDim)
+      : embeddingLookup(this.embedding as tf.Tensor2D, inputs);
     if (c.scaleEmbedding) x = tf.mul(x, Math.sqrt(c.modelDim));
     const needProbabilities = this.policy.needsAttentionProbabilities;
     const layerInputs: tf.Tensor3D[] = [];
@@ -461,9 +480,12 @@ export class MemoryTransformer {
     });
     if (this.finalNorm) x = this.layerNorm(x, this.finalNorm);
     const flat = tf.reshape(x, [batch * time, c.modelDim]) as tf.Tensor2D;
-    // Explicit transpose for tied weights: wasm's transposed matmul is far slower.
-    const projected = matMul(flat, (this.outputWeight ?? tf.transpose(this.embedding)) as tf.Tensor2D);
-    const logits = tf.reshape(tf.add(projected, this.outputBias), [batch, time, c.vocabSize]) as tf.Tensor3D;
+    // Adaptive models output log-probabilities, which are logits too (their softmax is the distribution).
+    const scores = this.adaptive
+      ? adaptiveLogProbabilities(this.adaptive.layout, adaptiveWeights(this.adaptive.layout, this.adaptive.variables), flat)
+      : // Explicit transpose for tied weights: wasm's transposed matmul is far slower.
+        tf.add(matMul(flat, (this.outputWeight ?? tf.transpose(this.embedding as tf.Variable)) as tf.Tensor2D), this.outputBias as tf.Variable);
+    const logits = tf.reshape(scores, [batch, time, c.vocabSize]) as tf.Tensor3D;
     const auxiliaryLoss = auxiliaryLosses.length > 0 ? (tf.addN(auxiliaryLosses) as tf.Scalar) : tf.scalar(0);
     return {
       logits,

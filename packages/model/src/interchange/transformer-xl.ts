@@ -83,6 +83,12 @@ function checkExportable(model: MemoryTransformer, naming: TransformerXlNaming):
         : 'the official post-norm model has no final layer norm; train with finalNorm: false.',
     );
   }
+  if (c.cutoffs.length > 0 || c.embeddingDivisor !== 1 || c.embeddingDim !== c.modelDim) {
+    refuse(
+      `config.cutoffs ${JSON.stringify(c.cutoffs)} / embeddingDivisor ${c.embeddingDivisor} / embeddingDim ${c.embeddingDim}`,
+      'the converter does not write adaptive embeddings, adaptive softmax or projections yet; only a full softmax with embeddingDim == modelDim converts.',
+    );
+  }
   if (c.activation !== 'relu') refuse(`config.activation "${c.activation}"`, 'the official feed-forward uses ReLU; train with activation "relu".');
   if (!c.scaleEmbedding && c.tieEmbeddings) {
     refuse(
