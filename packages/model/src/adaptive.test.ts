@@ -5,6 +5,7 @@ import { disposeState } from '@engram/memory';
 import { describe, expect, test } from 'vitest';
 import { adaptiveEmbed, adaptiveLayout, adaptiveLogProbabilities, adaptiveWeights, createAdaptiveInput, createAdaptiveOutput, type AdaptiveVariables } from './adaptive.js';
 import { resolveConfig, type ModelConfig } from './config.js';
+import { exportTransformerXl } from './interchange/transformer-xl.js';
 import { createModel } from './model.js';
 import { decodeModel, encodeModel } from './weights.js';
 import { randomTokens, tinyConfig } from './test-helpers.js';
@@ -185,5 +186,8 @@ describe('adaptive models', () => {
     expect(() => createModel(tinyConfig({ embeddingDivisor: 0 }))).toThrow(/config.embeddingDivisor/);
     expect(() => createModel(tinyConfig({ cutoffs: [3, 6], embeddingDim: 4, embeddingDivisor: 4 }))).toThrow(/0 wide/);
     expect(() => createModel(tinyConfig({ cutoffs: [3], tieProjections: [true, true, true] }))).toThrow(/config.tieProjections/);
+    const adaptive = createModel(tinyConfig({ cutoffs: [5], finalNorm: false, norm: 'post', scaleEmbedding: true }));
+    expect(() => exportTransformerXl(adaptive)).toThrow(/cannot convert config.cutoffs \[5\].*not write adaptive/);
+    adaptive.dispose();
   });
 });
