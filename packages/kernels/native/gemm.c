@@ -12,6 +12,8 @@
 // a 4x8 register tile (8 f32x4 accumulators) sweeps the strips. Rows past M reuse row M-1 (never stored).
 #include <wasm_simd128.h>
 
+#include "simd-partial.h"
+
 #define BLOCK_K 256
 #define BLOCK_N 512
 #define TILE_M 4
@@ -20,31 +22,7 @@
 /** Activations, numbered like GEMM_ACTIVATION in src/kernels/gemm.ts. */
 enum { ACT_LINEAR = 0, ACT_RELU = 1, ACT_RELU6 = 2, ACT_LEAKY_RELU = 3 };
 
-#define INLINE static inline __attribute__((always_inline))
-
 static int min_int(int x, int y) { return x < y ? x : y; }
-
-/** Loads the first n (0..4) floats at p, zeros elsewhere; never reads past p + n. */
-INLINE v128_t load_partial(const float *p, int n) {
-  switch (n) {
-    case 0: return wasm_f32x4_splat(0.0f);
-    case 1: return wasm_v128_load32_zero(p);
-    case 2: return wasm_v128_load64_zero(p);
-    case 3: return wasm_v128_load32_lane(p + 2, wasm_v128_load64_zero(p), 2);
-    default: return wasm_v128_load(p);
-  }
-}
-
-/** Stores the first n (0..4) lanes of v at p; never writes past p + n. */
-INLINE void store_partial(float *p, v128_t v, int n) {
-  switch (n) {
-    case 0: break;
-    case 1: wasm_v128_store32_lane(p, v, 0); break;
-    case 2: wasm_v128_store64_lane(p, v, 0); break;
-    case 3: wasm_v128_store64_lane(p, v, 0); wasm_v128_store32_lane(p + 2, v, 2); break;
-    default: wasm_v128_store(p, v); break;
-  }
-}
 
 INLINE v128_t activate(v128_t x, int activation, v128_t alpha) {
   const v128_t zero = wasm_f32x4_splat(0.0f);
