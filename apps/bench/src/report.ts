@@ -148,12 +148,18 @@ function chartFile(suite: string, chartId: string): string {
   return `${suite}-${chartId}.svg`;
 }
 
+/** ` (Engram kernels on N threads)` for a wasm run with the fast kernels, else nothing. */
+function kernelsNote(backend: SuiteResult['backend']): string {
+  const threads = backend['kernelThreads'];
+  return typeof threads === 'number' ? ` (Engram kernels on ${threads} thread${threads === 1 ? '' : 's'})` : '';
+}
+
 /** The Markdown report of one suite. */
 export function suiteMarkdown(result: SuiteResult): string {
   const lines: string[] = [];
   lines.push(`# Bench suite \`${result.suite}\` (${result.mode})`, '', suiteDescriptions[result.suite], '');
   lines.push(
-    `Run ${result.startedAt}, ${result.durationSeconds.toFixed(0)} s, backend \`${result.backend.name}\`, ` +
+    `Run ${result.startedAt}, ${result.durationSeconds.toFixed(0)} s, backend \`${result.backend.name}\`${kernelsNote(result.backend)}, ` +
       `${result.machine.cpus} CPU cores (${result.machine.cpuModel}), Node ${result.machine.nodeVersion}, ` +
       `${result.machine.platform}/${result.machine.arch}.`,
     '',

@@ -57,7 +57,8 @@ export async function runBench(options: RunBenchOptions): Promise<{ result: Suit
   const backend = await initBackend({ backend: options.backend });
   const machine = describeMachine();
   options.log(
-    `engram-bench (${options.mode}): backend ${backend.name}${backend.simd === null ? '' : backend.simd ? ' SIMD' : ' no SIMD'}, ` +
+    `engram-bench (${options.mode}): backend ${backend.name}${backend.simd === null ? '' : backend.simd ? ' SIMD' : ' no SIMD'}` +
+      `${backend.kernelThreads === null ? '' : `, Engram kernels on ${backend.kernelThreads} thread(s)`}, ` +
       `${machine.cpus} CPUs, Node ${machine.nodeVersion}; results in ${options.outDirectory}`,
   );
   const done: { result: SuiteResult; files: WrittenFiles }[] = [];

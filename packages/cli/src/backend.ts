@@ -7,7 +7,7 @@ import type { BackendChoice } from './config/schema.js';
 export interface SelectedBackend {
   /** What initBackend reported. */
   info: BackendInfo;
-  /** One line for the terminal, e.g. `wasm (SIMD, 1 thread, tfjs 4.22.0)`. */
+  /** One line for the terminal, e.g. `wasm (SIMD, Engram kernels on 2 threads, tfjs 4.22.0)`. */
   description: string;
 }
 
@@ -32,7 +32,12 @@ export function describeBackendInfo(info: BackendInfo): string {
   const details: string[] = [];
   if (info.gpu) details.push('GPU');
   if (info.simd !== null) details.push(info.simd ? 'SIMD' : 'no SIMD');
-  if (info.threads !== null) details.push(`${info.threads} thread${info.threads === 1 ? '' : 's'}`);
+  const plural = (count: number): string => `${count} thread${count === 1 ? '' : 's'}`;
+  if (info.kernels === 'fast' && info.kernelThreads !== null) details.push(`Engram kernels on ${plural(info.kernelThreads)}`);
+  else {
+    if (info.kernels === 'stock') details.push('stock kernels');
+    if (info.threads !== null) details.push(plural(info.threads));
+  }
   details.push(`tfjs ${info.tfjsVersion}`);
   return `${info.name} (${details.join(', ')})`;
 }

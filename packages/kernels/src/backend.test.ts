@@ -4,6 +4,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { assertTensorBudget, describeBackend, initBackend, tensorBytes, WASM_HEAP_LIMIT_BYTES } from './backend.js';
 import { BackendUnavailableError, InvalidArgumentError, TensorBudgetError } from './errors.js';
 import { fastKernelsActive } from './kernels/fast-kernels.js';
+import { availableCores, DEFAULT_KERNEL_THREADS } from './kernels/threaded-gemm.js';
 
 const testBackend = tf.getBackend();
 
@@ -172,6 +173,17 @@ describe('initBackend', () => {
     expect((await initBackend({ backend: 'wasm', kernels: 'stock', threads: 2 })).kernelThreads).toBeNull();
     await expect(initBackend({ backend: 'wasm', threads: 4 })).rejects.toThrow(/threads.*1 or 2/);
     expect((await initBackend({ backend: 'cpu', threads: 2 })).kernelThreads).toBeNull();
+    await initBackend({ backend: 'wasm', threads: 1 });
+  });
+
+  test('wasm: ENGRAM_KERNEL_THREADS sets the GEMM threads when the option is absent; the option wins; bad values name the variable', async () => {
+    expect((await initBackend({ backend: 'wasm', env: { ENGRAM_KERNEL_THREADS: '2' } })).kernelThreads).toBe(2);
+    expect((await initBackend({ backend: 'wasm', env: { ENGRAM_KERNEL_THREADS: ' 1 ' } })).kernelThreads).toBe(1);
+    expect((await initBackend({ backend: 'wasm', threads: 2, env: { ENGRAM_KERNEL_THREADS: '1' } })).kernelThreads).toBe(2);
+    await expect(initBackend({ backend: 'wasm', env: { ENGRAM_KERNEL_THREADS: 'many' } })).rejects.toThrow(/ENGRAM_KERNEL_THREADS.*1 or 2/);
+    // Unset: two threads on a machine with two or more cores, else one.
+    const expected = (await availableCores()) >= 2 ? DEFAULT_KERNEL_THREADS : 1;
+    expect((await initBackend({ backend: 'wasm', env: {} })).kernelThreads).toBe(expected);
     await initBackend({ backend: 'wasm', threads: 1 });
   });
 

@@ -48,7 +48,7 @@ export interface BackendInfo {
 export interface InitBackendOptions {
   /** The backend to use; when absent, the `ENGRAM_BACKEND` variable of `env`, else `auto`. */
   backend?: BackendChoice;
-  /** Environment variables to read `ENGRAM_BACKEND` from (default `process.env`). */
+  /** Environment variables to read `ENGRAM_BACKEND` and `ENGRAM_KERNEL_THREADS` from (default `process.env`). */
   env?: Record<string, string | undefined>;
   /**
    * wasm only (ignored on other backends): `fast` (default) registers the SIMD GEMM kernels for BatchMatMul and
@@ -59,8 +59,8 @@ export interface InitBackendOptions {
   kernels?: KernelChoice;
   /**
    * wasm with the fast kernels only: threads for their GEMM, 1 or 2 (2 runs part of every large product in a
-   * worker thread; see the kernels README). Default: `DEFAULT_KERNEL_THREADS` when the machine has at least 2 cores,
-   * else 1. When the worker cannot start, the kernels run on one thread after a one-time warning
+   * worker thread; see the kernels README). When absent, the `ENGRAM_KERNEL_THREADS` variable of `env`, else
+   * `DEFAULT_KERNEL_THREADS` (2) when the machine has at least 2 cores, else 1. When the worker cannot start, the kernels run on one thread after a one-time warning
    * (`BackendInfo.kernelThreads` says 1).
    */
   threads?: number;
@@ -138,6 +138,33 @@ function resolveChoice(options: InitBackendOptions): BackendChoice {
     });
   }
   return fromEnvironment as BackendChoice;
+}
+
+/** The GEMM threads asked for: `options.threads`, else `ENGRAM_KERNEL_THREADS`, else undefined (the default). */
+function resolveKernelThreads(options: InitBackendOptions): number | undefined {
+  if (options.threads !== undefined) {
+    if (options.threads !== 1 && options.threads !== 2) {
+      throw new InvalidArgumentError({
+        operation: 'initBackend',
+        parameter: 'threads',
+        expected: '1 or 2',
+        actual: JSON.stringify(options.threads),
+      });
+    }
+    return options.threads;
+  }
+  const fromEnvironment = (options.env ?? readEnvironment()).ENGRAM_KERNEL_THREADS?.trim();
+  if (fromEnvironment === undefined || fromEnvironment === '') return undefined;
+  if (fromEnvironment !== '1' && fromEnvironment !== '2') {
+    throw new InvalidArgumentError({
+      operation: 'initBackend',
+      parameter: 'ENGRAM_KERNEL_THREADS',
+      expected: '1 or 2',
+      actual: JSON.stringify(fromEnvironment),
+      fix: 'Fix or unset the environment variable.',
+    });
+  }
+  return Number(fromEnvironment);
 }
 
 function unavailable(choice: ConcreteBackend, problem: string, cause?: unknown): BackendUnavailableError {
@@ -290,24 +317,17 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
       actual: JSON.stringify(options.kernels),
     });
   }
-  if (options.threads !== undefined && options.threads !== 1 && options.threads !== 2) {
-    throw new InvalidArgumentError({
-      operation: 'initBackend',
-      parameter: 'threads',
-      expected: '1 or 2',
-      actual: JSON.stringify(options.threads),
-    });
-  }
+  const threads = resolveKernelThreads(options);
   const importModule = options.importModule ?? defaultImport;
   tf.env().set('PROD', true);
   if (choice !== 'auto') {
-    const name = await activate(choice, importModule, options.kernels, options.threads);
+    const name = await activate(choice, importModule, options.kernels, threads);
     return describeActive(name);
   }
   const failures: BackendUnavailableError[] = [];
   for (const candidate of AUTO_ORDER) {
     try {
-      const name = await activate(candidate, importModule, options.kernels, options.threads);
+      const name = await activate(candidate, importModule, options.kernels, threads);
       return describeActive(name);
     } catch (error) {
       if (!(error instanceof BackendUnavailableError)) throw error;

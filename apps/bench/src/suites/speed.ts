@@ -1,6 +1,6 @@
-// Suite `speed`: ms per training step, tokens/s, peak tensor memory, achieved GFLOP/s and the top kernels of each memory method at two shapes, Engram's wasm kernels against the stock tfjs kernels in one interleaved run.
+// Suite `speed`: ms per training step, tokens/s, peak tensor memory, achieved GFLOP/s and the top kernels of each memory method at two shapes, Engram's wasm kernels (two threads and one) against the stock tfjs kernels in one interleaved run.
 import * as tf from '@tensorflow/tfjs';
-import { fastKernelsActive, registerFastKernels, unregisterFastKernels } from '@engram/kernels';
+import { fastKernelsActive, fastKernelThreads, registerFastKernels, setFastKernelThreads, unregisterFastKernels } from '@engram/kernels';
 import { createAdam, type MemoryTransformer } from '@engram/model';
 import type { EngramConfig } from '@engram/cli';
 import { disposeState, type MemoryState } from '@engram/memory';
@@ -34,14 +34,18 @@ const testShapes: readonly SpeedShape[] = [
   { name: 'small', batchSize: 2, segmentLength: 16, memory: 16, numLayers: 2, modelDim: 32, numHeads: 2, feedForwardDim: 64 },
 ];
 
-/** The kernel sets compared: Engram's wasm kernels (`registerFastKernels`) and the stock tfjs 4.22 kernels. */
-export const kernelVariants = ['engram', 'stock'] as const;
+/**
+ * The kernel sets compared: Engram's wasm kernels (`registerFastKernels`) with the GEMM threads the run started with
+ * (`engram`: 2 on a machine with two cores), the same kernels on one thread (`engram-1-thread`), and the stock
+ * tfjs 4.22 kernels (`stock`, one thread).
+ */
+export const kernelVariants = ['engram', 'engram-1-thread', 'stock'] as const;
 export type KernelVariant = (typeof kernelVariants)[number];
 
 interface Counts {
   /** Untimed steps per kernel variant before the timed ones. */
   warmup: number;
-  /** Timed steps per kernel variant (interleaved: engram, stock, engram, ...). */
+  /** Timed steps per kernel variant (interleaved: engram, engram-1-thread, stock, engram, ...). */
   measured: number;
   /** Memory kinds timed on stock kernels too (Transformer-XL always is, for the speed-up). */
   stockForAllKinds: boolean;
@@ -65,11 +69,19 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
-/** Switches the wasm matmul kernels; a no-op off wasm (there is nothing to compare there). */
-function useKernels(variant: KernelVariant): void {
+/** GEMM threads of the `engram` variant: what the run started with (set by `runSpeedSuite`). */
+let engramThreads = 1;
+
+/** Switches the wasm kernels and their GEMM threads; a no-op off wasm (there is nothing to compare there). */
+async function useKernels(variant: KernelVariant): Promise<void> {
   if (tf.getBackend() !== 'wasm') return;
-  if (variant === 'engram') registerFastKernels();
-  else unregisterFastKernels();
+  if (variant === 'stock') {
+    unregisterFastKernels();
+    return;
+  }
+  registerFastKernels();
+  const threads = variant === 'engram' ? engramThreads : 1;
+  if (fastKernelThreads() !== threads) await setFastKernelThreads(threads);
 }
 
 /** Floating-point operations of one matrix-product kernel call: 2 * |C| * inner, read off the shapes. */
@@ -114,8 +126,8 @@ async function profileStep(step: () => void): Promise<StepProfile> {
  * The backend's own 2-D matmul rate (GFLOP/s): the median of 5 products of 512 x 512 matrices (after 2 warm-ups),
  * with the kernels of `variant`. This is the ceiling a training step's achieved rate is compared with.
  */
-export function measureMatmulPeak(variant: KernelVariant, size = 512): number {
-  useKernels(variant);
+export async function measureMatmulPeak(variant: KernelVariant, size = 512): Promise<number> {
+  await useKernels(variant);
   const a = tf.randomNormal([size, size]);
   const b = tf.randomNormal([size, size]);
   const times: number[] = [];
@@ -179,12 +191,12 @@ async function runKind(kind: EngramConfig['kind'], shape: SpeedShape, counts: Co
     tf.dispose([inputs, targets]);
     return seconds;
   };
-  const seconds: Record<KernelVariant, number[]> = { engram: [], stock: [] };
+  const seconds: Record<KernelVariant, number[]> = { engram: [], 'engram-1-thread': [], stock: [] };
   const slots: number[] = [];
   try {
     for (let index = 0; index < counts.warmup + counts.measured; index++) {
       for (const variant of variants) {
-        useKernels(variant);
+        await useKernels(variant);
         const elapsed = step();
         if (index >= counts.warmup) seconds[variant].push(elapsed);
       }
@@ -192,7 +204,7 @@ async function runKind(kind: EngramConfig['kind'], shape: SpeedShape, counts: Co
     }
     const profiles: Partial<Record<KernelVariant, StepProfile>> = {};
     for (const variant of variants) {
-      useKernels(variant);
+      await useKernels(variant);
       profiles[variant] = await profileStep(() => {
         step();
       });
@@ -207,7 +219,7 @@ async function runKind(kind: EngramConfig['kind'], shape: SpeedShape, counts: Co
       profiles,
     };
   } finally {
-    useKernels('engram');
+    await useKernels('engram');
     optimizer.dispose();
     separateOptimizer?.dispose();
     disposeState(state);
@@ -302,8 +314,12 @@ export async function runSpeedSuite(context: SuiteContext): Promise<SuiteOutput>
   const shapes = context.mode === 'tiny-test' ? testShapes : speedShapes;
   const onWasm = tf.getBackend() === 'wasm';
   const wasActive = onWasm && fastKernelsActive();
-  const peaks: Record<KernelVariant, number> = { engram: measureMatmulPeak('engram'), stock: onWasm ? measureMatmulPeak('stock') : Number.NaN };
-  context.log(` 2-D matmul peak (512^3): engram ${peaks.engram.toFixed(1)} GFLOP/s, stock ${peaks.stock.toFixed(1)} GFLOP/s`);
+  engramThreads = wasActive ? fastKernelThreads() : 1;
+  // The one-thread variant is only a separate measurement when the run's kernels use two.
+  const variantsHere: KernelVariant[] = onWasm ? (engramThreads > 1 ? [...kernelVariants] : ['engram', 'stock']) : ['engram'];
+  const peaks: Record<KernelVariant, number> = { engram: Number.NaN, 'engram-1-thread': Number.NaN, stock: Number.NaN };
+  for (const variant of variantsHere) peaks[variant] = await measureMatmulPeak(variant);
+  context.log(` 2-D matmul peak (512^3): ${variantsHere.map((variant) => `${variant} ${peaks[variant].toFixed(1)} GFLOP/s`).join(', ')}`);
   const runs: KindRun[] = [];
   const rows: ModelResult[] = [];
   const tables: SuiteTable[] = [];
@@ -312,14 +328,18 @@ export async function runSpeedSuite(context: SuiteContext): Promise<SuiteOutput>
     for (const shape of shapes) {
       const counts = speedPlans[context.mode][shape.name];
       for (const kind of kinds) {
-        const variants: KernelVariant[] = onWasm && (kind === 'txl' || counts.stockForAllKinds) ? ['engram', 'stock'] : ['engram'];
+        // Transformer-XL runs every kernel set (the speed-ups); the memory methods Engram's, and stock when the plan says.
+        const variants = variantsHere.filter(
+          (variant) => variant === 'engram' || kind === 'txl' || (variant === 'stock' && counts.stockForAllKinds),
+        );
         context.log(` ${kindNames[kind]} (${shape.name}): ${counts.warmup} + ${counts.measured} steps per kernel set (${variants.join(', ')}, interleaved)`);
         const run = await runKind(kind, shape, counts, variants);
         runs.push(run);
         for (const variant of variants) rows.push(rowOf(run, variant, peaks));
-        if (variants.length === 2) {
-          const ratio = median(run.seconds.stock) / median(run.seconds.engram);
-          speedups.push(`${kindNames[kind]} ${shape.name}: ${ratio.toFixed(2)}x`);
+        if (variants.includes('stock')) {
+          const over = (variant: KernelVariant) => (median(run.seconds.stock) / median(run.seconds[variant])).toFixed(2);
+          const oneThread = variants.includes('engram-1-thread') ? `, ${over('engram-1-thread')}x on one thread` : '';
+          speedups.push(`${kindNames[kind]} ${shape.name}: ${over('engram')}x with ${engramThreads} thread(s)${oneThread}`);
         }
         if (kind === 'txl') for (const variant of variants) {
           const table = kernelTable(run, variant);
@@ -328,10 +348,10 @@ export async function runSpeedSuite(context: SuiteContext): Promise<SuiteOutput>
       }
     }
   } finally {
-    if (onWasm) useKernels(wasActive ? 'engram' : 'stock');
+    if (onWasm) await useKernels(wasActive ? 'engram' : 'stock');
   }
   const byShape = shapes.map((shape) => shape.name);
-  const variantsShown: readonly KernelVariant[] = onWasm ? kernelVariants : ['engram'];
+  const variantsShown: readonly KernelVariant[] = variantsHere;
   /** One horizontal bar chart per shape: ms per step of every kind, one bar per kernel set. */
   const chartOf = (shape: SpeedShape) => {
     const shapeRuns = runs.filter((run) => run.shape.name === shape.name);
@@ -363,15 +383,16 @@ export async function runSpeedSuite(context: SuiteContext): Promise<SuiteOutput>
       counts: speedPlans[context.mode],
       memory: Object.fromEntries(shapes.map((shape) => [shape.name, memorySettings(shape.memory)])),
       matmulPeakGflops: peaks,
-      kernelVariants: onWasm ? kernelVariants : ['engram'],
+      kernelVariants: variantsHere,
+      engramKernelThreads: engramThreads,
     },
     models: rows,
     charts: shapes.map(chartOf),
     tables,
     claims: speedClaims(rows, shapes),
     notes: [
-      `Speed-up of Engram's kernels over the stock tfjs kernels (median stock ms / median engram ms, the two interleaved step by step in one process): ${speedups.join('; ') || 'not measured (not on wasm)'}.`,
-      `Achieved GFLOP/s counts the matrix products of one profiled step (2 |C| K per product, read off the kernel shapes) over the median step time; the 2-D matmul peak of this backend is ${peaks.engram.toFixed(1)} GFLOP/s with Engram's kernels and ${peaks.stock.toFixed(1)} with the stock ones (512^3 products).`,
+      `Speed-up of Engram's kernels over the stock tfjs kernels (median stock ms / median Engram ms, the kernel sets interleaved step by step in one process): ${speedups.join('; ') || 'not measured (not on wasm)'}.`,
+      `Achieved GFLOP/s counts the matrix products of one profiled step (2 |C| K per product, read off the kernel shapes) over the median step time, against the 2-D matmul peak of the same kernel set (512^3 products): ${variantsHere.map((variant) => `${variant} ${peaks[variant].toFixed(1)} GFLOP/s`).join(', ')}.`,
       'Peak bytes: the largest tensor memory during one profiled step (tf.profile), including the optimizer state and the memory.',
       'Models start untrained, so Expire-Span and Adaptive-Span run at their starting spans (about the keys of Transformer-XL); the lm suite shows how training moves them.',
       `Shapes: ${byShape.join(', ')}; times are medians of the timed steps after the warm-up steps; steps of every model run one after another on the same machine.`,

@@ -12,11 +12,15 @@ import { base64Bytes, GEMM_ACTIVATION } from './gemm.js';
 import { GEMM_SHARED_WASM_BASE64 } from '../wasm/gemm-shared-binary.js';
 import { webAssembly, type WasmMemory, type WasmModule } from './webassembly.js';
 
-/** Default: products below 2 MFLOP stay on one thread. Not tuned: no core was free to measure a crossover (README). */
-export const DEFAULT_THREADED_MIN_FLOPS = 2e6;
+/**
+ * Default: products below 8 MFLOP stay on one thread. Measured on an idle 2-core machine (kernels README): 2 MFLOP
+ * made the tiny Transformer-XL step slower than one thread (hand-off and copies outweigh the work), 8 MFLOP gave
+ * 1.22x at tiny and 1.23x at small, 30 MFLOP 1.17x and 1.29x.
+ */
+export const DEFAULT_THREADED_MIN_FLOPS = 8e6;
 
-/** Threads `initBackend` gives the fast kernels on a machine with at least 2 cores (see the kernels README for why). */
-export const DEFAULT_KERNEL_THREADS = 1;
+/** Threads `initBackend` gives the fast kernels on a machine with at least 2 cores (measured faster; kernels README). */
+export const DEFAULT_KERNEL_THREADS = 2;
 
 /** Cores this process may use (`os.availableParallelism()` in Node, `navigator.hardwareConcurrency` elsewhere, else 1). */
 export async function availableCores(): Promise<number> {
@@ -240,6 +244,17 @@ export interface ThreadedGemmOptions {
   warn?: (message: string) => void;
 }
 
+let compiledShared: Promise<WasmModule> | null = null;
+
+/** The shared-memory GEMM module, compiled once per process (restarting the worker reuses its optimised code). */
+function sharedModule(api: ReturnType<typeof webAssembly>): Promise<WasmModule> {
+  compiledShared ??= api.compile(base64Bytes(GEMM_SHARED_WASM_BASE64)).catch((error: unknown) => {
+    compiledShared = null;
+    throw error;
+  });
+  return compiledShared;
+}
+
 /** Starts the worker. Rejects when the host has no worker threads or shared memory; the caller falls back. */
 export async function startThreadedGemm(options: ThreadedGemmOptions = {}): Promise<ThreadedGemm> {
   const api = webAssembly();
@@ -248,7 +263,7 @@ export async function startThreadedGemm(options: ThreadedGemmOptions = {}): Prom
   }
   const minFlops = options.minFlops ?? DEFAULT_THREADED_MIN_FLOPS;
   const warn = options.warn ?? ((message: string) => console.warn(message));
-  const module = await api.compile(base64Bytes(GEMM_SHARED_WASM_BASE64));
+  const module = await sharedModule(api);
   const memory = new (api.Memory as unknown as new (descriptor: object) => WasmMemory)({
     initial: 2 * DATA / PAGE,
     maximum: MAXIMUM_BYTES / PAGE,
