@@ -4,7 +4,7 @@ import { expectClose } from '@engram/kernels/testing';
 import { createFifoPolicy, disposeState, type MemoryPolicy, type ModelDimensions } from '@engram/memory';
 import { describe, expect, test } from 'vitest';
 import { ModelConfigError, ModelInputError } from './errors.js';
-import { createModel, type MemoryTransformer, type RandomState } from './model.js';
+import { createAdam, createModel, type MemoryTransformer, type RandomState } from './model.js';
 import { columns, randomTokens, tinyConfig } from './test-helpers.js';
 
 /** Logits of the whole stream fed segment by segment (memory carried), concatenated along time. */
@@ -317,6 +317,38 @@ describe('forward and evaluate', () => {
     expect(() => model.forward(wideBatch, state)).toThrow(/initialState\(2\)/);
     tf.dispose([outOfRange, floats, wideBatch]);
     disposeState(state);
+    model.dispose();
+  });
+
+  test('out-of-range tokens: forward, evaluate and trainStep name the token, consume nothing, change no weight and leak nothing', () => {
+    const model = createModel(tinyConfig());
+    const optimizer = createAdam({ learningRate: 1e-2 });
+    const good = tf.tensor2d([[1, 2, 3]], undefined, 'int32');
+    const tooLarge = tf.tensor2d([[1, 2, 11]], undefined, 'int32');
+    const negative = tf.tensor2d([[1, -4, 3]], undefined, 'int32');
+    const state = model.initialState(1);
+    // Warm up the optimizer so its slots exist before counting tensors.
+    const warm = model.trainStep({ inputs: good, targets: good }, model.initialState(1), { optimizer });
+    disposeState(warm.state);
+    const weightsBefore = model.trainableVariables().map((variable) => variable.dataSync().slice());
+    const before = tf.memory().numTensors;
+    expect(() => model.forward(tooLarge, state)).toThrow(/forward: inputs holds token 11 at flat position 2; tokens must lie in \[0, 11\)/);
+    expect(() => model.evaluate(good, negative, state)).toThrow(/evaluate: targets holds token -4 at flat position 1/);
+    expect(() => model.evaluate(negative, good, state)).toThrow(ModelInputError);
+    // An out-of-range target reaches no gather kernel: only the device-side count catches it, before any update.
+    expect(() => model.trainStep({ inputs: good, targets: tooLarge }, state, { optimizer })).toThrow(/trainStep: batch 0 targets holds token 11/);
+    expect(() => model.trainStep([{ inputs: good, targets: good }, { inputs: negative, targets: good }], state, { optimizer })).toThrow(
+      /trainStep: batch 1 inputs holds token -4/,
+    );
+    expect(tf.memory().numTensors).toBe(before);
+    model.trainableVariables().forEach((variable, index) => expect(variable.dataSync()).toEqual(weightsBefore[index]));
+    // The state was not consumed: it still runs.
+    const result = model.forward(good, state);
+    expect(result.logits.shape).toEqual([1, 3, 11]);
+    result.logits.dispose();
+    disposeState(result.state);
+    tf.dispose([good, tooLarge, negative]);
+    optimizer.dispose();
     model.dispose();
   });
 });

@@ -381,13 +381,37 @@ export class MemoryTransformer {
         `${where}: ${name} has batch ${tokens.shape[0]} but the memory state was made for ${state.batchSize} rows; use model.initialState(${tokens.shape[0]}).`,
       );
     }
-    const values = tokens.dataSync();
+  }
+
+  /**
+   * Screens tokens for the range [0, vocabSize) on the device, with no host read: `count` (float32 scalar) is how
+   * many lie outside, read by the caller together with the step's losses (`throwIfOutOfRange`); `inputs` are the
+   * input tensors with out-of-range ids replaced by 0, so no gather kernel refuses them before that read and a
+   * failed check leaves nothing half-done. Valid inputs pass through unchanged (values, not identity).
+   */
+  private screenTokens(inputs: readonly tf.Tensor2D[], targets: readonly tf.Tensor2D[]): { count: tf.Scalar; inputs: tf.Tensor2D[] } {
     const vocab = this.config.vocabSize;
-    for (let index = 0; index < values.length; index++) {
-      const value = values[index] as number;
-      if (value < 0 || value >= vocab) {
+    return tf.tidy(() => {
+      const outside = (ids: tf.Tensor2D) => tf.logicalOr(tf.less(ids, 0), tf.greaterEqual(ids, vocab));
+      const inputMasks = inputs.map(outside);
+      const counts = [...inputMasks, ...targets.map(outside)].map((mask) => tf.sum(tf.cast(mask, 'float32')));
+      return {
+        count: tf.addN(counts) as tf.Scalar,
+        inputs: inputs.map((ids, index) => tf.where(inputMasks[index] as tf.Tensor2D, tf.zerosLike(ids), ids) as tf.Tensor2D),
+      };
+    });
+  }
+
+  /** Throws the ModelInputError naming the first out-of-range token when `count` > 0 (a host read only then). */
+  private throwIfOutOfRange(where: string, count: number, named: ReadonlyArray<readonly [string, tf.Tensor]>): void {
+    if (!(count > 0)) return;
+    const vocab = this.config.vocabSize;
+    for (const [name, tokens] of named) {
+      const values = tokens.dataSync();
+      const index = values.findIndex((value) => value < 0 || value >= vocab);
+      if (index >= 0) {
         throw new ModelInputError(
-          `${where}: ${name} holds token ${value} at flat position ${index}; tokens must lie in [0, ${vocab}) (config.vocabSize).`,
+          `${where}: ${name} holds token ${values[index]} at flat position ${index}; tokens must lie in [0, ${vocab}) (config.vocabSize).`,
         );
       }
     }
@@ -535,8 +559,22 @@ export class MemoryTransformer {
     this.checkState('forward', state);
     this.checkTokens('forward', 'inputs', inputs, state);
     const training = options.training ?? false;
-    const pieces = this.segment(inputs, state, training);
-    const auxiliaryLoss = pieces.auxiliaryLoss.dataSync()[0] as number;
+    const named = [['inputs', inputs]] as const;
+    const screened = this.screenTokens([inputs], []);
+    let pieces: SegmentPieces;
+    let auxiliaryLoss: number;
+    try {
+      pieces = this.segment(screened.inputs[0] as tf.Tensor2D, state, training);
+      // One host read for the auxiliary loss and the range check.
+      const read = tf.tidy(() => tf.stack([pieces.auxiliaryLoss, screened.count]).dataSync());
+      auxiliaryLoss = read[0] as number;
+      if ((read[1] as number) > 0) {
+        this.disposePieces(pieces);
+        this.throwIfOutOfRange('forward', read[1] as number, named);
+      }
+    } finally {
+      tf.dispose([screened.count, ...screened.inputs]);
+    }
     const next = this.commit(state, pieces, training);
     return { logits: pieces.logits, state: next, auxiliaryLoss };
   }
@@ -555,14 +593,30 @@ export class MemoryTransformer {
     this.checkSameShape('evaluate', 'targets', targets, inputs);
     if (options.mask) this.checkSameShape('evaluate', 'mask', options.mask, inputs);
     const [batch, time] = inputs.shape;
-    const pieces = this.segment(inputs, state, false);
-    const nll = tf.tidy(() =>
-      sparseSoftmaxCrossEntropy(tf.reshape(pieces.logits, [batch * time, this.config.vocabSize]), tf.reshape(targets, [batch * time])),
-    );
-    pieces.logits.dispose();
-    const tokenNll = nll.dataSync().slice() as Float32Array;
-    nll.dispose();
-    const mask = options.mask ? options.mask.dataSync() : null;
+    const named = [['inputs', inputs], ['targets', targets]] as const;
+    const screened = this.screenTokens([inputs], [targets]);
+    let pieces: SegmentPieces;
+    let read: Float32Array;
+    try {
+      pieces = this.segment(screened.inputs[0] as tf.Tensor2D, state, false);
+      // One host read: the per-token NLL, the mask (when given) and the range check.
+      read = tf.tidy(() => {
+        const nll = sparseSoftmaxCrossEntropy(tf.reshape(pieces.logits, [batch * time, this.config.vocabSize]), tf.reshape(targets, [batch * time]), { checkTargets: false });
+        const parts = [nll, ...(options.mask ? [tf.reshape(tf.cast(options.mask, 'float32'), [batch * time])] : []), tf.reshape(screened.count, [1])];
+        return tf.concat(parts).dataSync() as Float32Array;
+      });
+      pieces.logits.dispose();
+      const count = read[read.length - 1] as number;
+      if (count > 0) {
+        this.disposePieces(pieces);
+        this.throwIfOutOfRange('evaluate', count, named);
+      }
+    } finally {
+      tf.dispose([screened.count, ...screened.inputs]);
+    }
+    const tokens = batch * time;
+    const tokenNll = read.slice(0, tokens);
+    const mask = options.mask ? read.subarray(tokens, 2 * tokens) : null;
     let nllSum = 0;
     let count = 0;
     tokenNll.forEach((value, index) => {
@@ -574,6 +628,11 @@ export class MemoryTransformer {
     });
     const next = this.commit(state, pieces, false);
     return { nllSum, count, tokenNll, state: next };
+  }
+
+  /** Disposes what `segment` made, on a path that will not commit it. */
+  private disposePieces(pieces: SegmentPieces): void {
+    tf.dispose([pieces.logits, ...pieces.layerInputs, pieces.positions, ...(pieces.probabilities ?? []), pieces.auxiliaryLoss].filter((tensor) => !tensor.isDisposed));
   }
 
   private checkSameShape(where: string, name: string, tensor: tf.Tensor, reference: tf.Tensor): void {
@@ -629,6 +688,9 @@ export class MemoryTransformer {
     const owned = new Set<tf.Tensor>();
     const segments: Array<{ state: MemoryState; pieces: SegmentPieces }> = [];
     let current = state;
+    const tokenTensors = batches.flatMap((item, index) => [[`batch ${index} inputs`, item.inputs], [`batch ${index} targets`, item.targets]] as const);
+    const screened = this.screenTokens(batches.map((item) => item.inputs), batches.map((item) => item.targets));
+    for (const tensor of [screened.count, ...screened.inputs]) owned.add(tensor);
     try {
       let taskTensor: tf.Scalar | undefined;
       let auxiliaryTensor: tf.Scalar | undefined;
@@ -639,8 +701,8 @@ export class MemoryTransformer {
           const auxiliaryLosses: tf.Tensor[] = [];
           batches.forEach((item, index) => {
             const [rows, time] = item.inputs.shape;
-            const pieces = this.runSegment(item.inputs, current, true, true);
-            const nll = sparseSoftmaxCrossEntropy(tf.reshape(pieces.logits, [rows * time, vocab]), tf.reshape(item.targets, [rows * time]));
+            const pieces = this.runSegment(screened.inputs[index] as tf.Tensor2D, current, true, true);
+            const nll = sparseSoftmaxCrossEntropy(tf.reshape(pieces.logits, [rows * time, vocab]), tf.reshape(item.targets, [rows * time]), { checkTargets: false });
             if (item.mask) {
               const mask = tf.reshape(tf.cast(item.mask, 'float32'), [rows * time]);
               nllSums.push(tf.sum(tf.mul(nll, mask)));
@@ -668,10 +730,14 @@ export class MemoryTransformer {
         undefined,
         true,
       );
-      const loss = value.dataSync()[0] as number;
-      const taskLoss = (taskTensor as tf.Scalar).dataSync()[0] as number;
-      const auxiliaryLoss = (auxiliaryTensor as tf.Scalar).dataSync()[0] as number;
+      // One host read for the losses and the range check, before anything is applied.
+      const read = tf.tidy(() => tf.stack([value, taskTensor as tf.Scalar, auxiliaryTensor as tf.Scalar, screened.count]).dataSync());
+      const [loss, taskLoss, auxiliaryLoss] = [read[0] as number, read[1] as number, read[2] as number];
       tf.dispose([value, taskTensor as tf.Scalar, auxiliaryTensor as tf.Scalar]);
+      if ((read[3] as number) > 0) {
+        tf.dispose(grads.filter((gradient): gradient is tf.Tensor => gradient !== null));
+        this.throwIfOutOfRange('trainStep', read[3] as number, tokenTensors);
+      }
       const named: Record<string, tf.Tensor> = {};
       trainable.forEach((variable, index) => {
         const gradient = grads[index];

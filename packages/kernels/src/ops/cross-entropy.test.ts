@@ -60,6 +60,16 @@ test('rejects out-of-range targets, float targets and mismatched rows', () => {
   tf.dispose([logits, outOfRange, floats, tooMany]);
 });
 
+test('checkTargets: false reads nothing back: in-range rows equal the checked result, an out-of-range row is 0', () => {
+  const values = randomValues(3 * 4, 5, -2, 2);
+  const logits = tf.tensor2d(values, [3, 4]);
+  const targets = tf.tensor1d([2, 7, -1], 'int32');
+  const unchecked = sparseSoftmaxCrossEntropy(logits, targets, { checkTargets: false });
+  expectClose(unchecked, [reference(values, 4, [2])[0] as number, 0, 0], { atol: 1e-5 });
+  expect(() => sparseSoftmaxCrossEntropy(logits, targets)).toThrow(/7 at row 1/);
+  tf.dispose([logits, targets, unchecked]);
+});
+
 test('does not leak (forward and backward)', () => {
   const logits = tf.tensor2d(randomValues(6, 3), [2, 3]);
   const targets = tf.tensor1d([2, 0], 'int32');

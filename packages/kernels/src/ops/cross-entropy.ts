@@ -6,13 +6,16 @@ import { assertDtype, assertTensor, describeShape } from './validate.js';
 /**
  * `-log softmax(logits)[n, targets[n]]` for every row, via `tf.logSoftmax` (stable for large logits) and a one-hot
  * product (its gradient needs no `UnsortedSegmentSum`, so it works on wasm without registration).
- * Reads `targets` back synchronously to reject values outside `[0, V)`. (The one-hot is built as int32 and cast:
+ * Reads `targets` back synchronously to reject values outside `[0, V)`, unless `options.checkTargets` is false (a
+ * caller that counts out-of-range targets on the device itself, as the model does, to keep host reads off the
+ * training step; an out-of-range target then picks nothing and its row's loss is 0). (The one-hot is built as int32 and cast:
  * tfjs-backend-wasm 4.22 `oneHot(..., 'float32')` writes int32 bit patterns into the float output.)
  * @param logits `[N, V]` float32
  * @param targets int32 `[N]` with values in `[0, V)`
+ * @param options.checkTargets default true
  * @returns `[N]` losses in nats
  */
-export function sparseSoftmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
+export function sparseSoftmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, options: { checkTargets?: boolean } = {}): tf.Tensor1D {
   const operation = 'sparseSoftmaxCrossEntropy';
   assertTensor(operation, 'logits', logits, 2, '[rows, vocabulary]');
   assertDtype(operation, 'logits', logits, ['float32']);
@@ -27,7 +30,7 @@ export function sparseSoftmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tenso
       actual: describeShape(targets.shape),
     });
   }
-  const values = targets.dataSync();
+  const values = options.checkTargets === false ? [] : targets.dataSync();
   for (let row = 0; row < values.length; row++) {
     const value = values[row] as number;
     if (value < 0 || value >= vocabulary) {
