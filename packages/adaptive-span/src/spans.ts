@@ -1,5 +1,6 @@
 // Adaptive-Span formulas of SPEC 5 (Sukhbaatar et al. 2019, eq. 2-3): per-head soft span mask, span loss, memory limit.
 import * as tf from '@tensorflow/tfjs';
+import { positionDistances } from '@engram/kernels';
 
 /**
  * Distances `x = t_q - t_k` between every query and key, float32 `[batch, 1, queries, keys]`
@@ -9,9 +10,7 @@ import * as tf from '@tensorflow/tfjs';
  * @param keyPositions int32 `[batch, keys]`
  */
 export function headDistances(queryPositions: tf.Tensor2D, keyPositions: tf.Tensor2D): tf.Tensor4D {
-  return tf.tidy(() =>
-    tf.expandDims(tf.cast(tf.sub(tf.expandDims(queryPositions, 2), tf.expandDims(keyPositions, 1)), 'float32'), 1),
-  ) as tf.Tensor4D;
+  return tf.tidy(() => tf.expandDims(positionDistances(queryPositions, keyPositions), 1)) as tf.Tensor4D;
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   headScores,
   maskedSoftmax,
   matMul,
+  positionDistances,
   relativeDistanceIndex,
   relShift,
   sinusoidEmbedding,
@@ -372,7 +373,7 @@ export class RelativeAttention {
           ? distance.causal
           : tf.mul(
               distance.causal,
-              tf.cast(tf.less(tf.sub(tf.expandDims(maskQueryPositions, 2), tf.expandDims(maskKeyPositions, 1)), tf.scalar(input.window, 'int32')), 'float32'),
+              tf.step(tf.sub(input.window - 0.5, positionDistances(maskQueryPositions, maskKeyPositions))),
             );
       const scores = tf.add(content, this.positionScores(queriesWithV, keyCount, input.contiguous, distance.index));
       const mask = tf.expandDims(causal, 1) as tf.Tensor4D; // [B or 1, 1, T, K]

@@ -1,5 +1,6 @@
 // Expire-Span formulas of SPEC 4 (Sukhbaatar et al. 2021, eqs. 1-4): span prediction, soft ramp mask, span loss, pruning plan.
 import * as tf from '@tensorflow/tfjs';
+import { positionDistances } from '@engram/kernels';
 
 /**
  * Predicted expire-spans `e_i = maxSpan * sigmoid(w . (h_i / preDiv) + b)` (SPEC 4), one per memory,
@@ -36,9 +37,7 @@ export function predictSpans(
  * @param keyPositions int32 `[batch, keys]`
  */
 export function queryKeyDistances(queryPositions: tf.Tensor2D, keyPositions: tf.Tensor2D): tf.Tensor3D {
-  return tf.tidy(() =>
-    tf.cast(tf.sub(tf.expandDims(queryPositions, 2), tf.expandDims(keyPositions, 1)), 'float32'),
-  ) as tf.Tensor3D;
+  return positionDistances(queryPositions, keyPositions);
 }
 
 /** Output of {@link expireSpanMask}. */

@@ -9,6 +9,7 @@ export { batchMatMul, groupedMatMul, matMul } from './matmul.js';
 export { relShift } from './rel-shift.js';
 export {
   gatherRelativeScores,
+  positionDistances,
   relativeDistanceIndex,
   type GatherRelativeScoresOptions,
   type RelativeDistanceIndex,

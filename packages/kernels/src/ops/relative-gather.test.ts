@@ -7,7 +7,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { offset, randomTensor, seededRandom } from '../test-support.js';
 import { checkGradients, expectClose, expectNoLeak } from '../testing/index.js';
 import { relShift } from './rel-shift.js';
-import { gatherRelativeScores, relativeDistanceIndex } from './relative-gather.js';
+import { gatherRelativeScores, positionDistances, relativeDistanceIndex } from './relative-gather.js';
 
 function randomIndex(shape: [number, number, number], limit: number, seed: number): tf.Tensor3D {
   const random = seededRandom(seed);
@@ -113,6 +113,34 @@ test('relativeDistanceIndex: clamped distances and causal mask match loops; broa
   const floatPositions = tf.tensor2d([[1, 2]]);
   expect(() => relativeDistanceIndex(floatPositions, keyPositions, 3)).toThrow(/int32/);
   tf.dispose([queryPositions, keyPositions, index, causal, shared, broadcast.index, broadcast.causal, floatPositions]);
+});
+
+test('positionDistances: exact distances per row at any absolute position (rows 2^30 apart), both broadcasts, clear errors, no leak', () => {
+  const far = 2 ** 30 + 3; // float32 cannot hold every integer here, nor the gap between the rows
+  const query = [[far + 5, far + 6, far + 9], [3, 4, 5]];
+  const key = [[far - 7, far + 1, far + 6, far + 11], [0, 1, 4, 9]];
+  const queryPositions = tf.tensor2d(query, [2, 3], 'int32');
+  const keyPositions = tf.tensor2d(key, [2, 4], 'int32');
+  const oneQueryRow = tf.tensor2d([[far + 5, far + 6, far + 9]], [1, 3], 'int32');
+  const nearKeys = [[far - 7, far + 1, far + 6, far + 11], [far, far + 2, far + 3, far + 8]];
+  const keysNearOneRow = tf.tensor2d(nearKeys, [2, 4], 'int32');
+  const twoQueryRows = tf.tensor2d([[3, 4], [5, 6]], [2, 2], 'int32');
+  const sharedKeys = tf.tensor2d([[0, 2, 7]], [1, 3], 'int32');
+  const threeRows = tf.zeros([3, 2], 'int32') as tf.Tensor2D;
+  const floats = tf.zeros([2, 2]) as tf.Tensor2D;
+  const before = tf.memory().numTensors;
+  const distances = positionDistances(queryPositions, keyPositions);
+  expect(distances.dtype).toBe('float32');
+  expect(distances.arraySync()).toEqual(query.map((row, b) => row.map((tq) => key[b]!.map((tk) => tq - tk))));
+  const keysPerRow = positionDistances(oneQueryRow, keysNearOneRow);
+  expect(keysPerRow.arraySync()).toEqual(nearKeys.map((row) => [5, 6, 9].map((dq) => row.map((tk) => far + dq - tk))));
+  const queriesPerRow = positionDistances(twoQueryRows, sharedKeys);
+  expect(queriesPerRow.arraySync()).toEqual([[[3, 1, -4], [4, 2, -3]], [[5, 3, -2], [6, 4, -1]]]);
+  expect(() => positionDistances(threeRows, keyPositions)).toThrow(/batch size equal to queryPositions' \(3\) or 1/);
+  expect(() => positionDistances(floats, keyPositions)).toThrow(/int32/);
+  tf.dispose([distances, keysPerRow, queriesPerRow]);
+  expect(tf.memory().numTensors).toBe(before);
+  tf.dispose([queryPositions, keyPositions, oneQueryRow, keysNearOneRow, twoQueryRows, sharedKeys, threeRows, floats]);
 });
 
 test('does not leak (forward, backward, index)', () => {
