@@ -123,23 +123,21 @@ async function profileStep(step: () => void): Promise<StepProfile> {
 }
 
 /**
- * The backend's own 2-D matmul rate (GFLOP/s): the median of 5 products of 512 x 512 matrices (after 2 warm-ups),
- * with the kernels of `variant`. This is the ceiling a training step's achieved rate is compared with.
+ * The backend's own 2-D matmul rate (GFLOP/s) with the kernels of `variant`: one timed product of two 512 x 512
+ * matrices after an untimed one. `runShape` takes one sample per round and reports the median: the ceiling a
+ * training step's achieved rate is compared with, under the same load.
  */
-export async function measureMatmulPeak(variant: KernelVariant, size = 512): Promise<number> {
+export async function matmulRate(variant: KernelVariant, size = 512): Promise<number> {
   await useKernels(variant);
   const a = tf.randomNormal([size, size]);
   const b = tf.randomNormal([size, size]);
-  const times: number[] = [];
-  for (let repeat = 0; repeat < 7; repeat++) {
-    const start = performance.now();
-    const product = tf.matMul(a, b);
-    product.dataSync();
-    times.push(performance.now() - start);
-    product.dispose();
-  }
-  tf.dispose([a, b]);
-  return (2 * size ** 3) / (median(times.slice(2)) / 1000) / 1e9;
+  tf.matMul(a, b).dispose();
+  const start = performance.now();
+  const product = tf.matMul(a, b);
+  product.dataSync();
+  const seconds = (performance.now() - start) / 1000;
+  tf.dispose([a, b, product]);
+  return (2 * size ** 3) / seconds / 1e9;
 }
 
 interface KindRun {
@@ -152,11 +150,17 @@ interface KindRun {
   profiles: Partial<Record<KernelVariant, StepProfile>>;
 }
 
-/**
- * Trains one model with the variants interleaved step by step (engram, stock, engram, ...), so both see the same
- * machine load; then one profiled step per variant. The model, its optimizer and its memory are disposed.
- */
-async function runKind(kind: EngramConfig['kind'], shape: SpeedShape, counts: Counts, variants: readonly KernelVariant[]): Promise<KindRun> {
+/** One model under test: its training step and what the report needs from it. */
+interface Trainee {
+  kind: EngramConfig['kind'];
+  variants: readonly KernelVariant[];
+  step: () => number;
+  model: MemoryTransformer;
+  slots: () => number;
+  dispose: () => void;
+}
+
+function trainee(kind: EngramConfig['kind'], shape: SpeedShape, variants: readonly KernelVariant[]): Trainee {
   const config = benchConfig({
     kind,
     model: {
@@ -178,12 +182,9 @@ async function runKind(kind: EngramConfig['kind'], shape: SpeedShape, counts: Co
   let state: MemoryState = model.initialState(shape.batchSize);
   // Random bytes stand in for text: the step's cost does not depend on the token values.
   let seed = 1;
-  const batch = () => ({
-    inputs: tf.randomUniform([shape.batchSize, shape.segmentLength], 0, 256, 'int32', seed++) as tf.Tensor2D,
-    targets: tf.randomUniform([shape.batchSize, shape.segmentLength], 0, 256, 'int32', seed++) as tf.Tensor2D,
-  });
   const step = (): number => {
-    const { inputs, targets } = batch();
+    const inputs = tf.randomUniform([shape.batchSize, shape.segmentLength], 0, 256, 'int32', seed++) as tf.Tensor2D;
+    const targets = tf.randomUniform([shape.batchSize, shape.segmentLength], 0, 256, 'int32', seed++) as tf.Tensor2D;
     const start = performance.now();
     const result = model.trainStep({ inputs, targets }, state, { optimizer, ...(separateOptimizer ? { separateOptimizer } : {}) }, { clipNorm: 0.25 });
     const seconds = (performance.now() - start) / 1000;
@@ -191,39 +192,74 @@ async function runKind(kind: EngramConfig['kind'], shape: SpeedShape, counts: Co
     tf.dispose([inputs, targets]);
     return seconds;
   };
-  const seconds: Record<KernelVariant, number[]> = { engram: [], 'engram-1-thread': [], stock: [] };
-  const slots: number[] = [];
+  return {
+    kind,
+    variants,
+    step,
+    model,
+    slots: () => mean(model.policy.telemetry(state).memorySlots),
+    dispose: () => {
+      optimizer.dispose();
+      separateOptimizer?.dispose();
+      disposeState(state);
+      model.dispose();
+    },
+  };
+}
+
+/**
+ * Trains every kind at one shape round-robin, each round one step per kind and kernel variant (Transformer-XL,
+ * engram, stock, Adaptive-Span, ...), and times one 512^3 product per variant after each round, so all the
+ * ratios (kernel sets, methods against Transformer-XL, the achieved share of the matmul peak) compare samples
+ * taken under the same machine load. Then one profiled step per kind and variant. Everything is disposed.
+ */
+async function runShape(
+  shape: SpeedShape,
+  counts: Counts,
+  plan: ReadonlyArray<{ kind: EngramConfig['kind']; variants: readonly KernelVariant[] }>,
+  peakVariants: readonly KernelVariant[],
+): Promise<{ runs: KindRun[]; peaks: Record<KernelVariant, number> }> {
+  const trainees = plan.map(({ kind, variants }) => trainee(kind, shape, variants));
+  const seconds = trainees.map(() => ({ engram: [], 'engram-1-thread': [], stock: [] }) as Record<KernelVariant, number[]>);
+  const slots: number[][] = trainees.map(() => []);
+  const peakSamples: Record<KernelVariant, number[]> = { engram: [], 'engram-1-thread': [], stock: [] };
   try {
     for (let index = 0; index < counts.warmup + counts.measured; index++) {
-      for (const variant of variants) {
-        await useKernels(variant);
-        const elapsed = step();
-        if (index >= counts.warmup) seconds[variant].push(elapsed);
+      for (const [position, current] of trainees.entries()) {
+        for (const variant of current.variants) {
+          await useKernels(variant);
+          const elapsed = current.step();
+          if (index >= counts.warmup) (seconds[position] as Record<KernelVariant, number[]>)[variant].push(elapsed);
+        }
+        (slots[position] as number[]).push(current.slots());
       }
-      slots.push(mean(model.policy.telemetry(state).memorySlots));
+      if (index >= counts.warmup) for (const variant of peakVariants) peakSamples[variant].push(await matmulRate(variant));
     }
-    const profiles: Partial<Record<KernelVariant, StepProfile>> = {};
-    for (const variant of variants) {
-      await useKernels(variant);
-      profiles[variant] = await profileStep(() => {
-        step();
+    const runs: KindRun[] = [];
+    for (const [position, current] of trainees.entries()) {
+      const profiles: Partial<Record<KernelVariant, StepProfile>> = {};
+      for (const variant of current.variants) {
+        await useKernels(variant);
+        profiles[variant] = await profileStep(() => {
+          current.step();
+        });
+      }
+      runs.push({
+        kind: current.kind,
+        shape,
+        parameters: current.model.parameterCount(),
+        meanMemorySlots: mean(slots[position] as number[]),
+        temporalRange: current.model.temporalRange(),
+        seconds: seconds[position] as Record<KernelVariant, number[]>,
+        profiles,
       });
     }
-    return {
-      kind,
-      shape,
-      parameters: model.parameterCount(),
-      meanMemorySlots: mean(slots),
-      temporalRange: model.temporalRange(),
-      seconds,
-      profiles,
-    };
+    const peaks = { engram: Number.NaN, 'engram-1-thread': Number.NaN, stock: Number.NaN };
+    for (const variant of peakVariants) peaks[variant] = median(peakSamples[variant]);
+    return { runs, peaks };
   } finally {
     await useKernels('engram');
-    optimizer.dispose();
-    separateOptimizer?.dispose();
-    disposeState(state);
-    model.dispose();
+    for (const current of trainees) current.dispose();
   }
 }
 
@@ -317,9 +353,9 @@ export async function runSpeedSuite(context: SuiteContext): Promise<SuiteOutput>
   engramThreads = wasActive ? fastKernelThreads() : 1;
   // The one-thread variant is only a separate measurement when the run's kernels use two.
   const variantsHere: KernelVariant[] = onWasm ? (engramThreads > 1 ? [...kernelVariants] : ['engram', 'stock']) : ['engram'];
-  const peaks: Record<KernelVariant, number> = { engram: Number.NaN, 'engram-1-thread': Number.NaN, stock: Number.NaN };
-  for (const variant of variantsHere) peaks[variant] = await measureMatmulPeak(variant);
-  context.log(` 2-D matmul peak (512^3): ${variantsHere.map((variant) => `${variant} ${peaks[variant].toFixed(1)} GFLOP/s`).join(', ')}`);
+  const peaksByShape: Record<string, Record<KernelVariant, number>> = {};
+  const describePeaks = (peaks: Record<KernelVariant, number>) =>
+    variantsHere.map((variant) => `${variant} ${peaks[variant].toFixed(1)} GFLOP/s`).join(', ');
   const runs: KindRun[] = [];
   const rows: ModelResult[] = [];
   const tables: SuiteTable[] = [];
@@ -327,13 +363,23 @@ export async function runSpeedSuite(context: SuiteContext): Promise<SuiteOutput>
   try {
     for (const shape of shapes) {
       const counts = speedPlans[context.mode][shape.name];
-      for (const kind of kinds) {
-        // Transformer-XL runs every kernel set (the speed-ups); the memory methods Engram's, and stock when the plan says.
-        const variants = variantsHere.filter(
-          (variant) => variant === 'engram' || kind === 'txl' || (variant === 'stock' && counts.stockForAllKinds),
-        );
-        context.log(` ${kindNames[kind]} (${shape.name}): ${counts.warmup} + ${counts.measured} steps per kernel set (${variants.join(', ')}, interleaved)`);
-        const run = await runKind(kind, shape, counts, variants);
+      // Transformer-XL runs every kernel set (the speed-ups); the memory methods Engram's, and stock when the plan says.
+      const plan = kinds.map((kind) => ({
+        kind,
+        variants: variantsHere.filter((variant) => variant === 'engram' || kind === 'txl' || (variant === 'stock' && counts.stockForAllKinds)),
+      }));
+      context.log(
+        ` ${shape.name}: ${counts.warmup} + ${counts.measured} rounds, each one step of ` +
+          plan.map(({ kind, variants }) => `${kindNames[kind]} (${variants.join(', ')})`).join(', ') +
+          ' and one 512^3 product per kernel set',
+      );
+      const measured = await runShape(shape, counts, plan, variantsHere);
+      const peaks = measured.peaks;
+      peaksByShape[shape.name] = peaks;
+      context.log(` ${shape.name}: 2-D matmul peak (512^3, median over the rounds): ${describePeaks(peaks)}`);
+      for (const run of measured.runs) {
+        const { kind } = run;
+        const variants = plan.find((entry) => entry.kind === kind)?.variants ?? [];
         runs.push(run);
         for (const variant of variants) rows.push(rowOf(run, variant, peaks));
         if (variants.includes('stock')) {
@@ -372,7 +418,7 @@ export async function runSpeedSuite(context: SuiteContext): Promise<SuiteOutput>
       })),
       caption:
         `Batch ${shape.batchSize}, segment ${shape.segmentLength}, memory ${shape.memory}, ${shape.numLayers} layers, width ${shape.modelDim}, ` +
-        `${shape.numHeads} heads, FF ${shape.feedForwardDim}; medians of ${speedPlans[context.mode][shape.name].measured} timed steps per kernel set, interleaved step by step in one process.`,
+        `${shape.numHeads} heads, FF ${shape.feedForwardDim}; medians of ${speedPlans[context.mode][shape.name].measured} timed steps per model and kernel set, all interleaved round-robin in one process.`,
     };
   };
   return {
@@ -382,7 +428,7 @@ export async function runSpeedSuite(context: SuiteContext): Promise<SuiteOutput>
       shapes,
       counts: speedPlans[context.mode],
       memory: Object.fromEntries(shapes.map((shape) => [shape.name, memorySettings(shape.memory)])),
-      matmulPeakGflops: peaks,
+      matmulPeakGflops: peaksByShape,
       kernelVariants: variantsHere,
       engramKernelThreads: engramThreads,
     },
@@ -392,10 +438,10 @@ export async function runSpeedSuite(context: SuiteContext): Promise<SuiteOutput>
     claims: speedClaims(rows, shapes),
     notes: [
       `Speed-up of Engram's kernels over the stock tfjs kernels (median stock ms / median Engram ms, the kernel sets interleaved step by step in one process): ${speedups.join('; ') || 'not measured (not on wasm)'}.`,
-      `Achieved GFLOP/s counts the matrix products of one profiled step (2 |C| K per product, read off the kernel shapes) over the median step time, against the 2-D matmul peak of the same kernel set (512^3 products): ${variantsHere.map((variant) => `${variant} ${peaks[variant].toFixed(1)} GFLOP/s`).join(', ')}.`,
+      `Achieved GFLOP/s counts the matrix products of one profiled step (2 |C| K per product, read off the kernel shapes) over the median step time, against the 2-D matmul peak of the same kernel set (512^3 products, one per round, median): ${shapes.map((shape) => `${shape.name}: ${describePeaks(peaksByShape[shape.name] as Record<KernelVariant, number>)}`).join('; ')}.`,
       'Peak bytes: the largest tensor memory during one profiled step (tf.profile), including the optimizer state and the memory.',
       'Models start untrained, so Expire-Span and Adaptive-Span run at their starting spans (about the keys of Transformer-XL); the lm suite shows how training moves them.',
-      `Shapes: ${byShape.join(', ')}; times are medians of the timed steps after the warm-up steps; steps of every model run one after another on the same machine.`,
+      `Shapes: ${byShape.join(', ')}; times are medians of the timed steps after the warm-up steps; at each shape every model and kernel set takes one step per round, round-robin, so the ratios compare steps taken under the same load.`,
     ],
   };
 }
