@@ -12,6 +12,7 @@ interface BenchFlags {
   out: string;
   backend: BackendChoice;
   quiet?: boolean;
+  cache?: string;
 }
 
 /**
@@ -44,6 +45,10 @@ export function createBenchProgram(io: { stdout: NodeJS.WritableStream; stderr: 
     .addOption(new Option('--full', 'longer runs (more steps, bigger evaluation); tens of minutes per suite').conflicts('tinyTest'))
     .addOption(new Option('--tiny-test', 'a seconds-long smoke run with tiny models (for tests)').conflicts('full'))
     .option('-o, --out <dir>', 'results directory (default: ./bench-results where the command was started)')
+    .option(
+      '--cache <dir>',
+      'keep every finished training run in <dir> and reuse it when the same run comes again, so a long --full run can be stopped and resumed (delete <dir> after changing the code)',
+    )
     .addOption(
       new Option('-b, --backend <name>', 'tensor backend (auto tries tensorflow-gpu, tensorflow, wasm, cpu)')
         .choices(backendChoices)
@@ -62,6 +67,7 @@ export function createBenchProgram(io: { stdout: NodeJS.WritableStream; stderr: 
         'Examples:',
         '  pnpm bench                       all suites, quick (the README numbers)',
         '  pnpm bench --suite lm --full     the language-modelling suite, longer',
+        '  pnpm bench --full --cache runs   resumable: stop with Ctrl-C, run again to go on',
         '  engram-bench --suite speed --out /tmp/results',
       ].join('\n'),
     )
@@ -96,6 +102,7 @@ export async function runBenchCli(
       mode,
       outDirectory,
       backend: flags.backend,
+      ...(flags.cache === undefined ? {} : { cacheDirectory: isAbsolute(flags.cache) ? flags.cache : resolve(process.env.INIT_CWD ?? process.cwd(), flags.cache) }),
       stdout: io.stdout,
       log: flags.quiet === true ? () => undefined : (line: string) => io.stderr.write(`${line}\n`),
     });

@@ -4,6 +4,7 @@ import { createPolicy, modelConfigOf, unrollOf, type EngramConfig } from '@engra
 import { createModel, type MemoryTransformer } from '@engram/model';
 import { evaluate, type EvaluationData, type EvaluationResult } from '@engram/trainer';
 import { train, type TrainResult } from '@engram/trainer/node';
+import type { RunCache } from './run-cache.js';
 
 /** One training run to measure. */
 export interface RunSpec {
@@ -27,6 +28,13 @@ export interface RunSpec {
   /** Called with a one-line summary every `logEvery` steps. */
   log?: (line: string) => void;
   logEvery?: number;
+  /**
+   * What the training and evaluation data are (corpus, split sizes, task and its seeds): with the name and the
+   * configuration it identifies the run in `cache`.
+   */
+  dataIdentity: Record<string, unknown>;
+  /** Reuse the run from here when it was finished before, and store it when it finishes (`--cache`). */
+  cache?: RunCache;
 }
 
 /** A point of a per-step series. */
@@ -67,8 +75,31 @@ function mean(values: readonly number[]): number {
   return values.length === 0 ? 0 : values.reduce((sum, value) => sum + value, 0) / values.length;
 }
 
-/** Trains `spec.config.training.steps` steps and returns the measurements; the model is disposed. */
+/**
+ * Trains `spec.config.training.steps` steps and returns the measurements; the model is disposed. With `spec.cache`,
+ * a run finished before under the same identity is returned without training, and a new one is stored.
+ */
 export async function measureRun(spec: RunSpec): Promise<RunMeasurement> {
+  const identity = {
+    name: spec.name,
+    config: spec.config,
+    vocabSize: spec.vocabSize,
+    data: spec.dataIdentity,
+    evaluation: spec.evaluation === undefined ? null : { name: spec.evaluation.name, errorRate: spec.evaluation.errorRate === true },
+    profileMemoryEvery: spec.profileMemoryEvery ?? 0,
+    inspected: spec.inspect !== undefined,
+  };
+  const cached = (await spec.cache?.load(identity)) ?? null;
+  if (cached !== null) {
+    spec.log?.(`  ${spec.name}: reused from the run cache (${spec.cache?.directory})`);
+    return cached;
+  }
+  const run = await trainAndMeasure(spec);
+  await spec.cache?.save(identity, run);
+  return run;
+}
+
+async function trainAndMeasure(spec: RunSpec): Promise<RunMeasurement> {
   const model = buildModel(spec.config, spec.vocabSize);
   const training = spec.config.training;
   const steps: StepPoint[] = [];

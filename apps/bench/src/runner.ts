@@ -3,6 +3,7 @@ import { loadavg } from 'node:os';
 import { initBackend, type BackendInfo } from '@engram/kernels';
 import type { BackendChoice } from '@engram/cli';
 import { terminalTable, writeSuiteResult, type WrittenFiles } from './report.js';
+import { openRunCache, type RunCache } from './run-cache.js';
 import { describeMachine, type BenchMode, type Chart, type Claim, type ModelResult, type SuiteName, type SuiteResult, type Table } from './results.js';
 import { runCompressorsSuite } from './suites/compressors.js';
 import { runLanguageModellingSuite } from './suites/lm.js';
@@ -15,6 +16,8 @@ export interface SuiteContext {
   backend: BackendInfo;
   /** Progress lines (stderr). */
   log: (line: string) => void;
+  /** Finished training runs to reuse and store (`--cache`), scoped to this suite and mode. */
+  runCache?: RunCache;
 }
 
 /** What a suite returns (the runner adds suite, mode, backend, machine and timing). */
@@ -47,6 +50,8 @@ export interface RunBenchOptions {
   mode: BenchMode;
   outDirectory: string;
   backend: BackendChoice;
+  /** `--cache`: keep finished training runs here and reuse them. */
+  cacheDirectory?: string;
   /** Where tables go. */
   stdout: NodeJS.WritableStream;
   log: (line: string) => void;
@@ -68,7 +73,15 @@ export async function runBench(options: RunBenchOptions): Promise<{ result: Suit
     const start = performance.now();
     const cpuStart = process.cpuUsage();
     options.log(`== suite ${suite}`);
-    const output = await suites[suite]({ mode: options.mode, backend, log: options.log });
+    const runCache =
+      options.cacheDirectory === undefined ? undefined : await openRunCache(options.cacheDirectory, { suite, mode: options.mode }, options.log);
+    const output = await suites[suite]({ mode: options.mode, backend, log: options.log, ...(runCache ? { runCache } : {}) });
+    if (runCache) {
+      const { reused, stored } = runCache.counts;
+      output.notes.push(
+        `Run cache ${runCache.directory}: ${reused} training run(s) reused from earlier invocations (their times were measured then), ${stored} trained now.`,
+      );
+    }
     const result: SuiteResult = {
       suite,
       mode: options.mode,

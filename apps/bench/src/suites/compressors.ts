@@ -172,6 +172,8 @@ export async function runCompressorsSuite(context: SuiteContext): Promise<SuiteO
           },
           profileMemoryEvery: Math.max(1, Math.floor(steps / 3)),
           log: context.log,
+          dataIdentity: { corpus: 'moby-dick', tokenizer: 'character', validationTokens: validation.length },
+          ...(context.runCache ? { cache: context.runCache } : {}),
         }),
       );
     }

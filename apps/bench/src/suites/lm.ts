@@ -251,6 +251,8 @@ export async function runLanguageModellingSuite(context: SuiteContext): Promise<
           }),
           profileMemoryEvery: plan.profileEvery,
           log: context.log,
+          dataIdentity: { corpus: 'moby-dick', tokenizer: 'character', validationTokens: validation.length, testTokens: test.length },
+          ...(context.runCache ? { cache: context.runCache } : {}),
         }),
       );
     }

@@ -388,6 +388,8 @@ export async function runLongRangeSuite(context: SuiteContext): Promise<SuiteOut
           ...(inspect === undefined ? {} : { inspect }),
           profileMemoryEvery: Math.max(1, Math.floor(plan.steps / 4)),
           log: context.log,
+          dataIdentity: { task: task.name, parameters: task.parameters, trainSeed: 11 + seed, evalSeed: 9_999, evalBatches: plan.evalBatches, stagger: true },
+          ...(context.runCache ? { cache: context.runCache } : {}),
         }),
       );
     }
