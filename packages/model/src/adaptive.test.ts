@@ -276,6 +276,23 @@ describe('adaptive models', () => {
     model.dispose();
   });
 
+  test('out-of-range targets of an adaptive model are refused, naming the token, with no tensor left behind', () => {
+    const model = createModel(cases[1]?.[1] as ModelConfig);
+    const inputs = tf.tensor2d([[1, 2, 3, 4]], undefined, 'int32');
+    const tooLarge = tf.tensor2d([[1, 2, 13, 4]], undefined, 'int32');
+    const negative = tf.tensor2d([[1, -2, 3, 4]], undefined, 'int32');
+    const optimizer = tf.train.sgd(0.1);
+    const state = model.initialState(1);
+    const before = tf.memory().numTensors;
+    expect(() => model.trainStep({ inputs, targets: tooLarge }, state, { optimizer })).toThrow(/trainStep: batch 0 targets holds token 13 at flat position 2/);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(() => model.evaluate(inputs, negative, model.initialState(1))).toThrow(/evaluate: targets holds token -2 at flat position 1/);
+    disposeState(state);
+    tf.dispose([inputs, tooLarge, negative]);
+    optimizer.dispose();
+    model.dispose();
+  });
+
   test('bad adaptive config names the field', () => {
     expect(() => createModel(tinyConfig({ cutoffs: [0] }))).toThrow(/config.cutoffs/);
     expect(() => createModel(tinyConfig({ cutoffs: [5, 3] }))).toThrow(/config.cutoffs/);
