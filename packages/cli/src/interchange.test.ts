@@ -39,6 +39,17 @@ const tinySettings = [
 /** An official-compatible pre-norm model: no final norm, scaled embeddings, same_length. */
 const pytorchSettings = ['model.finalNorm=false', 'model.scaleEmbedding=true', 'model.sameLength=true', 'model.clampLength=0'];
 
+/** The two models have the same variables, equal to 1e-6. */
+function expectSameWeights(original: MemoryTransformer, imported: MemoryTransformer): void {
+  const a = original.namedVariables();
+  const b = imported.namedVariables();
+  expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
+  for (const [name, variable] of Object.entries(a)) {
+    const difference = tf.tidy(() => tf.max(tf.abs(tf.sub(variable, b[name] as tf.Variable))).dataSync()[0] as number);
+    expect(difference, name).toBeLessThan(1e-6);
+  }
+}
+
 /** Gives every variable random values (layer norms near 1), so that every tensor's mapping matters. */
 function randomize(model: MemoryTransformer): void {
   Object.entries(model.namedVariables()).forEach(([name, variable], index) => {
@@ -71,13 +82,7 @@ describe('engram export --format transformer-xl and engram import', () => {
     const original = await loadTrainedModel(run);
     const imported = await loadTrainedModel(back);
     try {
-      const a = original.model.namedVariables();
-      const b = imported.model.namedVariables();
-      expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
-      for (const [name, variable] of Object.entries(a)) {
-        const difference = tf.tidy(() => tf.max(tf.abs(tf.sub(variable, b[name] as tf.Variable))).dataSync()[0] as number);
-        expect(difference, name).toBeLessThan(1e-6);
-      }
+      expectSameWeights(original.model, imported.model);
       expect(imported.model.policy.config()).toMatchObject({ memoryLength: 8, evalMemoryLength: 12 });
     } finally {
       original.model.dispose();
@@ -172,13 +177,7 @@ describe('engram export --format transformer-xl and engram import', () => {
       const imported = await loadTrainedModel(back);
       try {
         expect(imported.model.config).toMatchObject({ cutoffs: [32, 128], embeddingDivisor: 2, embeddingDim: 16, tieProjections: [false, true, true], tieEmbeddings: true });
-        const a = original.model.namedVariables();
-        const b = imported.model.namedVariables();
-        expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
-        for (const [name, variable] of Object.entries(a)) {
-          const difference = tf.tidy(() => tf.max(tf.abs(tf.sub(variable, b[name] as tf.Variable))).dataSync()[0] as number);
-          expect(difference, name).toBeLessThan(1e-6);
-        }
+        expectSameWeights(original.model, imported.model);
       } finally {
         original.model.dispose();
         imported.model.dispose();

@@ -3,16 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { checkGradients, expectClose, expectNoLeak } from '@engram/kernels/testing';
 import { disposeState } from '@engram/memory';
 import { describe, expect, test } from 'vitest';
-import {
-  adaptiveEmbed,
-  adaptiveLayout,
-  adaptiveLogProbabilities,
-  adaptiveTargetLogProbabilities,
-  adaptiveWeights,
-  createAdaptiveInput,
-  createAdaptiveOutput,
-  type AdaptiveVariables,
-} from './adaptive.js';
+import { adaptiveEmbed, adaptiveLayout, adaptiveLogProbabilities, adaptiveTargetLogProbabilities, adaptiveWeights, createAdaptiveInput, createAdaptiveOutput, type AdaptiveVariables } from './adaptive.js';
 import { resolveConfig, type ModelConfig } from './config.js';
 import { exportTransformerXl } from './interchange/transformer-xl.js';
 import { createModel } from './model.js';
