@@ -4,7 +4,11 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { decodeSafetensors } from '@engram/model';
+import { createByteTokenizer } from '@engram/datasets';
+import { saveTokenizer } from '@engram/datasets/node';
+import { createFifoPolicy } from '@engram/memory';
+import { createModel, decodeSafetensors, type MemoryTransformer } from '@engram/model';
+import { saveModel } from '@engram/model/node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { evalCommand } from './commands/eval.js';
 import { exportCommand } from './commands/export.js';
@@ -35,6 +39,27 @@ const tinySettings = [
 /** An official-compatible pre-norm model: no final norm, scaled embeddings, same_length. */
 const pytorchSettings = ['model.finalNorm=false', 'model.scaleEmbedding=true', 'model.sameLength=true', 'model.clampLength=0'];
 
+/** The two models have the same variables, equal to 1e-6. */
+function expectSameWeights(original: MemoryTransformer, imported: MemoryTransformer): void {
+  const a = original.namedVariables();
+  const b = imported.namedVariables();
+  expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
+  for (const [name, variable] of Object.entries(a)) {
+    const difference = tf.tidy(() => tf.max(tf.abs(tf.sub(variable, b[name] as tf.Variable))).dataSync()[0] as number);
+    expect(difference, name).toBeLessThan(1e-6);
+  }
+}
+
+/** Gives every variable random values (layer norms near 1), so that every tensor's mapping matters. */
+function randomize(model: MemoryTransformer): void {
+  Object.entries(model.namedVariables()).forEach(([name, variable], index) => {
+    tf.tidy(() => {
+      const noise = tf.randomNormal(variable.shape, 0, 0.3, 'float32', 1000 + index);
+      variable.assign(name.endsWith('norm.weight') ? tf.add(noise, 1) : noise);
+    });
+  });
+}
+
 describe('engram export --format transformer-xl and engram import', () => {
   const run = join(root, 'run');
   const pytorch = join(root, 'pytorch');
@@ -57,13 +82,7 @@ describe('engram export --format transformer-xl and engram import', () => {
     const original = await loadTrainedModel(run);
     const imported = await loadTrainedModel(back);
     try {
-      const a = original.model.namedVariables();
-      const b = imported.model.namedVariables();
-      expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
-      for (const [name, variable] of Object.entries(a)) {
-        const difference = tf.tidy(() => tf.max(tf.abs(tf.sub(variable, b[name] as tf.Variable))).dataSync()[0] as number);
-        expect(difference, name).toBeLessThan(1e-6);
-      }
+      expectSameWeights(original.model, imported.model);
       expect(imported.model.policy.config()).toMatchObject({ memoryLength: 8, evalMemoryLength: 12 });
     } finally {
       original.model.dispose();
@@ -108,6 +127,68 @@ describe('engram export --format transformer-xl and engram import', () => {
     imported.model.dispose();
   });
 
+  it('round-trips an adaptive model (cutoffs, div_val 2, tied weights and tail projections) with both namings: same weights, same evaluation', async () => {
+    const io = captureIo();
+    const adaptive = join(root, 'adaptive');
+    const model = createModel(
+      {
+        vocabSize: 256,
+        modelDim: 16,
+        numHeads: 2,
+        numLayers: 2,
+        feedForwardDim: 32,
+        segmentLength: 8,
+        norm: 'post',
+        scaleEmbedding: true,
+        tieEmbeddings: true,
+        cutoffs: [32, 128],
+        embeddingDivisor: 2,
+        embeddingDim: 16,
+        tieProjections: [false, true, true],
+        seed: 5,
+      },
+      { policy: createFifoPolicy({ memoryLength: 8 }) },
+    );
+    randomize(model);
+    mkdirSync(adaptive);
+    await saveModel(model, adaptive);
+    await saveTokenizer(createByteTokenizer(), join(adaptive, 'tokenizer.json'));
+    model.dispose();
+    for (const naming of ['official', 'huggingface'] as const) {
+      const pytorch = join(root, `adaptive-${naming}`);
+      const back = join(root, `adaptive-${naming}-back`);
+      expect(await runCli(['export', adaptive, '--out', pytorch, '--format', 'transformer-xl', '--naming', naming, '--backend', 'wasm'], io)).toBe(0);
+      const config = JSON.parse(readFileSync(join(pytorch, 'config.json'), 'utf8')) as Record<string, unknown>;
+      expect(config).toMatchObject({ cutoffs: [32, 128], div_val: 2, d_embed: 16, tie_projs: [false, true, true], ...(naming === 'official' ? { tie_weight: true } : { tie_word_embeddings: true, proj_share_all_but_first: true }) });
+      const { tensors } = decodeSafetensors(new Uint8Array(readFileSync(join(pytorch, 'model.safetensors'))));
+      const prefix = naming === 'official' ? '' : 'transformer.';
+      expect(Object.fromEntries(Object.entries(tensors).map(([name, tensor]) => [name, tensor.shape]))).toMatchObject({
+        [`${prefix}word_emb.emb_layers.2.weight`]: [128, 4],
+        [`${prefix}word_emb.emb_projs.1`]: [16, 8],
+        'crit.out_layers.1.weight': [96, 8],
+        'crit.out_projs.2': [16, 4],
+        'crit.cluster_weight': [2, 16],
+        'crit.cluster_bias': [2],
+      });
+      tf.dispose(Object.values(tensors));
+      expect(await runCli(['import', pytorch, '--out', back, '--backend', 'wasm'], io)).toBe(0);
+      expect(io.output()).toMatch(/imported a 2-layer post-norm Transformer-XL with adaptive input and softmax \(cutoffs \[32,128\], div_val 2, d_embed 16\)/);
+      const original = await loadTrainedModel(adaptive);
+      const imported = await loadTrainedModel(back);
+      try {
+        expect(imported.model.config).toMatchObject({ cutoffs: [32, 128], embeddingDivisor: 2, embeddingDim: 16, tieProjections: [false, true, true], tieEmbeddings: true });
+        expectSameWeights(original.model, imported.model);
+      } finally {
+        original.model.dispose();
+        imported.model.dispose();
+      }
+      const options = { tokens: 48, batchSize: 2, backend: 'wasm', json: true } as const;
+      const ours = await evalCommand({ model: adaptive, ...options }, io);
+      const theirs = await evalCommand({ model: back, ...options }, io);
+      expect(theirs.bitsPerToken).toBeCloseTo(ours.bitsPerToken, 5);
+    }
+  });
+
   it('refuses, exiting non-zero with the option named: an unconvertible model, an existing model, missing files, bad JSON, a missing tokenizer', async () => {
     const io = captureIo();
     const plain = join(root, 'plain');
@@ -131,7 +212,8 @@ describe('engram export --format transformer-xl and engram import', () => {
     const config = JSON.parse(readFileSync(join(pytorch, 'config.json'), 'utf8')) as Record<string, unknown>;
     writeFileSync(join(broken, 'config.json'), JSON.stringify({ ...config, cutoffs: [20, 40], div_val: 4 }));
     expect(await runCli(['import', broken, '--out', join(root, 'z'), '--backend', 'wasm'], io)).toBe(1);
-    expect(io.errors()).toMatch(/cannot convert cutoffs \[20,40\]/);
+    // An adaptive config does not describe the plain weights: the first tensor that disagrees is named.
+    expect(io.errors()).toMatch(/"word_emb.emb_layers.0.weight" is \[90, 16\] in the weights but the config \(.*cutoffs \[20,40\], div_val 4, d_embed 16\) needs \[20, 16\]/);
     writeFileSync(join(broken, 'config.json'), JSON.stringify(config));
     expect(await runCli(['import', broken, '--out', join(root, 'w'), '--backend', 'wasm'], io)).toBe(2);
     expect(io.errors()).toMatch(/has no tokenizer.json: pass --tokenizer/);

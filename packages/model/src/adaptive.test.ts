@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { checkGradients, expectClose, expectNoLeak } from '@engram/kernels/testing';
 import { disposeState } from '@engram/memory';
 import { describe, expect, test } from 'vitest';
-import { adaptiveEmbed, adaptiveLayout, adaptiveLogProbabilities, adaptiveWeights, createAdaptiveInput, createAdaptiveOutput, type AdaptiveVariables } from './adaptive.js';
+import { adaptiveEmbed, adaptiveLayout, adaptiveLogProbabilities, adaptiveTargetLogProbabilities, adaptiveWeights, createAdaptiveInput, createAdaptiveOutput, type AdaptiveVariables } from './adaptive.js';
 import { resolveConfig, type ModelConfig } from './config.js';
 import { exportTransformerXl } from './interchange/transformer-xl.js';
 import { createModel } from './model.js';
@@ -128,6 +128,68 @@ describe('adaptive softmax and embedding', () => {
   });
 });
 
+describe('target-only log-probabilities (what the training loss computes)', () => {
+  test.each(cases)('%s: equal the full log-probabilities picked at the targets, with the same gradients (and finite differences), no leaks', (_, config) => {
+    const c = resolveConfig(config);
+    const { layout, variables } = variablesFor(config, 6);
+    const trained = [...variables.tables, ...variables.inputProjections, ...variables.outputWeights, ...variables.outputBiases, ...variables.outputProjections.filter((v): v is tf.Variable => v !== null), ...(variables.clusterWeight ? [variables.clusterWeight] : [])];
+    // Targets in every cluster (some repeated), then a batch that leaves the tail clusters empty.
+    for (const ids of [[0, 4, 8, 9, 12, 3, 12, 5], [0, 1, 2, 3, 1, 0, 2, 3]]) {
+      const targets = tf.tensor1d(ids, 'int32');
+      const hidden = tf.randomNormal([ids.length, c.modelDim], 0, 1, 'float32', 5);
+      // Distinct row weights, so that a row's gradient landing on another row would show.
+      const rowWeights = tf.tensor1d(ids.map((_, row) => 1 + row / 4));
+      const copies = trained.map((variable) => tf.clone(variable));
+      const full = (h: tf.Tensor, ...values: tf.Tensor[]): tf.Scalar => {
+        const w = adaptiveWeights(layout, { ...variables, ...rebuild(variables, trained, values) });
+        const picked = tf.sum(tf.mul(adaptiveLogProbabilities(layout, w, h as tf.Tensor2D), tf.oneHot(targets, c.vocabSize)), 1);
+        return tf.sum(tf.mul(picked, rowWeights)) as tf.Scalar;
+      };
+      const targeted = (h: tf.Tensor, ...values: tf.Tensor[]): tf.Scalar => {
+        const w = adaptiveWeights(layout, { ...variables, ...rebuild(variables, trained, values) });
+        return tf.sum(tf.mul(adaptiveTargetLogProbabilities(layout, w, h as tf.Tensor2D, targets), rowWeights)) as tf.Scalar;
+      };
+      const [expected, actual] = tf.tidy(() => {
+        const w = adaptiveWeights(layout, variables);
+        return [
+          tf.sum(tf.mul(adaptiveLogProbabilities(layout, w, hidden as tf.Tensor2D), tf.oneHot(targets, c.vocabSize)), 1).arraySync() as number[],
+          adaptiveTargetLogProbabilities(layout, w, hidden as tf.Tensor2D, targets).arraySync(),
+        ];
+      });
+      expectClose(actual, expected, { atol: 1e-5, rtol: 1e-5 });
+      const inputs = [hidden, ...copies];
+      // Input tables and projections reach the output only when tied, and a tail cluster without targets does not
+      // reach the targeted loss at all: a null gradient, which must be zero in the full computation.
+      const gradients = (f: (h: tf.Tensor, ...values: tf.Tensor[]) => tf.Scalar): Array<number[] | null> => {
+        const { value, grads } = tf.engine().gradients(() => f(hidden, ...copies), inputs, undefined, true);
+        const arrays = grads.map((gradient) => (gradient ? Array.from(gradient.dataSync()) : null));
+        tf.dispose([value, ...grads.filter((gradient): gradient is tf.Tensor => gradient !== null)]);
+        return arrays;
+      };
+      const fullGradients = gradients(full);
+      const targetedGradients = gradients(targeted);
+      targetedGradients.forEach((gradient, index) => {
+        const reference = fullGradients[index] ?? null;
+        if (gradient === null) expect(reference === null || reference.every((value) => Math.abs(value) < 1e-6), `input ${index}`).toBe(true);
+        else expectClose(gradient, reference as number[], { atol: 1e-5, rtol: 1e-4, message: `input ${index}` });
+      });
+      const indices = inputs.map((_, index) => index).filter((index) => targetedGradients[index] !== null);
+      const reaching = indices.map((index) => inputs[index] as tf.Tensor);
+      checkGradients(
+        (...xs: tf.Tensor[]) => {
+          const [h, ...values] = inputs.map((input, index) => (indices.includes(index) ? (xs[indices.indexOf(index)] as tf.Tensor) : input));
+          return targeted(h as tf.Tensor, ...values);
+        },
+        reaching,
+        { epsilon: 1e-2, atol: 2e-2, rtol: 2e-2 },
+      );
+      expectNoLeak(() => tf.tidy(() => { adaptiveTargetLogProbabilities(layout, adaptiveWeights(layout, variables), hidden as tf.Tensor2D, targets); }));
+      tf.dispose([targets, hidden, rowWeights, ...copies]);
+    }
+    dispose(variables);
+  });
+});
+
 /** The variables with `trained[i]` replaced by `values[i]` (same structure), for differentiating with respect to plain tensors. */
 function rebuild(variables: AdaptiveVariables, trained: tf.Variable[], values: tf.Tensor[]): AdaptiveVariables {
   const swap = <T extends tf.Variable | null>(variable: T): T => {
@@ -180,6 +242,48 @@ describe('adaptive models', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  test.each(cases)('%s: the training loss (target log-probabilities only) and evaluate equal the mean NLL of the full log-probabilities', (_, config) => {
+    const model = createModel(config);
+    Object.values(model.namedVariables()).forEach((variable, index) => {
+      tf.tidy(() => variable.assign(tf.randomNormal(variable.shape, 0, 0.5, 'float32', 40 + index)));
+    });
+    const c = model.config;
+    const tokens = randomTokens(2, 9, c.vocabSize, 11);
+    const inputs = tf.tensor2d(tokens.map((row) => row.slice(0, 8)), undefined, 'int32');
+    const targets = tf.tensor2d(tokens.map((row) => row.slice(1, 9)), undefined, 'int32');
+    const forward = model.forward(inputs, model.initialState(2), { training: true });
+    const fullNll = tf.tidy(() => Array.from(tf.neg(tf.sum(tf.mul(forward.logits, tf.oneHot(targets, c.vocabSize)), 2)).dataSync()));
+    const mean = fullNll.reduce((sum, value) => sum + value, 0) / fullNll.length;
+    // Far from uniform, so that the comparison means something.
+    expect(Math.abs(mean - Math.log(c.vocabSize))).toBeGreaterThan(0.1);
+    const optimizer = tf.train.sgd(0.1);
+    const result = model.trainStep({ inputs, targets }, model.initialState(2), { optimizer });
+    expect(result.taskLoss).toBeCloseTo(mean, 5);
+    const evaluated = model.evaluate(inputs, targets, result.state);
+    expect(evaluated.count).toBe(16);
+    for (const s of [forward.state, evaluated.state]) disposeState(s);
+    tf.dispose([forward.logits, inputs, targets]);
+    optimizer.dispose();
+    model.dispose();
+  });
+
+  test('out-of-range targets of an adaptive model are refused, naming the token, with no tensor left behind', () => {
+    const model = createModel(cases[1]?.[1] as ModelConfig);
+    const inputs = tf.tensor2d([[1, 2, 3, 4]], undefined, 'int32');
+    const tooLarge = tf.tensor2d([[1, 2, 13, 4]], undefined, 'int32');
+    const negative = tf.tensor2d([[1, -2, 3, 4]], undefined, 'int32');
+    const optimizer = tf.train.sgd(0.1);
+    const state = model.initialState(1);
+    const before = tf.memory().numTensors;
+    expect(() => model.trainStep({ inputs, targets: tooLarge }, state, { optimizer })).toThrow(/trainStep: batch 0 targets holds token 13 at flat position 2/);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(() => model.evaluate(inputs, negative, model.initialState(1))).toThrow(/evaluate: targets holds token -2 at flat position 1/);
+    disposeState(state);
+    tf.dispose([inputs, tooLarge, negative]);
+    optimizer.dispose();
+    model.dispose();
+  });
+
   test('bad adaptive config names the field', () => {
     expect(() => createModel(tinyConfig({ cutoffs: [0] }))).toThrow(/config.cutoffs/);
     expect(() => createModel(tinyConfig({ cutoffs: [5, 3] }))).toThrow(/config.cutoffs/);
@@ -187,7 +291,8 @@ describe('adaptive models', () => {
     expect(() => createModel(tinyConfig({ cutoffs: [3, 6], embeddingDim: 4, embeddingDivisor: 4 }))).toThrow(/0 wide/);
     expect(() => createModel(tinyConfig({ cutoffs: [3], tieProjections: [true, true, true] }))).toThrow(/config.tieProjections/);
     const adaptive = createModel(tinyConfig({ cutoffs: [5], finalNorm: false, norm: 'post', scaleEmbedding: true }));
-    expect(() => exportTransformerXl(adaptive)).toThrow(/cannot convert config.cutoffs \[5\].*not write adaptive/);
+    // Adaptive models convert (interchange/transformer-xl.test.ts checks the values against PyTorch's).
+    expect(exportTransformerXl(adaptive).config).toMatchObject({ cutoffs: [5], div_val: 1, tie_projs: [false, false] });
     adaptive.dispose();
   });
 });

@@ -98,31 +98,110 @@ export function adaptiveLogProbabilities(layout: AdaptiveLayout, weights: Adapti
   return tf.tidy(() => {
     const clusters = layout.widths.length;
     const rows = hidden.shape[0];
-    const clusterLogits = (cluster: number): { weight: tf.Tensor2D; bias: tf.Tensor1D; input: tf.Tensor2D } => {
-      const start = layout.ends[cluster] as number;
-      const size = (layout.ends[cluster + 1] as number) - start;
-      const width = layout.widths[cluster] as number;
-      const weight = layout.shared
-        ? (tf.slice(weights.outputWeights[0] as tf.Tensor2D, [0, start], [width, size]) as tf.Tensor2D)
-        : (weights.outputWeights[cluster] as tf.Tensor2D);
-      const bias = layout.shared ? (tf.slice(weights.outputBiases[0] as tf.Tensor1D, [start], [size]) as tf.Tensor1D) : (weights.outputBiases[cluster] as tf.Tensor1D);
-      const input = layout.projected ? matMul(hidden, weights.outputProjections[cluster] as tf.Tensor2D) : hidden;
-      return { weight, bias, input };
-    };
-    const head = clusterLogits(0);
-    const shortlist = (layout.ends[1] as number) - (layout.ends[0] as number);
-    const headWeight = weights.clusterWeight ? (tf.concat([head.weight, weights.clusterWeight], 1) as tf.Tensor2D) : head.weight;
-    const headBias = weights.clusterBias ? (tf.concat([head.bias, weights.clusterBias], 0) as tf.Tensor1D) : head.bias;
-    const headLogProbabilities = logSoftmaxRows(tf.add(matMul(head.input, headWeight), headBias));
-    if (clusters === 1) return headLogProbabilities;
-    const parts: tf.Tensor2D[] = [tf.slice(headLogProbabilities, [0, 0], [rows, shortlist]) as tf.Tensor2D];
+    const shortlist = layout.ends[1] as number;
+    const head = headLogProbabilities(layout, weights, hidden);
+    if (clusters === 1) return head;
+    const parts: tf.Tensor2D[] = [tf.slice(head, [0, 0], [rows, shortlist]) as tf.Tensor2D];
     for (let cluster = 1; cluster < clusters; cluster++) {
-      const tail = clusterLogits(cluster);
-      const inCluster = logSoftmaxRows(tf.add(matMul(tail.input, tail.weight), tail.bias));
-      const clusterLogProbability = tf.slice(headLogProbabilities, [0, shortlist + cluster - 1], [rows, 1]);
+      const inCluster = logSoftmaxRows(clusterScores(layout, weights, projectedInput(layout, weights, hidden, cluster), cluster));
+      const clusterLogProbability = tf.slice(head, [0, shortlist + cluster - 1], [rows, 1]);
       parts.push(tf.add(inCluster, clusterLogProbability));
     }
     return tf.concat(parts, 1) as tf.Tensor2D;
+  });
+}
+
+/**
+ * The hidden states as cluster `cluster`'s output sees them: `hidden @ Q_i` when projected.
+ * @param hidden `[N, D]`
+ * @returns `[N, E_i]`
+ */
+function projectedInput(layout: AdaptiveLayout, weights: AdaptiveWeights, hidden: tf.Tensor2D, cluster: number): tf.Tensor2D {
+  return layout.projected ? matMul(hidden, weights.outputProjections[cluster] as tf.Tensor2D) : hidden;
+}
+
+/**
+ * The scores of cluster `cluster`'s own tokens (no cluster logits): `input @ W_i + b_i`.
+ * @param input `[N, E_i]` (see {@link projectedInput})
+ * @returns `[N, V_i]`
+ */
+function clusterScores(layout: AdaptiveLayout, weights: AdaptiveWeights, input: tf.Tensor2D, cluster: number): tf.Tensor2D {
+  const start = layout.ends[cluster] as number;
+  const size = (layout.ends[cluster + 1] as number) - start;
+  const width = layout.widths[cluster] as number;
+  const weight = layout.shared ? (tf.slice(weights.outputWeights[0] as tf.Tensor2D, [0, start], [width, size]) as tf.Tensor2D) : (weights.outputWeights[cluster] as tf.Tensor2D);
+  const bias = layout.shared ? (tf.slice(weights.outputBiases[0] as tf.Tensor1D, [start], [size]) as tf.Tensor1D) : (weights.outputBiases[cluster] as tf.Tensor1D);
+  return tf.add(matMul(input, weight), bias);
+}
+
+/**
+ * The head's log-softmax: the shortlist's tokens, then one column per tail cluster (column
+ * `V_0 + i - 1` for cluster i).
+ * @param hidden `[N, D]`
+ * @returns `[N, V_0 + K - 1]`
+ */
+function headLogProbabilities(layout: AdaptiveLayout, weights: AdaptiveWeights, hidden: tf.Tensor2D): tf.Tensor2D {
+  const input = projectedInput(layout, weights, hidden, 0);
+  const scores = clusterScores(layout, weights, input, 0);
+  if (!weights.clusterWeight || !weights.clusterBias) return logSoftmaxRows(scores);
+  const clusterLogits = tf.add(matMul(input, weights.clusterWeight), weights.clusterBias);
+  return logSoftmaxRows(tf.concat([scores, clusterLogits], 1) as tf.Tensor2D);
+}
+
+/** Row `index` of `[rows, columns]` (differentiable through {@link embeddingLookup}'s scatter-add). */
+function gatherRows(x: tf.Tensor2D, index: Int32Array): tf.Tensor2D {
+  const ids = tf.tensor2d(index, [1, index.length], 'int32');
+  return tf.reshape(embeddingLookup(x, ids), [index.length, x.shape[1]]) as tf.Tensor2D;
+}
+
+/**
+ * The log-probability of each row's target only, without the `[N, V]` matrix: the head's
+ * log-softmax for every row, plus, for the rows whose target lies in tail cluster i, that
+ * cluster's log-softmax computed on those rows alone. Equal to picking the targets out of
+ * {@link adaptiveLogProbabilities} (and so are its gradients), at the cost of the head plus
+ * `sum_i n_i * V_i` instead of `N * V`.
+ * @param hidden `[N, D]`
+ * @param targets int32 `[N]`, token ids in `[0, V)` (read on the CPU to split the rows by cluster)
+ * @returns `[N]` log-probabilities
+ */
+export function adaptiveTargetLogProbabilities(layout: AdaptiveLayout, weights: AdaptiveWeights, hidden: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const rows = hidden.shape[0];
+    const ids = targets.dataSync();
+    const clusters = layout.widths.length;
+    const shortlist = layout.ends[1] as number;
+    // Cluster of each target; -1 outside [0, V) (its value is then meaningless, never a throw: callers check the range).
+    const clusterOf = (token: number): number => {
+      if (!(token >= 0 && token < (layout.ends[clusters] as number))) return -1;
+      let cluster = 0;
+      while (token >= (layout.ends[cluster + 1] as number)) cluster++;
+      return cluster;
+    };
+    const tokenCluster = Int32Array.from(ids, clusterOf);
+    // Head column of each target: the token itself in the shortlist, else its cluster's column (-1: a zero one-hot row).
+    const headColumns = Int32Array.from(ids, (token, row) => {
+      const cluster = tokenCluster[row] as number;
+      return cluster <= 0 ? (cluster === 0 ? token : -1) : shortlist + cluster - 1;
+    });
+    const head = headLogProbabilities(layout, weights, hidden);
+    let result = tf.sum(tf.mul(head, tf.oneHot(tf.tensor1d(headColumns, 'int32'), head.shape[1])), 1) as tf.Tensor1D;
+    for (let cluster = 1; cluster < clusters; cluster++) {
+      const members = Int32Array.from(Array.from(tokenCluster).flatMap((value, row) => (value === cluster ? [row] : [])));
+      if (members.length === 0) continue;
+      const start = layout.ends[cluster] as number;
+      const size = (layout.ends[cluster + 1] as number) - start;
+      const local = tf.tensor1d(Int32Array.from(members, (row) => (ids[row] as number) - start), 'int32');
+      const inCluster = logSoftmaxRows(clusterScores(layout, weights, projectedInput(layout, weights, gatherRows(hidden, members), cluster), cluster));
+      const picked = tf.sum(tf.mul(inCluster, tf.oneHot(local, size)), 1, true) as tf.Tensor2D;
+      // Back to all N rows: rows outside the cluster read the appended zero.
+      const slot = new Int32Array(rows).fill(members.length);
+      members.forEach((row, position) => {
+        slot[row] = position;
+      });
+      const padded = tf.concat([picked, tf.zeros([1, 1])], 0) as tf.Tensor2D;
+      result = tf.add(result, tf.reshape(gatherRows(padded, slot), [rows]));
+    }
+    return result;
   });
 }
 

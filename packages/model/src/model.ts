@@ -28,6 +28,7 @@ import {
   adaptiveEmbed,
   adaptiveLayout,
   adaptiveLogProbabilities,
+  adaptiveTargetLogProbabilities,
   adaptiveWeights,
   createAdaptiveInput,
   createAdaptiveOutput,
@@ -141,12 +142,20 @@ interface Block {
 }
 
 /** What one segment's forward pass produces (tensors owned by whoever runs it). */
-interface SegmentPieces {
-  logits: tf.Tensor3D;
+interface SegmentBody {
   layerInputs: tf.Tensor3D[];
   positions: tf.Tensor2D;
   probabilities: tf.Tensor4D[] | undefined;
   auxiliaryLoss: tf.Scalar;
+}
+
+interface SegmentPieces extends SegmentBody {
+  logits: tf.Tensor3D;
+}
+
+/** A training segment: the targets' negative log-likelihood `[batch * T]` instead of the logits. */
+interface TrainingPieces extends SegmentBody {
+  nll: tf.Tensor1D;
 }
 
 /**
@@ -450,7 +459,14 @@ export class MemoryTransformer {
    * The forward pass of one segment (run inside a tidy or gradient scope).
    * @param detachInputs stop-gradient the layer inputs handed to the policy (needed inside a tape)
    */
-  private runSegment(inputs: tf.Tensor2D, state: MemoryState, training: boolean, detachInputs: boolean): SegmentPieces {
+  private runSegment(inputs: tf.Tensor2D, state: MemoryState, training: boolean, detachInputs: boolean): SegmentPieces;
+  /**
+   * With `targets` int32 `[batch, T]`: their negative log-likelihood `[batch * T]` instead of the logits
+   * (adaptive models never form `[N, V]`). The targets' range is not checked here: the callers check it
+   * with their one host read (an out-of-range target gives a meaningless value, never a throw).
+   */
+  private runSegment(inputs: tf.Tensor2D, state: MemoryState, training: boolean, detachInputs: boolean, targets: tf.Tensor2D): TrainingPieces;
+  private runSegment(inputs: tf.Tensor2D, state: MemoryState, training: boolean, detachInputs: boolean, targets?: tf.Tensor2D): SegmentPieces | TrainingPieces {
     const c = this.config;
     const [batch, time] = inputs.shape;
     const positions = tf.tile(tf.expandDims(tf.range(state.tokensSeen, state.tokensSeen + time, 1, 'int32'), 0), [batch, 1]) as tf.Tensor2D;
@@ -504,20 +520,28 @@ export class MemoryTransformer {
     });
     if (this.finalNorm) x = this.layerNorm(x, this.finalNorm);
     const flat = tf.reshape(x, [batch * time, c.modelDim]) as tf.Tensor2D;
-    // Adaptive models output log-probabilities, which are logits too (their softmax is the distribution).
-    const scores = this.adaptive
+    const auxiliaryLoss = auxiliaryLosses.length > 0 ? (tf.addN(auxiliaryLosses) as tf.Scalar) : tf.scalar(0);
+    const body: SegmentBody = { layerInputs, positions, probabilities: needProbabilities ? probabilities : undefined, auxiliaryLoss };
+    if (targets) {
+      const flatTargets = tf.reshape(targets, [batch * time]) as tf.Tensor1D;
+      const nll = this.adaptive
+        ? tf.neg(adaptiveTargetLogProbabilities(this.adaptive.layout, adaptiveWeights(this.adaptive.layout, this.adaptive.variables), flat, flatTargets))
+        : sparseSoftmaxCrossEntropy(this.outputScores(flat), flatTargets, { checkTargets: false });
+      return { ...body, nll: nll as tf.Tensor1D };
+    }
+    return { ...body, logits: tf.reshape(this.outputScores(flat), [batch, time, c.vocabSize]) as tf.Tensor3D };
+  }
+
+  /**
+   * The output layer: logits, or log-probabilities for adaptive models (also valid logits: their softmax is the distribution).
+   * @param flat `[N, D]`
+   * @returns `[N, V]`
+   */
+  private outputScores(flat: tf.Tensor2D): tf.Tensor2D {
+    return this.adaptive
       ? adaptiveLogProbabilities(this.adaptive.layout, adaptiveWeights(this.adaptive.layout, this.adaptive.variables), flat)
       : // Explicit transpose for tied weights: wasm's transposed matmul is far slower.
         tf.add(matMul(flat, (this.outputWeight ?? tf.transpose(this.embedding as tf.Variable)) as tf.Tensor2D), this.outputBias as tf.Variable);
-    const logits = tf.reshape(scores, [batch, time, c.vocabSize]) as tf.Tensor3D;
-    const auxiliaryLoss = auxiliaryLosses.length > 0 ? (tf.addN(auxiliaryLosses) as tf.Scalar) : tf.scalar(0);
-    return {
-      logits,
-      layerInputs,
-      positions,
-      probabilities: needProbabilities ? probabilities : undefined,
-      auxiliaryLoss,
-    };
   }
 
   /** Runs {@link runSegment} in a tidy scope and returns its tensors. */
@@ -525,7 +549,7 @@ export class MemoryTransformer {
     return tf.tidy(() => this.runSegment(inputs, state, training, false) as unknown as tf.TensorContainer) as unknown as SegmentPieces;
   }
 
-  private record(pieces: SegmentPieces, training: boolean): SegmentRecord {
+  private record(pieces: SegmentBody, training: boolean): SegmentRecord {
     return {
       layerInputs: pieces.layerInputs,
       positions: pieces.positions,
@@ -536,7 +560,7 @@ export class MemoryTransformer {
   }
 
   /** `policy.write` then ownership bookkeeping: the old state and unused pieces are disposed. */
-  private commit(state: MemoryState, pieces: SegmentPieces, training: boolean): MemoryState {
+  private commit(state: MemoryState, pieces: SegmentBody, training: boolean): MemoryState {
     let next: MemoryState | undefined;
     tf.tidy(() => {
       next = keepState(this.policy.write(state, this.record(pieces, training)));
@@ -595,17 +619,17 @@ export class MemoryTransformer {
     const [batch, time] = inputs.shape;
     const named = [['inputs', inputs], ['targets', targets]] as const;
     const screened = this.screenTokens([inputs], [targets]);
-    let pieces: SegmentPieces;
+    let pieces: TrainingPieces;
     let read: Float32Array;
     try {
-      pieces = this.segment(screened.inputs[0] as tf.Tensor2D, state, false);
+      // The targets' NLL only (adaptive models never form the [N, V] log-probabilities).
+      pieces = tf.tidy(() => this.runSegment(screened.inputs[0] as tf.Tensor2D, state, false, false, targets) as unknown as tf.TensorContainer) as unknown as TrainingPieces;
       // One host read: the per-token NLL, the mask (when given) and the range check.
       read = tf.tidy(() => {
-        const nll = sparseSoftmaxCrossEntropy(tf.reshape(pieces.logits, [batch * time, this.config.vocabSize]), tf.reshape(targets, [batch * time]), { checkTargets: false });
-        const parts = [nll, ...(options.mask ? [tf.reshape(tf.cast(options.mask, 'float32'), [batch * time])] : []), tf.reshape(screened.count, [1])];
+        const parts = [pieces.nll, ...(options.mask ? [tf.reshape(tf.cast(options.mask, 'float32'), [batch * time])] : []), tf.reshape(screened.count, [1])];
         return tf.concat(parts).dataSync() as Float32Array;
       });
-      pieces.logits.dispose();
+      pieces.nll.dispose();
       const count = read[read.length - 1] as number;
       if (count > 0) {
         this.disposePieces(pieces);
@@ -631,8 +655,9 @@ export class MemoryTransformer {
   }
 
   /** Disposes what `segment` made, on a path that will not commit it. */
-  private disposePieces(pieces: SegmentPieces): void {
-    tf.dispose([pieces.logits, ...pieces.layerInputs, pieces.positions, ...(pieces.probabilities ?? []), pieces.auxiliaryLoss].filter((tensor) => !tensor.isDisposed));
+  private disposePieces(pieces: SegmentPieces | TrainingPieces): void {
+    const output = 'logits' in pieces ? pieces.logits : pieces.nll;
+    tf.dispose([output, ...pieces.layerInputs, pieces.positions, ...(pieces.probabilities ?? []), pieces.auxiliaryLoss].filter((tensor) => !tensor.isDisposed));
   }
 
   private checkSameShape(where: string, name: string, tensor: tf.Tensor, reference: tf.Tensor): void {
@@ -683,10 +708,9 @@ export class MemoryTransformer {
       throw new ModelInputError(`trainStep: options.clipNorm must be a number >= 0 (0 disables clipping), got ${clipNorm}.`);
     }
     const skipNonFinite = options.skipNonFinite ?? true;
-    const vocab = this.config.vocabSize;
     const trainable = this.trainableVariables();
     const owned = new Set<tf.Tensor>();
-    const segments: Array<{ state: MemoryState; pieces: SegmentPieces }> = [];
+    const segments: Array<{ state: MemoryState; pieces: TrainingPieces }> = [];
     let current = state;
     const tokenTensors = batches.flatMap((item, index) => [[`batch ${index} inputs`, item.inputs], [`batch ${index} targets`, item.targets]] as const);
     const screened = this.screenTokens(batches.map((item) => item.inputs), batches.map((item) => item.targets));
@@ -701,8 +725,8 @@ export class MemoryTransformer {
           const auxiliaryLosses: tf.Tensor[] = [];
           batches.forEach((item, index) => {
             const [rows, time] = item.inputs.shape;
-            const pieces = this.runSegment(screened.inputs[index] as tf.Tensor2D, current, true, true);
-            const nll = sparseSoftmaxCrossEntropy(tf.reshape(pieces.logits, [rows * time, vocab]), tf.reshape(item.targets, [rows * time]), { checkTargets: false });
+            const pieces = this.runSegment(screened.inputs[index] as tf.Tensor2D, current, true, true, item.targets);
+            const nll = pieces.nll;
             if (item.mask) {
               const mask = tf.reshape(tf.cast(item.mask, 'float32'), [rows * time]);
               nllSums.push(tf.sum(tf.mul(nll, mask)));
@@ -778,7 +802,7 @@ export class MemoryTransformer {
         tf.dispose([separate.value, ...separate.grads.filter((gradient): gradient is tf.Tensor => gradient !== null)]);
       }
 
-      const last = segments[segments.length - 1] as { state: MemoryState; pieces: SegmentPieces };
+      const last = segments[segments.length - 1] as { state: MemoryState; pieces: TrainingPieces };
       let written: MemoryState | undefined;
       tf.tidy(() => {
         written = keepState(this.policy.write(current, this.record(last.pieces, true)));

@@ -4,7 +4,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createByteTokenizer, type AnyTokenizer } from '@engram/datasets';
 import { loadTokenizer, saveTokenizer } from '@engram/datasets/node';
-import { importTransformerXl, type TransformerXlNaming } from '@engram/model';
+import { importTransformerXl, type ResolvedModelConfig, type TransformerXlNaming } from '@engram/model';
 import { saveModel } from '@engram/model/node';
 import { setupBackend } from '../backend.js';
 import type { BackendChoice } from '../config/schema.js';
@@ -48,6 +48,12 @@ async function pickTokenizer(options: ImportCommandOptions, source: string, voca
   );
 }
 
+/** `with adaptive softmax (...)` for a model with cutoffs or projections, else nothing. */
+function adaptiveSummary(c: ResolvedModelConfig): string {
+  if (c.cutoffs.length === 0 && c.embeddingDivisor === 1 && c.embeddingDim === c.modelDim) return '';
+  return ` with adaptive input and softmax (cutoffs ${JSON.stringify(c.cutoffs)}, div_val ${c.embeddingDivisor}, d_embed ${c.embeddingDim})`;
+}
+
 /** Imports and returns the output directory. */
 export async function importCommand(options: ImportCommandOptions, io: CommandIo): Promise<string> {
   if (options.naming !== undefined && !(transformerXlNamings as readonly string[]).includes(options.naming)) {
@@ -82,10 +88,7 @@ export async function importCommand(options: ImportCommandOptions, io: CommandIo
     await mkdir(out, { recursive: true });
     await saveModel(model, out);
     await saveTokenizer(tokenizer, join(out, TOKENIZER_FILE));
-    writeLine(
-      io.stdout,
-      `imported a ${model.config.numLayers}-layer ${model.config.norm}-norm Transformer-XL (${model.parameterCount()} parameters) to ${out}`,
-    );
+    writeLine(io.stdout, `imported a ${model.config.numLayers}-layer ${model.config.norm}-norm Transformer-XL${adaptiveSummary(model.config)} (${model.parameterCount()} parameters) to ${out}`);
     return out;
   } finally {
     model.dispose();

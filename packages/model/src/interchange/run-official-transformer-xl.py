@@ -7,6 +7,7 @@
 #   create      optional seed: initialise every parameter randomly with it and write "weights"
 #   eval_mem_len optional: model.reset_length(tgt_len, 0, eval_mem_len) before running
 #   tokens      [batch][time] token ids, run in segments of tgt_len
+#   log_probs   optional: write the log-probability of every token (the adaptive softmax, crit) instead of logits
 #   logits      path of the JSON output: [batch][time][n_token]
 import json
 import struct
@@ -50,6 +51,18 @@ def write_safetensors(path, tensors):
         handle.write(struct.pack("<Q", len(encoded)) + encoded + b"".join(chunks))
 
 
+def log_probabilities(crit, hidden):
+    """Every token's log-probability under the official criterion: [N, d_model] -> [N, n_token].
+
+    The criterion returns the negative log-probability of one target per row, so each row is
+    repeated once per token and asked for every token in turn (keep_order keeps the rows in place).
+    """
+    rows, vocabulary = hidden.size(0), crit.n_token
+    repeated = hidden.repeat_interleave(vocabulary, dim=0)
+    targets = torch.arange(vocabulary).repeat(rows)
+    return -crit(repeated, targets, keep_order=True).view(rows, vocabulary)
+
+
 def run(job, MemTransformerLM):
     with open(job["config"]) as handle:
         config = json.load(handle)
@@ -75,7 +88,12 @@ def run(job, MemTransformerLM):
         for start in range(0, tokens.size(0), config["tgt_len"]):
             segment = tokens[start : start + config["tgt_len"]]
             hidden, mems = model._forward(segment, mems=mems)  # hidden [T, batch, d_model]
-            pieces.append(model.crit.out_layers[0](hidden).permute(1, 0, 2))  # [batch, T, n_token]
+            if job.get("log_probs"):
+                time, batch = hidden.shape[:2]
+                scores = log_probabilities(model.crit, hidden.reshape(time * batch, -1)).view(time, batch, -1)
+            else:
+                scores = model.crit.out_layers[0](hidden)
+            pieces.append(scores.permute(1, 0, 2))  # [batch, T, n_token]
     with open(job["logits"], "w") as handle:
         json.dump(torch.cat(pieces, 1).tolist(), handle)
 

@@ -1,10 +1,12 @@
 // Conversion between this model and the official PyTorch Transformer-XL (kimiyoung/transformer-xl `MemTransformerLM`, and Hugging Face's `TransfoXLLMHeadModel`): state_dict names, layouts and config, on safetensors bytes.
 import * as tf from '@tensorflow/tfjs';
 import { createFifoPolicy } from '@engram/memory';
-import type { ModelConfig } from '../config.js';
+import { adaptiveLayout } from '../adaptive.js';
+import type { ModelConfig, ResolvedModelConfig } from '../config.js';
 import { ConversionError } from '../errors.js';
 import { createModel, type MemoryTransformer } from '../model.js';
 import { decodeSafetensors, encodeSafetensors } from '../safetensors.js';
+import { adaptiveOfficialTensors, adaptiveValuesFromOfficial, scaleFoldTarget } from './transformer-xl-adaptive.js';
 
 /** Which PyTorch naming: the official code's `state_dict` or Hugging Face's (`transformer.`-prefixed, its config.json). */
 export type TransformerXlNaming = 'official' | 'huggingface';
@@ -83,14 +85,17 @@ function checkExportable(model: MemoryTransformer, naming: TransformerXlNaming):
         : 'the official post-norm model has no final layer norm; train with finalNorm: false.',
     );
   }
-  if (c.cutoffs.length > 0 || c.embeddingDivisor !== 1 || c.embeddingDim !== c.modelDim) {
-    refuse(
-      `config.cutoffs ${JSON.stringify(c.cutoffs)} / embeddingDivisor ${c.embeddingDivisor} / embeddingDim ${c.embeddingDim}`,
-      'the converter does not write adaptive embeddings, adaptive softmax or projections yet; only a full softmax with embeddingDim == modelDim converts.',
-    );
-  }
   if (c.activation !== 'relu') refuse(`config.activation "${c.activation}"`, 'the official feed-forward uses ReLU; train with activation "relu".');
-  if (!c.scaleEmbedding && c.tieEmbeddings) {
+  const layout = adaptiveLayout(c);
+  if (layout && !c.scaleEmbedding) {
+    const stuck = (layout.shared ? [0] : layout.widths.map((_, cluster) => cluster)).find((group) => scaleFoldTarget(c, layout, group) === null);
+    if (stuck !== undefined) {
+      refuse(
+        `config.scaleEmbedding: false with tieEmbeddings: true and tieProjections ${JSON.stringify(c.tieProjections)}`,
+        `the official embedding is always multiplied by sqrt(d_model), and the table and projection of ${layout.shared ? 'the embedding' : `cluster ${stuck}`} are both shared with the output layer, so the scale cannot be folded into the weights; train with scaleEmbedding: true (or untie the weights or that projection).`,
+      );
+    }
+  } else if (!c.scaleEmbedding && c.tieEmbeddings) {
     refuse(
       'config.scaleEmbedding: false with tieEmbeddings: true',
       'the official embedding is always multiplied by sqrt(d_model) and, tied, the same matrix is the output layer, so the scale cannot be folded into the weights; train with scaleEmbedding: true (or untied embeddings).',
@@ -114,6 +119,7 @@ function fifoLengths(model: MemoryTransformer): { memoryLength: number; evalMemo
 export function transformerXlConfigOf(model: MemoryTransformer): TransformerXlConfig {
   const c = model.config;
   return {
+    ...adaptiveConfigOf(c),
     n_token: c.vocabSize,
     n_layer: c.numLayers,
     n_head: c.numHeads,
@@ -123,18 +129,24 @@ export function transformerXlConfigOf(model: MemoryTransformer): TransformerXlCo
     dropout: c.dropout,
     dropatt: c.attentionDropout,
     tie_weight: c.tieEmbeddings,
-    d_embed: c.modelDim,
-    div_val: 1,
-    tie_projs: [false],
     pre_lnorm: c.norm === 'pre',
     tgt_len: c.segmentLength,
     ext_len: 0,
     mem_len: fifoLengths(model).memoryLength,
-    cutoffs: [],
     same_length: c.sameLength,
     attn_type: 0,
     clamp_len: c.clampLength > 0 ? c.clampLength : -1,
     sample_softmax: -1,
+  };
+}
+
+/** The adaptive fields of the official arguments: `tie_projs` has one entry per cluster (head first). */
+function adaptiveConfigOf(c: ResolvedModelConfig): Pick<TransformerXlConfig, 'cutoffs' | 'div_val' | 'd_embed' | 'tie_projs'> {
+  return {
+    cutoffs: [...c.cutoffs],
+    div_val: c.embeddingDivisor,
+    d_embed: c.embeddingDim,
+    tie_projs: Array.from({ length: c.cutoffs.length + 1 }, (_, cluster) => c.tieProjections[cluster] === true),
   };
 }
 
@@ -145,19 +157,20 @@ function huggingFaceConfigOf(model: MemoryTransformer): Record<string, unknown> 
     architectures: ['TransfoXLLMHeadModel'],
     model_type: 'transfo-xl',
     vocab_size: official.n_token,
-    cutoffs: [],
+    cutoffs: official.cutoffs,
     d_model: official.d_model,
     d_embed: official.d_embed,
     n_head: official.n_head,
     d_head: official.d_head,
     d_inner: official.d_inner,
-    div_val: 1,
+    div_val: official.div_val,
     pre_lnorm: official.pre_lnorm,
     n_layer: official.n_layer,
     mem_len: official.mem_len,
     clamp_len: official.clamp_len,
     same_length: official.same_length,
-    proj_share_all_but_first: true,
+    // Hugging Face derives tie_projs from this flag, then an explicit tie_projs (written below) wins.
+    proj_share_all_but_first: official.tie_projs.length > 1 && !official.tie_projs[0] && official.tie_projs.slice(1).every(Boolean),
     attn_type: 0,
     sample_softmax: -1,
     adaptive: true,
@@ -166,7 +179,7 @@ function huggingFaceConfigOf(model: MemoryTransformer): Record<string, unknown> 
     untie_r: model.config.perLayerPositionBiases,
     layer_norm_epsilon: model.config.layerNormEpsilon,
     tie_word_embeddings: official.tie_weight,
-    tie_projs: [false],
+    tie_projs: official.tie_projs,
   };
 }
 
@@ -182,11 +195,14 @@ function officialTensors(model: MemoryTransformer): Record<string, tf.Tensor> {
     if (!variable) throw new ConversionError(`exportTransformerXl: the model has no variable "${name}"; this is a bug in the converter.`);
     return variable;
   };
-  const out: Record<string, tf.Tensor> = {};
-  const embedding = c.scaleEmbedding ? tf.clone(get('embedding.weight')) : tf.div(get('embedding.weight'), Math.sqrt(c.modelDim));
-  out['word_emb.emb_layers.0.weight'] = embedding;
-  out['crit.out_layers.0.weight'] = c.tieEmbeddings ? tf.clone(embedding) : transposed(get('output.weight'));
-  out['crit.out_layers.0.bias'] = tf.clone(get('output.bias'));
+  const layout = adaptiveLayout(c);
+  const out: Record<string, tf.Tensor> = layout ? adaptiveOfficialTensors(c, layout, get) : {};
+  if (!layout) {
+    const embedding = c.scaleEmbedding ? tf.clone(get('embedding.weight')) : tf.div(get('embedding.weight'), Math.sqrt(c.modelDim));
+    out['word_emb.emb_layers.0.weight'] = embedding;
+    out['crit.out_layers.0.weight'] = c.tieEmbeddings ? tf.clone(embedding) : transposed(get('output.weight'));
+    out['crit.out_layers.0.bias'] = tf.clone(get('output.bias'));
+  }
   out[POSITION_BUFFER] = tf.tensor1d(inverseFrequencies(c.modelDim));
   if (!c.perLayerPositionBiases) {
     out.r_w_bias = tf.clone(get('attention.u_bias'));
@@ -247,6 +263,24 @@ export function exportTransformerXl(model: MemoryTransformer, options: { naming?
   }
 }
 
+/**
+ * `tie_projs`, one boolean per cluster at most (missing entries are untied); Hugging Face configs
+ * without it derive it from `proj_share_all_but_first` (default true) as Hugging Face does.
+ */
+function readTieProjections(raw: Record<string, unknown>, naming: TransformerXlNaming, clusters: number, fail: (message: string) => never): boolean[] {
+  const given = raw.tie_projs;
+  if (given === undefined || given === null) {
+    if (naming === 'official') return [false];
+    const shareAllButFirst = raw.proj_share_all_but_first ?? true;
+    if (typeof shareAllButFirst !== 'boolean') fail(`config "proj_share_all_but_first" must be true or false, got ${JSON.stringify(shareAllButFirst)}.`);
+    return Array.from({ length: clusters }, (_, cluster) => cluster > 0 && shareAllButFirst === true);
+  }
+  if (!Array.isArray(given) || given.length > clusters || given.some((tie) => typeof tie !== 'boolean')) {
+    fail(`config "tie_projs" must be at most ${clusters} booleans (one per cluster: len(cutoffs) + 1, head first), got ${JSON.stringify(given)}.`);
+  }
+  return [...(given as boolean[])];
+}
+
 /** The official arguments read from an official or Hugging Face config, checked; throws naming the field. */
 function readConfig(raw: Record<string, unknown>, naming: TransformerXlNaming): { official: TransformerXlConfig; untieR: boolean; epsilon: number } {
   const fail = (message: string): never => {
@@ -288,7 +322,7 @@ function readConfig(raw: Record<string, unknown>, naming: TransformerXlNaming): 
     tie_weight: boolean(naming === 'official' ? 'tie_weight' : 'tie_word_embeddings', true),
     d_embed: integer('d_embed', d_model),
     div_val: integer('div_val', 1),
-    tie_projs: (field('tie_projs', [false]) as boolean[]) ?? [false],
+    tie_projs: [],
     pre_lnorm: boolean('pre_lnorm', false),
     tgt_len: integer('tgt_len', naming === 'official' ? undefined : Math.max(integer('mem_len'), 1)),
     ext_len: integer('ext_len', 0),
@@ -301,16 +335,15 @@ function readConfig(raw: Record<string, unknown>, naming: TransformerXlNaming): 
   };
   const refuse = (option: string, why: string): never => fail(`cannot convert ${option}: ${why}`);
   if (official.attn_type !== 0) refuse(`attn_type ${official.attn_type}`, 'only the default relative attention (attn_type 0) exists here.');
-  if (official.cutoffs.length > 0) {
-    refuse(
-      `cutoffs ${JSON.stringify(official.cutoffs)}`,
-      'adaptive input embeddings and adaptive softmax are not implemented yet; only a full softmax (cutoffs []) converts.',
-    );
+  const { n_token, div_val, d_embed } = official;
+  if (official.cutoffs.some((cutoff, index) => !Number.isInteger(cutoff) || cutoff < 1 || cutoff >= n_token || (index > 0 && cutoff <= (official.cutoffs[index - 1] as number)))) {
+    fail(`config "cutoffs" must be increasing integer token ids in [1, ${n_token}) (n_token), got ${JSON.stringify(official.cutoffs)}.`);
   }
-  if (official.div_val !== 1) refuse(`div_val ${official.div_val}`, 'adaptive embedding widths (div_val != 1) are not implemented; only div_val 1 converts.');
-  if (official.d_embed !== official.d_model) {
-    refuse(`d_embed ${official.d_embed} != d_model ${official.d_model}`, 'the embedding and output projections (emb_projs, out_projs) are not implemented; only d_embed == d_model converts.');
+  if (div_val < 1) fail(`config "div_val" must be an integer >= 1, got ${div_val}.`);
+  if (d_embed < 1 || Math.floor(d_embed / div_val ** official.cutoffs.length) < 1) {
+    fail(`config "d_embed" ${d_embed} with div_val ${div_val} and ${official.cutoffs.length} cutoffs leaves a cluster 0 wide; the config does not describe a valid model.`);
   }
+  official.tie_projs = readTieProjections(raw, naming, official.cutoffs.length + 1, fail);
   if (official.n_head * official.d_head !== official.d_model) {
     refuse(`n_head * d_head = ${official.n_head * official.d_head} != d_model ${official.d_model}`, 'attention heads here split d_model (d_head = d_model / n_head).');
   }
@@ -318,7 +351,7 @@ function readConfig(raw: Record<string, unknown>, naming: TransformerXlNaming): 
   if (official.ext_len !== 0) refuse(`ext_len ${official.ext_len}`, 'extended context is not implemented; use ext_len 0.');
   if (official.sample_softmax > 0) refuse(`sample_softmax ${official.sample_softmax}`, 'sampled softmax (out_layer) is not implemented; use the full softmax (sample_softmax -1).');
   if (official.mem_len < 0) refuse(`mem_len ${official.mem_len}`, 'the memory length must be >= 0.');
-  if (naming === 'huggingface' && raw.adaptive === false) refuse('adaptive: false', 'only the adaptive-softmax head with no cutoffs (a full softmax) converts.');
+  if (naming === 'huggingface' && raw.adaptive === false) refuse('adaptive: false', 'only the ProjectedAdaptiveLogSoftmax head (adaptive: true, which with cutoffs [] is a full softmax) converts.');
   const epsilon = naming === 'huggingface' ? (field('layer_norm_epsilon', 1e-5) as number) : 1e-5;
   const untieR = naming === 'huggingface' ? boolean('untie_r', true) : false;
   return { official, untieR, epsilon };
@@ -357,6 +390,10 @@ export function importTransformerXl(bytes: Uint8Array, config: Record<string, un
       perLayerPositionBiases: untieR,
       sameLength: official.same_length,
       layerNormEpsilon: epsilon,
+      cutoffs: official.cutoffs,
+      embeddingDivisor: official.div_val,
+      embeddingDim: official.d_embed,
+      tieProjections: official.tie_projs,
     };
     const policy = createFifoPolicy({
       memoryLength: official.mem_len,
@@ -389,12 +426,12 @@ function assignConverted(model: MemoryTransformer, tensors: Record<string, tf.Te
     const shown = naming === 'huggingface' ? huggingFaceName(name) : name;
     if (!tensor) {
       throw new ConversionError(
-        `importTransformerXl: the weights have no "${shown}" [${shape.join(', ')}]; the file does not match the config (n_layer ${c.numLayers}, d_model ${c.modelDim}, untie_r ${c.perLayerPositionBiases}).`,
+        `importTransformerXl: the weights have no "${shown}" [${shape.join(', ')}]; the file does not match the config (n_layer ${c.numLayers}, d_model ${c.modelDim}, untie_r ${c.perLayerPositionBiases}, cutoffs ${JSON.stringify(c.cutoffs)}, div_val ${c.embeddingDivisor}, d_embed ${c.embeddingDim}, tie_weight ${c.tieEmbeddings}, tie_projs ${JSON.stringify(c.tieProjections)}).`,
       );
     }
     if (tensor.shape.length !== shape.length || tensor.shape.some((size, axis) => size !== shape[axis])) {
       throw new ConversionError(
-        `importTransformerXl: "${shown}" is [${tensor.shape.join(', ')}] in the weights but the config (n_token ${c.vocabSize}, d_model ${c.modelDim}, n_head ${c.numHeads}, d_inner ${c.feedForwardDim}) needs [${shape.join(', ')}].`,
+        `importTransformerXl: "${shown}" is [${tensor.shape.join(', ')}] in the weights but the config (n_token ${c.vocabSize}, d_model ${c.modelDim}, n_head ${c.numHeads}, d_inner ${c.feedForwardDim}, cutoffs ${JSON.stringify(c.cutoffs)}, div_val ${c.embeddingDivisor}, d_embed ${c.embeddingDim}) needs [${shape.join(', ')}].`,
       );
     }
     if (!tf.tidy(() => tf.all(tf.isFinite(tensor)).dataSync()[0])) {
@@ -403,29 +440,38 @@ function assignConverted(model: MemoryTransformer, tensors: Record<string, tf.Te
     used.add(name);
     return tf.cast(tensor, 'float32');
   };
+  /** A tied copy, when the file holds it (PyTorch's state_dict does, Hugging Face's save may not), must equal its source. */
+  const sameIfPresent = (name: string, shape: number[], reference: tf.Tensor, fix: string): void => {
+    if (!unprefixed[name]) return;
+    const copy = take(name, shape);
+    const differs = tf.tidy(() => tf.max(tf.abs(tf.sub(copy, reference))).dataSync()[0] as number);
+    copy.dispose();
+    if (differs > 0) throw new ConversionError(`importTransformerXl: ${fix}`);
+  };
   const D = c.modelDim;
   const F = c.feedForwardDim;
   const V = c.vocabSize;
   const H = c.numHeads;
   const d = D / H;
-  const values: Record<string, tf.Tensor> = {};
+  const layout = adaptiveLayout(c);
+  const values: Record<string, tf.Tensor> = layout ? adaptiveValuesFromOfficial(c, layout, { take, sameIfPresent }) : {};
   try {
-    values['embedding.weight'] = take('word_emb.emb_layers.0.weight', [V, D]);
-    if (c.tieEmbeddings) {
-      if (unprefixed['crit.out_layers.0.weight']) {
+    if (!layout) {
+      values['embedding.weight'] = take('word_emb.emb_layers.0.weight', [V, D]);
+      if (c.tieEmbeddings) {
+        sameIfPresent(
+          'crit.out_layers.0.weight',
+          [V, D],
+          values['embedding.weight'] as tf.Tensor,
+          'tie_weight is true but crit.out_layers.0.weight differs from word_emb.emb_layers.0.weight; set tie_weight false in the config.',
+        );
+      } else {
         const output = take('crit.out_layers.0.weight', [V, D]);
-        const differs = tf.tidy(() => tf.max(tf.abs(tf.sub(output, values['embedding.weight'] as tf.Tensor))).dataSync()[0] as number);
+        values['output.weight'] = transposed(output);
         output.dispose();
-        if (differs > 0) {
-          throw new ConversionError('importTransformerXl: tie_weight is true but crit.out_layers.0.weight differs from word_emb.emb_layers.0.weight; set tie_weight false in the config.');
-        }
       }
-    } else {
-      const output = take('crit.out_layers.0.weight', [V, D]);
-      values['output.weight'] = transposed(output);
-      output.dispose();
+      values['output.bias'] = take('crit.out_layers.0.bias', [V]);
     }
-    values['output.bias'] = take('crit.out_layers.0.bias', [V]);
     if (unprefixed[POSITION_BUFFER]) {
       const frequencies = take(POSITION_BUFFER, [D / 2]);
       const expected = tf.tensor1d(inverseFrequencies(D));
@@ -468,10 +514,10 @@ function assignConverted(model: MemoryTransformer, tensors: Record<string, tf.Te
       values[`${ours}.feed_forward_norm.weight`] = take(`${theirs}.pos_ff.layer_norm.weight`, [D]);
       values[`${ours}.feed_forward_norm.bias`] = take(`${theirs}.pos_ff.layer_norm.bias`, [D]);
     }
-    const unknown = Object.keys(unprefixed).filter((name) => !used.has(name) && !(name === 'crit.out_layers.0.weight' && c.tieEmbeddings));
+    const unknown = Object.keys(unprefixed).filter((name) => !used.has(name));
     if (unknown.length > 0) {
       throw new ConversionError(
-        `importTransformerXl: the weights hold tensors this converter does not know: ${unknown.slice(0, 8).map((name) => (naming === 'huggingface' ? huggingFaceName(name) : name)).join(', ')}${unknown.length > 8 ? ', ...' : ''}; they come from a model variant that does not convert (adaptive softmax, projections, another attn_type) or a config that does not match the file.`,
+        `importTransformerXl: the weights hold tensors this converter does not know: ${unknown.slice(0, 8).map((name) => (naming === 'huggingface' ? huggingFaceName(name) : name)).join(', ')}${unknown.length > 8 ? ', ...' : ''}; they come from a model variant that does not convert (another attn_type, a sampled softmax) or a config that does not match the file (check cutoffs, div_val, d_embed, tie_weight, tie_projs, untie_r).`,
       );
     }
     const named = model.namedVariables();
