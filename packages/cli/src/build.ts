@@ -193,6 +193,10 @@ export function modelConfigOf(config: EngramConfig, tokenizerVocabSize: number):
     activation: model.activation,
     scaleEmbedding: model.scaleEmbedding,
     perLayerPositionBiases: model.perLayerPositionBiases,
+    cutoffs: model.cutoffs,
+    embeddingDivisor: model.embeddingDivisor,
+    ...(model.embeddingDim === undefined ? {} : { embeddingDim: model.embeddingDim }),
+    tieProjections: model.tieProjections,
     seed: model.seed,
   };
 }

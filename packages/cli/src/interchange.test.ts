@@ -60,6 +60,40 @@ function randomize(model: MemoryTransformer): void {
   });
 }
 
+describe('engram train with adaptive embeddings and softmax', () => {
+  it('trains from --set flags (model.cutoffs, embeddingDivisor, tieProjections), exports the official adaptive names and imports back the same weights', async () => {
+    const before = tf.memory().numTensors;
+    const io = captureIo();
+    const run = join(root, 'adaptive-run');
+    const adaptiveSettings = ['model.cutoffs=[40, 80]', 'model.embeddingDivisor=2', 'model.tieProjections=[false, true, true]', 'model.tieEmbeddings=true'];
+    const trained = await trainCommand({ kind: 'txl', settings: [...tinySettings, ...pytorchSettings, ...adaptiveSettings], out: run, progress: 'none', backend: 'wasm' }, io);
+    expect(trained.result.step).toBeGreaterThan(0);
+    expect(Number.isFinite(trained.validationBitsPerToken)).toBe(true);
+    const pytorch = join(root, 'adaptive-run-pytorch');
+    expect(await runCli(['export', run, '--out', pytorch, '--format', 'transformer-xl', '--backend', 'wasm'], io)).toBe(0);
+    const config = JSON.parse(readFileSync(join(pytorch, 'config.json'), 'utf8')) as Record<string, unknown>;
+    expect(config).toMatchObject({ cutoffs: [40, 80], div_val: 2, tie_weight: true, tie_projs: [false, true, true] });
+    const { tensors } = decodeSafetensors(new Uint8Array(readFileSync(join(pytorch, 'model.safetensors'))));
+    expect(Object.keys(tensors)).toEqual(expect.arrayContaining(['word_emb.emb_layers.2.weight', 'word_emb.emb_projs.1', 'crit.cluster_weight', 'crit.cluster_bias']));
+    tf.dispose(Object.values(tensors));
+    const back = join(root, 'adaptive-run-back');
+    expect(await runCli(['import', pytorch, '--out', back, '--backend', 'wasm'], io)).toBe(0);
+    const original = await loadTrainedModel(run);
+    const imported = await loadTrainedModel(back);
+    try {
+      expectSameWeights(original.model, imported.model);
+    } finally {
+      original.model.dispose();
+      imported.model.dispose();
+    }
+    // A bad cutoff is a config error naming the field.
+    const failing = captureIo();
+    expect(await runCli(['train', '--out', join(root, 'adaptive-bad'), '--set', 'model.cutoffs=[0]', '--backend', 'wasm'], failing)).not.toBe(0);
+    expect(failing.errors()).toMatch(/model\.cutoffs/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
 describe('engram export --format transformer-xl and engram import', () => {
   const run = join(root, 'run');
   const pytorch = join(root, 'pytorch');

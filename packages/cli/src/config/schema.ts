@@ -45,6 +45,14 @@ export const modelSectionSchema = z
     activation: z.enum(['relu', 'gelu']).default('relu'),
     scaleEmbedding: z.boolean().default(false),
     perLayerPositionBiases: z.boolean().default(false),
+    /** Adaptive input embeddings and softmax (Transformer-XL's `cutoffs`): increasing token ids splitting the vocabulary into clusters; empty: a plain softmax. */
+    cutoffs: z.array(positiveInteger).default([]),
+    /** Width divisor of the clusters (`div_val`): cluster i is floor(embeddingDim / divisor^i) wide. */
+    embeddingDivisor: positiveInteger.default(1),
+    /** Width of the embedding and output tables (`d_embed`); default modelDim. */
+    embeddingDim: positiveInteger.optional(),
+    /** Per cluster: share the input projection with the output projection (`tie_projs`). */
+    tieProjections: z.array(z.boolean()).default([]),
     seed: nonNegativeInteger.default(0),
   })
   .superRefine((model, context) => {
