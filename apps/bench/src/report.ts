@@ -1,6 +1,7 @@
 // Writes a suite's results: bench-results/<suite>.json, <suite>.md, its SVG charts, the README.md index, and a terminal table.
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
 import { barChart, renderChartSvg } from './charts.js';
 import { summarize } from './stats.js';
 import { suiteNames, suiteResultSchema, type Chart, type ModelResult, type SuiteName, type SuiteResult } from './results.js';
@@ -203,11 +204,9 @@ export function suiteMarkdown(result: SuiteResult): string {
   return lines.join('\n');
 }
 
-/** Writes `text` to `path` atomically (temporary file in the same directory, then rename). */
+/** Writes `text` to `path` atomically and durably (write-file-atomic: temporary file beside it, fsync, rename). */
 export async function writeFileAtomically(path: string, text: string): Promise<void> {
-  const temporary = `${path}.${process.pid}.${Date.now()}.tmp`;
-  await writeFile(temporary, text);
-  await rename(temporary, path);
+  await writeFileAtomic(path, text, { encoding: 'utf8', fsync: true });
 }
 
 /** Files written for one suite. */

@@ -4,7 +4,6 @@ import { readdirSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import lockfile from 'proper-lockfile';
-import writeFileAtomicLibrary from 'write-file-atomic';
 import { CliError, InputError, UsageError } from './errors.js';
 
 /** Marker in the names of every temporary file or folder the commands create (hidden, beside the target). */
@@ -15,12 +14,8 @@ export function temporaryPathBeside(target: string, purpose: string): string {
   return join(dirname(target), `.${basename(target)}${TEMPORARY_MARKER}${purpose}-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
-/** Writes a file atomically: a temporary file beside it, fsync, rename (write-file-atomic). */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  await writeFileAtomicLibrary(path, typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength), {
-    fsync: true,
-  });
-}
+/** Writes a file atomically: a temporary file beside it, fsync, rename (the one writer, from @engram/model/node). */
+export { writeFileAtomic } from '@engram/model/node';
 
 /** True when `path` is missing or an empty folder. */
 export async function isMissingOrEmpty(path: string): Promise<boolean> {

@@ -1,9 +1,9 @@
 // @engram/model/node: model directories, memory states and safetensors as files (Node only), written atomically.
-import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { MemoryPolicy, MemoryState } from '@engram/memory';
 import type * as tf from '@tensorflow/tfjs';
+import writeFileAtomicLibrary from 'write-file-atomic';
 import { SafetensorsError, WeightsError } from './errors.js';
 import type { MemoryTransformer } from './model.js';
 import { decodeSafetensors, encodeSafetensors, type SafetensorsContents } from './safetensors.js';
@@ -19,16 +19,12 @@ import {
   type SavedModelConfig,
 } from './weights.js';
 
-/** Writes `data` to `path` atomically: a temporary file in the same directory, then a rename. */
+/**
+ * Writes `data` to `path` atomically and durably: a temporary file beside it, fsync, then a rename
+ * (write-file-atomic, the writer every Engram package uses).
+ */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    await fs.writeFile(temporary, data);
-    await fs.rename(temporary, path);
-  } catch (error) {
-    await fs.rm(temporary, { force: true });
-    throw error;
-  }
+  await writeFileAtomicLibrary(path, typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength), { fsync: true });
 }
 
 /** Writes tensors to a safetensors file atomically. */
