@@ -1,8 +1,8 @@
 // The `engram` command tree (commander): train, eval, generate, export, inspect, data, config, presets.
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { backendChoices, modelKinds } from './config/schema.js';
-import { presetNames, type ConfigInput } from './config/presets.js';
+import { Command, CommanderError, Option } from 'commander';
+import { addConfigOptions, backendOption, collect, configSourcesOf, integer, positiveNumber, type ConfigFlags } from './command-options.js';
+import type { ConfigInput } from './config/presets.js';
 import { configCommand, configSchemaCommand, presetsCommand } from './commands/config.js';
 import { dataDownloadCommand, dataListCommand, dataPrepareCommand, dataVerifyCommand } from './commands/data.js';
 import { evalCommand } from './commands/eval.js';
@@ -19,65 +19,6 @@ import { processIo, writeLine, type CommandIo } from './io.js';
 export const cliVersion: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
-
-function integer(name: string, minimum: number) {
-  return (value: string): number => {
-    const parsed = Number(value);
-    if (!Number.isInteger(parsed) || parsed < minimum) {
-      throw new InvalidArgumentError(`${name} must be an integer >= ${minimum}, got "${value}".`);
-    }
-    return parsed;
-  };
-}
-
-function positiveNumber(name: string) {
-  return (value: string): number => {
-    const parsed = Number(value);
-    if (!Number.isFinite(parsed) || parsed <= 0) {
-      throw new InvalidArgumentError(`${name} must be a number > 0, got "${value}".`);
-    }
-    return parsed;
-  };
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
-
-const backendOption = (): Option =>
-  new Option('-b, --backend <name>', 'tensor backend (auto tries tensorflow-gpu, tensorflow, wasm, cpu)').choices(
-    backendChoices,
-  );
-
-/** Flags shared by every command that reads a configuration. */
-function addConfigOptions(command: Command): Command {
-  return command
-    .addOption(new Option('-k, --kind <kind>', 'memory method').choices(modelKinds))
-    .addOption(new Option('-p, --preset <name>', 'starting point for the configuration (default tiny)').choices(presetNames))
-    .option('-c, --config <file>', 'configuration file (.json, .yaml or .yml); flags override it')
-    .option('-s, --set <path=value>', 'override one field, e.g. --set model.numLayers=4 (repeatable)', collect, []);
-}
-
-/** Options every config-reading command gets from commander. */
-export interface ConfigFlags {
-  kind?: string;
-  preset?: string;
-  config?: string;
-  set?: string[];
-  backend?: string;
-}
-
-/** The config sources of a command's flags, with `overrides` for its shortcut flags. */
-export function configSourcesOf(flags: ConfigFlags, overrides: ConfigInput[] = []) {
-  return {
-    ...(flags.kind === undefined ? {} : { kind: flags.kind }),
-    ...(flags.preset === undefined ? {} : { preset: flags.preset }),
-    ...(flags.config === undefined ? {} : { file: flags.config }),
-    ...(flags.backend === undefined ? {} : { backend: flags.backend }),
-    settings: flags.set ?? [],
-    overrides,
-  };
-}
 
 /** Builds the command tree. Actions write to `io`; errors propagate to {@link runCli}. */
 export function createProgram(io: CommandIo = processIo): Command {
@@ -430,4 +371,3 @@ export async function runCli(argv: readonly string[], io: CommandIo = processIo)
   }
 }
 
-export { integer as integerOption, positiveNumber as positiveNumberOption, backendOption, addConfigOptions };
