@@ -1,5 +1,6 @@
 // The Compressor contract (v1): a compression function f_c of SPEC 3 / 3.1, its per-layer instances, and defineCompressor.
 import * as tf from '@tensorflow/tfjs';
+import { splitVariableName, uniqueVariableName, uniqueVariableScope } from '@engram/memory';
 import {
   CompressionError,
   CompressionStateError,
@@ -149,47 +150,8 @@ export function layerSeed(seed: number, layer: number): number {
   return (Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(layer + 1, 0x85ebca6b)) >>> 0;
 }
 
-/**
- * The two parts of a tfjs variable name under the `<scope>/<stable name>` convention: everything before the last
- * `/` (empty when there is none) and everything after it (what `@engram/model` saves as `policy.<stable name>`).
- */
-export function splitVariableName(name: string): { scope: string; stableName: string } {
-  const slash = name.lastIndexOf('/');
-  return slash < 0 ? { scope: '', stableName: name } : { scope: name.slice(0, slash), stableName: name.slice(slash + 1) };
-}
-
-const scopeCounters = new Map<string, number>();
-
-/**
- * A variable scope that no live tfjs variable uses: `{base}{N}` (`compressive1`, `compressive2`, ...), N counting up
- * per base, skipping any scope a live variable already sits in (for example one created by another copy of this
- * package). Variables are then named `{scope}/{stable name}`, so their stable names never carry a suffix.
- */
-export function uniqueVariableScope(base: string): string {
-  const names = Object.keys(tf.engine().registeredVariables);
-  for (;;) {
-    const next = (scopeCounters.get(base) ?? 0) + 1;
-    scopeCounters.set(base, next);
-    const scope = `${base}${next}`;
-    if (!names.some((name) => name.startsWith(`${scope}/`))) return scope;
-  }
-}
-
-/**
- * A variable name not held by any live tfjs variable, keeping its stable name (the part after the last `/`):
- * `base` when free, else the scope gets a suffix, `{scope}_2/{stable name}`, `{scope}_3/{stable name}`, ...
- * (`_2/{stable name}`, ... for a name without a scope). tfjs variable names are process-wide; suffixing the
- * scope rather than the name keeps the names `@engram/model` saves identical in every process.
- */
-export function uniqueVariableName(base: string): string {
-  const registered = tf.engine().registeredVariables;
-  if (registered[base] === undefined) return base;
-  const { scope, stableName } = splitVariableName(base);
-  for (let suffix = 2; ; suffix++) {
-    const candidate = `${scope}_${suffix}/${stableName}`;
-    if (registered[candidate] === undefined) return candidate;
-  }
-}
+// The variable naming helpers live in @engram/memory (every policy uses them); re-exported here for compressors.
+export { splitVariableName, uniqueVariableName, uniqueVariableScope };
 
 /** Checks that `rate` is an integer >= 1 and returns it. */
 export function checkRate(factory: string, rate: unknown): number {
