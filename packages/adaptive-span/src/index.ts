@@ -1,5 +1,5 @@
 // @engram/adaptive-span: the Adaptive-Span memory policy of SPEC 5 (Sukhbaatar et al. 2019) and its formulas.
-export { ADAPTIVE_SPAN_KIND, createAdaptiveSpanPolicy } from './policy.js';
+export { ADAPTIVE_SPAN_KIND, adaptiveSpanTemporalRange, createAdaptiveSpanPolicy } from './policy.js';
 export type { AdaptiveSpanOptions, AdaptiveSpanPolicy, ResolvedAdaptiveSpanOptions } from './policy.js';
 export { adaptiveSpanLoss, adaptiveSpanMask, headDistances, memoryLimit } from './spans.js';
 export { AdaptiveSpanError, AdaptiveSpanOptionError, AdaptiveSpanUsageError } from './errors.js';

@@ -1,16 +1,14 @@
 // The Adaptive-Span MemoryPolicy (SPEC 5, Sukhbaatar et al. 2019): a learned span per head, soft mask, span loss, trimming.
 import * as tf from '@tensorflow/tfjs';
-import { appendToMemory, deserializeLayers, disposeState, emptyLayerMemory, serializeLayers } from '@engram/memory';
+import { defineMemoryPolicy } from '@engram/memory';
 import type {
   AttentionModulation,
+  LayerMemory,
   MemoryPolicy,
   MemoryState,
-  MemoryView,
-  ModelDimensions,
   ModulationContext,
+  PolicyKit,
   PolicyTelemetry,
-  SegmentRecord,
-  SerializedMemoryState,
 } from '@engram/memory';
 import { AdaptiveSpanOptionError, AdaptiveSpanUsageError } from './errors.js';
 import { adaptiveSpanLoss, adaptiveSpanMask, headDistances, memoryLimit } from './spans.js';
@@ -43,9 +41,8 @@ export interface ResolvedAdaptiveSpanOptions {
   buffer: number;
 }
 
-/** The Adaptive-Span policy: a {@link MemoryPolicy} plus access to its learned spans. */
-export interface AdaptiveSpanPolicy extends MemoryPolicy {
-  readonly kind: typeof ADAPTIVE_SPAN_KIND;
+/** What the Adaptive-Span policy adds to the {@link MemoryPolicy} contract. */
+interface AdaptiveSpanExtension {
   readonly options: Readonly<ResolvedAdaptiveSpanOptions>;
   /** The span ratios `z_h / S` of layer `layer`, a variable `[heads]` (after `build`). */
   spanRatios(layer: number): tf.Variable<tf.Rank.R1>;
@@ -55,7 +52,10 @@ export interface AdaptiveSpanPolicy extends MemoryPolicy {
   memoryLimit(layer: number): number;
 }
 
-let instanceCounter = 0;
+/** The Adaptive-Span policy: a {@link MemoryPolicy} plus access to its learned spans. */
+export interface AdaptiveSpanPolicy extends MemoryPolicy, AdaptiveSpanExtension {
+  readonly kind: typeof ADAPTIVE_SPAN_KIND;
+}
 
 /**
  * Creates the Adaptive-Span memory policy of SPEC 5, the baseline Expire-Span is compared with. Use it like
@@ -69,102 +69,39 @@ let instanceCounter = 0;
 export function createAdaptiveSpanPolicy(options: AdaptiveSpanOptions): AdaptiveSpanPolicy {
   const resolved = resolveOptions(options);
   const { maxSpan, ramp, alpha, initFraction, buffer } = resolved;
-  const instance = instanceCounter++;
-  let dimensions: ModelDimensions | null = null;
   let ratios: tf.Variable<tf.Rank.R1>[] = [];
-  let disposed = false;
 
-  const built = (method: string): ModelDimensions => {
-    if (disposed) {
-      throw new AdaptiveSpanUsageError(
-        `adaptive-span policy: ${method}() was called after dispose(). Create a new policy with createAdaptiveSpanPolicy().`,
-      );
-    }
-    if (!dimensions) {
-      throw new AdaptiveSpanUsageError(
-        `adaptive-span policy: ${method}() was called before build(). The model calls build() when the policy is passed to it; call policy.build({ numLayers, modelDim, numHeads, segmentLength }) yourself when using the policy alone.`,
-      );
-    }
-    return dimensions;
-  };
+  const ratiosOf = (kit: PolicyKit, layer: number, method: string): tf.Variable<tf.Rank.R1> =>
+    ratios[kit.checkLayer(layer, method)] as tf.Variable<tf.Rank.R1>;
 
-  const ratiosOf = (layer: number, method: string): tf.Variable<tf.Rank.R1> => {
-    const { numLayers } = built(method);
-    const variable = ratios[layer];
-    if (!Number.isInteger(layer) || !variable) {
-      throw new AdaptiveSpanUsageError(
-        `adaptive-span policy: ${method}: layer must be an integer in [0, ${numLayers - 1}], got ${layer}.`,
-      );
-    }
-    return variable;
-  };
-
-  const limitOf = (layer: number, method: string): number => {
-    const largest = Math.max(...(ratiosOf(layer, method).dataSync() as Float32Array));
+  const limitOf = (kit: PolicyKit, layer: number, method: string): number => {
+    const largest = Math.max(...(ratiosOf(kit, layer, method).dataSync() as Float32Array));
     return memoryLimit(largest, maxSpan, ramp, buffer);
   };
 
-  const policy: AdaptiveSpanPolicy = {
-    specificationVersion: 'v1',
-    kind: ADAPTIVE_SPAN_KIND,
-    needsAttentionProbabilities: false,
-    options: Object.freeze({ ...resolved }),
+  const spansOf = (kit: PolicyKit): number[][] => {
+    kit.dimensions('spans');
+    return ratios.map((variable) => Array.from(variable.dataSync(), (ratio) => ratio * maxSpan));
+  };
 
-    build(next: ModelDimensions): void {
-      if (disposed) built('build');
-      for (const name of ['numLayers', 'modelDim', 'numHeads', 'segmentLength'] as const) {
-        const value = next?.[name];
-        if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-          throw new AdaptiveSpanUsageError(
-            `adaptive-span policy: build() needs ${name} to be an integer >= 1, got ${JSON.stringify(value)}.`,
-          );
-        }
-      }
-      if (dimensions) {
-        if (dimensions.numLayers === next.numLayers && dimensions.numHeads === next.numHeads) {
-          dimensions = { ...next };
-          return;
-        }
-        throw new AdaptiveSpanUsageError(
-          `adaptive-span policy: already built for ${dimensions.numLayers} layers of ${dimensions.numHeads} heads, now asked for ${next.numLayers} layers of ${next.numHeads} heads. Create one policy per model.`,
-        );
-      }
-      dimensions = { ...next };
-      ratios = Array.from(
-        { length: next.numLayers },
-        (_, layer) =>
-          tf.tidy(() =>
-            // "<unique scope>/<stable name>": the model saves it as `policy.layers.<l>.spanRatio`.
-            tf.variable(tf.fill([next.numHeads], initFraction), true, `adaptive-span-${instance}/layers.${layer}.spanRatio`),
-          ) as tf.Variable<tf.Rank.R1>,
+  return defineMemoryPolicy<AdaptiveSpanExtension>({
+    kind: ADAPTIVE_SPAN_KIND,
+    factory: 'createAdaptiveSpanPolicy',
+    fixedDimensions: ['numHeads'],
+    error: (message) => new AdaptiveSpanUsageError(message),
+
+    build({ dimensions, variable }): void {
+      // Stable names: the model saves them as `policy.layers.<l>.spanRatio`.
+      ratios = Array.from({ length: dimensions.numLayers }, (_, layer) =>
+        variable(`layers.${layer}.spanRatio`, tf.fill([dimensions.numHeads], initFraction) as tf.Tensor1D),
       );
     },
 
-    initialState(batchSize: number): MemoryState {
-      const { numLayers } = built('initialState');
-      if (!Number.isInteger(batchSize) || batchSize < 1) {
-        throw new AdaptiveSpanUsageError(
-          `adaptive-span policy: initialState(batchSize) needs an integer >= 1, got ${batchSize}.`,
-        );
-      }
-      return { layers: Array.from({ length: numLayers }, emptyLayerMemory), tokensSeen: 0, batchSize };
-    },
+    // A trimmed FIFO: the default read (the memory always ends right before the current segment).
 
-    read(state: MemoryState, layer: number): MemoryView {
-      built('read');
-      const memory = state.layers[layer];
-      if (!memory) {
-        throw new AdaptiveSpanUsageError(
-          `adaptive-span policy: read(state, ${layer}) is out of range; the state has ${state.layers.length} layers.`,
-        );
-      }
-      // A trimmed FIFO: the memory always ends right before the current segment.
-      return { hidden: memory.hidden, positions: memory.positions, contiguous: true };
-    },
-
-    modulate(context: ModulationContext): AttentionModulation {
+    modulate(context: ModulationContext, kit: PolicyKit): AttentionModulation {
       const { layer, keyHidden, keyPositions, queryPositions } = context;
-      const variable = ratiosOf(layer, 'modulate');
+      const variable = ratiosOf(kit, layer, 'modulate');
       if (keyPositions.rank !== 2 || keyPositions.shape[0] !== keyHidden.shape[0] || keyPositions.shape[1] !== keyHidden.shape[1]) {
         throw new AdaptiveSpanUsageError(
           `adaptive-span policy: modulate: keyPositions must be [${keyHidden.shape[0]}, ${keyHidden.shape[1]}] to match keyHidden, got [${keyPositions.shape.join(', ')}].`,
@@ -184,111 +121,61 @@ export function createAdaptiveSpanPolicy(options: AdaptiveSpanOptions): Adaptive
       });
     },
 
-    write(state: MemoryState, record: SegmentRecord): MemoryState {
-      const { numLayers } = built('write');
-      if (record.layerInputs.length !== numLayers || state.layers.length !== numLayers) {
-        throw new AdaptiveSpanUsageError(
-          `adaptive-span policy: write() expects ${numLayers} layers, got a state of ${state.layers.length} and ${record.layerInputs.length} layer inputs.`,
-        );
-      }
-      const positions = record.positions;
-      if (positions.rank !== 2 || positions.dtype !== 'int32' || positions.shape[0] !== state.batchSize) {
-        throw new AdaptiveSpanUsageError(
-          `adaptive-span policy: write(): record.positions must be int32 [${state.batchSize}, segmentLength], got ${positions.dtype} [${positions.shape.join(', ')}].`,
-        );
-      }
-      const layers = state.layers.map((memory, layer) => {
-        const input = record.layerInputs[layer] as tf.Tensor3D;
-        const appended = appendToMemory(memory.hidden, memory.positions, input, positions, limitOf(layer, 'write'));
-        if (appended.evicted) {
-          appended.evicted.hidden.dispose();
-          appended.evicted.positions.dispose();
-        }
-        return { hidden: appended.hidden, positions: appended.positions, extra: {} };
-      });
-      return { layers, tokensSeen: state.tokensSeen + positions.shape[1], batchSize: state.batchSize };
-    },
-
-    variables(): tf.Variable[] {
-      return [...ratios];
-    },
-
-    separateVariables: () => [],
+    memoryLength: (_record, layer, kit) => limitOf(kit, layer, 'write'),
 
     afterOptimizerStep(): void {
-      if (disposed) return;
       for (const variable of ratios) {
         tf.tidy(() => variable.assign(tf.clipByValue(variable, 0, 1)));
       }
     },
 
-    temporalRange(numLayers: number): number {
-      // Memory never holds more than S slots, and a span never exceeds S: one layer reaches S tokens back.
-      return numLayers * maxSpan;
-    },
+    temporalRange: (numLayers: number) => adaptiveSpanTemporalRange(resolved, numLayers),
 
-    telemetry(state: MemoryState): PolicyTelemetry {
-      built('telemetry');
-      const spans = policy.spans();
+    telemetry(state: MemoryState, kit: PolicyKit): PolicyTelemetry {
+      const spans = spansOf(kit);
       return {
         memorySlots: state.layers.map((memory) => memory.hidden?.shape[1] ?? 0),
         perLayer: {
           meanSpan: spans.map((layer) => layer.reduce((sum, value) => sum + value, 0) / layer.length),
           maxSpan: spans.map((layer) => Math.max(...layer)),
-          memoryLimit: spans.map((_, layer) => limitOf(layer, 'telemetry')),
+          memoryLimit: spans.map((_, layer) => limitOf(kit, layer, 'telemetry')),
         },
       };
     },
 
-    config(): Record<string, unknown> {
-      return { kind: ADAPTIVE_SPAN_KIND, maxSpan, ramp, alpha, initFraction, buffer };
+    config: () => ({ maxSpan, ramp, alpha, initFraction, buffer }),
+
+    checkRestoredLayer(memory: LayerMemory, _layer: number, state: MemoryState): string | null {
+      if (!memory.hidden || !memory.positions) return null;
+      // A trimmed FIFO holds `tokensSeen - slots .. tokensSeen - 1` in every row.
+      const slots = memory.positions.shape[1];
+      const data = memory.positions.dataSync();
+      const trimmed = !Array.from(data).some((value, index) => value !== state.tokensSeen - slots + (index % slots));
+      return trimmed
+        ? null
+        : 'is not a trimmed FIFO memory (positions must be the last slots before tokensSeen in every row)';
     },
 
-    serializeState(state: MemoryState): SerializedMemoryState {
-      return serializeLayers(state, { kind: ADAPTIVE_SPAN_KIND, specificationVersion: 'v1' });
-    },
-
-    deserializeState(serialized: SerializedMemoryState): MemoryState {
-      const { numLayers, modelDim } = built('deserializeState');
-      const state = deserializeLayers(serialized, { kind: ADAPTIVE_SPAN_KIND, numLayers });
-      const problem = state.layers.findIndex((memory) => {
-        if (Object.keys(memory.extra).length > 0) return true;
-        if (!memory.hidden || !memory.positions) return false;
-        if (memory.hidden.shape[2] !== modelDim) return true;
-        // A trimmed FIFO holds `tokensSeen - slots .. tokensSeen - 1` in every row.
-        const slots = memory.positions.shape[1];
-        const data = memory.positions.dataSync();
-        return Array.from(data).some((value, index) => value !== state.tokensSeen - slots + (index % slots));
-      });
-      if (problem >= 0) {
-        disposeState(state);
-        throw new AdaptiveSpanUsageError(
-          `adaptive-span policy: deserializeState: layer ${problem} is not a trimmed FIFO memory of width ${modelDim} (positions must be the last slots before tokensSeen in every row, no extra tensors). Restore a state saved by an adaptive-span policy of the same model.`,
-        );
-      }
-      return state;
-    },
-
-    spanRatios(layer: number): tf.Variable<tf.Rank.R1> {
-      return ratiosOf(layer, 'spanRatios');
-    },
-
-    spans(): number[][] {
-      built('spans');
-      return ratios.map((variable) => Array.from(variable.dataSync(), (ratio) => ratio * maxSpan));
-    },
-
-    memoryLimit(layer: number): number {
-      return limitOf(layer, 'memoryLimit');
-    },
+    extend: (kit: PolicyKit): AdaptiveSpanExtension => ({
+      options: Object.freeze({ ...resolved }),
+      spanRatios: (layer: number) => ratiosOf(kit, layer, 'spanRatios'),
+      spans: () => spansOf(kit),
+      memoryLimit: (layer: number) => limitOf(kit, layer, 'memoryLimit'),
+    }),
 
     dispose(): void {
-      for (const variable of ratios) variable.dispose();
       ratios = [];
-      disposed = true;
     },
-  };
-  return policy;
+  }) as AdaptiveSpanPolicy;
+}
+
+/**
+ * Temporal range of Adaptive-Span (SPEC 5): memory never holds more than S slots and no span exceeds S, so one
+ * layer reaches S tokens back: `numLayers * S`. The one formula the policy, its descriptor, the CLI and the
+ * metrics use.
+ */
+export function adaptiveSpanTemporalRange(options: { maxSpan: number }, numLayers: number): number {
+  return numLayers * options.maxSpan;
 }
 
 function resolveOptions(options: AdaptiveSpanOptions): ResolvedAdaptiveSpanOptions {

@@ -1,5 +1,5 @@
 // @engram/expire-span: the Expire-Span memory policy of SPEC 4 (Sukhbaatar et al. 2021) and its formulas.
-export { createExpireSpanPolicy, EXPIRE_SPAN_KIND } from './policy.js';
+export { createExpireSpanPolicy, EXPIRE_SPAN_KIND, expireSpanTemporalRange } from './policy.js';
 export type { ExpireSpanOptions, ExpireSpanPolicy, ResolvedExpireSpanOptions, SpanPredictor } from './policy.js';
 export { expireSpanAuxiliaryLoss, expireSpanMask, planPruning, predictSpans, queryKeyDistances } from './spans.js';
 export type { ExpireSpanMask, PruningInput, PruningPlan } from './spans.js';

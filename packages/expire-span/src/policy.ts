@@ -1,17 +1,16 @@
 // The Expire-Span MemoryPolicy (SPEC 4, Sukhbaatar et al. 2021): learned spans, soft ramp mask, span loss, real pruning.
 import * as tf from '@tensorflow/tfjs';
-import { appendToMemory, deserializeLayers, disposeState, emptyLayerMemory, serializeLayers } from '@engram/memory';
+import { appendToMemory, defineMemoryPolicy } from '@engram/memory';
 import type {
   AttentionModulation,
   LayerMemory,
+  LayerWrite,
   MemoryPolicy,
   MemoryState,
   MemoryView,
-  ModelDimensions,
   ModulationContext,
+  PolicyKit,
   PolicyTelemetry,
-  SegmentRecord,
-  SerializedMemoryState,
 } from '@engram/memory';
 import { ExpireSpanOptionError, ExpireSpanUsageError } from './errors.js';
 import { createUniform } from './random.js';
@@ -65,9 +64,8 @@ export interface SpanPredictor {
   bias: tf.Variable<tf.Rank.R0>;
 }
 
-/** The Expire-Span policy: a {@link MemoryPolicy} plus access to its span predictors. */
-export interface ExpireSpanPolicy extends MemoryPolicy {
-  readonly kind: typeof EXPIRE_SPAN_KIND;
+/** What the Expire-Span policy adds to the {@link MemoryPolicy} contract. */
+interface ExpireSpanExtension {
   readonly options: Readonly<ResolvedExpireSpanOptions>;
   /** The span predictor of layer `layer` (after `build`). */
   spanPredictor(layer: number): SpanPredictor;
@@ -78,7 +76,10 @@ export interface ExpireSpanPolicy extends MemoryPolicy {
   predictSpans(layer: number, hidden: tf.Tensor3D): tf.Tensor2D;
 }
 
-let instanceCounter = 0;
+/** The Expire-Span policy: a {@link MemoryPolicy} plus access to its span predictors. */
+export interface ExpireSpanPolicy extends MemoryPolicy, ExpireSpanExtension {
+  readonly kind: typeof EXPIRE_SPAN_KIND;
+}
 
 /**
  * Creates the Expire-Span memory policy of SPEC 4. Use it like the FIFO policy:
@@ -92,44 +93,19 @@ let instanceCounter = 0;
 export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPolicy {
   const resolved = resolveOptions(options);
   const { maxSpan, ramp, alpha, initFraction, preDiv, noise, prune, maxMemory } = resolved;
-  const instance = instanceCounter++;
   const uniform = createUniform(resolved.seed ?? Math.floor(Math.random() * 2 ** 32));
-  let dimensions: ModelDimensions | null = null;
   let predictors: SpanPredictor[] = [];
-  let disposed = false;
   let noiseLimit: number | null = null;
   // Whether a layer memory's positions are `tokensSeen - slots .. tokensSeen - 1` in every row (rel-shift path),
   // remembered per memory object (computed from the positions when unknown, e.g. after deserializeState).
   const contiguity = new WeakMap<LayerMemory, { tokensSeen: number; contiguous: boolean }>();
 
-  const built = (method: string): ModelDimensions => {
-    if (disposed) {
-      throw new ExpireSpanUsageError(
-        `expire-span policy: ${method}() was called after dispose(). Create a new policy with createExpireSpanPolicy().`,
-      );
-    }
-    if (!dimensions) {
-      throw new ExpireSpanUsageError(
-        `expire-span policy: ${method}() was called before build(). The model calls build() when the policy is passed to it; call policy.build({ numLayers, modelDim, numHeads, segmentLength }) yourself when using the policy alone.`,
-      );
-    }
-    return dimensions;
-  };
+  const predictorOf = (kit: PolicyKit, layer: number, method: string): SpanPredictor =>
+    predictors[kit.checkLayer(layer, method)] as SpanPredictor;
 
-  const predictorOf = (layer: number, method: string): SpanPredictor => {
-    const { numLayers } = built(method);
-    const predictor = predictors[layer];
-    if (!Number.isInteger(layer) || !predictor) {
-      throw new ExpireSpanUsageError(
-        `expire-span policy: ${method}: layer must be an integer in [0, ${numLayers - 1}], got ${layer}.`,
-      );
-    }
-    return predictor;
-  };
-
-  const spansOf = (layer: number, hidden: tf.Tensor3D, method: string): tf.Tensor2D => {
-    const predictor = predictorOf(layer, method);
-    const width = built(method).modelDim;
+  const spansOf = (kit: PolicyKit, layer: number, hidden: tf.Tensor3D, method: string): tf.Tensor2D => {
+    const predictor = predictorOf(kit, layer, method);
+    const width = kit.dimensions(method).modelDim;
     if (hidden.rank !== 3 || hidden.shape[2] !== width) {
       throw new ExpireSpanUsageError(
         `expire-span policy: ${method}: hidden states must be [batch, slots, ${width}], got [${hidden.shape.join(', ')}].`,
@@ -150,11 +126,8 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
 
   /** The next memory of one layer: prune the old memory, append the segment, apply the hard cap. */
   const writeLayer = (
-    layer: number,
-    memory: LayerMemory,
-    input: tf.Tensor3D,
-    inputPositions: tf.Tensor2D,
-    nextTokensSeen: number,
+    { layer, memory, input, positions: inputPositions, nextTokensSeen }: LayerWrite,
+    kit: PolicyKit,
   ): LayerMemory => {
     const [batch, segmentLength] = inputPositions.shape;
     const oldSlots = memory.hidden?.shape[1] ?? 0;
@@ -162,7 +135,7 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
     // Per row, indices into concat(old memory, segment) that stay. The segment itself always stays.
     let keep: number[][];
     if (prune && memory.hidden && memory.positions && oldSlots > 0) {
-      const spans = tf.tidy(() => spansOf(layer, memory.hidden as tf.Tensor3D, 'write'));
+      const spans = tf.tidy(() => spansOf(kit, layer, memory.hidden as tf.Tensor3D, 'write'));
       const spanData = spans.dataSync();
       spans.dispose();
       const plan = planPruning({
@@ -223,63 +196,27 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
     return next;
   };
 
-  const policy: ExpireSpanPolicy = {
-    specificationVersion: 'v1',
+  return defineMemoryPolicy<ExpireSpanExtension>({
     kind: EXPIRE_SPAN_KIND,
-    needsAttentionProbabilities: false,
-    options: Object.freeze({ ...resolved }),
+    factory: 'createExpireSpanPolicy',
+    fixedDimensions: ['modelDim'],
+    error: (message) => new ExpireSpanUsageError(message),
 
-    build(next: ModelDimensions): void {
-      if (disposed) built('build');
-      for (const name of ['numLayers', 'modelDim', 'numHeads', 'segmentLength'] as const) {
-        const value = next?.[name];
-        if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-          throw new ExpireSpanUsageError(`expire-span policy: build() needs ${name} to be an integer >= 1, got ${JSON.stringify(value)}.`);
-        }
-      }
-      if (dimensions) {
-        if (dimensions.numLayers === next.numLayers && dimensions.modelDim === next.modelDim) {
-          dimensions = { ...next };
-          return;
-        }
-        throw new ExpireSpanUsageError(
-          `expire-span policy: already built for ${dimensions.numLayers} layers of width ${dimensions.modelDim}, now asked for ${next.numLayers} layers of width ${next.modelDim}. Create one policy per model.`,
-        );
-      }
-      dimensions = { ...next };
+    build({ dimensions, variable }): void {
       const initialBias = Math.log(initFraction / (1 - initFraction));
-      predictors = Array.from({ length: next.numLayers }, (_, layer) => {
-        // "<unique scope>/<stable name>": the model saves it as `policy.layers.<l>.spanPredictor.weight`.
-        const prefix = `expire-span-${instance}/layers.${layer}.spanPredictor`;
-        return tf.tidy(() => ({
-          weight: tf.variable(tf.zeros([next.modelDim]), true, `${prefix}.weight`) as tf.Variable<tf.Rank.R1>,
-          bias: tf.variable(tf.scalar(initialBias), true, `${prefix}.bias`) as tf.Variable<tf.Rank.R0>,
-        }));
-      });
+      // Stable names: the model saves them as `policy.layers.<l>.spanPredictor.weight|bias`.
+      predictors = Array.from({ length: dimensions.numLayers }, (_, layer) => ({
+        weight: variable(`layers.${layer}.spanPredictor.weight`, tf.zeros([dimensions.modelDim]) as tf.Tensor1D),
+        bias: variable(`layers.${layer}.spanPredictor.bias`, tf.scalar(initialBias)),
+      }));
     },
 
-    initialState(batchSize: number): MemoryState {
-      const { numLayers } = built('initialState');
-      if (!Number.isInteger(batchSize) || batchSize < 1) {
-        throw new ExpireSpanUsageError(`expire-span policy: initialState(batchSize) needs an integer >= 1, got ${batchSize}.`);
-      }
-      return { layers: Array.from({ length: numLayers }, emptyLayerMemory), tokensSeen: 0, batchSize };
-    },
-
-    read(state: MemoryState, layer: number): MemoryView {
-      built('read');
-      const memory = state.layers[layer];
-      if (!memory) {
-        throw new ExpireSpanUsageError(
-          `expire-span policy: read(state, ${layer}) is out of range; the state has ${state.layers.length} layers.`,
-        );
-      }
+    read(memory: LayerMemory, _layer: number, state: MemoryState): MemoryView {
       return { hidden: memory.hidden, positions: memory.positions, contiguous: isContiguous(memory, state.tokensSeen) };
     },
 
-    modulate(context: ModulationContext): AttentionModulation {
+    modulate(context: ModulationContext, kit: PolicyKit): AttentionModulation {
       const { layer, keyHidden, keyPositions, queryPositions, training } = context;
-      predictorOf(layer, 'modulate');
       if (keyPositions.rank !== 2 || keyPositions.shape[0] !== keyHidden.shape[0] || keyPositions.shape[1] !== keyHidden.shape[1]) {
         throw new ExpireSpanUsageError(
           `expire-span policy: modulate: keyPositions must be [${keyHidden.shape[0]}, ${keyHidden.shape[1]}] to match keyHidden, got [${keyPositions.shape.join(', ')}].`,
@@ -297,7 +234,7 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
         limit = noiseLimit;
       }
       return tf.tidy(() => {
-        let spans = spansOf(layer, keyHidden, 'modulate');
+        let spans = spansOf(kit, layer, keyHidden, 'modulate');
         if (limit !== null) spans = tf.minimum(spans, limit);
         const distances = queryKeyDistances(queryPositions, keyPositions);
         const { remaining, mask } = expireSpanMask(spans, distances, ramp);
@@ -308,40 +245,11 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
       });
     },
 
-    write(state: MemoryState, record: SegmentRecord): MemoryState {
-      const { numLayers } = built('write');
-      if (record.layerInputs.length !== numLayers || state.layers.length !== numLayers) {
-        throw new ExpireSpanUsageError(
-          `expire-span policy: write() expects ${numLayers} layers, got a state of ${state.layers.length} and ${record.layerInputs.length} layer inputs.`,
-        );
-      }
-      const positions = record.positions;
-      if (positions.rank !== 2 || positions.dtype !== 'int32' || positions.shape[0] !== state.batchSize) {
-        throw new ExpireSpanUsageError(
-          `expire-span policy: write(): record.positions must be int32 [${state.batchSize}, segmentLength], got ${positions.dtype} [${positions.shape.join(', ')}].`,
-        );
-      }
-      const nextTokensSeen = state.tokensSeen + positions.shape[1];
-      const layers = state.layers.map((memory, layer) =>
-        writeLayer(layer, memory, record.layerInputs[layer] as tf.Tensor3D, positions, nextTokensSeen),
-      );
-      return { layers, tokensSeen: nextTokensSeen, batchSize: state.batchSize };
-    },
+    writeLayer,
 
-    variables(): tf.Variable[] {
-      return predictors.flatMap((predictor) => [predictor.weight, predictor.bias]);
-    },
+    temporalRange: (numLayers: number) => expireSpanTemporalRange(resolved, numLayers),
 
-    separateVariables: () => [],
-
-    temporalRange(numLayers: number): number {
-      // m_ti > 0 needs t - t_i < e_i + R < Lmax + R, so one layer reaches at most ceil(Lmax + R) - 1 tokens back.
-      const reach = Math.ceil(maxSpan + ramp) - 1;
-      return numLayers * (maxMemory === null ? reach : Math.min(reach, maxMemory));
-    },
-
-    telemetry(state: MemoryState): PolicyTelemetry {
-      built('telemetry');
+    telemetry(state: MemoryState, kit: PolicyKit): PolicyTelemetry {
       const meanSpan: number[] = [];
       const maxSpanSeen: number[] = [];
       const memorySlots: number[] = [];
@@ -353,7 +261,7 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
           maxSpanSeen.push(0);
           return;
         }
-        const spans = tf.tidy(() => spansOf(layer, memory.hidden as tf.Tensor3D, 'telemetry'));
+        const spans = tf.tidy(() => spansOf(kit, layer, memory.hidden as tf.Tensor3D, 'telemetry'));
         const data = spans.dataSync();
         spans.dispose();
         let sum = 0;
@@ -369,49 +277,36 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
     },
 
     config(): Record<string, unknown> {
-      const saved: Record<string, unknown> = { kind: EXPIRE_SPAN_KIND, maxSpan, ramp, alpha, initFraction, preDiv, noise, prune };
+      const saved: Record<string, unknown> = { maxSpan, ramp, alpha, initFraction, preDiv, noise, prune };
       if (maxMemory !== null) saved.maxMemory = maxMemory;
       if (resolved.seed !== null) saved.seed = resolved.seed;
       return saved;
     },
 
-    serializeState(state: MemoryState): SerializedMemoryState {
-      return serializeLayers(state, { kind: EXPIRE_SPAN_KIND, specificationVersion: 'v1' });
-    },
-
-    deserializeState(serialized: SerializedMemoryState): MemoryState {
-      const { numLayers, modelDim } = built('deserializeState');
-      const state = deserializeLayers(serialized, { kind: EXPIRE_SPAN_KIND, numLayers });
-      const problem = state.layers.findIndex(
-        (memory) => Object.keys(memory.extra).length > 0 || (memory.hidden !== null && memory.hidden.shape[2] !== modelDim),
-      );
-      if (problem >= 0) {
-        disposeState(state);
-        throw new ExpireSpanUsageError(
-          `expire-span policy: deserializeState: layer ${problem} holds extra tensors or hidden states of the wrong width (expected [batch, slots, ${modelDim}] and no extra tensors). Restore a state saved by an expire-span policy of the same model.`,
-        );
-      }
-      return state;
-    },
-
-    spanPredictor(layer: number): SpanPredictor {
-      return predictorOf(layer, 'spanPredictor');
-    },
-
-    predictSpans(layer: number, hidden: tf.Tensor3D): tf.Tensor2D {
-      return spansOf(layer, hidden, 'predictSpans');
-    },
+    extend: (kit: PolicyKit): ExpireSpanExtension => ({
+      options: Object.freeze({ ...resolved }),
+      spanPredictor: (layer: number): SpanPredictor => predictorOf(kit, layer, 'spanPredictor'),
+      predictSpans: (layer: number, hidden: tf.Tensor3D): tf.Tensor2D => spansOf(kit, layer, hidden, 'predictSpans'),
+    }),
 
     dispose(): void {
-      for (const predictor of predictors) {
-        predictor.weight.dispose();
-        predictor.bias.dispose();
-      }
       predictors = [];
-      disposed = true;
     },
-  };
-  return policy;
+  }) as ExpireSpanPolicy;
+}
+
+/**
+ * Temporal range of Expire-Span (SPEC 4): `m_ti > 0` needs `t - t_i < e_i + R < Lmax + R`, so one layer reaches at
+ * most `ceil(Lmax + R) - 1` tokens back (no further than `maxMemory` slots when capped). The one formula the
+ * policy, its descriptor, the CLI and the metrics use.
+ */
+export function expireSpanTemporalRange(
+  options: { maxSpan: number; ramp: number; maxMemory?: number | null | undefined },
+  numLayers: number,
+): number {
+  const reach = Math.ceil(options.maxSpan + options.ramp) - 1;
+  const maxMemory = options.maxMemory ?? null;
+  return numLayers * (maxMemory === null ? reach : Math.min(reach, maxMemory));
 }
 
 /**
