@@ -40,7 +40,7 @@ export {
   LinearDecoder,
 } from './losses.js';
 export type { CompressionTraining } from './losses.js';
-export { COMPRESSIVE_KIND, createCompressivePolicy, EXTRA_KEYS } from './policy.js';
+export { COMPRESSIVE_KIND, compressiveTemporalRange, createCompressivePolicy, EXTRA_KEYS } from './policy.js';
 export type { CompressionLoss, CompressivePolicy, CompressivePolicyOptions } from './policy.js';
 export {
   BUILT_IN_COMPRESSOR_KINDS,

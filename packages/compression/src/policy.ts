@@ -1,18 +1,21 @@
 // The compressive MemoryPolicy (SPEC 3, Rae et al. 2019): regular FIFO of n_m, compressed FIFO of n_cm, rate c.
 import * as tf from '@tensorflow/tfjs';
 import { stopGradient } from '@engram/kernels';
-import { appendToMemory, deserializeLayers, emptyLayerMemory, serializeLayers } from '@engram/memory';
+import { appendToMemory, defineMemoryPolicy } from '@engram/memory';
 import type {
   LayerMemory,
+  LayerWrite,
   MemoryPolicy,
   MemoryState,
   MemoryView,
   ModelDimensions,
+  PolicyErrorDetails,
+  PolicyKit,
   PolicyTelemetry,
   SegmentRecord,
   SerializedMemoryState,
 } from '@engram/memory';
-import { layerSeed, uniqueVariableScope } from './compressor.js';
+import { layerSeed } from './compressor.js';
 import type { Compressor, CompressorInput, LayerCompressor } from './compressor.js';
 import {
   CompressionStateError,
@@ -77,9 +80,8 @@ export interface CompressionLoss {
   perLayer: (number | null)[];
 }
 
-/** The compressive policy: a {@link MemoryPolicy} plus access to its compressors and their weights. */
-export interface CompressivePolicy extends MemoryPolicy {
-  readonly kind: typeof COMPRESSIVE_KIND;
+/** What the compressive policy adds to the {@link MemoryPolicy} contract. */
+interface CompressiveExtension {
   /** The compressor blueprint given in the options. */
   readonly compressor: Compressor;
   readonly training: CompressionTraining;
@@ -102,6 +104,53 @@ export interface CompressivePolicy extends MemoryPolicy {
   getWeights(): Record<string, tf.Tensor>;
   /** Assigns weights produced by `getWeights()` of a policy with the same compressor kind, rate, width and depth. */
   setWeights(weights: Readonly<Record<string, tf.Tensor>>): void;
+}
+
+/** The compressive policy: a {@link MemoryPolicy} plus access to its compressors and their weights. */
+export interface CompressivePolicy extends MemoryPolicy, CompressiveExtension {
+  readonly kind: typeof COMPRESSIVE_KIND;
+}
+
+/**
+ * Temporal range of a compressive memory (SPEC 3): `numLayers * (n_m + c * n_cm)` tokens. The one formula the
+ * policy, its descriptor, the CLI and the metrics use.
+ */
+export function compressiveTemporalRange(
+  options: { memoryLength: number; compressedLength: number; rate: number },
+  numLayers: number,
+): number {
+  return numLayers * (options.memoryLength + options.rate * options.compressedLength);
+}
+
+/** The compression package's error class for a check the policy skeleton failed. */
+function compressiveError(message: string, details: PolicyErrorDetails): Error {
+  switch (details.category) {
+    case 'lifecycle':
+      return new CompressorLifecycleError(message);
+    case 'dimensions':
+      return new InvalidCompressionOptionError({
+        factory: 'compressive policy build()',
+        option: details.parameter ?? 'dimensions',
+        expected: details.expected ?? 'an integer >= 1',
+        actual: details.actual ?? 'something else',
+      });
+    case 'input':
+      return details.parameter === 'batchSize'
+        ? new InvalidCompressionOptionError({
+            factory: 'compressive policy initialState()',
+            option: 'batchSize',
+            expected: details.expected ?? 'an integer >= 1',
+            actual: details.actual ?? 'something else',
+          })
+        : new InvalidCompressorInputError({
+            operation: `compressive policy ${details.method}`,
+            parameter: details.parameter ?? 'input',
+            expected: details.expected ?? 'a valid value',
+            actual: details.actual ?? 'something else',
+          });
+    case 'state':
+      return new CompressionStateError(details.parameter ?? 'state', message);
+  }
 }
 
 interface Lengths {
@@ -251,46 +300,14 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
   const needsUsage = compressor.needsUsage;
   const detachCompressed = training !== 'bptt';
 
-  let dimensions: ModelDimensions | null = null;
   let compressors: LayerCompressor[] = [];
   let decoders: LinearDecoder[] = [];
-  let disposed = false;
-
-  const built = (method: string): ModelDimensions => {
-    if (disposed) {
-      throw new CompressorLifecycleError(`compressive policy: ${method}() was called after dispose().`);
-    }
-    if (!dimensions) {
-      throw new CompressorLifecycleError(
-        `compressive policy: ${method}() was called before build(). The model calls build() when the policy is passed to it; ` +
-          'call policy.build({ numLayers, modelDim, numHeads, segmentLength }) yourself when using the policy alone.',
-      );
-    }
-    return dimensions;
-  };
 
   const lengthsFor = (record: { training: boolean }): Lengths =>
     record.training
       ? { memory: memoryLength, compressed: compressedLength }
       : { memory: evalMemoryLength, compressed: evalCompressedLength };
 
-  const layerOf = (state: MemoryState, layer: number, method: string): LayerMemory => {
-    const memory = state.layers[layer];
-    if (!memory) {
-      throw new InvalidCompressorInputError({
-        operation: `compressive policy ${method}`,
-        parameter: 'layer',
-        expected: `a layer index in [0, ${state.layers.length})`,
-        actual: String(layer),
-      });
-    }
-    return memory;
-  };
-
-  /**
-   * Decides what happens to one layer's memory after a segment (run inside a tidy scope: returns new tensors or
-   * tensors of the state). Does not compress: `block` is what f_c must compress.
-   */
   const planLayer = (memory: LayerMemory, layer: number, record: SegmentRecord, lengths: Lengths): LayerPlan => {
     const input = record.layerInputs[layer] as tf.Tensor3D;
     const [batch, segmentLength] = record.positions.shape;
@@ -456,20 +473,8 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
     };
   };
 
-  const checkRecord = (state: MemoryState, record: SegmentRecord, method: string): void => {
-    const { numLayers } = built(method);
-    if (state.layers.length !== numLayers || record.layerInputs.length !== numLayers) {
-      throw new InvalidCompressorInputError({
-        operation: `compressive policy ${method}`,
-        parameter: 'state / record',
-        expected: `${numLayers} layers (the policy was built for ${numLayers})`,
-        actual: `a state of ${state.layers.length} layers and ${record.layerInputs.length} layer inputs`,
-      });
-    }
-  };
-
-  const compressionLoss = (state: MemoryState, record: SegmentRecord): CompressionLoss | null => {
-    checkRecord(state, record, 'compressionLoss');
+  const compressionLoss = (state: MemoryState, record: SegmentRecord, kit: PolicyKit): CompressionLoss | null => {
+    kit.checkRecord(state, record, 'compressionLoss');
     if (training !== 'attention-reconstruction' && training !== 'auto-encoding') return null;
     const lengths = lengthsFor(record);
     const perLayer: (number | null)[] = [];
@@ -510,39 +515,69 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
     return { total, perLayer };
   };
 
-  const policy: CompressivePolicy = {
-    specificationVersion: 'v1',
-    kind: COMPRESSIVE_KIND,
-    compressor,
-    training,
-    rate,
-    memoryLength,
-    compressedLength,
-    needsAttentionProbabilities: needsUsage,
+  const getWeights = (kit: PolicyKit): Record<string, tf.Tensor> => {
+    kit.dimensions('getWeights');
+    const weights: Record<string, tf.Tensor> = {};
+    compressors.forEach((instance, layer) => {
+      for (const [name, tensor] of Object.entries(instance.getWeights())) {
+        weights[`compressor.layers.${layer}.${name}`] = tensor;
+      }
+    });
+    decoders.forEach((decoder, layer) => {
+      weights[`decoder.layers.${layer}.weight`] = tf.clone(decoder.weight);
+      weights[`decoder.layers.${layer}.bias`] = tf.clone(decoder.bias);
+    });
+    return weights;
+  };
 
-    build(next: ModelDimensions): void {
-      if (disposed) throw new CompressorLifecycleError('compressive policy: build() was called after dispose().');
-      if (!Number.isInteger(next?.numLayers) || next.numLayers < 1 || !Number.isInteger(next.modelDim) || next.modelDim < 1) {
-        throw new InvalidCompressionOptionError({
-          factory: 'compressive policy build()',
-          option: 'dimensions',
-          expected: 'numLayers >= 1 and modelDim >= 1',
-          actual: JSON.stringify(next),
-        });
+  const setWeights = (kit: PolicyKit, weights: Readonly<Record<string, tf.Tensor>>): void => {
+    kit.dimensions('setWeights');
+    const expected = getWeights(kit);
+    const unknown = Object.keys(weights ?? {}).filter((name) => !(name in expected));
+    const problem =
+      unknown.length > 0
+        ? { key: unknown[0] as string, text: `unexpected tensors ${unknown.map((name) => JSON.stringify(name)).join(', ')}` }
+        : Object.entries(expected)
+            .map(([name, tensor]) => {
+              const value = weights[name];
+              if (value && value.dtype === tensor.dtype && value.shape.join() === tensor.shape.join()) return null;
+              const got = value ? `${value.dtype} [${value.shape.join(', ')}]` : 'nothing';
+              return { key: name, text: `"${name}" must be ${tensor.dtype} [${tensor.shape.join(', ')}], got ${got}` };
+            })
+            .find((entry) => entry !== null);
+    for (const tensor of Object.values(expected)) tensor.dispose();
+    if (problem) {
+      throw new CompressionStateError(
+        problem.key,
+        `compressive policy setWeights(): ${problem.text}. Pass what getWeights() of a policy with the same ` +
+          'compressor, training mode, width and depth returned.',
+      );
+    }
+    compressors.forEach((instance, layer) => {
+      const prefix = `compressor.layers.${layer}.`;
+      const own: Record<string, tf.Tensor> = {};
+      for (const [name, tensor] of Object.entries(weights)) {
+        if (name.startsWith(prefix)) own[name.slice(prefix.length)] = tensor;
       }
-      if (dimensions) {
-        if (dimensions.numLayers === next.numLayers && dimensions.modelDim === next.modelDim) {
-          dimensions = { ...next };
-          return;
-        }
-        throw new CompressorLifecycleError(
-          `compressive policy: already built for ${dimensions.numLayers} layers of width ${dimensions.modelDim}, ` +
-            `now asked for ${next.numLayers} of width ${next.modelDim}. Create one policy per model.`,
-        );
-      }
-      // Scope chosen at build time, when the variables are created: `<unique scope>/<stable name>`, the stable
-      // names (`compressor.layers.0.weight`, ...) never depend on what else lives in the process.
-      const scope = uniqueVariableScope(COMPRESSIVE_KIND);
+      instance.setWeights(own);
+    });
+    decoders.forEach((decoder, layer) => {
+      decoder.weight.assign(weights[`decoder.layers.${layer}.weight`] as tf.Tensor2D);
+      decoder.bias.assign(weights[`decoder.layers.${layer}.bias`] as tf.Tensor1D);
+    });
+  };
+
+  return defineMemoryPolicy<CompressiveExtension>({
+    kind: COMPRESSIVE_KIND,
+    factory: 'createCompressivePolicy',
+    needsAttentionProbabilities: needsUsage,
+    fixedDimensions: ['modelDim'],
+    extraTensors: EXTRA_KEYS,
+    error: compressiveError,
+
+    build({ dimensions: next, scope }): void {
+      // Variables are `<unique scope>/<stable name>`: the stable names (`compressor.layers.0.weight`, ...) never
+      // depend on what else lives in the process.
       const seeds = initialisationSeeds(seed, modelSeedOf(next));
       const created: LayerCompressor[] = [];
       const createdDecoders: LinearDecoder[] = [];
@@ -575,24 +610,9 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
       }
       compressors = created;
       decoders = createdDecoders;
-      dimensions = { ...next };
     },
 
-    initialState(batchSize: number): MemoryState {
-      const { numLayers } = built('initialState');
-      if (!Number.isInteger(batchSize) || batchSize < 1) {
-        throw new InvalidCompressionOptionError({
-          factory: 'compressive policy initialState()',
-          option: 'batchSize',
-          expected: 'an integer >= 1',
-          actual: JSON.stringify(batchSize),
-        });
-      }
-      return { layers: Array.from({ length: numLayers }, emptyLayerMemory), tokensSeen: 0, batchSize };
-    },
-
-    read(state: MemoryState, layer: number): MemoryView {
-      const memory = layerOf(state, layer, 'read');
+    read(memory: LayerMemory): MemoryView {
       const compressed = memory.extra.compressed as tf.Tensor3D | undefined;
       const compressedPositions = memory.extra.compressedPositions as tf.Tensor2D | undefined;
       if (!compressed || !compressedPositions) {
@@ -608,12 +628,7 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
       };
     },
 
-    write(state: MemoryState, record: SegmentRecord): MemoryState {
-      checkRecord(state, record, 'write');
-      const lengths = lengthsFor(record);
-      const layers = state.layers.map((memory, layer) => writeLayer(memory, layer, record, lengths));
-      return { layers, tokensSeen: state.tokensSeen + record.positions.shape[1], batchSize: state.batchSize };
-    },
+    writeLayer: ({ memory, layer, record }: LayerWrite): LayerMemory => writeLayer(memory, layer, record, lengthsFor(record)),
 
     variables(): tf.Variable[] {
       return training === 'bptt' ? compressors.flatMap((instance) => instance.variables()) : [];
@@ -629,15 +644,10 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
       ];
     },
 
-    separateLoss(state: MemoryState, record: SegmentRecord): tf.Scalar | null {
-      return compressionLoss(state, record)?.total ?? null;
-    },
+    separateLoss: (state: MemoryState, record: SegmentRecord, kit: PolicyKit): tf.Scalar | null =>
+      compressionLoss(state, record, kit)?.total ?? null,
 
-    compressionLoss,
-
-    temporalRange(numLayers: number): number {
-      return numLayers * (memoryLength + rate * compressedLength);
-    },
+    temporalRange: (numLayers: number) => compressiveTemporalRange({ memoryLength, compressedLength, rate }, numLayers),
 
     telemetry(state: MemoryState): PolicyTelemetry {
       const regularSlots = state.layers.map((memory) => slotCount(memory.hidden));
@@ -649,30 +659,19 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
       };
     },
 
-    config(): Record<string, unknown> {
-      return {
-        kind: COMPRESSIVE_KIND,
-        memoryLength,
-        compressedLength,
-        evalMemoryLength,
-        evalCompressedLength,
-        training,
-        ...(seed === undefined ? {} : { seed }),
-        compressor: compressor.config(),
-      };
-    },
+    config: (): Record<string, unknown> => ({
+      memoryLength,
+      compressedLength,
+      evalMemoryLength,
+      evalCompressedLength,
+      training,
+      ...(seed === undefined ? {} : { seed }),
+      compressor: compressor.config(),
+    }),
 
-    serializeState(state: MemoryState): SerializedMemoryState {
-      return serializeLayers(state, {
-        kind: COMPRESSIVE_KIND,
-        specificationVersion: 'v1',
-        rate,
-        compressorKind: compressor.kind,
-      });
-    },
+    stateMeta: () => ({ rate, compressorKind: compressor.kind }),
 
-    deserializeState(serialized: SerializedMemoryState): MemoryState {
-      const { numLayers, modelDim } = built('deserializeState');
+    checkSavedState(serialized: SerializedMemoryState): void {
       if (serialized?.meta?.rate !== rate) {
         throw new CompressionStateError(
           'rate',
@@ -680,84 +679,32 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
             `this policy compresses at rate ${rate}. Restore it with a policy of the same rate.`,
         );
       }
-      const state = deserializeLayers(serialized, { kind: COMPRESSIVE_KIND, numLayers });
-      try {
-        state.layers.forEach((memory, layer) => checkExtra(memory, layer, state.batchSize, modelDim));
-      } catch (error) {
-        for (const memory of state.layers) {
-          memory.hidden?.dispose();
-          memory.positions?.dispose();
-          for (const tensor of Object.values(memory.extra)) tensor.dispose();
-        }
-        throw error;
-      }
-      return state;
     },
 
-    layerCompressors: () => compressors,
-
-    getWeights(): Record<string, tf.Tensor> {
-      built('getWeights');
-      const weights: Record<string, tf.Tensor> = {};
-      compressors.forEach((instance, layer) => {
-        for (const [name, tensor] of Object.entries(instance.getWeights())) {
-          weights[`compressor.layers.${layer}.${name}`] = tensor;
-        }
-      });
-      decoders.forEach((decoder, layer) => {
-        weights[`decoder.layers.${layer}.weight`] = tf.clone(decoder.weight);
-        weights[`decoder.layers.${layer}.bias`] = tf.clone(decoder.bias);
-      });
-      return weights;
+    checkRestoredLayer(memory: LayerMemory, layer: number, state: MemoryState, kit: PolicyKit): null {
+      checkExtra(memory, layer, state.batchSize, kit.dimensions('deserializeState').modelDim);
+      return null;
     },
 
-    setWeights(weights: Readonly<Record<string, tf.Tensor>>): void {
-      built('setWeights');
-      const expected = policy.getWeights();
-      const unknown = Object.keys(weights ?? {}).filter((name) => !(name in expected));
-      const problem =
-        unknown.length > 0
-          ? { key: unknown[0] as string, text: `unexpected tensors ${unknown.map((name) => JSON.stringify(name)).join(', ')}` }
-          : Object.entries(expected)
-              .map(([name, tensor]) => {
-                const value = weights[name];
-                if (value && value.dtype === tensor.dtype && value.shape.join() === tensor.shape.join()) return null;
-                const got = value ? `${value.dtype} [${value.shape.join(', ')}]` : 'nothing';
-                return { key: name, text: `"${name}" must be ${tensor.dtype} [${tensor.shape.join(', ')}], got ${got}` };
-              })
-              .find((entry) => entry !== null);
-      for (const tensor of Object.values(expected)) tensor.dispose();
-      if (problem) {
-        throw new CompressionStateError(
-          problem.key,
-          `compressive policy setWeights(): ${problem.text}. Pass what getWeights() of a policy with the same ` +
-            'compressor, training mode, width and depth returned.',
-        );
-      }
-      compressors.forEach((instance, layer) => {
-        const prefix = `compressor.layers.${layer}.`;
-        const own: Record<string, tf.Tensor> = {};
-        for (const [name, tensor] of Object.entries(weights)) {
-          if (name.startsWith(prefix)) own[name.slice(prefix.length)] = tensor;
-        }
-        instance.setWeights(own);
-      });
-      decoders.forEach((decoder, layer) => {
-        decoder.weight.assign(weights[`decoder.layers.${layer}.weight`] as tf.Tensor2D);
-        decoder.bias.assign(weights[`decoder.layers.${layer}.bias`] as tf.Tensor1D);
-      });
-    },
+    extend: (kit: PolicyKit): CompressiveExtension => ({
+      compressor,
+      training,
+      rate,
+      memoryLength,
+      compressedLength,
+      layerCompressors: () => compressors,
+      compressionLoss: (state: MemoryState, record: SegmentRecord) => compressionLoss(state, record, kit),
+      getWeights: () => getWeights(kit),
+      setWeights: (weights: Readonly<Record<string, tf.Tensor>>) => setWeights(kit, weights),
+    }),
 
     dispose(): void {
-      if (disposed) return;
-      disposed = true;
       for (const instance of compressors) instance.dispose();
       for (const decoder of decoders) decoder.dispose();
       compressors = [];
       decoders = [];
     },
-  };
-  return policy;
+  }) as CompressivePolicy;
 
   function checkExtra(memory: LayerMemory, layer: number, batchSize: number, modelDim: number): void {
     const fail = (key: string, expected: string, tensor: tf.Tensor | undefined): never => {
@@ -767,9 +714,6 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
           `${tensor ? `${tensor.dtype} [${tensor.shape.join(', ')}]` : 'nothing'}. The saved state is corrupt or from another policy.`,
       );
     };
-    for (const key of Object.keys(memory.extra)) {
-      if (!(EXTRA_KEYS as readonly string[]).includes(key)) fail(key, `one of ${EXTRA_KEYS.join(', ')}`, memory.extra[key]);
-    }
     const pair = (hiddenKey: string, positionsKey: string, maxSlots: number): void => {
       const hidden = memory.extra[hiddenKey];
       const positions = memory.extra[positionsKey];

@@ -45,6 +45,11 @@ export interface PolicyKit {
   dimensions(method: string): ModelDimensions;
   /** Checks `layer` is an integer in `[0, numLayers)` (and that the policy is built); returns it. */
   checkLayer(layer: number, method: string): number;
+  /**
+   * Checks a state and a segment record against the built depth (one layer input per layer, int32 `[batch, T]`
+   * positions), as `write()` does; returns the dimensions.
+   */
+  checkRecord(state: MemoryState, record: SegmentRecord, method: string): ModelDimensions;
   /** Throws the policy's error for `details` with `message` (prefixed with `<kind> policy: `). */
   fail(message: string, details: PolicyErrorDetails): never;
   /** Whether `dispose()` was called. */
@@ -197,28 +202,6 @@ export function defineMemoryPolicy<Extension extends object = Record<never, neve
     return dimensions as ModelDimensions;
   };
 
-  const kit: PolicyKit = {
-    kind,
-    dimensions: built,
-    checkLayer(layer: number, method: string): number {
-      const { numLayers } = built(method);
-      if (!Number.isInteger(layer) || layer < 0 || layer >= numLayers) {
-        fail(`${method}: layer must be an integer in [0, ${numLayers - 1}], got ${layer}.`, {
-          category: 'input',
-          method,
-          parameter: 'layer',
-          expected: `an integer in [0, ${numLayers - 1}]`,
-          actual: String(layer),
-        });
-      }
-      return layer;
-    },
-    fail,
-    get disposed() {
-      return disposed;
-    },
-  };
-
   const checkRecord = (state: MemoryState, record: SegmentRecord, method: string): ModelDimensions => {
     const dims = built(method);
     if (record.layerInputs.length !== dims.numLayers || state.layers.length !== dims.numLayers) {
@@ -247,6 +230,29 @@ export function defineMemoryPolicy<Extension extends object = Record<never, neve
       );
     }
     return dims;
+  };
+
+  const kit: PolicyKit = {
+    kind,
+    dimensions: built,
+    checkLayer(layer: number, method: string): number {
+      const { numLayers } = built(method);
+      if (!Number.isInteger(layer) || layer < 0 || layer >= numLayers) {
+        fail(`${method}: layer must be an integer in [0, ${numLayers - 1}], got ${layer}.`, {
+          category: 'input',
+          method,
+          parameter: 'layer',
+          expected: `an integer in [0, ${numLayers - 1}]`,
+          actual: String(layer),
+        });
+      }
+      return layer;
+    },
+    checkRecord: (state, record, method) => checkRecord(state, record, method),
+    fail,
+    get disposed() {
+      return disposed;
+    },
   };
 
   const appendThenEvict = (write: LayerWrite): LayerMemory => {
