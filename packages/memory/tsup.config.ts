@@ -1,3 +1,6 @@
 import { engramTsup } from '@engram/tooling/tsup';
 
-export default engramTsup({ index: 'src/index.ts' });
+export default engramTsup({
+  index: 'src/index.ts',
+  testing: 'src/testing/index.ts',
+});

@@ -1,10 +1,14 @@
-// Tests of the FIFO (Transformer-XL) memory policy: eviction, positions, eval length, serialization, leaks.
+// Tests of the FIFO (Transformer-XL) memory policy: the conformance suite, eviction, positions, eval length, options.
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, test } from 'vitest';
 import { MemoryPolicyError } from './errors.js';
 import { createFifoPolicy } from './fifo.js';
 import type { MemoryPolicy, MemoryState, SegmentRecord } from './policy.js';
 import { disposeState, disposeStateExcept, keepState } from './state.js';
+import { testMemoryPolicy } from './testing/index.js';
+
+testMemoryPolicy({ create: () => createFifoPolicy({ memoryLength: 5, evalMemoryLength: 7 }) });
+testMemoryPolicy({ create: () => createFifoPolicy({ memoryLength: 0 }), name: 'MemoryPolicy conformance: fifo without memory' });
 
 const dims = { numLayers: 2, modelDim: 3, numHeads: 1, segmentLength: 2 };
 
@@ -92,53 +96,13 @@ describe('createFifoPolicy', () => {
     expect(policy.separateVariables()).toEqual([]);
   });
 
-  test('serializeState / deserializeState round trip', () => {
-    const policy = createFifoPolicy({ memoryLength: 3 });
-    policy.build(dims);
-    let state = policy.initialState(2);
-    for (let start = 0; start < 6; start += 2) state = step(policy, state, record(start, 2, 2, true));
-    const serialized = policy.serializeState(state);
-    expect(serialized.meta).toMatchObject({ kind: 'fifo', tokensSeen: 6, batchSize: 2, numLayers: 2 });
-    const restored = policy.deserializeState(serialized);
-    for (const t of Object.values(serialized.tensors)) t.dispose();
-    for (let layer = 0; layer < 2; layer++) {
-      expect(restored.layers[layer]?.hidden?.arraySync()).toEqual(state.layers[layer]?.hidden?.arraySync());
-      expect(restored.layers[layer]?.positions?.arraySync()).toEqual(state.layers[layer]?.positions?.arraySync());
-    }
-    expect(restored.tokensSeen).toBe(6);
-    // The restored state continues exactly like the original.
-    const a = step(policy, state, record(6, 2, 2, true));
-    const b = step(policy, restored, record(6, 2, 2, true));
-    expect(b.layers[0]?.hidden?.arraySync()).toEqual(a.layers[0]?.hidden?.arraySync());
-    disposeState(a);
-    disposeState(b);
-  });
-
-  test('no tensor leak over many steps', () => {
-    const policy = createFifoPolicy({ memoryLength: 3 });
-    policy.build(dims);
-    const before = tf.memory().numTensors;
-    let state = policy.initialState(2);
-    for (let start = 0; start < 40; start += 2) state = step(policy, state, record(start, 2, 2, start % 4 === 0));
-    const serialized = policy.serializeState(state);
-    const restored = policy.deserializeState(serialized);
-    for (const t of Object.values(serialized.tensors)) t.dispose();
-    disposeState(state);
-    disposeState(restored);
-    expect(tf.memory().numTensors).toBe(before);
-  });
-
-  test('clear errors for bad options and misuse', () => {
+  test('clear errors for bad options, and a saved state of another depth is refused', () => {
     expect(() => createFifoPolicy({ memoryLength: -1 })).toThrow(MemoryPolicyError);
     expect(() => createFifoPolicy({ memoryLength: 2.5 })).toThrow(/memoryLength/);
     expect(() => createFifoPolicy({ memoryLength: 2, evalMemoryLength: -3 })).toThrow(/evalMemoryLength/);
     const policy = createFifoPolicy({ memoryLength: 2 });
-    expect(() => policy.initialState(1)).toThrow(/build\(\)/);
     policy.build(dims);
-    expect(() => policy.build({ ...dims, numLayers: 3 })).toThrow(/one policy per model/);
-    expect(() => policy.initialState(0)).toThrow(/batchSize/);
     const state = policy.initialState(1);
-    expect(() => policy.read(state, 5)).toThrow(/out of range/);
     const other = createFifoPolicy({ memoryLength: 2 });
     other.build({ ...dims, numLayers: 1 });
     const wrong = policy.serializeState(state);
