@@ -3,6 +3,8 @@ import * as tf from '@tensorflow/tfjs';
 import { expectClose } from '@engram/kernels/testing';
 import { createFifoPolicy, disposeState, disposeStateExcept } from '@engram/memory';
 import type { MemoryState, SegmentRecord } from '@engram/memory';
+import { testMemoryPolicy } from '@engram/memory/testing';
+import { createModel } from '@engram/model';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   createConvCompressor,
@@ -22,8 +24,29 @@ import {
   inputValue,
   makeRecord,
   MemorySimulator,
-  stateSize,
 } from './test-support.js';
+
+// The conformance suite for every compressor and training mode; with the model: streaming through compressed
+// memory, and SPEC 2.3 when no compressed memory is kept (n_cm = 0 is a FIFO).
+const conformance: [string, () => CompressivePolicy][] = [
+  ['max-pool', () => createCompressivePolicy({ memoryLength: 4, compressedLength: 3, compressor: createMaxPoolCompressor({ rate: 2 }) })],
+  ['mean-pool', () => createCompressivePolicy({ memoryLength: 4, compressedLength: 3, compressor: createMeanPoolCompressor({ rate: 2 }) })],
+  ['conv, attention-reconstruction', () => createCompressivePolicy({ memoryLength: 4, compressedLength: 3, compressor: createConvCompressor({ rate: 2, seed: 1 }) })],
+  ['conv, auto-encoding', () => createCompressivePolicy({ memoryLength: 4, compressedLength: 3, compressor: createConvCompressor({ rate: 2, seed: 1 }), training: 'auto-encoding', seed: 2 })],
+  ['conv, bptt', () => createCompressivePolicy({ memoryLength: 4, compressedLength: 3, compressor: createConvCompressor({ rate: 2, seed: 1 }), training: 'bptt' })],
+  ['dilated-conv', () => createCompressivePolicy({ memoryLength: 4, compressedLength: 3, compressor: createDilatedConvCompressor({ rate: 2, seed: 1 }) })],
+  ['most-used', () => createCompressivePolicy({ memoryLength: 4, compressedLength: 3, compressor: createMostUsedCompressor({ rate: 2 }) })],
+];
+for (const [name, create] of conformance) {
+  testMemoryPolicy({
+    create,
+    name: `MemoryPolicy conformance: compressive, ${name}`,
+    model: {
+      createModel,
+      keepEverything: () => createCompressivePolicy({ memoryLength: 64, compressedLength: 0, compressor: createMeanPoolCompressor({ rate: 2 }) }),
+    },
+  });
+}
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -491,71 +514,6 @@ function nextSegmentLoss(policy: CompressivePolicy, next: MemoryState, record: S
   return tf.addN(terms) as tf.Scalar;
 }
 
-describe('compressive policy: no tensor leak over 50 steps', () => {
-  const compressors: [string, () => Compressor][] = [
-    ['max-pool', () => createMaxPoolCompressor({ rate: 2 })],
-    ['mean-pool', () => createMeanPoolCompressor({ rate: 2 })],
-    ['conv', () => createConvCompressor({ rate: 2, seed: 1 })],
-    ['dilated-conv', () => createDilatedConvCompressor({ rate: 2, seed: 1 })],
-    ['most-used', () => createMostUsedCompressor({ rate: 2 })],
-  ];
-  for (const [name, make] of compressors) {
-    it(name, () => {
-      const width = 4;
-      const before = tf.memory().numTensors;
-      const compressor = make();
-      const policy = createCompressivePolicy({ memoryLength: 3, compressedLength: 2, compressor });
-      policy.build({ numLayers: 2, modelDim: width, numHeads: 1, segmentLength: 3 });
-      const attentions = [0, 1].map((layer) => createTestAttention(width, layer));
-      const optimizer = tf.train.sgd(0.01);
-      const afterBuild = tf.memory().numTensors;
-      let state = policy.initialState(2);
-      for (let step = 0; step < 50; step++) {
-        const probabilities = compressor.needsUsage
-          ? state.layers.map((memory) => {
-              const keys = (memory.extra.compressed?.shape[1] ?? 0) + (memory.hidden?.shape[1] ?? 0) + 3;
-              return tf.tidy(() => tf.softmax(tf.randomNormal([2, 2, 3, keys], 0, 1, 'float32', step))) as tf.Tensor4D;
-            })
-          : undefined;
-        const record = makeRecord({
-          numLayers: 2,
-          batch: 2,
-          segmentLength: 3,
-          width,
-          start: state.tokensSeen,
-          attention: attentions.map((attention) => attention.attention),
-          ...(probabilities ? { probabilities } : {}),
-        });
-        const probe = policy.separateLoss?.(state, record) ?? null;
-        if (probe) {
-          probe.dispose();
-          const cost = optimizer.minimize(
-            () => policy.separateLoss?.(state, record) as tf.Scalar,
-            true,
-            policy.separateVariables(),
-          );
-          cost?.dispose();
-        }
-        tf.tidy(() => {
-          for (let layer = 0; layer < 2; layer++) policy.read(state, layer);
-        });
-        const next = policy.write(state, record);
-        disposeStateExcept(state, next);
-        disposeRecord(record);
-        state = next;
-        const telemetry = policy.telemetry(state);
-        expect(telemetry.memorySlots.every((slots) => slots <= 5)).toBe(true);
-        expect(tf.memory().numTensors).toBe(afterBuild + stateSize(state));
-      }
-      disposeState(state);
-      optimizer.dispose();
-      for (const attention of attentions) attention.dispose();
-      policy.dispose();
-      expect(tf.memory().numTensors).toBe(before);
-    });
-  }
-});
-
 describe('compressive policy: state and weights', () => {
   it('serializes and restores a state with compressed memory, buffer and usage; writing on gives the same result', () => {
     const width = 2;
@@ -733,14 +691,5 @@ describe('compressive policy: options, config, temporal range', () => {
         training: 'attention-reconstruction',
       }),
     ).toThrow(/no variables to train/);
-  });
-
-  it('must be built before use, and once per model shape', () => {
-    const policy = createCompressivePolicy({ memoryLength: 2, compressedLength: 2, compressor: createConvCompressor({ rate: 2 }) });
-    expect(() => policy.initialState(1)).toThrow(/before build/);
-    policy.build({ numLayers: 1, modelDim: 2, numHeads: 1, segmentLength: 2 });
-    expect(() => policy.build({ numLayers: 2, modelDim: 2, numHeads: 1, segmentLength: 2 })).toThrow(/one policy per model/);
-    policy.dispose();
-    expect(() => policy.initialState(1)).toThrow(/after dispose/);
   });
 });

@@ -192,8 +192,40 @@ export function testMemoryPolicy(options: TestMemoryPolicyOptions): void {
   };
 
   /** Everything the model does with a policy in one step, checking what it reads and how it modulates. */
-  const fullStep = (policy: MemoryPolicy, state: MemoryState, training: boolean, seed: number): MemoryState => {
+  const fullStep = (
+    policy: MemoryPolicy,
+    state: MemoryState,
+    training: boolean,
+    seed: number,
+    optimizer?: tf.Optimizer,
+  ): MemoryState => {
     const segment = record(policy, state, { training, seed });
+    const variables = policy.variables();
+    if (optimizer && training && policy.modulate && variables.length > 0) {
+      // A gradient step through modulate (soft masks and auxiliary losses), as the model's training step takes.
+      optimizer.minimize(
+        () => {
+          const terms: tf.Scalar[] = [];
+          for (let layer = 0; layer < numLayers; layer++) {
+            const view = policy.read(state, layer);
+            const input = segment.layerInputs[layer] as tf.Tensor3D;
+            const modulation = policy.modulate!({
+              layer,
+              keyHidden: view.hidden ? tf.concat([view.hidden, input], 1) : input,
+              keyPositions: view.positions ? tf.concat([view.positions, segment.positions], 1) : segment.positions,
+              queryPositions: segment.positions,
+              memorySlots: view.hidden?.shape[1] ?? 0,
+              training,
+            });
+            if (modulation.softMask) terms.push(tf.mul(tf.mean(modulation.softMask), 0.01) as tf.Scalar);
+            if (modulation.auxiliaryLoss) terms.push(modulation.auxiliaryLoss);
+          }
+          return (terms.length > 0 ? tf.addN(terms) : tf.scalar(0)) as tf.Scalar;
+        },
+        false,
+        variables,
+      );
+    }
     tf.tidy(() => {
       for (let layer = 0; layer < numLayers; layer++) {
         const view = policy.read(state, layer);
@@ -226,6 +258,15 @@ export function testMemoryPolicy(options: TestMemoryPolicyOptions): void {
         if (loss) expect(Number.isFinite(loss.dataSync()[0])).toBe(true);
       }
     });
+    const separateVariables = policy.separateVariables();
+    if (optimizer && policy.separateLoss && separateVariables.length > 0) {
+      // The separate loss trained with its own optimizer step, as the trainer does after the LM step.
+      const probe = policy.separateLoss(state, segment);
+      if (probe) {
+        probe.dispose();
+        optimizer.minimize(() => policy.separateLoss!(state, segment) as tf.Scalar, false, separateVariables);
+      }
+    }
     const next = step(policy, state, segment);
     policy.afterOptimizerStep?.();
     return next;
@@ -314,12 +355,13 @@ export function testMemoryPolicy(options: TestMemoryPolicyOptions): void {
       }
     });
 
-    it('does not leak tensors over 50 steps (read, modulate, separate loss, write, telemetry, state I/O)', () => {
+    it('does not leak tensors over 50 steps (read, modulate, a gradient step, separate loss, write, telemetry, state I/O)', () => {
       const policy = built();
+      const optimizer = tf.train.sgd(0.01);
       const before = tf.memory().numTensors;
       let state = policy.initialState(batchSize);
       for (let index = 0; index < 50; index++) {
-        state = fullStep(policy, state, index % 5 !== 4, index + 1);
+        state = fullStep(policy, state, index % 5 !== 4, index + 1, optimizer);
         policy.telemetry(state);
       }
       const serialized = policy.serializeState(state);
@@ -328,6 +370,7 @@ export function testMemoryPolicy(options: TestMemoryPolicyOptions): void {
       disposeState(restored);
       disposeState(state);
       expect(tf.memory().numTensors - before, 'tensors left behind').toBe(0);
+      optimizer.dispose();
       policy.dispose();
     });
 
