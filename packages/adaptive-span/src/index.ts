@@ -3,3 +3,5 @@ export { ADAPTIVE_SPAN_KIND, adaptiveSpanTemporalRange, createAdaptiveSpanPolicy
 export type { AdaptiveSpanOptions, AdaptiveSpanPolicy, ResolvedAdaptiveSpanOptions } from './policy.js';
 export { adaptiveSpanLoss, adaptiveSpanMask, headDistances, memoryLimit } from './spans.js';
 export { AdaptiveSpanError, AdaptiveSpanOptionError, AdaptiveSpanUsageError } from './errors.js';
+export { ADAPTIVE_SPAN_DEFAULTS } from './policy.js';
+export { adaptiveSpanOptionsSchema, adaptiveSpanPolicyDescriptor } from './descriptor.js';

@@ -16,6 +16,9 @@ import { adaptiveSpanLoss, adaptiveSpanMask, headDistances, memoryLimit } from '
 /** The policy's kind, also written into saved configs and states. */
 export const ADAPTIVE_SPAN_KIND = 'adaptive-span';
 
+/** Defaults of the optional options (SPEC 5, the official enwik8 recipe; read by the descriptor's schema too). */
+export const ADAPTIVE_SPAN_DEFAULTS = Object.freeze({ alpha: 5e-7, initFraction: 0, buffer: 64 });
+
 /** Options of {@link createAdaptiveSpanPolicy}. */
 export interface AdaptiveSpanOptions {
   /** S: the largest span, in tokens; also the largest memory a layer keeps (integer >= 1). */
@@ -205,11 +208,11 @@ function resolveOptions(options: AdaptiveSpanOptions): ResolvedAdaptiveSpanOptio
   if (typeof ramp !== 'number' || !Number.isFinite(ramp) || ramp <= 0) {
     throw new AdaptiveSpanOptionError({ option: 'ramp', expected: 'a finite number > 0', actual: ramp });
   }
-  const alpha = options.alpha ?? 5e-7;
+  const alpha = options.alpha ?? ADAPTIVE_SPAN_DEFAULTS.alpha;
   if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha < 0) {
     throw new AdaptiveSpanOptionError({ option: 'alpha', expected: 'a finite number >= 0', actual: options.alpha });
   }
-  const initFraction = options.initFraction ?? 0;
+  const initFraction = options.initFraction ?? ADAPTIVE_SPAN_DEFAULTS.initFraction;
   if (typeof initFraction !== 'number' || !(initFraction >= 0 && initFraction <= 1)) {
     throw new AdaptiveSpanOptionError({
       option: 'initFraction',
@@ -217,7 +220,7 @@ function resolveOptions(options: AdaptiveSpanOptions): ResolvedAdaptiveSpanOptio
       actual: options.initFraction,
     });
   }
-  const bufferValue = options.buffer ?? 64;
+  const bufferValue = options.buffer ?? ADAPTIVE_SPAN_DEFAULTS.buffer;
   if (typeof bufferValue !== 'number' || !Number.isInteger(bufferValue) || bufferValue < 0) {
     throw new AdaptiveSpanOptionError({
       option: 'buffer',

@@ -47,3 +47,4 @@ export {
   createCompressivePolicyFromConfig,
   createCompressorFromConfig,
 } from './from-config.js';
+export { COMPRESSIVE_DEFAULTS, compressiveOptionsObject, compressiveOptionsSchema, compressivePolicyDescriptor } from './descriptor.js';

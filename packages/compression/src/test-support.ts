@@ -177,14 +177,3 @@ export class MemorySimulator {
     this.compressed = this.compressed.slice(Math.max(0, this.compressed.length - this.compressedLength));
   }
 }
-
-/** Number of live tensors held by a state (for leak accounting in tests). */
-export function stateSize(state: MemoryState): number {
-  const seen = new Set<tf.Tensor>();
-  for (const layer of state.layers) {
-    if (layer.hidden) seen.add(layer.hidden);
-    if (layer.positions) seen.add(layer.positions);
-    for (const tensor of Object.values(layer.extra)) seen.add(tensor);
-  }
-  return seen.size;
-}

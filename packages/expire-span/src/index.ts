@@ -4,3 +4,5 @@ export type { ExpireSpanOptions, ExpireSpanPolicy, ResolvedExpireSpanOptions, Sp
 export { expireSpanAuxiliaryLoss, expireSpanMask, planPruning, predictSpans, queryKeyDistances } from './spans.js';
 export type { ExpireSpanMask, PruningInput, PruningPlan } from './spans.js';
 export { ExpireSpanError, ExpireSpanOptionError, ExpireSpanUsageError } from './errors.js';
+export { EXPIRE_SPAN_DEFAULTS } from './policy.js';
+export { expireSpanOptionsSchema, expireSpanPolicyDescriptor } from './descriptor.js';

@@ -19,6 +19,9 @@ import { expireSpanAuxiliaryLoss, expireSpanMask, planPruning, predictSpans, que
 /** The policy's kind, also written into saved configs and states. */
 export const EXPIRE_SPAN_KIND = 'expire-span';
 
+/** Defaults of the optional options (SPEC 4; read by the descriptor's schema too). */
+export const EXPIRE_SPAN_DEFAULTS = Object.freeze({ alpha: 1e-6, initFraction: 0.1, preDiv: 1, noise: false, prune: true });
+
 /** Options of {@link createExpireSpanPolicy}. */
 export interface ExpireSpanOptions {
   /** Lmax: the largest span a memory can get, in tokens (> 0). */
@@ -369,12 +372,12 @@ function resolveOptions(options: ExpireSpanOptions): ResolvedExpireSpanOptions {
   };
   const maxSpan = positive('maxSpan', options.maxSpan);
   const ramp = positive('ramp', options.ramp);
-  const preDiv = positive('preDiv', options.preDiv, 1);
-  const alpha = options.alpha ?? 1e-6;
+  const preDiv = positive('preDiv', options.preDiv, EXPIRE_SPAN_DEFAULTS.preDiv);
+  const alpha = options.alpha ?? EXPIRE_SPAN_DEFAULTS.alpha;
   if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha < 0) {
     throw new ExpireSpanOptionError({ option: 'alpha', expected: 'a finite number >= 0', actual: options.alpha });
   }
-  const initFraction = options.initFraction ?? 0.1;
+  const initFraction = options.initFraction ?? EXPIRE_SPAN_DEFAULTS.initFraction;
   if (typeof initFraction !== 'number' || !(initFraction > 0 && initFraction < 1)) {
     throw new ExpireSpanOptionError({
       option: 'initFraction',
@@ -403,8 +406,8 @@ function resolveOptions(options: ExpireSpanOptions): ResolvedExpireSpanOptions {
     alpha,
     initFraction,
     preDiv,
-    noise: flag('noise', options.noise, false),
-    prune: flag('prune', options.prune, true),
+    noise: flag('noise', options.noise, EXPIRE_SPAN_DEFAULTS.noise),
+    prune: flag('prune', options.prune, EXPIRE_SPAN_DEFAULTS.prune),
     maxMemory,
     seed,
   };

@@ -1,5 +1,7 @@
 // The FIFO memory policy of Transformer-XL (SPEC 2.1): every layer keeps the last M of its layer inputs.
+import { z } from 'zod';
 import { defineMemoryPolicy } from './define.js';
+import { defineMemoryPolicyDescriptor, withoutNulls } from './descriptor.js';
 import { MemoryPolicyError } from './errors.js';
 import type { MemoryPolicy } from './policy.js';
 
@@ -49,3 +51,26 @@ function checkLength(name: string, value: unknown): number {
   }
   return value;
 }
+
+/** The options of a FIFO memory as a configuration file gives them. */
+export const fifoOptionsSchema = z.strictObject({
+  /** Memory slots per layer during training (M). */
+  memoryLength: z.number().int().nonnegative(),
+  /** Memory length in evaluation (papers evaluate with longer memory); defaults to memoryLength. */
+  evalMemoryLength: z.number().int().nonnegative().optional(),
+});
+
+/** The FIFO policy's descriptor: what the CLI, metrics and bench read about kind `fifo`. */
+export const fifoPolicyDescriptor = defineMemoryPolicyDescriptor({
+  kind: FIFO_KIND,
+  description: 'Transformer-XL: every layer keeps the last M of its layer inputs (SPEC 2.1)',
+  defaults: {},
+  optionsSchema: fifoOptionsSchema,
+  create: (options: z.output<typeof fifoOptionsSchema>) =>
+    createFifoPolicy({
+      memoryLength: options.memoryLength,
+      ...(options.evalMemoryLength === undefined ? {} : { evalMemoryLength: options.evalMemoryLength }),
+    }),
+  fromSavedConfig: (saved) => createFifoPolicy(withoutNulls(saved) as unknown as FifoPolicyOptions),
+  temporalRange: fifoTemporalRange,
+});

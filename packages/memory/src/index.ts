@@ -13,8 +13,10 @@ export {
   stateTensors,
 } from './state.js';
 export type { AppendResult, DeserializeOptions } from './state.js';
-export { createFifoPolicy, FIFO_KIND, fifoTemporalRange } from './fifo.js';
+export { createFifoPolicy, FIFO_KIND, fifoOptionsSchema, fifoPolicyDescriptor, fifoTemporalRange } from './fifo.js';
 export type { FifoPolicyOptions } from './fifo.js';
 export { defineMemoryPolicy } from './define.js';
 export type { LayerWrite, MemoryPolicyDefinition, PolicyBuildContext, PolicyErrorDetails, PolicyKit } from './define.js';
 export { splitVariableName, uniqueVariableName, uniqueVariableScope } from './variables.js';
+export { defineMemoryPolicyDescriptor, withoutNulls } from './descriptor.js';
+export type { MemoryPolicyDescriptor, PolicyCreateContext } from './descriptor.js';

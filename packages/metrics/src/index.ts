@@ -16,7 +16,7 @@ export type { Clock, ThroughputSummary } from './timing.js';
 export { MemoryTracker, processMemory } from './memory-usage.js';
 export type { EngineMemoryInfo, EngineMemoryReader, ProcessMemory, MemorySample, MemoryPeaks } from './memory-usage.js';
 export { temporalRange } from './temporal-range.js';
-export type { MemoryConfiguration } from './temporal-range.js';
+export type { TemporalRangeSource } from './temporal-range.js';
 export { TelemetryRecorder } from './telemetry.js';
 export type { TelemetrySnapshot, LayerSeriesSummary, TelemetrySummary } from './telemetry.js';
 export { MetricsError, InvalidMetricInputError, EmptyMetricError } from './errors.js';

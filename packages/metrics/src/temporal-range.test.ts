@@ -1,31 +1,39 @@
-// Tests of the temporal range formulas of SPEC 3 (and the span methods' reach).
+// Tests of temporalRange over the policy descriptors (SPEC 3): each kind's formula, as its live policy reports it.
+import { adaptiveSpanPolicyDescriptor, createAdaptiveSpanPolicy } from '@engram/adaptive-span';
+import { compressivePolicyDescriptor } from '@engram/compression';
+import { createExpireSpanPolicy, expireSpanPolicyDescriptor } from '@engram/expire-span';
+import { createFifoPolicy, fifoPolicyDescriptor } from '@engram/memory';
 import { describe, expect, it } from 'vitest';
 import { InvalidMetricInputError, temporalRange } from './index.js';
-import type { MemoryConfiguration } from './index.js';
 
 describe('temporalRange', () => {
   it('is L * M for Transformer-XL memory', () => {
-    expect(temporalRange({ kind: 'fifo', numLayers: 4, memoryLength: 64 })).toBe(256);
-    expect(temporalRange({ kind: 'fifo', numLayers: 3, memoryLength: 0 })).toBe(0);
+    expect(temporalRange(fifoPolicyDescriptor, { memoryLength: 64 }, 4)).toBe(256);
+    expect(temporalRange(fifoPolicyDescriptor, { memoryLength: 0 }, 3)).toBe(0);
+    expect(createFifoPolicy({ memoryLength: 64 }).temporalRange(4)).toBe(256);
   });
 
   it('is L * (n_m + c * n_cm) for compressive memory', () => {
     // The paper's enwik8 model: 24 layers, n_m = 768, n_cm = 768, c = 3 -> 24 * 3072.
-    expect(
-      temporalRange({ kind: 'compressive', numLayers: 24, memoryLength: 768, compressedLength: 768, compressionRate: 3 }),
-    ).toBe(73_728);
+    const options = compressivePolicyDescriptor.optionsSchema.parse({ memoryLength: 768, compressedLength: 768, compressionRate: 3 });
+    expect(temporalRange(compressivePolicyDescriptor, options, 24)).toBe(73_728);
   });
 
-  it('is L * (maximum span + ramp) for span methods', () => {
-    expect(temporalRange({ kind: 'expire-span', numLayers: 2, maxSpan: 1000, ramp: 32 })).toBe(2064);
-    expect(temporalRange({ kind: 'adaptive-span', numLayers: 3, maxSpan: 100, ramp: 10 })).toBe(330);
+  it('is L * (ceil(Lmax + R) - 1) for Expire-Span and L * S for Adaptive-Span, as the policies report', () => {
+    // m > 0 needs an age below e + R < Lmax + R: the largest visible age is 1031, not 1032.
+    const expire = expireSpanPolicyDescriptor.optionsSchema.parse({ maxSpan: 1000, ramp: 32 });
+    expect(temporalRange(expireSpanPolicyDescriptor, expire, 2)).toBe(2062);
+    expect(createExpireSpanPolicy({ maxSpan: 1000, ramp: 32 }).temporalRange(2)).toBe(2062);
+    expect(temporalRange(expireSpanPolicyDescriptor, { ...expire, maxMemory: 500 }, 2)).toBe(1000);
+    // Memory never holds more than S slots.
+    const adaptive = adaptiveSpanPolicyDescriptor.optionsSchema.parse({ maxSpan: 100, ramp: 10 });
+    expect(temporalRange(adaptiveSpanPolicyDescriptor, adaptive, 3)).toBe(300);
+    expect(createAdaptiveSpanPolicy({ maxSpan: 100, ramp: 10 }).temporalRange(3)).toBe(300);
   });
 
-  it('rejects bad configurations', () => {
-    expect(() => temporalRange({ kind: 'fifo', numLayers: 0, memoryLength: 4 })).toThrow(/"numLayers"/);
-    expect(() =>
-      temporalRange({ kind: 'compressive', numLayers: 1, memoryLength: 4, compressedLength: 2, compressionRate: 0 }),
-    ).toThrow(/"compressionRate"/);
-    expect(() => temporalRange({ kind: 'lstm' } as unknown as MemoryConfiguration)).toThrow(InvalidMetricInputError);
+  it('rejects bad inputs, naming them', () => {
+    expect(() => temporalRange(fifoPolicyDescriptor, { memoryLength: 4 }, 0)).toThrow(/"numLayers"/);
+    expect(() => temporalRange({ kind: 'broken', temporalRange: () => Number.NaN }, {}, 1)).toThrow(/"options"/);
+    expect(() => temporalRange({ kind: 'lstm' } as never, {}, 1)).toThrow(InvalidMetricInputError);
   });
 });

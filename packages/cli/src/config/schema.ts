@@ -1,5 +1,9 @@
 // The configuration schema of the `engram` command (zod): model shape, memory method, training and data.
+import { adaptiveSpanPolicyDescriptor } from '@engram/adaptive-span';
+import { BUILT_IN_COMPRESSOR_KINDS, compressivePolicyDescriptor } from '@engram/compression';
+import { expireSpanPolicyDescriptor } from '@engram/expire-span';
 import type { BackendChoice as KernelsBackendChoice } from '@engram/kernels';
+import { fifoPolicyDescriptor, type MemoryPolicyDescriptor } from '@engram/memory';
 import { z } from 'zod';
 
 /** Memory methods the command can build (SPEC 2.1, 3, 4, 5). */
@@ -10,8 +14,8 @@ export type ModelKind = (typeof modelKinds)[number];
 export const backendChoices = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const satisfies readonly KernelsBackendChoice[];
 export type BackendChoice = (typeof backendChoices)[number];
 
-/** Compression functions of SPEC 3.1. */
-export const compressorNames = ['conv', 'max-pool', 'mean-pool', 'dilated-conv', 'most-used'] as const;
+/** Compression functions of SPEC 3.1 (the built-ins @engram/compression rebuilds by name). */
+export const compressorNames = BUILT_IN_COMPRESSOR_KINDS;
 export type CompressorName = (typeof compressorNames)[number];
 
 /** Compressor training modes of SPEC 3.2. */
@@ -73,81 +77,25 @@ export const modelSectionSchema = z
   });
 export type ModelSection = z.infer<typeof modelSectionSchema>;
 
+/**
+ * The memory policy behind each model kind: its descriptor (in the policy's own package) holds the options schema,
+ * defaults, factories, temporal range and unroll that the schema, presets and builder read.
+ */
+export const policyDescriptors = {
+  txl: fifoPolicyDescriptor,
+  compressive: compressivePolicyDescriptor,
+  'expire-span': expireSpanPolicyDescriptor,
+  'adaptive-span': adaptiveSpanPolicyDescriptor,
+} as const satisfies Record<ModelKind, MemoryPolicyDescriptor>;
+
 /** Transformer-XL: FIFO memory of `memoryLength` slots per layer (SPEC 2.1). */
-export const txlMemorySchema = z.strictObject({
-  memoryLength: nonNegativeInteger,
-  /** Memory length used by `eval` (papers evaluate with longer memory); defaults to memoryLength. */
-  evalMemoryLength: nonNegativeInteger.optional(),
-});
-
-/** Compressive Transformer: regular + compressed FIFO memories (SPEC 3). */
-const compressiveMemoryObject = z.strictObject({
-  memoryLength: positiveInteger,
-  compressedLength: positiveInteger,
-  compressionRate: positiveInteger,
-  compressor: z.enum(compressorNames).default('conv'),
-  /** Default: attention-reconstruction for conv and dilated-conv, none for the others. */
-  training: z.enum(compressionTrainingModes).optional(),
-  /** Segments unrolled per gradient step in `bptt` mode. */
-  bpttSegments: z.number().int().min(2).default(2),
-  /** Dilations of the `dilated-conv` compressor. */
-  dilations: z.array(positiveInteger).nonempty().default([1, 2, 4]),
-  /** Regular memory slots used by `eval` (default memoryLength). */
-  evalMemoryLength: nonNegativeInteger.optional(),
-  /** Compressed memory slots used by `eval` (default compressedLength). */
-  evalCompressedLength: nonNegativeInteger.optional(),
-});
-export const compressiveMemorySchema = compressiveMemoryObject
-  .superRefine((memory, context) => {
-    const parametric = memory.compressor === 'conv' || memory.compressor === 'dilated-conv';
-    if (!parametric && memory.training !== undefined && memory.training !== 'none') {
-      context.addIssue({
-        code: 'custom',
-        path: ['training'],
-        message: `compressor "${memory.compressor}" has no parameters to train, so training must be "none", got "${memory.training}"`,
-      });
-    }
-  })
-  .transform((memory) => ({
-    ...memory,
-    training:
-      memory.training ??
-      (memory.compressor === 'conv' || memory.compressor === 'dilated-conv' ? 'attention-reconstruction' : 'none'),
-  }));
-
+export const txlMemorySchema = policyDescriptors.txl.optionsSchema;
+/** Compressive Transformer: regular + compressed FIFO memories (SPEC 3); default training filled in. */
+export const compressiveMemorySchema = policyDescriptors.compressive.optionsSchema;
 /** Expire-Span: learned per-memory spans, pruned memory (SPEC 4). */
-export const expireSpanMemorySchema = z.strictObject({
-  /** Lmax: the largest span a memory can be given. */
-  maxSpan: positiveInteger,
-  /** R: length of the soft ramp. */
-  ramp: positiveInteger,
-  /** Auxiliary loss coefficient. */
-  alpha: z.number().nonnegative().default(1e-6),
-  /** Initial span as a fraction of maxSpan (bias = logit of it). */
-  initFraction: z.number().gt(0).lt(1).default(0.1),
-  /** Divides the memory vector before the span predictor (64 in the small enwik8 recipe). */
-  preDiv: z.number().positive().default(1),
-  /** Random clamping of spans during training. */
-  noise: z.boolean().default(false),
-  /** Drop memories no query can see any more (false: keep them and only mask). */
-  prune: z.boolean().default(true),
-  /** Hard cap on memory slots per layer after pruning (absent: no cap). */
-  maxMemory: positiveInteger.optional(),
-});
-
+export const expireSpanMemorySchema = policyDescriptors['expire-span'].optionsSchema;
 /** Adaptive-Span baseline: one learned span per head (SPEC 5). */
-export const adaptiveSpanMemorySchema = z.strictObject({
-  /** S: the largest span. */
-  maxSpan: positiveInteger,
-  /** R: length of the soft ramp. */
-  ramp: positiveInteger,
-  /** Span loss coefficient. */
-  alpha: z.number().nonnegative().default(5e-7),
-  /** Initial span as a fraction of maxSpan. */
-  initFraction: z.number().min(0).max(1).default(0),
-  /** Memory slots kept beyond the largest span + ramp, so spans can grow between trims. */
-  buffer: nonNegativeInteger.default(64),
-});
+export const adaptiveSpanMemorySchema = policyDescriptors['adaptive-span'].optionsSchema;
 
 /** Training loop options (SPEC 7). */
 export const trainingSectionSchema = z.strictObject({
@@ -234,14 +182,10 @@ export type MemorySection = EngramConfig['memory'];
 export const knownConfigFields: readonly string[] = [
   ...new Set(
     [
-      modelSectionSchema.shape,
-      txlMemorySchema.shape,
-      compressiveMemoryObject.shape,
-      expireSpanMemorySchema.shape,
-      adaptiveSpanMemorySchema.shape,
-      trainingSectionSchema.shape,
-      dataSectionSchema.shape,
-      configSchemas.txl.shape,
-    ].flatMap((shape) => Object.keys(shape)),
+      ...[modelSectionSchema.shape, trainingSectionSchema.shape, dataSectionSchema.shape, configSchemas.txl.shape].flatMap(
+        (shape) => Object.keys(shape),
+      ),
+      ...Object.values(policyDescriptors).flatMap((descriptor) => descriptor.optionNames),
+    ],
   ),
 ];
