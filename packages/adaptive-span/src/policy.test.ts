@@ -4,7 +4,8 @@ import { maskedSoftmax } from '@engram/kernels';
 import { expectClose } from '@engram/kernels/testing';
 import { createFifoPolicy, disposeState, disposeStateExcept } from '@engram/memory';
 import type { MemoryPolicy, MemoryState, SegmentRecord } from '@engram/memory';
-import { testMemoryPolicy } from '@engram/memory/testing';
+import { testMemoryPolicy, testMemoryPolicyDescriptor } from '@engram/memory/testing';
+import { adaptiveSpanPolicyDescriptor } from './descriptor.js';
 import { createModel } from '@engram/model';
 import { afterEach, describe, expect, test } from 'vitest';
 import { AdaptiveSpanOptionError, AdaptiveSpanUsageError } from './errors.js';
@@ -17,6 +18,8 @@ testMemoryPolicy({
   // Trimming is lossless: the memory holds every key the largest span can still see.
   model: { createModel, keepEverything: () => createAdaptiveSpanPolicy({ maxSpan: 8, ramp: 2, initFraction: 0.5, buffer: 0 }) },
 });
+
+testMemoryPolicyDescriptor(adaptiveSpanPolicyDescriptor, { maxSpan: 64, ramp: 5 });
 
 const created: AdaptiveSpanPolicy[] = [];
 afterEach(() => {

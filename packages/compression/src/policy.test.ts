@@ -3,7 +3,8 @@ import * as tf from '@tensorflow/tfjs';
 import { expectClose } from '@engram/kernels/testing';
 import { createFifoPolicy, disposeState, disposeStateExcept } from '@engram/memory';
 import type { MemoryState, SegmentRecord } from '@engram/memory';
-import { testMemoryPolicy } from '@engram/memory/testing';
+import { testMemoryPolicy, testMemoryPolicyDescriptor } from '@engram/memory/testing';
+import { compressivePolicyDescriptor } from './descriptor.js';
 import { createModel } from '@engram/model';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -47,6 +48,18 @@ for (const [name, create] of conformance) {
     },
   });
 }
+
+testMemoryPolicyDescriptor(compressivePolicyDescriptor, { memoryLength: 8, compressedLength: 4, compressionRate: 3 });
+testMemoryPolicyDescriptor(
+  compressivePolicyDescriptor,
+  { memoryLength: 8, compressedLength: 4, compressionRate: 2, compressor: 'dilated-conv', training: 'bptt', bpttSegments: 3 },
+  { name: 'compressive descriptor, dilated-conv in bptt' },
+);
+testMemoryPolicyDescriptor(
+  compressivePolicyDescriptor,
+  { memoryLength: 8, compressedLength: 4, compressionRate: 2, compressor: 'most-used', evalMemoryLength: 16 },
+  { name: 'compressive descriptor, most-used' },
+);
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {

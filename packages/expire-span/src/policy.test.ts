@@ -4,7 +4,8 @@ import { maskedSoftmax } from '@engram/kernels';
 import { expectClose } from '@engram/kernels/testing';
 import { disposeState, disposeStateExcept } from '@engram/memory';
 import type { MemoryState, SegmentRecord } from '@engram/memory';
-import { testMemoryPolicy } from '@engram/memory/testing';
+import { testMemoryPolicy, testMemoryPolicyDescriptor } from '@engram/memory/testing';
+import { expireSpanPolicyDescriptor } from './descriptor.js';
 import { createModel } from '@engram/model';
 import { afterEach, describe, expect, test } from 'vitest';
 import { ExpireSpanOptionError, ExpireSpanUsageError } from './errors.js';
@@ -21,6 +22,9 @@ testMemoryPolicy({
   create: () => createExpireSpanPolicy({ maxSpan: 5, ramp: 1, prune: false }),
   name: 'MemoryPolicy conformance: expire-span without pruning',
 });
+
+testMemoryPolicyDescriptor(expireSpanPolicyDescriptor, { maxSpan: 64, ramp: 5 });
+testMemoryPolicyDescriptor(expireSpanPolicyDescriptor, { maxSpan: 64, ramp: 5, maxMemory: 20, noise: true }, { name: 'expire-span descriptor with a memory cap' });
 
 const created: ExpireSpanPolicy[] = [];
 afterEach(() => {

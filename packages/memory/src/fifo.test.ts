@@ -2,12 +2,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, test } from 'vitest';
 import { MemoryPolicyError } from './errors.js';
-import { createFifoPolicy } from './fifo.js';
+import { createFifoPolicy, fifoPolicyDescriptor } from './fifo.js';
 import type { MemoryPolicy, MemoryState, SegmentRecord } from './policy.js';
 import { disposeState, disposeStateExcept, keepState } from './state.js';
-import { testMemoryPolicy } from './testing/index.js';
+import { testMemoryPolicy, testMemoryPolicyDescriptor } from './testing/index.js';
 
 testMemoryPolicy({ create: () => createFifoPolicy({ memoryLength: 5, evalMemoryLength: 7 }) });
+testMemoryPolicyDescriptor(fifoPolicyDescriptor, { memoryLength: 6 });
+testMemoryPolicyDescriptor(fifoPolicyDescriptor, { memoryLength: 6, evalMemoryLength: 9 }, { name: 'fifo descriptor with an evaluation length' });
 testMemoryPolicy({ create: () => createFifoPolicy({ memoryLength: 0 }), name: 'MemoryPolicy conformance: fifo without memory' });
 
 const dims = { numLayers: 2, modelDim: 3, numHeads: 1, segmentLength: 2 };

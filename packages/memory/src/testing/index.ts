@@ -1,6 +1,7 @@
 // Conformance suite for MemoryPolicy implementations (ARCHITECTURE "plug-in contracts", SPEC 2.1, 2.3, 6): registers vitest tests.
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
+import type { MemoryPolicyDescriptor } from '../descriptor.js';
 import type { MemoryPolicy, MemoryState, ModelDimensions, SegmentRecord } from '../policy.js';
 import { disposeState, disposeStateExcept, keepState, stateTensors } from '../state.js';
 
@@ -482,5 +483,47 @@ export function testMemoryPolicy(options: TestMemoryPolicyOptions): void {
     }
 
     options.additionalTests?.({ create, dimensions, batchSize, record, step });
+  });
+}
+
+/**
+ * Registers vitest tests that check a policy descriptor against its policy: the kind, defaults the schema fills
+ * in, `create` and `fromSavedConfig(policy.config())` giving the same policy, and `temporalRange` equal to the
+ * live policy's for 1 to 4 layers. `input` is a configuration's options (before defaults).
+ */
+export function testMemoryPolicyDescriptor(
+  descriptor: MemoryPolicyDescriptor,
+  input: Record<string, unknown>,
+  options: { name?: string } = {},
+): void {
+  describe(options.name ?? `MemoryPolicyDescriptor conformance: ${descriptor.kind}`, () => {
+    it('fills in its defaults and refuses unknown options', () => {
+      const parsed = descriptor.optionsSchema.parse(input) as Record<string, unknown>;
+      for (const [name, value] of Object.entries(descriptor.defaults)) {
+        if (!(name in input)) expect(parsed[name], `default of ${name}`).toEqual(value);
+      }
+      for (const name of Object.keys(input)) expect(descriptor.optionNames).toContain(name);
+      expect(descriptor.optionsSchema.safeParse({ ...input, notAnOption: 1 }).success).toBe(false);
+    });
+
+    it('creates its kind, recreates it from the saved config, and reports the live temporal range', () => {
+      const parsed = descriptor.optionsSchema.parse(input);
+      const policy = descriptor.create(parsed, { seed: 3 });
+      const again = descriptor.fromSavedConfig(JSON.parse(JSON.stringify(policy.config())));
+      try {
+        expect(policy.kind).toBe(descriptor.kind);
+        expect(again.kind).toBe(descriptor.kind);
+        expect(again.config()).toEqual(policy.config());
+        for (let layers = 1; layers <= 4; layers++) {
+          expect(descriptor.temporalRange(parsed, layers)).toBe(policy.temporalRange(layers));
+          expect(again.temporalRange(layers)).toBe(policy.temporalRange(layers));
+        }
+        const unroll = descriptor.unroll(parsed);
+        expect(Number.isInteger(unroll) && unroll >= 1).toBe(true);
+      } finally {
+        policy.dispose();
+        again.dispose();
+      }
+    });
   });
 }
