@@ -35,6 +35,17 @@ describe('temporal range: one function per policy kind', () => {
     }
   });
 
+  it('the README presets table shows the same ranges', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const rows = readme.split('\n').filter((line) => /^\| (txl|compressive|expire-span|adaptive-span) \| (tiny|small|paper) \|/.test(line));
+    expect(rows).toHaveLength(modelKinds.length * presetNames.length);
+    for (const row of rows) {
+      const cells = row.split('|').map((cell) => cell.trim());
+      const [kind, preset] = [cells[1], cells[2]] as [(typeof modelKinds)[number], (typeof presetNames)[number]];
+      expect(Number(cells.at(-2)), `${kind} ${preset}`).toBe(temporalRangeOf(resolveConfig({ kind, preset })));
+    }
+  });
+
   it('fixes the two disagreements seen: Adaptive-Span tiny reaches 512, Expire-Span tiny 1054', () => {
     // Adaptive-Span: memory holds at most S = 256 slots per layer, 2 layers.
     expect(temporalRangeOf(resolveConfig({ kind: 'adaptive-span', preset: 'tiny' }))).toBe(512);
