@@ -1,5 +1,6 @@
 // Conformance kit for Compressor implementations (ARCHITECTURE "plug-in contracts"): registers vitest tests.
 import * as tf from '@tensorflow/tfjs';
+import { pseudoRandom } from '@engram/memory/testing';
 import { describe, expect, it } from 'vitest';
 import type { Compressor, CompressorInput, LayerCompressor } from '../compressor.js';
 
@@ -13,17 +14,6 @@ export interface TestCompressorOptions {
   batchSize?: number;
   /** Compression blocks in the main test block (default 3, so n = 3 * rate). */
   blocks?: number;
-}
-
-/** Deterministic pseudo-random floats in [-1, 1) (a small linear congruential generator; no tfjs RNG involved). */
-function pseudoRandom(count: number, seed: number): Float32Array {
-  const values = new Float32Array(count);
-  let state = (seed * 2654435761) >>> 0 || 1;
-  for (let index = 0; index < count; index++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    values[index] = state / 2 ** 31 - 1;
-  }
-  return values;
 }
 
 /**

@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import type { MemoryPolicyDescriptor } from '../descriptor.js';
-import type { MemoryPolicy, MemoryState, ModelDimensions, SegmentRecord } from '../policy.js';
+import type { AttentionModulation, MemoryPolicy, MemoryState, ModelDimensions, SegmentRecord } from '../policy.js';
 import { disposeState, disposeStateExcept, keepState, stateTensors } from '../state.js';
 
 /** The model configuration the suite hands to {@link ConformanceModelOptions.createModel}. */
@@ -67,7 +67,7 @@ export interface TestMemoryPolicyOptions {
 }
 
 /** Deterministic pseudo-random floats in [-1, 1) (a linear congruential generator; no tfjs RNG involved). */
-function pseudoRandom(count: number, seed: number): Float32Array {
+export function pseudoRandom(count: number, seed: number): Float32Array {
   const values = new Float32Array(count);
   let state = (seed * 2654435761) >>> 0 || 1;
   for (let index = 0; index < count; index++) {
@@ -192,6 +192,26 @@ export function testMemoryPolicy(options: TestMemoryPolicyOptions): void {
     return next;
   };
 
+  /** What one attention call of `layer` gets from the policy: keys are `[memory view; current segment]`. */
+  const modulateLayer = (
+    policy: MemoryPolicy,
+    state: MemoryState,
+    segment: SegmentRecord,
+    layer: number,
+  ): { modulation: AttentionModulation; keys: number } => {
+    const view = policy.read(state, layer);
+    const input = segment.layerInputs[layer] as tf.Tensor3D;
+    const modulation = (policy.modulate as NonNullable<MemoryPolicy['modulate']>)({
+      layer,
+      keyHidden: view.hidden ? tf.concat([view.hidden, input], 1) : input,
+      keyPositions: view.positions ? tf.concat([view.positions, segment.positions], 1) : segment.positions,
+      queryPositions: segment.positions,
+      memorySlots: view.hidden?.shape[1] ?? 0,
+      training: segment.training,
+    });
+    return { modulation, keys: (view.hidden?.shape[1] ?? 0) + segmentLength };
+  };
+
   /** Everything the model does with a policy in one step, checking what it reads and how it modulates. */
   const fullStep = (
     policy: MemoryPolicy,
@@ -208,16 +228,7 @@ export function testMemoryPolicy(options: TestMemoryPolicyOptions): void {
         () => {
           const terms: tf.Scalar[] = [];
           for (let layer = 0; layer < numLayers; layer++) {
-            const view = policy.read(state, layer);
-            const input = segment.layerInputs[layer] as tf.Tensor3D;
-            const modulation = policy.modulate!({
-              layer,
-              keyHidden: view.hidden ? tf.concat([view.hidden, input], 1) : input,
-              keyPositions: view.positions ? tf.concat([view.positions, segment.positions], 1) : segment.positions,
-              queryPositions: segment.positions,
-              memorySlots: view.hidden?.shape[1] ?? 0,
-              training,
-            });
+            const { modulation } = modulateLayer(policy, state, segment, layer);
             if (modulation.softMask) terms.push(tf.mul(tf.mean(modulation.softMask), 0.01) as tf.Scalar);
             if (modulation.auxiliaryLoss) terms.push(modulation.auxiliaryLoss);
           }
@@ -229,18 +240,11 @@ export function testMemoryPolicy(options: TestMemoryPolicyOptions): void {
     }
     tf.tidy(() => {
       for (let layer = 0; layer < numLayers; layer++) {
-        const view = policy.read(state, layer);
-        if (!policy.modulate) continue;
-        const input = segment.layerInputs[layer] as tf.Tensor3D;
-        const modulation = policy.modulate({
-          layer,
-          keyHidden: view.hidden ? tf.concat([view.hidden, input], 1) : input,
-          keyPositions: view.positions ? tf.concat([view.positions, segment.positions], 1) : segment.positions,
-          queryPositions: segment.positions,
-          memorySlots: view.hidden?.shape[1] ?? 0,
-          training,
-        });
-        const keys = (view.hidden?.shape[1] ?? 0) + segmentLength;
+        if (!policy.modulate) {
+          policy.read(state, layer);
+          continue;
+        }
+        const { modulation, keys } = modulateLayer(policy, state, segment, layer);
         if (modulation.softMask) {
           const [rows, heads, queries, keyCount] = modulation.softMask.shape;
           expect([1, batchSize]).toContain(rows);
