@@ -405,6 +405,74 @@ describe.skipIf(!onWasm)('fast wasm Transpose', () => {
   });
 });
 
+describe.skipIf(!onWasm)('fast wasm Sum over leading axes', () => {
+  beforeAll(() => registerFastKernels());
+  afterAll(() => unregisterFastKernels());
+
+  /** [shape, axis, keepDims]: leading-axis sums (the GEMM) and the stock fallbacks. */
+  const cases: [number[], number | number[], boolean][] = [
+    [[1024, 128], 0, false], // a bias gradient of the tiny step
+    [[7, 13], 0, false],
+    [[7, 13], -2, true],
+    [[3, 5, 11], [1, 0], false], // the first two axes, given out of order
+    [[3, 5, 11], [0, 1], true],
+    [[1, 9], 0, false],
+    [[37, 1], 0, false],
+    [[2, 3, 4, 5], [0, 1, 2], false],
+    [[0, 6], 0, false], // sums of no rows are zeros
+    [[6, 0], 0, false],
+    [[7, 13], 1, false], // trailing axis: stock
+    [[3, 5, 11], [0, 2], false], // not a prefix: stock
+    [[7, 13], [0, 1], false], // every axis: stock
+  ];
+
+  test('values equal a float64 loop and the cpu backend (odd shapes, keepDims, negative and unordered axes, fallbacks)', async () => {
+    const run = () =>
+      tf.tidy(() =>
+        cases.map(([shape, axis, keepDims], index) => {
+          const result = tf.sum(tf.tensor(randomValues(sizeOf(shape), 400 + index), shape), axis, keepDims);
+          return { shape: result.shape, values: Array.from(result.dataSync()) };
+        }),
+      );
+    const fast = await onBackend('wasm', run);
+    const cpu = await onBackend('cpu', run);
+    cases.forEach(([shape, axis], index) => {
+      const message = `sum over ${JSON.stringify(axis)} of [${shape}]`;
+      expect(fast[index]?.shape, message).toEqual(cpu[index]?.shape);
+      expectClose(fast[index]?.values ?? [], cpu[index]?.values ?? [], { atol: 1e-4, rtol: 1e-5, message });
+    });
+    // Against float64: column sums of the first case.
+    const [rows, columns] = [1024, 128];
+    const values = randomValues(rows * columns, 400);
+    const expected = Array.from({ length: columns }, (_, j) => {
+      let total = 0;
+      for (let i = 0; i < rows; i++) total += values[i * columns + j] as number;
+      return total;
+    });
+    expectClose(fast[0]?.values ?? [], expected, { atol: 1e-4, rtol: 1e-5 });
+  });
+
+  test('int32 sums keep the stock kernel; gradients of a broadcast bias add equal cpu; no leaks', async () => {
+    const ints = tf.tensor2d([[1, 2], [3, 4], [5, 6]], undefined, 'int32');
+    const total = tf.sum(ints, 0);
+    expect(total.dtype).toBe('int32');
+    expect(Array.from(total.dataSync())).toEqual([9, 12]);
+    tf.dispose([ints, total]);
+    const run = () =>
+      tf.tidy(() => {
+        const x = tf.tensor(randomValues(6 * 5 * 7, 450), [6, 5, 7]);
+        const bias = tf.tensor(randomValues(7, 451), [7]);
+        const weights = tf.tensor(randomValues(6 * 5 * 7, 452), [6, 5, 7]);
+        return Array.from(tf.grad((b: tf.Tensor) => tf.sum(tf.mul(tf.add(x, b), weights)))(bias).dataSync());
+      });
+    expectClose(await onBackend('wasm', run), await onBackend('cpu', run), { atol: 1e-5 });
+    const x = tf.tensor(randomValues(40 * 9, 453), [40, 9]);
+    expectNoLeak(() => tf.sum(x, 0).dispose());
+    expectNoLeak(() => tf.tidy(() => tf.sum(tf.zeros([0, 3]), 0)).dispose());
+    x.dispose();
+  });
+});
+
 describe.skipIf(!onWasm)('registration errors', () => {
   test('registerFastKernels without an initialised wasm backend throws BackendUnavailableError naming the fix', () => {
     const registry = tf.engine().registry;

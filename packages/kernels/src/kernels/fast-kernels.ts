@@ -16,7 +16,7 @@ import { HEAD_APPLY, HEAD_APPLY_TRANSPOSED, HEAD_SCORES, type HeadMatMulAttrs } 
 import { asWasmHeapBackend, heapOffset, type WasmHeapBackend } from './wasm-backend.js';
 
 /** Kernel names `registerFastKernels` replaces on the `wasm` backend. */
-export const FAST_WASM_KERNELS = [tf.BatchMatMul, tf._FusedMatMul, tf.Identity, tf.Transpose] as const;
+export const FAST_WASM_KERNELS = [tf.BatchMatMul, tf._FusedMatMul, tf.Identity, tf.Transpose, tf.Sum] as const;
 type FastKernelName = (typeof FAST_WASM_KERNELS)[number];
 
 interface Epilogue {
@@ -241,11 +241,51 @@ const sharedIdentity: tf.KernelFunc = (args) => {
   return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
 };
 
+/**
+ * Sum of float32 values over leading axes (`x [R..., C...]` summed over the R axes) as one GEMM with a single row,
+ * `1[1, R] x[R, C]`, whose A operand is one 1.0 read with column stride 0. tfjs's gradients of broadcast adds (every
+ * bias and layer-norm gain) reduce this way, and the stock kernel transposes first and then sums on one scalar loop:
+ * about 1.2 ms for a [1024, 128] input, about 10% of a tiny training step. Other reductions (trailing axes, all axes,
+ * other dtypes) keep the stock kernel.
+ */
+const fastSum: tf.KernelFunc = (args) => {
+  const x = args.inputs.x as tf.TensorInfo;
+  const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
+  const axes = tf.util.parseAxisParam(axis, x.shape).sort((first, second) => first - second);
+  const leading = axes.length > 0 && axes.length < x.shape.length && axes.every((value, index) => value === index);
+  if (x.dtype !== 'float32' || !leading) return runStock(tf.Sum, args);
+  const backend: WasmHeapBackend = asWasmHeapBackend(args.backend, 'the fast kernels');
+  const rows = size(x.shape.slice(0, axes.length));
+  const columns = size(x.shape.slice(axes.length));
+  const kept = x.shape.slice(axes.length);
+  const output = backend.makeOutput(keepDims ? [...axes.map(() => 1), ...kept] : kept, 'float32');
+  if (columns === 0) return output;
+  const one = backend.makeOutput([1], 'float32');
+  try {
+    (backend.typedArrayFromHeap(one) as Float32Array)[0] = 1;
+    if (rows === 0) (backend.typedArrayFromHeap(output) as Float32Array).fill(0);
+    else {
+      runCalls(gemmFor(backend), [
+        {
+          ...PLAIN_CALL, batch: 1, m: 1, n: columns, k: rows,
+          a: heapOffset(backend, one), aBatch: 0, aRow: 0, aColumn: 0,
+          b: heapOffset(backend, x), bBatch: 0, bRow: columns, bColumn: 1,
+          c: heapOffset(backend, output), cBatch: 0, cRow: columns,
+        },
+      ]);
+    }
+  } finally {
+    backend.disposeData(one.dataId);
+  }
+  return output;
+};
+
 const FAST_KERNEL_FUNCS: Record<FastKernelName, tf.KernelFunc> = {
   [tf.BatchMatMul]: fastBatchMatMul,
   [tf._FusedMatMul]: fastFusedMatMul,
   [tf.Identity]: sharedIdentity,
   [tf.Transpose]: (args) => fastTranspose(args, gemmFor(args.backend), () => runStock(tf.Transpose, args)),
+  [tf.Sum]: fastSum,
 };
 
 /**

@@ -8,6 +8,8 @@ export interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   /** A typed-array view on the heap memory of a tensor (invalidated when the heap grows: take it after makeOutput). */
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+  /** Frees a tensor's data made with `makeOutput` (tfjs's KernelBackend method). */
+  disposeData(dataId: tf.DataId): boolean;
 }
 
 /** What the fast kernels need beyond `WasmBackendLike`: the emscripten module and tensor heap offsets. */
