@@ -10,7 +10,7 @@ import {
   type PositionBiases,
   type RelativeAttention,
 } from '@engram/attention';
-import { clipAndApplyGradients, FusedAdamOptimizer, layerNorm, matMul, sparseSoftmaxCrossEntropy, stopGradient } from '@engram/kernels';
+import { clipAndApplyGradients, feedForwardRelu, FusedAdamOptimizer, layerNorm, matMul, sparseSoftmaxCrossEntropy, stopGradient } from '@engram/kernels';
 import {
   createFifoPolicy,
   disposeState,
@@ -449,8 +449,14 @@ export class MemoryTransformer {
 
   private feedForward(x: tf.Tensor3D, block: Block): tf.Tensor3D {
     const [batch, time, dim] = x.shape;
-    const inner = tf.add(matMul(tf.reshape(x, [batch * time, dim]), block.innerWeight as tf.Tensor2D), block.innerBias);
-    const activated = this.config.activation === 'gelu' ? gelu(inner) : tf.relu(inner);
+    const rows = tf.reshape(x, [batch * time, dim]) as tf.Tensor2D;
+    if (this.config.activation !== 'gelu') {
+      // One taped op: saves the [rows, FF] activation only, not the three tensors of the unfused chain.
+      const fused = feedForwardRelu(rows, block.innerWeight as tf.Tensor2D, block.innerBias as tf.Tensor1D, block.outerWeight as tf.Tensor2D, block.outerBias as tf.Tensor1D);
+      return tf.reshape(fused, [batch, time, dim]);
+    }
+    const inner = tf.add(matMul(rows, block.innerWeight as tf.Tensor2D), block.innerBias);
+    const activated = gelu(inner);
     const outer = tf.add(matMul(activated as tf.Tensor2D, block.outerWeight as tf.Tensor2D), block.outerBias);
     return tf.reshape(outer, [batch, time, dim]);
   }
