@@ -334,15 +334,7 @@ export class RelativeAttention {
       return { positions: project(Array.from({ length: keyCount }, (_, j) => Math.min(keyCount - 1 - j, this.effectiveClamp))) };
     }
     // Gather path: score every distinct clamped distance once, then pick per (query, key).
-    const indexValues = distanceIndex.dataSync();
-    const distinct = Array.from(new Set(indexValues)).sort((a, b) => a - b);
-    const slotOf = new Map<number, number>();
-    distinct.forEach((distance, slot) => slotOf.set(distance, slot));
-    const remapped = new Int32Array(indexValues.length);
-    for (let position = 0; position < indexValues.length; position++) {
-      remapped[position] = slotOf.get(indexValues[position] as number) as number;
-    }
-    const slotIndex = tf.tensor3d(remapped, distanceIndex.shape, 'int32');
+    const { distinct, slotIndex } = distinctDistanceSlots(distanceIndex);
     return { positions: project(distinct), positionIndex: slotIndex };
   }
 
@@ -442,6 +434,38 @@ export class RelativeAttention {
       return headApply(probabilities, values, this.numHeads);
     });
   };
+}
+
+/**
+ * The distinct values of a clamped distance index, ascending, and the index rewritten to slots into them
+ * (`slot[b, i, j] = rank of distance[b, i, j] among the distinct values`). One read of the index, then typed-array
+ * passes (a presence table over 0 .. max and a running rank): linear in the index size, no Set, Map or sort.
+ * @param distanceIndex int32 `[B, T, K]`, values >= 0
+ * @returns `distinct` (host numbers) and int32 `slotIndex` of the index's shape (the caller owns it)
+ */
+export function distinctDistanceSlots(distanceIndex: tf.Tensor3D): { distinct: number[]; slotIndex: tf.Tensor3D } {
+  const values = distanceIndex.dataSync() as Int32Array;
+  let largest = 0;
+  for (let position = 0; position < values.length; position++) if ((values[position] as number) > largest) largest = values[position] as number;
+  // A clamp of 2^31 - 1 with far-apart positions could make the table huge: fall back to sorting the distinct values.
+  if (largest > 16 * values.length + 4096) {
+    const distinct = Array.from(new Set(values)).sort((a, b) => a - b);
+    const slotOf = new Map(distinct.map((distance, slot) => [distance, slot] as const));
+    const remapped = Int32Array.from(values, (value) => slotOf.get(value) as number);
+    return { distinct, slotIndex: tf.tensor3d(remapped, distanceIndex.shape, 'int32') };
+  }
+  const slotOf = new Int32Array(largest + 1).fill(-1);
+  for (let position = 0; position < values.length; position++) slotOf[values[position] as number] = 0;
+  const distinct: number[] = [];
+  for (let distance = 0; distance <= largest; distance++) {
+    if (slotOf[distance] === 0) {
+      slotOf[distance] = distinct.length;
+      distinct.push(distance);
+    }
+  }
+  const remapped = new Int32Array(values.length);
+  for (let position = 0; position < values.length; position++) remapped[position] = slotOf[values[position] as number] as number;
+  return { distinct, slotIndex: tf.tensor3d(remapped, distanceIndex.shape, 'int32') };
 }
 
 function describe(value: unknown): string {
