@@ -47,6 +47,10 @@ function inputs(c: Case, seed: number, withSoftMask: boolean, softZeros = true) 
 }
 type Inputs = ReturnType<typeof inputs>;
 
+function tensorsOf(x: Inputs): tf.Tensor[] {
+  return [x.qu, x.qv, x.k, x.v, x.r, x.mask, ...(x.index ? [x.index] : []), ...(x.softMask ? [x.softMask] : [])];
+}
+
 function options(c: Case, x: Inputs, softMask: tf.Tensor | undefined, dropout?: { rate: number; seed: number }): RelativeAttentionCoreOptions {
   return { heads: c.heads, mask: x.mask, ...(x.index ? { positionIndex: x.index } : {}), ...(softMask ? { softMask } : {}), ...(dropout ? { dropout } : {}) };
 }
@@ -66,7 +70,7 @@ function unfused(c: Case, qu: tf.Tensor3D, qv: tf.Tensor3D, k: tf.Tensor3D, v: t
 /** Loop reference of the forward pass (no dropout). */
 function loopReference(c: Case, x: Inputs): number[] {
   const width = c.heads * c.headDim;
-  const [qu, qv, k, v, r] = [x.qu, x.qv, x.k, x.v, x.r].map((t) => t.dataSync());
+  const [qu, qv, k, v, r] = [x.qu, x.qv, x.k, x.v, x.r].map((t) => t.dataSync()) as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
   const index = x.index?.dataSync();
   const soft = x.softMask?.dataSync();
   const mask = x.mask.dataSync();
@@ -101,7 +105,8 @@ function loopReference(c: Case, x: Inputs): number[] {
         for (let j = 0; j < c.keys; j++)
           for (let e = 0; e < c.headDim; e++) {
             const column = h * c.headDim + e;
-            out[(b * c.queries + i) * width + column] += (probabilities[j] as number) * (v[(b * c.keys + j) * width + column] as number);
+            const at = (b * c.queries + i) * width + column;
+            out[at] = (out[at] as number) + (probabilities[j] as number) * (v[(b * c.keys + j) * width + column] as number);
           }
       }
   return out;
@@ -130,7 +135,7 @@ describe.each(cases)('%s', (_, c) => {
         fusedGradients.forEach((gradient, index) => expectClose(gradient, plainGradients[index] as tf.Tensor, { atol: 1e-6, rtol: 1e-5 }));
         tf.dispose([fused, plain, weights, ...fusedGradients, ...plainGradients]);
       });
-      tf.dispose(Object.values(x).filter((t): t is tf.Tensor => t instanceof tf.Tensor));
+      tf.dispose(tensorsOf(x));
     });
   }
 
@@ -147,7 +152,7 @@ describe.each(cases)('%s', (_, c) => {
       fusedGradients.forEach((gradient, index) => expectClose(gradient, plainGradients[index] as tf.Tensor, { atol: 1e-6, rtol: 1e-5 }));
       tf.dispose([fused, plain, ...fusedGradients, ...plainGradients]);
     });
-    tf.dispose(Object.values(x).filter((t): t is tf.Tensor => t instanceof tf.Tensor));
+    tf.dispose(tensorsOf(x));
   });
 });
 
@@ -162,7 +167,7 @@ test('gradients match finite differences (gather path with a soft mask, and rel-
       differentiable,
       { epsilon: 1e-2, atol: 2e-3, rtol: 2e-2 },
     );
-    tf.dispose([weights, ...Object.values(x).filter((t): t is tf.Tensor => t instanceof tf.Tensor)]);
+    tf.dispose([weights, ...tensorsOf(x)]);
   }
 });
 
@@ -176,5 +181,5 @@ test('clear errors for mismatched shapes, dtypes and rates', () => {
   expect(() => relativeAttentionCore(x.qu, x.qv, x.k, x.v, x.r, { ...options(c, x, undefined), dropout: { rate: 1, seed: 0 } })).toThrow(/rate in \[0, 1\)/);
   const wrongIndex = tf.zeros([1, 2, 2], 'int32') as tf.Tensor3D;
   expect(() => relativeAttentionCore(x.qu, x.qv, x.k, x.v, x.r, { ...options(c, x, undefined), positionIndex: wrongIndex })).toThrow(/positionIndex/);
-  tf.dispose([fewer, wrongIndex, ...Object.values(x).filter((t): t is tf.Tensor => t instanceof tf.Tensor)]);
+  tf.dispose([fewer, wrongIndex, ...tensorsOf(x)]);
 });

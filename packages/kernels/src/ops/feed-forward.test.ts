@@ -23,7 +23,7 @@ const unfused = (x: tf.Tensor2D, w1: tf.Tensor2D, b1: tf.Tensor1D, w2: tf.Tensor
 function loopReference(x: tf.Tensor2D, w1: tf.Tensor2D, b1: tf.Tensor1D, w2: tf.Tensor2D, b2: tf.Tensor1D): Float32Array {
   const [rows, width] = x.shape;
   const [hidden, out] = w2.shape;
-  const [xv, w1v, b1v, w2v, b2v] = [x, w1, b1, w2, b2].map((t) => t.dataSync());
+  const [xv, w1v, b1v, w2v, b2v] = [x, w1, b1, w2, b2].map((t) => t.dataSync()) as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
   const result = new Float32Array(rows * out);
   for (let n = 0; n < rows; n++) {
     const h = new Array<number>(hidden).fill(0).map((_, f) => {
