@@ -3,8 +3,8 @@ import * as tf from '@tensorflow/tfjs';
 import { checkGradients, expectClose, expectNoLeak } from '@engram/kernels/testing';
 import { describe, expect, test } from 'vitest';
 import { AttentionConfigError, AttentionInputError } from './errors.js';
-import { seededNormal } from './init.js';
-import { createPositionBiases, createRelativeAttention, type AttentionInput, type AttentionRandomState, type RelativeAttention } from './relative-attention.js';
+import { createRandom, seededNormal } from './init.js';
+import { createPositionBiases, createRelativeAttention, distinctDistanceSlots, type AttentionInput, type AttentionRandomState, type RelativeAttention } from './relative-attention.js';
 import { naiveRelativeAttention } from './testing/naive.js';
 
 const modelDim = 8;
@@ -365,5 +365,25 @@ describe('lifecycle and options', () => {
     tf.dispose([shortKeys, shortPositions, floatPositions, badMask]);
     disposeInput(input);
     attention.dispose();
+  });
+});
+
+describe('distinctDistanceSlots (the gather path remap)', () => {
+  test('ascending distinct distances and each entry rewritten to its rank, for small and huge distances', () => {
+    const random = createRandom(3);
+    for (const spread of [40, 2 ** 30]) {
+      const shape: [number, number, number] = [2, 3, 5];
+      const values = Array.from({ length: 30 }, () => Math.floor(random() * spread));
+      const index = tf.tensor3d(values, shape, 'int32');
+      expectNoLeak(() => {
+        const { distinct, slotIndex } = distinctDistanceSlots(index);
+        const expected = [...new Set(values)].sort((a, b) => a - b);
+        expect(distinct).toEqual(expected);
+        expect(slotIndex.shape).toEqual(shape);
+        expect(Array.from(slotIndex.dataSync())).toEqual(values.map((value) => expected.indexOf(value)));
+        slotIndex.dispose();
+      });
+      index.dispose();
+    }
   });
 });

@@ -7,6 +7,7 @@ import {
   maskedSoftmax,
   matMul,
   positionDistances,
+  relativeAttentionCore,
   relativeDistanceIndex,
   relShift,
   sinusoidEmbedding,
@@ -313,11 +314,16 @@ export class RelativeAttention {
   }
 
   /**
-   * Position scores of every query against every key, `[B, H, T, K]`.
-   * @param queriesWithV `(q + v) / sqrt(d)`, token-major `[B, T, D]`
+   * The projected sinusoids of the position term and, on the gather path, the slot of each pair's distance.
    * @param distanceIndex int32 `[B or 1, T, K]` clamped distances (read only by the gather path)
+   * @returns `positions` `[1, P, D]` (`P = K`, distances K-1 .. 0, on the rel-shift path) and `positionIndex` int32 `[B, T, K]` (gather path only)
    */
-  private positionScores(queriesWithV: tf.Tensor3D, keyCount: number, contiguous: boolean, distanceIndex: tf.Tensor3D): tf.Tensor4D {
+  private positionInputs(
+    queriesWithV: tf.Tensor3D,
+    keyCount: number,
+    contiguous: boolean,
+    distanceIndex: tf.Tensor3D,
+  ): { positions: tf.Tensor3D; positionIndex?: tf.Tensor3D } {
     const project = (distances: number[]): tf.Tensor3D => {
       // R (P x D) @ W_r, shared by every batch row: [1, P, D]. R is projected once per call.
       const sinusoid = sinusoidEmbedding(distances, this.modelDim);
@@ -325,21 +331,22 @@ export class RelativeAttention {
     };
     if (contiguous) {
       // Distances K-1 .. 0 (clamped), aligned to each query by the rel-shift trick.
-      const distances = Array.from({ length: keyCount }, (_, j) => Math.min(keyCount - 1 - j, this.effectiveClamp));
-      return relShift(headScores(queriesWithV, project(distances), this.numHeads));
+      return { positions: project(Array.from({ length: keyCount }, (_, j) => Math.min(keyCount - 1 - j, this.effectiveClamp))) };
     }
     // Gather path: score every distinct clamped distance once, then pick per (query, key).
-    const indexValues = distanceIndex.dataSync();
-    const distinct = Array.from(new Set(indexValues)).sort((a, b) => a - b);
-    const slotOf = new Map<number, number>();
-    distinct.forEach((distance, slot) => slotOf.set(distance, slot));
-    const remapped = new Int32Array(indexValues.length);
-    for (let position = 0; position < indexValues.length; position++) {
-      remapped[position] = slotOf.get(indexValues[position] as number) as number;
-    }
-    const slotIndex = tf.tensor3d(remapped, distanceIndex.shape, 'int32');
-    const scores = headScores(queriesWithV, project(distinct), this.numHeads); // [B, H, T, P]
-    return gatherRelativeScores(scores, slotIndex, { validateIndex: false });
+    const { distinct, slotIndex } = distinctDistanceSlots(distanceIndex);
+    return { positions: project(distinct), positionIndex: slotIndex };
+  }
+
+  /**
+   * Position scores of every query against every key, `[B, H, T, K]` (the unfused path).
+   * @param queriesWithV `(q + v) / sqrt(d)`, token-major `[B, T, D]`
+   * @param distanceIndex int32 `[B or 1, T, K]` clamped distances (read only by the gather path)
+   */
+  private positionScores(queriesWithV: tf.Tensor3D, keyCount: number, contiguous: boolean, distanceIndex: tf.Tensor3D): tf.Tensor4D {
+    const { positions, positionIndex } = this.positionInputs(queriesWithV, keyCount, contiguous, distanceIndex);
+    const scores = headScores(queriesWithV, positions, this.numHeads); // [B, H, T, P]
+    return positionIndex === undefined ? relShift(scores) : gatherRelativeScores(scores, positionIndex, { validateIndex: false });
   }
 
   /** Attention of the current segment over `[memory; current]` (SPEC 2.2). */
@@ -361,7 +368,6 @@ export class RelativeAttention {
       const v = tf.reshape(this.positionBiases.v, [modelDim]);
       const queriesWithU = tf.mul(tf.add(projectedQueries, u), scale) as tf.Tensor3D;
       const queriesWithV = tf.mul(tf.add(projectedQueries, v), scale) as tf.Tensor3D;
-      const content = headScores(queriesWithU, projectedKeys, numHeads); // [B, H, T, K]
       // Contiguous keys have the same relative layout in every row: row 0's mask serves all rows.
       const rowsForMask = input.contiguous ? 1 : -1;
       const maskQueryPositions = tf.slice(input.queryPositions, [0, 0], [rowsForMask, -1]) as tf.Tensor2D;
@@ -375,9 +381,23 @@ export class RelativeAttention {
               distance.causal,
               tf.step(tf.sub(input.window - 0.5, positionDistances(maskQueryPositions, maskKeyPositions))),
             );
-      const scores = tf.add(content, this.positionScores(queriesWithV, keyCount, input.contiguous, distance.index));
       const mask = tf.expandDims(causal, 1) as tf.Tensor4D; // [B or 1, 1, T, K]
       const softMask = input.softMask ? (tf.cast(input.softMask, 'float32') as tf.Tensor4D) : undefined;
+      if (!input.returnProbabilities) {
+        // One taped op from the biased queries to the weighted values: no score-sized tensor outlives this layer's
+        // backward pass (the probabilities are returned only by the unfused path below).
+        const { positions, positionIndex } = this.positionInputs(queriesWithV, keyCount, input.contiguous, distance.index);
+        const attended = relativeAttentionCore(queriesWithU, queriesWithV, projectedKeys, projectedValues, positions, {
+          heads: numHeads,
+          mask,
+          ...(positionIndex ? { positionIndex: positionIndex.shape[0] === batch ? positionIndex : (tf.tile(positionIndex, [batch, 1, 1]) as tf.Tensor3D) } : {}),
+          ...(softMask ? { softMask } : {}),
+          ...(applyDropout ? { dropout: { rate: this.dropout, seed: dropoutSeed } } : {}),
+        });
+        return { output: project(tf.reshape(attended, [batch * queryCount, modelDim]) as tf.Tensor2D, this.output, queryCount) };
+      }
+      const content = headScores(queriesWithU, projectedKeys, numHeads); // [B, H, T, K]
+      const scores = tf.add(content, this.positionScores(queriesWithV, keyCount, input.contiguous, distance.index));
       const probabilities = maskedSoftmax(scores, softMask ? { mask, softMask } : { mask }) as tf.Tensor4D;
       const used = applyDropout ? (tf.dropout(probabilities, this.dropout, undefined, dropoutSeed) as tf.Tensor4D) : probabilities;
       const attended = headApply(used, projectedValues, numHeads); // [B, T, D]
@@ -414,6 +434,38 @@ export class RelativeAttention {
       return headApply(probabilities, values, this.numHeads);
     });
   };
+}
+
+/**
+ * The distinct values of a clamped distance index, ascending, and the index rewritten to slots into them
+ * (`slot[b, i, j] = rank of distance[b, i, j] among the distinct values`). One read of the index, then typed-array
+ * passes (a presence table over 0 .. max and a running rank): linear in the index size, no Set, Map or sort.
+ * @param distanceIndex int32 `[B, T, K]`, values >= 0
+ * @returns `distinct` (host numbers) and int32 `slotIndex` of the index's shape (the caller owns it)
+ */
+export function distinctDistanceSlots(distanceIndex: tf.Tensor3D): { distinct: number[]; slotIndex: tf.Tensor3D } {
+  const values = distanceIndex.dataSync() as Int32Array;
+  let largest = 0;
+  for (let position = 0; position < values.length; position++) if ((values[position] as number) > largest) largest = values[position] as number;
+  // A clamp of 2^31 - 1 with far-apart positions could make the table huge: fall back to sorting the distinct values.
+  if (largest > 16 * values.length + 4096) {
+    const distinct = Array.from(new Set(values)).sort((a, b) => a - b);
+    const slotOf = new Map(distinct.map((distance, slot) => [distance, slot] as const));
+    const remapped = Int32Array.from(values, (value) => slotOf.get(value) as number);
+    return { distinct, slotIndex: tf.tensor3d(remapped, distanceIndex.shape, 'int32') };
+  }
+  const slotOf = new Int32Array(largest + 1).fill(-1);
+  for (let position = 0; position < values.length; position++) slotOf[values[position] as number] = 0;
+  const distinct: number[] = [];
+  for (let distance = 0; distance <= largest; distance++) {
+    if (slotOf[distance] === 0) {
+      slotOf[distance] = distinct.length;
+      distinct.push(distance);
+    }
+  }
+  const remapped = new Int32Array(values.length);
+  for (let position = 0; position < values.length; position++) remapped[position] = slotOf[values[position] as number] as number;
+  return { distinct, slotIndex: tf.tensor3d(remapped, distanceIndex.shape, 'int32') };
 }
 
 function describe(value: unknown): string {

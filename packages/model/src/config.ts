@@ -36,6 +36,13 @@ export interface ModelConfig {
   sameLength?: boolean;
   /** Feed-forward activation (default `relu`; `gelu` is the tanh approximation). */
   activation?: 'relu' | 'gelu';
+  /**
+   * Gradient checkpointing (default false): in `trainStep` each block keeps only its inputs for the backward pass,
+   * which reruns the block's forward pass to get its gradients. Same losses and gradients; costs one more forward pass
+   * of every block per step (measured in the model README) for a lower peak of tensor memory. Ignored when the policy
+   * needs attention probabilities (`needsAttentionProbabilities`).
+   */
+  recomputeBlocks?: boolean;
   /** Multiply embeddings by sqrt(D) (default false). */
   scaleEmbedding?: boolean;
   /** One u, v pair per layer instead of one shared pair (default false, as Transformer-XL). */
@@ -107,6 +114,7 @@ export function resolveConfig(config: ModelConfig): ResolvedModelConfig {
     sameLength: config.sameLength ?? false,
     activation: config.activation ?? 'relu',
     scaleEmbedding: config.scaleEmbedding ?? false,
+    recomputeBlocks: config.recomputeBlocks ?? false,
     perLayerPositionBiases: config.perLayerPositionBiases ?? false,
     seed: config.seed ?? 0,
     initStandardDeviation: config.initStandardDeviation ?? 0.02,
@@ -145,7 +153,7 @@ export function resolveConfig(config: ModelConfig): ResolvedModelConfig {
   if (!(resolved.layerNormEpsilon > 0)) {
     throw new ModelConfigError(`createModel: config.layerNormEpsilon must be > 0, got ${JSON.stringify(resolved.layerNormEpsilon)}.`);
   }
-  for (const field of ['tieEmbeddings', 'scaleEmbedding', 'perLayerPositionBiases', 'finalNorm', 'sameLength'] as const) {
+  for (const field of ['tieEmbeddings', 'scaleEmbedding', 'perLayerPositionBiases', 'finalNorm', 'sameLength', 'recomputeBlocks'] as const) {
     if (typeof resolved[field] !== 'boolean') {
       throw new ModelConfigError(`createModel: config.${field} must be a boolean, got ${JSON.stringify(resolved[field])}.`);
     }

@@ -10,7 +10,7 @@ import {
   type PositionBiases,
   type RelativeAttention,
 } from '@engram/attention';
-import { clipAndApplyGradients, FusedAdamOptimizer, layerNorm, matMul, sparseSoftmaxCrossEntropy, stopGradient } from '@engram/kernels';
+import { clipAndApplyGradients, feedForwardRelu, FusedAdamOptimizer, layerNorm, matMul, sparseSoftmaxCrossEntropy, stopGradient } from '@engram/kernels';
 import {
   createFifoPolicy,
   disposeState,
@@ -449,15 +449,101 @@ export class MemoryTransformer {
 
   private feedForward(x: tf.Tensor3D, block: Block): tf.Tensor3D {
     const [batch, time, dim] = x.shape;
-    const inner = tf.add(matMul(tf.reshape(x, [batch * time, dim]), block.innerWeight as tf.Tensor2D), block.innerBias);
-    const activated = this.config.activation === 'gelu' ? gelu(inner) : tf.relu(inner);
+    const rows = tf.reshape(x, [batch * time, dim]) as tf.Tensor2D;
+    if (this.config.activation !== 'gelu') {
+      // One taped op: saves the [rows, FF] activation only, not the three tensors of the unfused chain.
+      const fused = feedForwardRelu(rows, block.innerWeight as tf.Tensor2D, block.innerBias as tf.Tensor1D, block.outerWeight as tf.Tensor2D, block.outerBias as tf.Tensor1D);
+      return tf.reshape(fused, [batch, time, dim]);
+    }
+    const inner = tf.add(matMul(rows, block.innerWeight as tf.Tensor2D), block.innerBias);
+    const activated = gelu(inner);
     const outer = tf.add(matMul(activated as tf.Tensor2D, block.outerWeight as tf.Tensor2D), block.outerBias);
     return tf.reshape(outer, [batch, time, dim]);
+  }
+
+  /** The variables one block reads: its attention's (with the shared u, v), its norms and its feed-forward. */
+  private blockVariables(block: Block): tf.Variable[] {
+    const attention = block.attention;
+    const { u, v } = attention.positionBiases;
+    return [
+      ...new Set([...attention.variables(), u, v]),
+      block.attentionNorm.weight,
+      block.attentionNorm.bias,
+      block.innerWeight,
+      block.innerBias,
+      block.outerWeight,
+      block.outerBias,
+      block.feedForwardNorm.weight,
+      block.feedForwardNorm.bias,
+    ];
+  }
+
+  /**
+   * One block as a single taped op that keeps only its inputs (gradient checkpointing, `config.recomputeBlocks`): the
+   * forward pass frees every intermediate, and the backward pass reruns the block on a tape of its own (same dropout
+   * masks: the random counters are rewound) and takes the gradients of its inputs and variables from there.
+   * @param x `[B, T, D]`; `memory` `[B, M, D]` or null; `softMask` broadcastable to `[B, H, T, M + T]`
+   */
+  private recomputedBlock(
+    block: Block,
+    runBlock: (input: tf.Tensor3D, memory: tf.Tensor3D | null, softMask: tf.Tensor4D | undefined, keyPositions: tf.Tensor2D, queryPositions: tf.Tensor2D) => tf.Tensor3D,
+    x: tf.Tensor3D,
+    memory: tf.Tensor3D | null,
+    softMask: tf.Tensor4D | undefined,
+    keyPositions: tf.Tensor2D,
+    queryPositions: tf.Tensor2D,
+  ): tf.Tensor3D {
+    const variables = this.blockVariables(block);
+    const inputs: tf.Tensor[] = [x, ...(memory ? [memory] : []), ...(softMask ? [softMask] : [])];
+    const split = (tensors: tf.Tensor[]) => ({
+      input: tensors[0] as tf.Tensor3D,
+      hidden: memory ? (tensors[1] as tf.Tensor3D) : null,
+      soft: softMask ? (tensors[memory ? 2 : 1] as tf.Tensor4D) : undefined,
+    });
+    const randomAtStart = { model: this.dropoutCalls, attention: block.attention.getRandomState() };
+    const op = tf.customGrad((...args) => {
+      const save = args[args.length - 1] as tf.GradSaveFunc;
+      const given = args.slice(0, inputs.length) as tf.Tensor[];
+      // The positions are constants of the block: saved, since the caller's copies are gone by the backward pass.
+      save([...given, keyPositions, queryPositions]);
+      const { input, hidden, soft } = split(given);
+      return {
+        value: runBlock(input, hidden, soft, keyPositions, queryPositions),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const savedInputs = saved.slice(0, inputs.length);
+          const [savedKeyPositions, savedQueryPositions] = saved.slice(inputs.length) as [tf.Tensor2D, tf.Tensor2D];
+          const again = split(savedInputs);
+          const randomNow = { model: this.dropoutCalls, attention: block.attention.getRandomState() };
+          // tf.engine().gradients starts a fresh tape and drops it when done; the outer backward pass still needs its own.
+          const engineState = (tf.engine() as unknown as { state: { activeTape: unknown } }).state;
+          const outerTape = engineState.activeTape;
+          this.dropoutCalls = randomAtStart.model;
+          block.attention.setRandomState(randomAtStart.attention);
+          try {
+            const sources = [...savedInputs, ...variables];
+            const { value, grads } = tf.engine().gradients(
+              () => runBlock(again.input, again.hidden, again.soft, savedKeyPositions, savedQueryPositions),
+              sources,
+              dy,
+              true,
+            );
+            value.dispose();
+            return grads.map((gradient, index) => gradient ?? tf.zerosLike(sources[index] as tf.Tensor));
+          } finally {
+            engineState.activeTape = outerTape;
+            this.dropoutCalls = randomNow.model;
+            block.attention.setRandomState(randomNow.attention);
+          }
+        },
+      };
+    });
+    return op(...inputs, ...variables) as tf.Tensor3D;
   }
 
   /**
    * The forward pass of one segment (run inside a tidy or gradient scope).
    * @param detachInputs stop-gradient the layer inputs handed to the policy (needed inside a tape)
+   * @param recompute run each block as one taped op whose backward pass reruns it ({@link ModelConfig.recomputeBlocks}; inside a tape only)
    */
   private runSegment(inputs: tf.Tensor2D, state: MemoryState, training: boolean, detachInputs: boolean): SegmentPieces;
   /**
@@ -465,8 +551,8 @@ export class MemoryTransformer {
    * (adaptive models never form `[N, V]`). The targets' range is not checked here: the callers check it
    * with their one host read (an out-of-range target gives a meaningless value, never a throw).
    */
-  private runSegment(inputs: tf.Tensor2D, state: MemoryState, training: boolean, detachInputs: boolean, targets: tf.Tensor2D): TrainingPieces;
-  private runSegment(inputs: tf.Tensor2D, state: MemoryState, training: boolean, detachInputs: boolean, targets?: tf.Tensor2D): SegmentPieces | TrainingPieces {
+  private runSegment(inputs: tf.Tensor2D, state: MemoryState, training: boolean, detachInputs: boolean, targets: tf.Tensor2D, recompute?: boolean): TrainingPieces;
+  private runSegment(inputs: tf.Tensor2D, state: MemoryState, training: boolean, detachInputs: boolean, targets?: tf.Tensor2D, recompute = false): SegmentPieces | TrainingPieces {
     const c = this.config;
     const [batch, time] = inputs.shape;
     const positions = tf.tile(tf.expandDims(tf.range(state.tokensSeen, state.tokensSeen + time, 1, 'int32'), 0), [batch, 1]) as tf.Tensor2D;
@@ -492,31 +578,40 @@ export class MemoryTransformer {
       const modulation =
         this.policy.modulate?.({ layer, keyHidden, keyPositions, queryPositions: positions, memorySlots, training }) ?? {};
       if (modulation.auxiliaryLoss) auxiliaryLosses.push(modulation.auxiliaryLoss);
-      const attend = (queries: tf.Tensor3D, keys: tf.Tensor3D): tf.Tensor3D => {
-        const result = block.attention.apply({
-          queries,
-          keys,
-          queryPositions: positions,
-          keyPositions,
-          contiguous: view.contiguous,
-          ...(modulation.softMask ? { softMask: modulation.softMask } : {}),
-          returnProbabilities: needProbabilities,
-          training,
-          ...(this.sameLengthWindows ? { window: training ? this.sameLengthWindows.training : this.sameLengthWindows.evaluation } : {}),
-        });
-        if (result.probabilities) probabilities.push(result.probabilities);
-        return result.output;
+      const window = this.sameLengthWindows ? (training ? this.sameLengthWindows.training : this.sameLengthWindows.evaluation) : undefined;
+      // The block from its inputs to its output; `memory` is the policy's hidden memory (null: none) and
+      // `concatenated` the keys [memory; input] when already built. Run twice when recomputed in the backward pass.
+      const runBlock = (input: tf.Tensor3D, memory: tf.Tensor3D | null, softMask: tf.Tensor4D | undefined, allKeyPositions: tf.Tensor2D, queryPositions: tf.Tensor2D, concatenated?: tf.Tensor3D): tf.Tensor3D => {
+        const keys = concatenated ?? (memory ? (tf.concat([memory, input], 1) as tf.Tensor3D) : input);
+        const attend = (queries: tf.Tensor3D, attendedKeys: tf.Tensor3D): tf.Tensor3D => {
+          const result = block.attention.apply({
+            queries,
+            keys: attendedKeys,
+            queryPositions,
+            keyPositions: allKeyPositions,
+            contiguous: view.contiguous,
+            ...(softMask ? { softMask } : {}),
+            returnProbabilities: needProbabilities,
+            training,
+            ...(window === undefined ? {} : { window }),
+          });
+          if (result.probabilities) probabilities.push(result.probabilities);
+          return result.output;
+        };
+        let y = input;
+        if (c.norm === 'pre') {
+          // LN is per token, so the queries are the last T rows of LN([memory; x]).
+          const normedKeys = this.layerNorm(keys, block.attentionNorm);
+          const queries = memorySlots > 0 ? (tf.slice(normedKeys, [0, memorySlots, 0], [-1, time, -1]) as tf.Tensor3D) : normedKeys;
+          y = tf.add(y, this.dropout(attend(queries, normedKeys), c.dropout, training));
+          return tf.add(y, this.dropout(this.feedForward(this.layerNorm(y, block.feedForwardNorm), block), c.dropout, training));
+        }
+        y = this.layerNorm(tf.add(y, this.dropout(attend(y, keys), c.dropout, training)), block.attentionNorm);
+        return this.layerNorm(tf.add(y, this.dropout(this.feedForward(y, block), c.dropout, training)), block.feedForwardNorm);
       };
-      if (c.norm === 'pre') {
-        // LN is per token, so the queries are the last T rows of LN([memory; x]).
-        const normedKeys = this.layerNorm(keyHidden, block.attentionNorm);
-        const queries = memorySlots > 0 ? (tf.slice(normedKeys, [0, memorySlots, 0], [-1, time, -1]) as tf.Tensor3D) : normedKeys;
-        x = tf.add(x, this.dropout(attend(queries, normedKeys), c.dropout, training));
-        x = tf.add(x, this.dropout(this.feedForward(this.layerNorm(x, block.feedForwardNorm), block), c.dropout, training));
-      } else {
-        x = this.layerNorm(tf.add(x, this.dropout(attend(x, keyHidden), c.dropout, training)), block.attentionNorm);
-        x = this.layerNorm(tf.add(x, this.dropout(this.feedForward(x, block), c.dropout, training)), block.feedForwardNorm);
-      }
+      x = recompute && !needProbabilities
+        ? this.recomputedBlock(block, runBlock, x, view.hidden ?? null, modulation.softMask, keyPositions, positions)
+        : runBlock(x, view.hidden ?? null, modulation.softMask, keyPositions, positions, keyHidden);
     });
     if (this.finalNorm) x = this.layerNorm(x, this.finalNorm);
     const flat = tf.reshape(x, [batch * time, c.modelDim]) as tf.Tensor2D;
@@ -725,7 +820,7 @@ export class MemoryTransformer {
           const auxiliaryLosses: tf.Tensor[] = [];
           batches.forEach((item, index) => {
             const [rows, time] = item.inputs.shape;
-            const pieces = this.runSegment(screened.inputs[index] as tf.Tensor2D, current, true, true, item.targets);
+            const pieces = this.runSegment(screened.inputs[index] as tf.Tensor2D, current, true, true, item.targets, this.config.recomputeBlocks);
             const nll = pieces.nll;
             if (item.mask) {
               const mask = tf.reshape(tf.cast(item.mask, 'float32'), [rows * time]);

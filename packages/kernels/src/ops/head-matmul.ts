@@ -47,15 +47,16 @@ function run(kernel: string, inputs: tf.NamedTensorMap, heads: number, orElse: (
 }
 
 /** Sums a gradient over the rows of an operand that was broadcast from batch 1. */
-function reduceToBatch(gradient: tf.Tensor3D, batch: number): tf.Tensor3D {
+export function reduceToBatch(gradient: tf.Tensor3D, batch: number): tf.Tensor3D {
   return gradient.shape[0] === batch ? gradient : (tf.sum(gradient, 0, true) as tf.Tensor3D);
 }
 
-const scoresOp = (x: tf.Tensor3D, y: tf.Tensor3D, heads: number): tf.Tensor4D =>
+/** The raw per-head kernels (untaped), for fused ops of this package: scores, apply, apply transposed. */
+export const scoresOp = (x: tf.Tensor3D, y: tf.Tensor3D, heads: number): tf.Tensor4D =>
   run(HEAD_SCORES, { x, y }, heads, () => fallback.scores(x, y, heads)) as tf.Tensor4D;
-const applyOp = (p: tf.Tensor4D, y: tf.Tensor3D, heads: number): tf.Tensor3D =>
+export const applyOp = (p: tf.Tensor4D, y: tf.Tensor3D, heads: number): tf.Tensor3D =>
   run(HEAD_APPLY, { p, y }, heads, () => fallback.apply(p, y, heads)) as tf.Tensor3D;
-const applyTransposedOp = (p: tf.Tensor4D, x: tf.Tensor3D, heads: number): tf.Tensor3D =>
+export const applyTransposedOp = (p: tf.Tensor4D, x: tf.Tensor3D, heads: number): tf.Tensor3D =>
   run(HEAD_APPLY_TRANSPOSED, { p, x }, heads, () => fallback.applyTransposed(p, x, heads)) as tf.Tensor3D;
 
 function checkHeads(operation: string, heads: number, width: number): void {

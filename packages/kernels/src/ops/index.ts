@@ -1,7 +1,9 @@
 // The fused tensor ops of @engram/kernels (re-exported from the package root).
+export { relativeAttentionCore, type RelativeAttentionCoreOptions } from './attention-core.js';
 export { blockConv, causalDilatedConv } from './convolution.js';
 export { sparseSoftmaxCrossEntropy } from './cross-entropy.js';
 export { clipByGlobalNorm, clipFactor, globalGradientNorm, stopGradient, type ClippedGradients } from './gradient.js';
+export { feedForwardRelu } from './feed-forward.js';
 export { headApply, headScores } from './head-matmul.js';
 export { layerNorm } from './layer-norm.js';
 export { maskedSoftmax, type MaskedSoftmaxOptions } from './masked-softmax.js';

@@ -63,9 +63,30 @@ export function maskedSoftmax(scores: tf.Tensor, options: MaskedSoftmaxOptions =
 }
 
 /**
+ * Forward of the hard-mask path: `softmax(scores + (1 - mask) * -1e9) * mask` (untaped ops).
+ * @param scores `[..., K]`
+ * @param mask float 0/1, broadcastable to `scores`
+ */
+export function hardMaskedForward(scores: tf.Tensor, mask: tf.Tensor): tf.Tensor {
+  return tf.mul(tf.softmax(tf.add(scores, tf.mul(tf.sub(1, mask), HIDDEN_LOGIT))), mask);
+}
+
+/**
+ * Gradient of {@link hardMaskedForward} with respect to the scores, `p * (g - sum(g * p))` with `g = dy * mask` and
+ * `p` the forward output. This is the unfused ops' `s * (g - sum(g * s))` (`s` the softmax before the mask): `p`
+ * equals `s` wherever the mask is 1, and where it is 0 both `g` and the product vanish.
+ * @param dy `[..., K]`
+ * @param probabilities the forward output, `[..., K]`
+ * @param mask float 0/1, broadcastable to `dy`
+ */
+export function hardMaskedBackward(dy: tf.Tensor, probabilities: tf.Tensor, mask: tf.Tensor): tf.Tensor {
+  const upstream = tf.mul(dy, mask);
+  return tf.mul(probabilities, tf.sub(upstream, tf.sum(tf.mul(upstream, probabilities), -1, true)));
+}
+
+/**
  * `softmax(scores + (1 - mask) * -1e9) * mask` as one taped op (the hard-mask path of {@link maskedSoftmax}).
- * The gradient is the one the unfused ops give, `s * (g - sum(g * s))` with `s` the softmax and `g = dy * mask`,
- * but only `s` and the mask are saved, and the backward pass keeps one score-sized gradient instead of four
+ * Only the output and the mask are saved, and the backward pass keeps one score-sized gradient instead of four
  * (the tape keeps every gradient until it finishes). The mask is a constant here: it gets no gradient.
  * @param scores `[..., K]`
  * @param mask float, broadcastable to `scores`
@@ -73,16 +94,12 @@ export function maskedSoftmax(scores: tf.Tensor, options: MaskedSoftmaxOptions =
 function hardMaskedSoftmax(scores: tf.Tensor, mask: tf.Tensor): tf.Tensor {
   const fused = tf.customGrad((...args) => {
     const [input, save] = args as [tf.Tensor, tf.GradSaveFunc];
-    const softmax = tf.softmax(tf.add(input, tf.mul(tf.sub(1, mask), HIDDEN_LOGIT)));
-    save([softmax, mask]);
+    const probabilities = hardMaskedForward(input, mask);
+    save([probabilities, mask]);
     return {
-      value: tf.mul(softmax, mask),
+      value: probabilities,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-        tf.tidy(() => {
-          const [savedSoftmax, savedMask] = saved as [tf.Tensor, tf.Tensor];
-          const upstream = tf.mul(dy, savedMask);
-          return tf.mul(savedSoftmax, tf.sub(upstream, tf.sum(tf.mul(upstream, savedSoftmax), -1, true)));
-        }),
+        tf.tidy(() => hardMaskedBackward(dy, saved[0] as tf.Tensor, saved[1] as tf.Tensor)),
     };
   });
   return fused(scores);
@@ -98,12 +115,55 @@ function sumToShape(gradient: tf.Tensor, shape: readonly number[]): tf.Tensor {
   return tf.reshape(axes.length > 0 ? tf.sum(gradient, axes, true) : gradient, [...shape]);
 }
 
+/** What the soft-mask forward keeps for its gradient (see {@link softMaskedForward}). */
+export interface SoftMaskedPieces {
+  /** The output `w / (sum(w) + 1e-8)`. */
+  output: tf.Tensor;
+  /** `softmax(scores + (1 - visible) * -1e9) * visible`, `[..., K]`. */
+  visibleSoftmax: tf.Tensor;
+  /** `sum(w) + 1e-8`, `[..., 1]`. */
+  denominator: tf.Tensor;
+}
+
 /**
- * The soft-mask path of {@link maskedSoftmax} as one taped op: `w = softmax(scores + (1 - visible) * -1e9) *
- * visible * m`, output `w / (sum(w) + 1e-8)`. Gradients as the unfused ops give them: with `y` the output and
- * `den = sum(w) + 1e-8`, `dw = (dy - sum(dy * y)) / den`, the soft mask gets `dw * softmax * visible` (summed to
- * its shape) and the scores `s * (g - sum(g * s))` with `g = dw * m * visible`. Saved: the softmax, `visible`, `m`
- * and `den`; `visible` is a constant (no gradient), as the `== 0` test was.
+ * Forward of the soft-mask path: `w = softmax(scores + (1 - visible) * -1e9) * visible * m`, output `w / (sum(w) + 1e-8)`.
+ * @param scores `[..., K]`
+ * @param visible float 0/1, broadcastable to `scores`
+ * @param softMask float, broadcastable to `scores`
+ */
+export function softMaskedForward(scores: tf.Tensor, visible: tf.Tensor, softMask: tf.Tensor): SoftMaskedPieces {
+  const visibleSoftmax = tf.mul(tf.softmax(tf.add(scores, tf.mul(tf.sub(1, visible), HIDDEN_LOGIT))), visible);
+  const weighted = tf.mul(visibleSoftmax, softMask);
+  const denominator = tf.add(tf.sum(weighted, -1, true), 1e-8);
+  return { output: tf.div(weighted, denominator), visibleSoftmax, denominator };
+}
+
+/**
+ * Gradients of {@link softMaskedForward}, as the unfused ops give them: with `y` the output, `p` the visible softmax and
+ * `den` the denominator, `dw = (dy - sum(dy * y)) / den`, the soft mask gets `dw * p` (summed to its shape) and the
+ * scores `p * (g - sum(g * p))` with `g = dw * m * visible` (`p` stands for the softmax `s`: they differ only where
+ * `visible` is 0, where `g` and the products vanish).
+ * @returns `[gradient of the scores, gradient of the soft mask]`
+ */
+export function softMaskedBackward(
+  dy: tf.Tensor,
+  visibleSoftmax: tf.Tensor,
+  visible: tf.Tensor,
+  softMask: tf.Tensor,
+  denominator: tf.Tensor,
+): [tf.Tensor, tf.Tensor] {
+  const output = tf.div(tf.mul(visibleSoftmax, softMask), denominator);
+  const gradientWeighted = tf.div(tf.sub(dy, tf.sum(tf.mul(dy, output), -1, true)), denominator);
+  const gradientSoft = sumToShape(tf.mul(gradientWeighted, visibleSoftmax), softMask.shape);
+  const upstream = tf.mul(tf.mul(gradientWeighted, softMask), visible);
+  const gradientScores = tf.mul(visibleSoftmax, tf.sub(upstream, tf.sum(tf.mul(upstream, visibleSoftmax), -1, true)));
+  return [gradientScores, gradientSoft];
+}
+
+/**
+ * The soft-mask path of {@link maskedSoftmax} as one taped op ({@link softMaskedForward}, {@link softMaskedBackward}).
+ * Saved: the visible softmax, `visible`, `m` and the denominator; `visible` is a constant (no gradient), as the
+ * `== 0` test was.
  * @param scores `[..., K]`
  * @param visible float 0/1, broadcastable to `scores`
  * @param softMask float, broadcastable to `scores`
@@ -111,22 +171,14 @@ function sumToShape(gradient: tf.Tensor, shape: readonly number[]): tf.Tensor {
 function softMaskedSoftmax(scores: tf.Tensor, visible: tf.Tensor, softMask: tf.Tensor): tf.Tensor {
   const fused = tf.customGrad((...args) => {
     const [input, soft, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    const softmax = tf.softmax(tf.add(input, tf.mul(tf.sub(1, visible), HIDDEN_LOGIT)));
-    const weighted = tf.mul(tf.mul(softmax, visible), soft);
-    const denominator = tf.add(tf.sum(weighted, -1, true), 1e-8);
-    save([softmax, visible, soft, denominator]);
+    const { output, visibleSoftmax, denominator } = softMaskedForward(input, visible, soft);
+    save([visibleSoftmax, visible, soft, denominator]);
     return {
-      value: tf.div(weighted, denominator),
+      value: output,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
         tf.tidy(() => {
           const [savedSoftmax, savedVisible, savedSoft, savedDenominator] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-          const probabilities = tf.mul(savedSoftmax, savedVisible);
-          const output = tf.div(tf.mul(probabilities, savedSoft), savedDenominator);
-          const gradientWeighted = tf.div(tf.sub(dy, tf.sum(tf.mul(dy, output), -1, true)), savedDenominator);
-          const gradientSoft = sumToShape(tf.mul(gradientWeighted, probabilities), savedSoft.shape);
-          const upstream = tf.mul(tf.mul(gradientWeighted, savedSoft), savedVisible);
-          const gradientScores = tf.mul(savedSoftmax, tf.sub(upstream, tf.sum(tf.mul(upstream, savedSoftmax), -1, true)));
-          return [gradientScores, gradientSoft];
+          return softMaskedBackward(dy, savedSoftmax, savedVisible, savedSoft, savedDenominator);
         }),
     };
   });

@@ -42,6 +42,18 @@ function transposeFlagsAreFast(): boolean {
   return tf.getBackend() === 'wasm' && fastKernelsActive();
 }
 
+/**
+ * The gradients `[dy @ b^T, a^T @ dy]` of `a @ b` (2-D), by transpose flags while the fast wasm kernels are active and
+ * by explicit transposes elsewhere: the one place every fused op of this package takes a product's gradient from.
+ * @param upstream `[M, N]`
+ * @param a `[M, K]`
+ * @param b `[K, N]`
+ */
+export function productGradients(upstream: tf.Tensor2D, a: tf.Tensor2D, b: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D] {
+  if (transposeFlagsAreFast()) return [tf.matMul(upstream, b, false, true), tf.matMul(a, upstream, true, false)];
+  return [tf.matMul(upstream, tf.transpose(b)), tf.matMul(tf.transpose(a), upstream)];
+}
+
 function plainProduct2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   const product = tf.customGrad((...args) => {
     const [left, right, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
@@ -50,11 +62,7 @@ function plainProduct2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
       value: tf.matMul(left, right),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [savedLeft, savedRight] = saved as [tf.Tensor2D, tf.Tensor2D];
-        const upstream = dy as tf.Tensor2D;
-        if (transposeFlagsAreFast()) {
-          return [tf.matMul(upstream, savedRight, false, true), tf.matMul(savedLeft, upstream, true, false)];
-        }
-        return [tf.matMul(upstream, tf.transpose(savedRight)), tf.matMul(tf.transpose(savedLeft), upstream)];
+        return productGradients(dy as tf.Tensor2D, savedLeft, savedRight);
       },
     };
   });

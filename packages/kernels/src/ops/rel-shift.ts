@@ -17,7 +17,7 @@ import { assertTensor, describeShape } from './validate.js';
  */
 export function relShift(scores: tf.Tensor4D): tf.Tensor4D {
   assertTensor('relShift', 'scores', scores, 4, '[batch, heads, queries, keys]');
-  const [batch, heads, queries, keys] = scores.shape;
+  const [, , queries, keys] = scores.shape;
   if (keys < queries) {
     throw new InvalidArgumentError({
       operation: 'relShift',
@@ -32,19 +32,28 @@ export function relShift(scores: tf.Tensor4D): tf.Tensor4D {
   // backward pass keeps one gradient instead of four (the tape keeps every gradient until it finishes).
   const shift = tf.customGrad((...args) => {
     const [input] = args as [tf.Tensor4D, tf.GradSaveFunc];
-    const padded = tf.pad(input, [[0, 0], [0, 0], [0, 0], [1, 0]]);
-    const viewed = tf.reshape(padded, [batch, heads, keys + 1, queries]);
-    const dropped = tf.slice(viewed, [0, 0, 1, 0], [batch, heads, keys, queries]);
     return {
-      value: tf.reshape(dropped, [batch, heads, queries, keys]) as tf.Tensor4D,
-      gradFunc: (dy: tf.Tensor) =>
-        tf.tidy(() => {
-          const rows = tf.reshape(dy, [batch, heads, keys, queries]);
-          const restored = tf.pad(rows, [[0, 0], [0, 0], [1, 0], [0, 0]]);
-          const columns = tf.reshape(restored, [batch, heads, queries, keys + 1]);
-          return tf.slice(columns, [0, 0, 0, 1], [batch, heads, queries, keys]);
-        }),
+      value: shiftRelative(input),
+      gradFunc: (dy: tf.Tensor) => tf.tidy(() => shiftRelativeAdjoint(dy as tf.Tensor4D)),
     };
   });
   return shift(scores) as tf.Tensor4D;
+}
+
+/** The rel-shift itself (untaped views; `[B, H, T, K]` with `K >= T`, unchecked): see {@link relShift}. */
+export function shiftRelative(scores: tf.Tensor4D): tf.Tensor4D {
+  const [batch, heads, queries, keys] = scores.shape;
+  const padded = tf.pad(scores, [[0, 0], [0, 0], [0, 0], [1, 0]]);
+  const viewed = tf.reshape(padded, [batch, heads, keys + 1, queries]);
+  const dropped = tf.slice(viewed, [0, 0, 1, 0], [batch, heads, keys, queries]);
+  return tf.reshape(dropped, [batch, heads, queries, keys]) as tf.Tensor4D;
+}
+
+/** The adjoint of {@link shiftRelative} (its gradient): `[B, H, T, K]` to `[B, H, T, K]`. */
+export function shiftRelativeAdjoint(dy: tf.Tensor4D): tf.Tensor4D {
+  const [batch, heads, queries, keys] = dy.shape;
+  const rows = tf.reshape(dy, [batch, heads, keys, queries]);
+  const restored = tf.pad(rows, [[0, 0], [0, 0], [1, 0], [0, 0]]);
+  const columns = tf.reshape(restored, [batch, heads, queries, keys + 1]);
+  return tf.slice(columns, [0, 0, 0, 1], [batch, heads, queries, keys]) as tf.Tensor4D;
 }

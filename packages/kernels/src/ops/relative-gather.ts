@@ -72,6 +72,24 @@ export function gatherRelativeScores(
   }
   if (tf.getKernel(RELATIVE_GATHER, tf.getBackend()) !== undefined) return gatherWithKernels(positionScores, distanceIndex);
   return tf.tidy(() => {
+    const flatIndex = flatGatherIndex(positionScores.shape, distanceIndex);
+    const gatherFlat = tf.customGrad((...args) => {
+      const scores = args[0] as tf.Tensor;
+      const save = args[1] as tf.GradSaveFunc;
+      save([flatIndex]);
+      const value = tf.reshape(tf.gather(tf.reshape(scores, [total]), flatIndex), [batch, heads, queries, keys]);
+      const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor => scatterFlat(dy, saved[0] as tf.Tensor1D, positionScores.shape);
+      return { value, gradFunc };
+    });
+    return gatherFlat(positionScores) as tf.Tensor4D;
+  });
+}
+
+/** int32 `[B*H*T*K]`: the flat offset in the scores `[B or 1, H, T, P]` of every gathered element (the op path). */
+function flatGatherIndex(scoreShape: readonly number[], distanceIndex: tf.Tensor3D): tf.Tensor1D {
+  const [scoreBatch, heads, queries, distances] = scoreShape as [number, number, number, number];
+  const [batch, , keys] = distanceIndex.shape;
+  return tf.tidy(() => {
     // rowStart[b,h,i] = flat offset of positionScores[b or 0, h, i, 0].
     const rowStart = new Int32Array(batch * heads * queries);
     for (let b = 0; b < batch; b++) {
@@ -82,28 +100,50 @@ export function gatherRelativeScores(
         }
       }
     }
-    const flatIndex = tf.reshape(
-      tf.add(
-        tf.tensor4d(rowStart, [batch, heads, queries, 1], 'int32'),
-        tf.reshape(distanceIndex, [batch, 1, queries, keys]),
-      ),
+    return tf.reshape(
+      tf.add(tf.tensor4d(rowStart, [batch, heads, queries, 1], 'int32'), tf.reshape(distanceIndex, [batch, 1, queries, keys])),
       [-1],
     ) as tf.Tensor1D;
-    const gatherFlat = tf.customGrad((...args) => {
-      const scores = args[0] as tf.Tensor;
-      const save = args[1] as tf.GradSaveFunc;
-      save([flatIndex]);
-      const value = tf.reshape(tf.gather(tf.reshape(scores, [total]), flatIndex), [batch, heads, queries, keys]);
-      const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor => {
-        const index = saved[0] as tf.Tensor1D;
-        const updates = tf.reshape(dy, [-1]);
-        const summed = tf.scatterND(tf.reshape(index, [-1, 1]), updates, [total]);
-        return tf.reshape(summed, [scoreBatch, heads, queries, distances]);
-      };
-      return { value, gradFunc };
-    });
-    return gatherFlat(positionScores) as tf.Tensor4D;
   });
+}
+
+/** The adjoint of the flat gather: scatter-add `dy` back into scores of `scoreShape` (duplicates sum). */
+function scatterFlat(dy: tf.Tensor, flatIndex: tf.Tensor1D, scoreShape: readonly number[]): tf.Tensor4D {
+  const total = scoreShape.reduce((product, size) => product * size, 1);
+  return tf.tidy(() => {
+    const summed = tf.scatterND(tf.reshape(flatIndex, [-1, 1]), tf.reshape(dy, [-1]), [total]);
+    return tf.reshape(summed, scoreShape as [number, number, number, number]) as tf.Tensor4D;
+  });
+}
+
+/**
+ * Untaped forward of {@link gatherRelativeScores} for fused ops (no validation): Engram's kernel when registered,
+ * else the flat gather. Pair it with {@link relativeScatter} for the gradient.
+ * @param positionScores `[B or 1, H, T, P]`
+ * @param distanceIndex int32 `[B, T, K]` with values in `[0, P)`
+ * @returns `[B, H, T, K]`
+ */
+export function relativeGather(positionScores: tf.Tensor4D, distanceIndex: tf.Tensor3D): tf.Tensor4D {
+  if (tf.getKernel(RELATIVE_GATHER, tf.getBackend()) !== undefined) {
+    return tf.engine().runKernel(RELATIVE_GATHER, { scores: positionScores, index: distanceIndex }) as tf.Tensor4D;
+  }
+  const [batch, heads, queries] = [distanceIndex.shape[0], positionScores.shape[1], positionScores.shape[2]];
+  return tf.tidy(() => {
+    const flat = tf.reshape(positionScores, [positionScores.size]);
+    return tf.reshape(tf.gather(flat, flatGatherIndex(positionScores.shape, distanceIndex)), [batch, heads, queries, distanceIndex.shape[2]]) as tf.Tensor4D;
+  });
+}
+
+/**
+ * The adjoint of {@link relativeGather} (its gradient): `dy` `[B, H, T, K]` summed into `[scoreBatch, H, T, P]`.
+ * @param scoreShape the shape of the gathered scores `[B or 1, H, T, P]`
+ */
+export function relativeScatter(dy: tf.Tensor4D, distanceIndex: tf.Tensor3D, scoreShape: readonly number[]): tf.Tensor4D {
+  if (tf.getKernel(RELATIVE_SCATTER, tf.getBackend()) !== undefined) {
+    const attrs: RelativeScatterAttrs = { scoreBatch: scoreShape[0] as number, distances: scoreShape[3] as number };
+    return tf.engine().runKernel(RELATIVE_SCATTER, { dy, index: distanceIndex }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+  }
+  return tf.tidy(() => scatterFlat(dy, flatGatherIndex(scoreShape, distanceIndex), scoreShape));
 }
 
 /**
@@ -112,16 +152,12 @@ export function gatherRelativeScores(
  * wasm). Values and gradients equal the op path (tested).
  */
 function gatherWithKernels(positionScores: tf.Tensor4D, distanceIndex: tf.Tensor3D): tf.Tensor4D {
-  const [scoreBatch, , , distances] = positionScores.shape;
   const gather = tf.customGrad((...args) => {
     const scores = args[0] as tf.Tensor4D;
     const save = args[1] as tf.GradSaveFunc;
     save([distanceIndex]);
-    const value = tf.engine().runKernel(RELATIVE_GATHER, { scores, index: distanceIndex }) as tf.Tensor4D;
-    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor => {
-      const attrs: RelativeScatterAttrs = { scoreBatch, distances };
-      return tf.engine().runKernel(RELATIVE_SCATTER, { dy, index: saved[0] as tf.Tensor }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
-    };
+    const value = relativeGather(scores, distanceIndex);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor => relativeScatter(dy as tf.Tensor4D, saved[0] as tf.Tensor3D, positionScores.shape);
     return { value, gradFunc };
   });
   return gather(positionScores) as tf.Tensor4D;
