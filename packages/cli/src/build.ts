@@ -93,6 +93,7 @@ export function modelConfigOf(config: EngramConfig, tokenizerVocabSize: number):
     activation: model.activation,
     scaleEmbedding: model.scaleEmbedding,
     perLayerPositionBiases: model.perLayerPositionBiases,
+    recomputeBlocks: model.recomputeBlocks,
     cutoffs: model.cutoffs,
     embeddingDivisor: model.embeddingDivisor,
     ...(model.embeddingDim === undefined ? {} : { embeddingDim: model.embeddingDim }),

@@ -94,6 +94,24 @@ describe('engram train with adaptive embeddings and softmax', () => {
   });
 });
 
+describe('engram train --set model.recomputeBlocks=true', () => {
+  it('reaches the model (saved in its config) and trains to the same losses as without it', async () => {
+    const io = captureIo();
+    const plain = await trainCommand({ kind: 'txl', settings: tinySettings, out: join(root, 'recompute-off'), progress: 'none', backend: 'wasm' }, io);
+    const recomputed = await trainCommand(
+      { kind: 'txl', settings: [...tinySettings, 'model.recomputeBlocks=true'], out: join(root, 'recompute-on'), progress: 'none', backend: 'wasm' },
+      io,
+    );
+    expect(recomputed.result.lastLoss).toBeCloseTo(plain.result.lastLoss ?? Number.NaN, 5);
+    const loaded = await loadTrainedModel(join(root, 'recompute-on'));
+    try {
+      expect(loaded.model.config.recomputeBlocks).toBe(true);
+    } finally {
+      loaded.model.dispose();
+    }
+  });
+});
+
 describe('engram export --format transformer-xl and engram import', () => {
   const run = join(root, 'run');
   const pytorch = join(root, 'pytorch');

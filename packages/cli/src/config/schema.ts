@@ -49,6 +49,8 @@ export const modelSectionSchema = z
     activation: z.enum(['relu', 'gelu']).default('relu'),
     scaleEmbedding: z.boolean().default(false),
     perLayerPositionBiases: z.boolean().default(false),
+    /** Gradient checkpointing: blocks keep only their inputs and are rerun in the backward pass (less memory, about 1.25x time). */
+    recomputeBlocks: z.boolean().default(false),
     /** Adaptive input embeddings and softmax (Transformer-XL's `cutoffs`): increasing token ids splitting the vocabulary into clusters; empty: a plain softmax. */
     cutoffs: z.array(positiveInteger).default([]),
     /** Width divisor of the clusters (`div_val`): cluster i is floor(embeddingDim / divisor^i) wide. */
