@@ -6,7 +6,6 @@ import {
   headScores,
   maskedSoftmax,
   matMul,
-  positionDistances,
   relativeAttentionCore,
   relativeDistanceIndex,
   relShift,
@@ -372,15 +371,11 @@ export class RelativeAttention {
       const rowsForMask = input.contiguous ? 1 : -1;
       const maskQueryPositions = tf.slice(input.queryPositions, [0, 0], [rowsForMask, -1]) as tf.Tensor2D;
       const maskKeyPositions = tf.slice(input.keyPositions, [0, 0], [rowsForMask, -1]) as tf.Tensor2D;
-      const distance = relativeDistanceIndex(maskQueryPositions, maskKeyPositions, this.effectiveClamp);
-      // same_length: also hide keys at distance >= window ([B or 1, T, K], 1 = visible).
-      const causal =
-        input.window === undefined
-          ? distance.causal
-          : tf.mul(
-              distance.causal,
-              tf.step(tf.sub(input.window - 0.5, positionDistances(maskQueryPositions, maskKeyPositions))),
-            );
+      // same_length: the mask also hides keys at distance >= window ([B or 1, T, K], 1 = visible).
+      const distance = relativeDistanceIndex(maskQueryPositions, maskKeyPositions, this.effectiveClamp, {
+        ...(input.window === undefined ? {} : { window: input.window }),
+      });
+      const causal = distance.causal;
       const mask = tf.expandDims(causal, 1) as tf.Tensor4D; // [B or 1, 1, T, K]
       const softMask = input.softMask ? (tf.cast(input.softMask, 'float32') as tf.Tensor4D) : undefined;
       if (!input.returnProbabilities) {

@@ -109,6 +109,11 @@ test('relativeDistanceIndex: clamped distances and causal mask match loops; broa
   const broadcast = relativeDistanceIndex(queryPositions, shared, 100);
   expect(broadcast.index.shape).toEqual([2, 2, 3]);
   expect(broadcast.index.arraySync()[1]).toEqual([[3, 2, 1], [4, 3, 2]]);
+  const windowed = relativeDistanceIndex(queryPositions, keyPositions, 3, { window: 2 });
+  expect(windowed.index.arraySync()).toEqual(expectedIndex);
+  expect(windowed.causal.arraySync()).toEqual(query.map((row, b) => row.map((tq) => key[b]!.map((tk) => (tk <= tq && tq - tk < 2 ? 1 : 0)))));
+  tf.dispose([windowed.index, windowed.causal]);
+  expect(() => relativeDistanceIndex(queryPositions, keyPositions, 3, { window: 0 })).toThrow(/window/);
   expect(() => relativeDistanceIndex(queryPositions, keyPositions, -1)).toThrow(/clampLength/);
   const floatPositions = tf.tensor2d([[1, 2]]);
   expect(() => relativeDistanceIndex(floatPositions, keyPositions, 3)).toThrow(/int32/);

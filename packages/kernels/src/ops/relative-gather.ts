@@ -167,7 +167,7 @@ function gatherWithKernels(positionScores: tf.Tensor4D, distanceIndex: tf.Tensor
 export type RelativeDistanceIndex = {
   /** int32 `[B, T, K]`: `min(max(tq - tk, 0), clampLength)`, ready for `gatherRelativeScores`. */
   index: tf.Tensor3D;
-  /** float32 `[B, T, K]`: 1 where the key is visible to the query (`tk <= tq`), else 0. */
+  /** float32 `[B, T, K]`: 1 where the key is visible to the query (`tk <= tq`, and `tq - tk < window` when given), else 0. */
   causal: tf.Tensor3D;
 };
 
@@ -177,19 +177,24 @@ export type RelativeDistanceIndex = {
  * @param queryPositions int32 `[B, T]` absolute positions of the queries
  * @param keyPositions int32 `[B, K]` absolute positions of the keys
  * @param clampLength largest distance bucket; farther keys share it (use P-1 for P position buckets)
+ * @param options.window Transformer-XL's same_length: also hide keys at distance >= window (an integer >= 1)
  */
 export function relativeDistanceIndex(
   queryPositions: tf.Tensor2D,
   keyPositions: tf.Tensor2D,
   clampLength: number,
+  options: { window?: number } = {},
 ): RelativeDistanceIndex {
   assertInteger('relativeDistanceIndex', 'clampLength', clampLength, 0);
+  if (options.window !== undefined) assertInteger('relativeDistanceIndex', 'window', options.window, 1);
   checkPositions('relativeDistanceIndex', queryPositions, keyPositions);
   return tf.tidy(() => {
     const delta = positionDistances(queryPositions, keyPositions);
     const index = tf.cast(tf.clipByValue(delta, 0, clampLength), 'int32') as tf.Tensor3D;
-    // Distances are whole numbers, so `delta + 0.5 > 0` is `tk <= tq` (tf.step is 1 above 0, else 0).
-    const causal = tf.step(tf.add(delta, 0.5)) as tf.Tensor3D;
+    // Distances are whole numbers, so `delta + 0.5 > 0` is `tk <= tq` (tf.step is 1 above 0, else 0), and
+    // `window - 0.5 - delta > 0` is `delta < window`.
+    const visible = tf.step(tf.add(delta, 0.5));
+    const causal = (options.window === undefined ? visible : tf.mul(visible, tf.step(tf.sub(options.window - 0.5, delta)))) as tf.Tensor3D;
     return { index, causal };
   });
 }
