@@ -1,0 +1,3 @@
+import { engramTsup } from '@engram/tooling/tsup';
+
+export default engramTsup({ index: 'src/index.ts', node: 'src/node.ts' });
