@@ -1,16 +1,13 @@
 // Error classes of @engram/attention: stable names, a cause, and messages that say how to fix the problem.
+import { EngramError } from '@engram/core';
+import type { EngramErrorOptions } from '@engram/core';
 
 /** Options accepted by every error of this package. */
-export interface AttentionErrorOptions {
-  cause?: unknown;
-}
+export type AttentionErrorOptions = EngramErrorOptions;
 
 /** Base class of every error thrown by @engram/attention. */
-export class AttentionError extends Error {
+export class AttentionError extends EngramError {
   override readonly name: string = 'AttentionError';
-  constructor(message: string, options: AttentionErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-  }
 }
 
 /** Invalid options for creating an attention layer (width not divisible by heads, bad clamp length, ...). */

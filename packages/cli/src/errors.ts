@@ -1,12 +1,13 @@
 // Error classes of @engram/cli: each has a stable `name`, an optional `cause`, and a one-line message naming the fix.
+import { EngramError } from '@engram/core';
 
 /** Base class of every error the `engram` command reports to the user. */
-export class CliError extends Error {
+export class CliError extends EngramError {
   override name = 'CliError';
   /** Process exit code used by the command line (always non-zero). */
   readonly exitCode: number;
   constructor(message: string, options?: { cause?: unknown; exitCode?: number }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(message, { cause: options?.cause });
     this.exitCode = options?.exitCode ?? 1;
   }
 }

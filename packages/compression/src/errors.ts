@@ -1,11 +1,9 @@
 // Error classes of @engram/compression: each has a stable `name`, an optional `cause`, and a message naming the fix.
+import { EngramError } from '@engram/core';
 
 /** Base class of every error thrown by @engram/compression. */
-export class CompressionError extends Error {
+export class CompressionError extends EngramError {
   override name = 'CompressionError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 /**

@@ -1,11 +1,9 @@
 // Error classes of @engram/datasets: each has a stable `name`, an optional `cause`, and a message that names the file or parameter, what was expected, what was found, and how to fix it.
+import { EngramError, describeValue } from '@engram/core';
 
 /** Base class of every error thrown on purpose by this package. */
-export class DatasetError extends Error {
+export class DatasetError extends EngramError {
   override name = 'DatasetError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-  }
 }
 
 /** A parameter had a value outside what the function accepts. */
@@ -136,16 +134,6 @@ export class TokenizerFileError extends DatasetError {
   }
 }
 
-function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
-  if (Array.isArray(value)) return `[${value.map((item) => describeValue(item)).join(', ')}]`;
-  try {
-    return JSON.stringify(value);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
-}
 
 /** A local file or folder given as a corpus source does not exist. */
 export class SourceNotFoundError extends DatasetError {

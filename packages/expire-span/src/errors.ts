@@ -1,11 +1,9 @@
 // Error classes of @engram/expire-span: each has a stable `name`, an optional `cause`, and a message naming the fix.
+import { EngramError, describeValue } from '@engram/core';
 
 /** Base class of every error thrown by @engram/expire-span. */
-export class ExpireSpanError extends Error {
+export class ExpireSpanError extends EngramError {
   override readonly name: string = 'ExpireSpanError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-  }
 }
 
 /**
@@ -35,16 +33,4 @@ export class ExpireSpanOptionError extends ExpireSpanError {
  */
 export class ExpireSpanUsageError extends ExpireSpanError {
   override readonly name = 'ExpireSpanUsageError';
-}
-
-function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {
-    return String(value);
-  }
-  try {
-    return JSON.stringify(value);
-  } catch {
-    return typeof value;
-  }
 }

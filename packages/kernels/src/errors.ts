@@ -1,11 +1,9 @@
 // Error classes of @engram/kernels: each has a stable `name`, an optional `cause`, and a message naming the fix.
+import { EngramError } from '@engram/core';
 
 /** Base class of every error thrown by @engram/kernels. */
-export class KernelsError extends Error {
+export class KernelsError extends EngramError {
   override name = 'KernelsError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 /**

@@ -1,16 +1,13 @@
 // Error classes of @engram/memory: stable names, a cause, and messages that say how to fix the problem.
+import { EngramError } from '@engram/core';
+import type { EngramErrorOptions } from '@engram/core';
 
 /** Options accepted by every error of this package. */
-export interface MemoryErrorOptions {
-  cause?: unknown;
-}
+export type MemoryErrorOptions = EngramErrorOptions;
 
 /** Base class of every error thrown by @engram/memory. */
-export class MemoryError extends Error {
+export class MemoryError extends EngramError {
   override readonly name: string = 'MemoryError';
-  constructor(message: string, options: MemoryErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-  }
 }
 
 /** A memory policy was given invalid options or used against its contract. */

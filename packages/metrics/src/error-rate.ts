@@ -1,5 +1,6 @@
 // Error rate on labelled positions only (SPEC 7, copy and collision tasks): wrong predictions / labelled positions.
-import { EmptyMetricError, InvalidMetricInputError, describeValue } from './errors.js';
+import { describeValue } from '@engram/core';
+import { EmptyMetricError, InvalidMetricInputError } from './errors.js';
 
 /**
  * Error rate `errors / labelled`.

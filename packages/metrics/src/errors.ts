@@ -1,11 +1,9 @@
 // Error classes of @engram/metrics: each has a stable `name`, an optional `cause`, and a message naming the fix.
+import { EngramError } from '@engram/core';
 
 /** Base class of every error thrown by @engram/metrics. */
-export class MetricsError extends Error {
+export class MetricsError extends EngramError {
   override name = 'MetricsError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 /**
@@ -41,15 +39,4 @@ export class EmptyMetricError extends MetricsError {
     super(`${metric}: nothing has been recorded yet, so the value is undefined. ${fix}`, options);
     this.metric = metric;
   }
-}
-
-/** Describes a value for an error message: its type and a short rendering. */
-export function describeValue(value: unknown): string {
-  if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : String(value);
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
-  if (value === null) return 'null';
-  if (value === undefined) return 'undefined';
-  if (Array.isArray(value)) return `an array of length ${value.length}`;
-  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name} of length ${(value as unknown as ArrayLike<number>).length}`;
-  return typeof value;
 }

@@ -1,5 +1,6 @@
 // Bits per character/byte and perplexity over a whole split (SPEC 7): total NLL over total count, never a mean of per-batch means.
-import { EmptyMetricError, InvalidMetricInputError, describeValue } from './errors.js';
+import { describeValue } from '@engram/core';
+import { EmptyMetricError, InvalidMetricInputError } from './errors.js';
 
 function requireFiniteNonNegative(operation: string, parameter: string, value: number, fix: string): void {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {

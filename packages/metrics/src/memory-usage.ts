@@ -1,5 +1,6 @@
 // Memory metrics: tensor bytes held by the tensor engine (sampled peak) and the process's resident set size.
-import { InvalidMetricInputError, describeValue } from './errors.js';
+import { describeValue } from '@engram/core';
+import { InvalidMetricInputError } from './errors.js';
 
 /** What the tracker needs from the tensor engine: `tf.memory()` has this shape. */
 export interface EngineMemoryInfo {

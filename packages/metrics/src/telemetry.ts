@@ -1,5 +1,6 @@
 // Per-layer memory-size and span telemetry over training steps (SPEC 4 "Telemetry"), summarised per layer.
-import { EmptyMetricError, InvalidMetricInputError, describeValue } from './errors.js';
+import { describeValue } from '@engram/core';
+import { EmptyMetricError, InvalidMetricInputError } from './errors.js';
 
 /**
  * One step's per-layer numbers. Structurally the same as `PolicyTelemetry` of `@engram/memory`

@@ -1,5 +1,6 @@
 // Temporal range of a memory configuration (SPEC 3): how far back, in tokens, information can travel through memory.
-import { InvalidMetricInputError, describeValue } from './errors.js';
+import { describeValue } from '@engram/core';
+import { InvalidMetricInputError } from './errors.js';
 
 /**
  * What computes a temporal range from plain settings: a memory policy descriptor (`fifoPolicyDescriptor` of

@@ -1,5 +1,6 @@
 // Wall-clock timing: a stopwatch, time per batch and throughput in tokens per second.
-import { EmptyMetricError, InvalidMetricInputError, describeValue } from './errors.js';
+import { describeValue } from '@engram/core';
+import { EmptyMetricError, InvalidMetricInputError } from './errors.js';
 
 /** A monotonic clock in seconds. The default reads `process.hrtime.bigint()`. */
 export type Clock = () => number;

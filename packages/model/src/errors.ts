@@ -1,16 +1,13 @@
 // Error classes of @engram/model: stable names, a cause, and messages that say how to fix the problem.
+import { EngramError } from '@engram/core';
+import type { EngramErrorOptions } from '@engram/core';
 
 /** Options accepted by every error of this package. */
-export interface ModelErrorOptions {
-  cause?: unknown;
-}
+export type ModelErrorOptions = EngramErrorOptions;
 
 /** Base class of every error thrown by @engram/model. */
-export class ModelError extends Error {
+export class ModelError extends EngramError {
   override readonly name: string = 'ModelError';
-  constructor(message: string, options: ModelErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-  }
 }
 
 /** A model configuration field is missing or out of range. */

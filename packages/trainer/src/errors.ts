@@ -1,11 +1,9 @@
 // Error classes of @engram/trainer: each has a stable `name`, an optional `cause`, and a message naming the fix.
+import { EngramError } from '@engram/core';
 
 /** Base class of every error thrown by @engram/trainer. */
-export class TrainerError extends Error {
+export class TrainerError extends EngramError {
   override name = 'TrainerError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 /**
@@ -125,14 +123,4 @@ export class CheckpointMismatchError extends TrainerError {
     super(`checkpoint ${path} does not match this run: ${reason}`, options);
     this.path = path;
   }
-}
-
-/** Describes a value for an error message: its type and a short rendering. */
-export function describeValue(value: unknown): string {
-  if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : String(value);
-  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
-  if (value === null) return 'null';
-  if (value === undefined) return 'undefined';
-  if (Array.isArray(value)) return `an array of length ${value.length}`;
-  return typeof value;
 }

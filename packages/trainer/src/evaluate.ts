@@ -7,7 +7,8 @@ import { disposeState } from '@engram/memory';
 import { ErrorRateAccumulator, NllAccumulator, Stopwatch } from '@engram/metrics';
 import type { NllSummary } from '@engram/metrics';
 import type { MemoryTransformer } from '@engram/model';
-import { InvalidTrainOptionError, NonFiniteEvaluationError, TrainerError, describeValue } from './errors.js';
+import { describeValue } from '@engram/core';
+import { InvalidTrainOptionError, NonFiniteEvaluationError, TrainerError } from './errors.js';
 
 /** A split to evaluate on. */
 export interface EvaluationData {

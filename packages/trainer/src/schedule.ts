@@ -1,5 +1,6 @@
 // Learning-rate schedule of SPEC 7: linear warm-up, then cosine decay to a floor (the Transformer-XL recipe).
-import { InvalidTrainOptionError, describeValue } from './errors.js';
+import { describeValue } from '@engram/core';
+import { InvalidTrainOptionError } from './errors.js';
 
 /** Learning-rate schedule options. */
 export interface ScheduleOptions {

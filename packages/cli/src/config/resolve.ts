@@ -3,6 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
+import { describeValue } from '@engram/core';
 import { ConfigFileError, ConfigValidationError, UsageError, type ConfigIssue } from '../errors.js';
 import { presetConfig, presetNames, type ConfigInput, type PresetName } from './presets.js';
 import {
@@ -229,16 +230,6 @@ function isModelKind(value: unknown): value is ModelKind {
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** A short rendering of a received value for error messages: `"abc"`, `12`, `an array`, `an object`, `null`. */
-export function describeValue(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (value === null) return 'null';
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  if (Array.isArray(value)) return `an array of ${value.length}`;
-  return 'an object';
 }
 
 function quoteList(values: readonly string[]): string {

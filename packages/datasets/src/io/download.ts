@@ -6,9 +6,11 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { EngramError } from '@engram/core';
+import { writeFileAtomic } from '@engram/core/node';
 import { EnvHttpProxyAgent, interceptors, request, type Dispatcher } from 'undici';
 import { DownloadError, IntegrityError, InvalidArgumentError } from '../errors.js';
-import { formatBytes, hashFile, isNotFound, regularFileSize, removeQuietly, writeTextFileAtomically, type FileChecksum } from './files.js';
+import { formatBytes, hashFile, isNotFound, regularFileSize, removeQuietly, type FileChecksum } from './files.js';
 import { createTerminalProgressBar, type ProgressCallback } from './progress.js';
 
 /** Options of {@link downloadFile}. */
@@ -241,12 +243,13 @@ async function fetchWithRetries(url: string, destination: string, partial: strin
 }
 
 /** A failed attempt worth repeating, with the server's Retry-After when it sent one. */
-class RetryableFailure extends Error {
+class RetryableFailure extends EngramError {
+  override readonly name = 'RetryableFailure';
   constructor(
     readonly error: DownloadError,
     readonly retryAfterMilliseconds: number | null = null,
   ) {
-    super(error.message);
+    super(error.message, { cause: error });
   }
 }
 
@@ -315,7 +318,7 @@ async function transferOnce(url: string, destination: string, partial: string, d
   // It may fail while the record below is written; it is awaited right after.
   writing.catch(() => undefined);
   try {
-    await writeTextFileAtomically(recordPathFor(partial), `${JSON.stringify({ source: url, validator, totalBytes } satisfies PartialRecord)}\n`);
+    await writeFileAtomic(recordPathFor(partial), `${JSON.stringify({ source: url, validator, totalBytes } satisfies PartialRecord)}\n`);
     await writing;
   } catch (error) {
     await writing.catch(() => undefined);
