@@ -1,7 +1,7 @@
 // Writes a suite's results: bench-results/<suite>.json, <suite>.md, its SVG charts, the README.md index, and a terminal table.
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
+import { writeFileAtomic } from '@engram/core/node';
 import { barChart, renderChartSvg } from './charts.js';
 import { summarize } from './stats.js';
 import { suiteNames, suiteResultSchema, type Chart, type ModelResult, type SuiteName, type SuiteResult } from './results.js';
@@ -204,11 +204,6 @@ export function suiteMarkdown(result: SuiteResult): string {
   return lines.join('\n');
 }
 
-/** Writes `text` to `path` atomically and durably (write-file-atomic: temporary file beside it, fsync, rename). */
-export async function writeFileAtomically(path: string, text: string): Promise<void> {
-  await writeFileAtomic(path, text, { encoding: 'utf8', fsync: true });
-}
-
 /** Files written for one suite. */
 export interface WrittenFiles {
   json: string;
@@ -226,14 +221,14 @@ export async function writeSuiteResult(directory: string, result: SuiteResult): 
   await mkdir(directory, { recursive: true });
   const json = join(directory, `${checked.suite}.json`);
   const markdown = join(directory, `${checked.suite}.md`);
-  await writeFileAtomically(json, `${JSON.stringify(checked, null, 2)}\n`);
+  await writeFileAtomic(json, `${JSON.stringify(checked, null, 2)}\n`);
   const charts: string[] = [];
   for (const chart of checked.charts) {
     const file = join(directory, chartFile(checked.suite, chart.id));
-    await writeFileAtomically(file, renderChart(chart, checked.backend.name));
+    await writeFileAtomic(file, renderChart(chart, checked.backend.name));
     charts.push(file);
   }
-  await writeFileAtomically(markdown, suiteMarkdown(checked));
+  await writeFileAtomic(markdown, suiteMarkdown(checked));
   const index = await writeIndex(directory);
   return { json, markdown, charts, index };
 }
@@ -277,6 +272,6 @@ export async function writeIndex(directory: string): Promise<string> {
     if (result.claims.length > 0) lines.push('');
   }
   const file = join(directory, 'README.md');
-  await writeFileAtomically(file, lines.join('\n'));
+  await writeFileAtomic(file, lines.join('\n'));
   return file;
 }

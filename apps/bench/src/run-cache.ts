@@ -2,8 +2,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '@engram/core/node';
 import type { RunMeasurement } from './measure.js';
-import { writeFileAtomically } from './report.js';
 
 /** Bump when a change of the bench or the library makes earlier cached runs wrong. */
 export const RUN_CACHE_VERSION = 1;
@@ -77,7 +77,7 @@ export async function openRunCache(directory: string, scope: { suite: string; mo
     },
     async save(identity, run) {
       const stored: StoredRun = { version: RUN_CACHE_VERSION, identity: full(identity), storedAt: new Date().toISOString(), run };
-      await writeFileAtomically(fileOf(identity), `${JSON.stringify(stored)}\n`);
+      await writeFileAtomic(fileOf(identity), `${JSON.stringify(stored)}\n`);
       counts.stored += 1;
     },
   };

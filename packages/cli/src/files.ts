@@ -14,8 +14,8 @@ export function temporaryPathBeside(target: string, purpose: string): string {
   return join(dirname(target), `.${basename(target)}${TEMPORARY_MARKER}${purpose}-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
-/** Writes a file atomically: a temporary file beside it, fsync, rename (the one writer, from @engram/model/node). */
-export { writeFileAtomic } from '@engram/model/node';
+/** Writes a file atomically: a temporary file beside it, fsync, rename (the one writer, from @engram/core/node). */
+export { writeFileAtomic } from '@engram/core/node';
 
 /** True when `path` is missing or an empty folder. */
 export async function isMissingOrEmpty(path: string): Promise<boolean> {

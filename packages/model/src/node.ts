@@ -1,9 +1,9 @@
 // @engram/model/node: model directories, memory states and safetensors as files (Node only), written atomically.
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '@engram/core/node';
 import type { MemoryPolicy, MemoryState } from '@engram/memory';
 import type * as tf from '@tensorflow/tfjs';
-import writeFileAtomicLibrary from 'write-file-atomic';
 import { SafetensorsError, WeightsError } from './errors.js';
 import type { MemoryTransformer } from './model.js';
 import { decodeSafetensors, encodeSafetensors, type SafetensorsContents } from './safetensors.js';
@@ -19,13 +19,8 @@ import {
   type SavedModelConfig,
 } from './weights.js';
 
-/**
- * Writes `data` to `path` atomically and durably: a temporary file beside it, fsync, then a rename
- * (write-file-atomic, the writer every Engram package uses).
- */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  await writeFileAtomicLibrary(path, typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength), { fsync: true });
-}
+/** Writes `data` to `path` atomically and durably (temporary file beside it, fsync, rename): the one writer, from @engram/core/node. */
+export { writeFileAtomic };
 
 /** Writes tensors to a safetensors file atomically. */
 export async function writeSafetensors(path: string, tensors: Record<string, tf.Tensor>, metadata: Record<string, string> = {}): Promise<void> {

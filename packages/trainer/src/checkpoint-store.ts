@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
+import { writeFileAtomic } from '@engram/core/node';
 import { CorruptCheckpointError, TrainerError } from './errors.js';
 
 /** Name of the manifest file inside a checkpoint directory. */
@@ -110,7 +110,7 @@ export async function publishCheckpoint(
       createdAt: new Date().toISOString(),
       files,
     };
-    await writeFileAtomic(join(temporary, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`, { fsync: true });
+    await writeFileAtomic(join(temporary, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
     await syncPath(temporary, true);
     const final = join(root, name);
     let replaced: string | null = null;

@@ -1,7 +1,7 @@
 // Run loggers: the Logger interface, the scalars of a record (one naming for every viewer), and the JSON-lines, CSV and TensorBoard loggers.
 import { existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
+import { writeFileAtomicSync } from '@engram/core/node';
 import type { RunRecord } from './callbacks.js';
 import { TrainerError } from './errors.js';
 import { AppendOnlyFile, JsonLinesWriter } from './log.js';
@@ -115,13 +115,13 @@ export class CsvLogger implements Logger {
     const header = `${CSV_COLUMNS.join(',')}\n`;
     const warnings: string[] = [];
     if (context.resumedFromStep === null || !existsSync(this.path)) {
-      writeFileAtomic.sync(this.path, header);
+      writeFileAtomicSync(this.path, header);
     } else {
       const lines = readFileSync(this.path, 'utf8').split('\n');
       const tail = lines.pop() ?? '';
       if (tail.length > 0) warnings.push(`removed a cut-off last line (${Buffer.byteLength(tail)} bytes) from ${this.path}`);
       const kept = lines.slice(1).filter((line) => line.length > 0 && Number(line.slice(0, line.indexOf(','))) <= (context.resumedFromStep as number));
-      writeFileAtomic.sync(this.path, header + kept.map((line) => `${line}\n`).join(''));
+      writeFileAtomicSync(this.path, header + kept.map((line) => `${line}\n`).join(''));
     }
     this.#file = new AppendOnlyFile(this.path, openSync(this.path, 'a'), 'CsvLogger');
     return warnings;

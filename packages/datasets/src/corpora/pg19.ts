@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { DownloadError, EmptyCorpusError, InvalidArgumentError, MissingSplitError, SourceNotFoundError } from '../errors.js';
 import { resolveCacheDirectory } from '../io/cache.js';
-import { regularFileSize, writeTextFileAtomically } from '../io/files.js';
+import { writeFileAtomic } from '@engram/core/node';
+import { regularFileSize } from '../io/files.js';
 import { fetchIntoCache, isDirectory, normaliseLocation } from './fetch.js';
 import { PG19_BASE_URL, PG19_LISTING_URL, PG19_OFFICIAL_WORD_COUNTS, joinLocation } from './registry.js';
 import { SPLIT_NAMES, createSplit, type CorpusSplit, type SplitName } from './split.js';
@@ -225,7 +226,7 @@ async function listSplit(root: string, listingUrl: string, folder: string, force
     throw new MissingSplitError(listingUrl, folder, `objects named ${folder}/<id>.txt in the bucket listing`, 'Check `listingUrl` and `baseUrl`, or pass a local copy as `source`.');
   }
   await mkdir(root, { recursive: true });
-  await writeTextFileAtomically(cachePath, JSON.stringify(objects));
+  await writeFileAtomic(cachePath, JSON.stringify(objects));
   return objects;
 }
 

@@ -1,9 +1,8 @@
-// File helpers shared by downloads, extraction and tokenizer files: temporary names beside the target, atomic text writes, sizes and streaming hashes.
+// File helpers shared by downloads, extraction and tokenizer files: temporary names beside the target, sizes and streaming hashes.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
 
 /** Hash algorithms whose digests the corpus table and PG-19 listing provide. */
 export type ChecksumAlgorithm = 'sha256' | 'md5';
@@ -21,11 +20,6 @@ export interface FileChecksum {
 export function temporaryPathFor(destination: string): string {
   const suffix = `${process.pid}.${randomBytes(6).toString('hex')}.partial`;
   return join(dirname(destination), `.${basename(destination)}.${suffix}`);
-}
-
-/** Writes text to `path` atomically (temporary file, fsync, rename). */
-export async function writeTextFileAtomically(path: string, text: string): Promise<void> {
-  await writeFileAtomic(path, text, { encoding: 'utf8', fsync: true });
 }
 
 /** Size of a regular file in bytes, or null if it does not exist (or is not a file). */

@@ -1,13 +1,13 @@
 // Saving and loading tokenizers as JSON files (atomic write).
 import { readFile } from 'node:fs/promises';
 import { TokenizerFileError } from '../errors.js';
-import { writeTextFileAtomically } from '../io/files.js';
+import { writeFileAtomic } from '@engram/core/node';
 import { assertSameVocabulary, tokenizerFromDocument, type AnyTokenizer } from './document.js';
 import type { Tokenizer } from './types.js';
 
 /** Writes the tokenizer to `path` as JSON, atomically (temporary file + rename); a subword tokenizer is written as a Hugging Face tokenizer.json. */
 export async function saveTokenizer(tokenizer: Tokenizer, path: string): Promise<void> {
-  await writeTextFileAtomically(path, `${JSON.stringify(tokenizer.toDocument())}\n`);
+  await writeFileAtomic(path, `${JSON.stringify(tokenizer.toDocument())}\n`);
 }
 
 /**
