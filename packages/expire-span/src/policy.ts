@@ -1,5 +1,6 @@
 // The Expire-Span MemoryPolicy (SPEC 4, Sukhbaatar et al. 2021): learned spans, soft ramp mask, span loss, real pruning.
 import * as tf from '@tensorflow/tfjs';
+import { createSeededRandom, describeValue, type SeededRandomState } from '@engram/core';
 import { appendToMemory, defineMemoryPolicy } from '@engram/memory';
 import type {
   AttentionModulation,
@@ -13,7 +14,6 @@ import type {
   PolicyTelemetry,
 } from '@engram/memory';
 import { ExpireSpanOptionError, ExpireSpanUsageError } from './errors.js';
-import { createUniform } from './random.js';
 import { expireSpanAuxiliaryLoss, expireSpanMask, planPruning, predictSpans, queryKeyDistances } from './spans.js';
 
 /** The policy's kind, also written into saved configs and states. */
@@ -40,7 +40,10 @@ export interface ExpireSpanOptions {
   prune?: boolean;
   /** Hard cap on memory slots per layer: after pruning, the oldest slots beyond it are dropped (default: no cap). */
   maxMemory?: number;
-  /** Seed of the noise generator (default: drawn from Math.random). */
+  /**
+   * Seed of the noise generator (default: drawn from Math.random). The generator's position is saved with
+   * every memory state (`meta.noiseGenerator`), so a run resumed from a checkpoint draws the same noise.
+   */
   seed?: number;
   /** Accepted so that `createExpireSpanPolicy(policy.config())` works; must be `'expire-span'` when given. */
   kind?: string;
@@ -96,7 +99,8 @@ export interface ExpireSpanPolicy extends MemoryPolicy, ExpireSpanExtension {
 export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPolicy {
   const resolved = resolveOptions(options);
   const { maxSpan, ramp, alpha, initFraction, preDiv, noise, prune, maxMemory } = resolved;
-  const uniform = createUniform(resolved.seed ?? Math.floor(Math.random() * 2 ** 32));
+  const generator = createSeededRandom(resolved.seed ?? Math.floor(Math.random() * 2 ** 32));
+  const seededPosition = generator.state();
   let predictors: SpanPredictor[] = [];
   let noiseLimit: number | null = null;
   // Whether a layer memory's positions are `tokensSeen - slots .. tokensSeen - 1` in every row (rel-shift path),
@@ -233,7 +237,7 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
       // One noise draw per forward pass, shared by the layers (drawn when layer 0 is modulated).
       let limit: number | null = null;
       if (training && noise) {
-        if (layer === 0 || noiseLimit === null) noiseLimit = uniform() * maxSpan;
+        if (layer === 0 || noiseLimit === null) noiseLimit = generator.next() * maxSpan;
         limit = noiseLimit;
       }
       return tf.tidy(() => {
@@ -277,6 +281,24 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
         maxSpanSeen.push(largest);
       });
       return { memorySlots, perLayer: { meanSpan, maxSpan: maxSpanSeen } };
+    },
+
+    stateMeta: () => ({ noiseGenerator: generator.state() }),
+
+    /**
+     * Puts the noise generator where the saved state left it. A state saved before the generator position
+     * was recorded (no `meta.noiseGenerator`) restarts the generator from its seed, as a fresh policy would.
+     */
+    restoreStateMeta(meta: Readonly<Record<string, unknown>>): void {
+      const saved = meta.noiseGenerator;
+      try {
+        generator.restore(saved === undefined ? seededPosition : (saved as SeededRandomState));
+      } catch (cause) {
+        throw new ExpireSpanUsageError(
+          `expire-span policy: deserializeState: meta.noiseGenerator must be a generator state such as { algorithm: "xorshift32", state: 123 }, got ${describeValue(saved)}. The saved state is corrupt: save it again, or delete meta.noiseGenerator to restart the noise from the seed.`,
+          { cause },
+        );
+      }
     },
 
     config(): Record<string, unknown> {

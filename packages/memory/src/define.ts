@@ -135,6 +135,12 @@ export interface MemoryPolicyDefinition<Extension extends object = Record<never,
   /** Checks a saved state's `meta` before anything is restored; throw to refuse it. */
   checkSavedState?(serialized: SerializedMemoryState, kit: PolicyKit): void;
   /**
+   * The counterpart of {@link stateMeta}: takes back what the policy keeps beside the memory (e.g. a
+   * generator position) from a saved state's `meta`, once its layers passed every check. A throw
+   * refuses the state (its restored tensors are disposed).
+   */
+  restoreStateMeta?(meta: Readonly<Record<string, unknown>>, kit: PolicyKit): void;
+  /**
    * Checks one restored layer (width and extra names are already checked): a message saying what is wrong, or
    * null. A throw is passed on; either way the restored tensors are disposed.
    */
@@ -428,6 +434,7 @@ export function defineMemoryPolicy<Extension extends object = Record<never, neve
             );
           }
         });
+        definition.restoreStateMeta?.(serialized.meta, kit);
       } catch (error) {
         disposeState(state);
         throw error;
