@@ -72,6 +72,16 @@ function fresh(): { model: MemoryTransformer; policy: ExpireSpanPolicy } {
   return { model: createModel(config, { policy }), policy };
 }
 
+/** STEPS steps without interruption: the generator positions after each step and the final weights. */
+function trainStraight(): { noise: number[]; weights: Record<string, number[]> } {
+  const { model } = fresh();
+  const noise: number[] = [];
+  disposeState(trainSteps(model, model.initialState(ROWS), 0, STEPS, noise));
+  const weights = weightsOf(model);
+  model.dispose();
+  return { noise, weights };
+}
+
 const directories: string[] = [];
 afterEach(async () => {
   for (const directory of directories.splice(0)) await rm(directory, { recursive: true, force: true });
@@ -104,11 +114,7 @@ async function trainHalfSaveRestore(
 
 describe('Expire-Span resume', () => {
   test('N steps straight equal N/2 steps, save, restore into a fresh model, N/2 more: same noise draws, same weights', async () => {
-    const straight = fresh();
-    const straightNoise: number[] = [];
-    disposeState(trainSteps(straight.model, straight.model.initialState(ROWS), 0, STEPS, straightNoise));
-    const expected = weightsOf(straight.model);
-    straight.model.dispose();
+    const { noise: straightNoise, weights: expected } = trainStraight();
 
     // The noise is the seed's sequence, one draw per training step.
     const reference = createSeededRandom(OPTIONS.seed as number);
@@ -122,11 +128,7 @@ describe('Expire-Span resume', () => {
   });
 
   test('a state saved without the generator position (older files) still loads and restarts the noise from the seed', async () => {
-    const straight = fresh();
-    const straightNoise: number[] = [];
-    disposeState(trainSteps(straight.model, straight.model.initialState(ROWS), 0, STEPS, straightNoise));
-    const expected = weightsOf(straight.model);
-    straight.model.dispose();
+    const { noise: straightNoise, weights: expected } = trainStraight();
 
     const resumed = await trainHalfSaveRestore((meta) => {
       delete meta.noiseGenerator;
