@@ -72,7 +72,7 @@ export class InputError extends CliError {
  * `<name>: <message>` for errors raised by the libraries (their messages already name the fix).
  */
 export function describeError(error: unknown): string {
-  if (error instanceof CliError) return oneLine(error.message);
+  if (CliError.isInstance(error)) return oneLine(error.message);
   if (error instanceof Error) {
     const name = error.name && error.name !== 'Error' ? `${error.name}: ` : '';
     return oneLine(`${name}${error.message}`);
@@ -82,7 +82,7 @@ export function describeError(error: unknown): string {
 
 /** Exit code for a thrown value: the CliError's own code, else 1. */
 export function exitCodeOf(error: unknown): number {
-  return error instanceof CliError ? error.exitCode : 1;
+  return CliError.isInstance(error) ? error.exitCode : 1;
 }
 
 function oneLine(text: string): string {
