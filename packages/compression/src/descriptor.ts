@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { BUILT_IN_COMPRESSOR_KINDS, createCompressivePolicyFromConfig, createCompressorFromConfig } from './from-config.js';
 import { COMPRESSION_TRAINING_MODES } from './losses.js';
 import type { CompressionTraining } from './losses.js';
-import { COMPRESSIVE_KIND, compressiveTemporalRange, createCompressivePolicy } from './policy.js';
+import { createCompressivePolicy } from './policy.js';
+import { COMPRESSIVE_KIND, compressiveTemporalRange } from './policy-contract.js';
 
 /** Defaults of the optional options of a compressive configuration. */
 export const COMPRESSIVE_DEFAULTS = Object.freeze({
