@@ -41,4 +41,13 @@ export {
   createCompressivePolicyFromConfig,
   createCompressorFromConfig,
 } from './from-config.js';
-export { COMPRESSIVE_DEFAULTS, compressiveOptionsObject, compressiveOptionsSchema, compressivePolicyDescriptor } from './descriptor.js';
+export {
+  COMPRESSIVE_DEFAULTS,
+  compressiveOptionsObject,
+  compressiveOptionsSchema,
+  compressivePolicyDescriptor,
+  compressorModuleSchema,
+} from './descriptor.js';
+export type { CompressiveCreateContext, CompressorModuleReference } from './descriptor.js';
+export { compressorDescriptorProblem, defineCompressorDescriptor } from './compressor-descriptor.js';
+export type { CompressorCreateContext, CompressorDescriptor } from './compressor-descriptor.js';
