@@ -1,8 +1,8 @@
 // @engram/compression: compressive memory (SPEC 3): the Compressor contract, five compression functions, losses, policy.
 export * from './errors.js';
 export { blockMeanPositions, layerSeed, toBlocks } from './compressor-blocks.js';
-export { checkRate, validateCompressorInput } from './compressor-checks.js';
-export { assignWeights, defineCompressor } from './define-compressor.js';
+export { validateCompressorInput } from './compressor-checks.js';
+export { defineCompressor } from './define-compressor.js';
 // The variable naming helpers live in @engram/memory (every policy uses them); re-exported here for compressors.
 export { splitVariableName, uniqueVariableName, uniqueVariableScope } from '@engram/memory';
 export type {
