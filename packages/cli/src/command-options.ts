@@ -1,6 +1,6 @@
 // Flag parsers and the flags shared by the `engram` commands (commander), and how config-reading flags become config sources.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { backendChoices, modelKinds } from './config/schema.js';
+import { backendChoices, configKinds } from './config/schema.js';
 import { presetNames, type ConfigInput } from './config/presets.js';
 
 /** A commander parser of integers >= `minimum`; the error names the flag. */
@@ -39,7 +39,7 @@ export const backendOption = (): Option =>
 /** Flags shared by every command that reads a configuration. */
 export function addConfigOptions(command: Command): Command {
   return command
-    .addOption(new Option('-k, --kind <kind>', 'memory method').choices(modelKinds))
+    .addOption(new Option('-k, --kind <kind>', 'memory method (custom: your own policy module, see memory.module)').choices(configKinds))
     .addOption(new Option('-p, --preset <name>', 'starting point for the configuration (default tiny)').choices(presetNames))
     .option('-c, --config <file>', 'configuration file (.json, .yaml or .yml); flags override it')
     .option('-s, --set <path=value>', 'override one field, e.g. --set model.numLayers=4 (repeatable)', collect, []);

@@ -9,6 +9,7 @@ import { loadModel, readModelConfig, saveModel } from '@engram/model/node';
 import { assertFits, estimateInferenceBytes, savedModelShapeOf } from './budget.js';
 import { policyFromSavedConfig } from './build.js';
 import { checkRegularFile, parseJsonFile, readTextFile, SMALL_FILE_BYTES, TOKENIZER_FILE_BYTES, writeFileAtomic } from './files.js';
+import { loadSavedModules } from './config/load-modules.js';
 import { validateConfig } from './config/resolve.js';
 import type { EngramConfig } from './config/schema.js';
 import { InputError, UsageError } from './errors.js';
@@ -121,6 +122,8 @@ export async function loadTrainedModel(path: string, options: LoadTrainedModelOp
   }
   const policyConfig =
     options.evalMemoryLength === undefined ? saved.policy.config : { ...saved.policy.config, evalMemoryLength: options.evalMemoryLength };
+  // A policy or compressor from a user module: config.json names the module (see user-modules.ts).
+  await loadSavedModules(policyConfig, join(directory, CONFIG_FILE));
   const policy = policyFromSavedConfig(saved.policy.kind, policyConfig);
   const tokenizerPath = options.companions?.tokenizer ?? join(directory, TOKENIZER_FILE);
   if (!existsSync(tokenizerPath)) {

@@ -1,7 +1,9 @@
 // The five compression functions of SPEC 3.1 (Rae et al. 2019, section 3.1): max-pool, mean-pool, conv, dilated-conv, most-used.
 import * as tf from '@tensorflow/tfjs';
 import { blockConv, causalDilatedConv } from '@engram/kernels';
-import { checkRate, checkSeed, defineCompressor, toBlocks } from './compressor.js';
+import { toBlocks } from './compressor-blocks.js';
+import { checkRate, checkSeed } from './compressor-checks.js';
+import { defineCompressor } from './define-compressor.js';
 import type { Compressor, CompressorInput, CompressorOutput } from './compressor.js';
 import { InvalidCompressionOptionError } from './errors.js';
 

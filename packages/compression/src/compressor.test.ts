@@ -1,15 +1,9 @@
 // Tests of defineCompressor's contract enforcement (input validation, output checks, variables, weights I/O).
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import {
-  blockMeanPositions,
-  defineCompressor,
-  layerSeed,
-  splitVariableName,
-  toBlocks,
-  uniqueVariableName,
-  uniqueVariableScope,
-} from './compressor.js';
+import { splitVariableName, uniqueVariableName, uniqueVariableScope } from '@engram/memory';
+import { blockMeanPositions, layerSeed, toBlocks } from './compressor-blocks.js';
+import { defineCompressor } from './define-compressor.js';
 import {
   CompressionError,
   CompressionStateError,

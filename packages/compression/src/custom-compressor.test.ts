@@ -5,7 +5,7 @@ import { disposeState } from '@engram/memory';
 import { generate } from '@engram/model';
 import { describe, expect, it } from 'vitest';
 import { createExampleModel, createWeightedAverageCompressor } from '../examples/custom-compressor.js';
-import type { CompressivePolicy } from './policy.js';
+import type { CompressivePolicy } from './policy-contract.js';
 import { testCompressor } from './testing/index.js';
 
 testCompressor(() => createWeightedAverageCompressor({ rate: 2 }), { name: 'Compressor conformance: README example' });

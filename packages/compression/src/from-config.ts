@@ -9,8 +9,9 @@ import {
 import type { Compressor } from './compressor.js';
 import { InvalidCompressionOptionError } from './errors.js';
 import type { CompressionTraining } from './losses.js';
-import { COMPRESSIVE_KIND, createCompressivePolicy } from './policy.js';
-import type { CompressivePolicy } from './policy.js';
+import { createCompressivePolicy } from './policy.js';
+import { COMPRESSIVE_KIND } from './policy-contract.js';
+import type { CompressivePolicy } from './policy-contract.js';
 
 /** The kinds {@link createCompressorFromConfig} can rebuild. */
 export const BUILT_IN_COMPRESSOR_KINDS = ['max-pool', 'mean-pool', 'conv', 'dilated-conv', 'most-used'] as const;

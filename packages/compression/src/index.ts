@@ -1,17 +1,10 @@
 // @engram/compression: compressive memory (SPEC 3): the Compressor contract, five compression functions, losses, policy.
 export * from './errors.js';
-export {
-  assignWeights,
-  blockMeanPositions,
-  checkRate,
-  defineCompressor,
-  layerSeed,
-  splitVariableName,
-  toBlocks,
-  uniqueVariableName,
-  uniqueVariableScope,
-  validateCompressorInput,
-} from './compressor.js';
+export { blockMeanPositions, layerSeed, toBlocks } from './compressor-blocks.js';
+export { validateCompressorInput } from './compressor-checks.js';
+export { defineCompressor } from './define-compressor.js';
+// The variable naming helpers live in @engram/memory (every policy uses them); re-exported here for compressors.
+export { splitVariableName, uniqueVariableName, uniqueVariableScope } from '@engram/memory';
 export type {
   Compressor,
   CompressorBuildContext,
@@ -40,11 +33,21 @@ export {
   LinearDecoder,
 } from './losses.js';
 export type { CompressionTraining } from './losses.js';
-export { COMPRESSIVE_KIND, compressiveTemporalRange, createCompressivePolicy, EXTRA_KEYS } from './policy.js';
-export type { CompressionLoss, CompressivePolicy, CompressivePolicyOptions } from './policy.js';
+export { COMPRESSIVE_KIND, compressiveTemporalRange, EXTRA_KEYS } from './policy-contract.js';
+export type { CompressionLoss, CompressivePolicy, CompressivePolicyOptions } from './policy-contract.js';
+export { createCompressivePolicy } from './policy.js';
 export {
   BUILT_IN_COMPRESSOR_KINDS,
   createCompressivePolicyFromConfig,
   createCompressorFromConfig,
 } from './from-config.js';
-export { COMPRESSIVE_DEFAULTS, compressiveOptionsObject, compressiveOptionsSchema, compressivePolicyDescriptor } from './descriptor.js';
+export {
+  COMPRESSIVE_DEFAULTS,
+  compressiveOptionsObject,
+  compressiveOptionsSchema,
+  compressivePolicyDescriptor,
+  compressorModuleSchema,
+} from './descriptor.js';
+export type { CompressiveCreateContext, CompressorModuleReference } from './descriptor.js';
+export { compressorDescriptorProblem, defineCompressorDescriptor } from './compressor-descriptor.js';
+export type { CompressorCreateContext, CompressorDescriptor } from './compressor-descriptor.js';

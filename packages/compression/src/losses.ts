@@ -1,8 +1,7 @@
 // The compressor training losses of SPEC 3.2 (Rae et al. 2019, section 3.2): attention reconstruction and auto-encoding.
 import * as tf from '@tensorflow/tfjs';
 import { stopGradient } from '@engram/kernels';
-import type { ContentAttention } from '@engram/memory';
-import { uniqueVariableName } from './compressor.js';
+import { type ContentAttention, uniqueVariableName } from '@engram/memory';
 import { InvalidCompressorInputError } from './errors.js';
 
 /** How the compressor of a compressive policy is trained (SPEC 3.2). */

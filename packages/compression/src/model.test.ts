@@ -21,7 +21,7 @@ import type { Compressor } from './compressor.js';
 import { createCompressivePolicyFromConfig } from './from-config.js';
 import type { CompressionTraining } from './losses.js';
 import { createCompressivePolicy } from './policy.js';
-import type { CompressivePolicy } from './policy.js';
+import type { CompressivePolicy } from './policy-contract.js';
 
 const config: ModelConfig = {
   vocabSize: 12,

@@ -18,7 +18,7 @@ import type { Compressor } from './compressor.js';
 import { CompressionStateError, InvalidCompressionOptionError, InvalidCompressorInputError } from './errors.js';
 import type { CompressionTraining } from './losses.js';
 import { createCompressivePolicy } from './policy.js';
-import type { CompressivePolicy } from './policy.js';
+import type { CompressivePolicy } from './policy-contract.js';
 import {
   createTestAttention,
   disposeRecord,

@@ -1,237 +1,31 @@
 // The compressive MemoryPolicy (SPEC 3, Rae et al. 2019): regular FIFO of n_m, compressed FIFO of n_cm, rate c.
 import * as tf from '@tensorflow/tfjs';
 import { stopGradient } from '@engram/kernels';
-import { appendToMemory, defineMemoryPolicy } from '@engram/memory';
+import { defineMemoryPolicy } from '@engram/memory';
 import type {
   LayerMemory,
   LayerWrite,
-  MemoryPolicy,
   MemoryState,
   MemoryView,
-  ModelDimensions,
-  PolicyErrorDetails,
   PolicyKit,
   PolicyTelemetry,
   SegmentRecord,
   SerializedMemoryState,
 } from '@engram/memory';
-import { layerSeed } from './compressor.js';
-import type { Compressor, CompressorInput, LayerCompressor } from './compressor.js';
-import {
-  CompressionStateError,
-  CompressorLifecycleError,
-  InvalidCompressionOptionError,
-  InvalidCompressorInputError,
-} from './errors.js';
-import { attentionReconstructionLoss, autoEncodingLoss, COMPRESSION_TRAINING_MODES, LinearDecoder } from './losses.js';
-import type { CompressionTraining } from './losses.js';
-
-/** The compressive policy's kind. */
-export const COMPRESSIVE_KIND = 'compressive';
-
-/**
- * Names of the policy-specific tensors in `LayerMemory.extra` (all optional: absent while empty).
- * - `compressed` `[batch, C, D]`, `compressedPositions` int32 `[batch, C]`: the compressed FIFO, oldest first;
- * - `bufferHidden` `[batch, r, D]`, `bufferPositions` int32 `[batch, r]`, `bufferUsage` `[batch, r]`: evicted
- *   memories (r < c) waiting for a full block of c;
- * - `usageSum` `[batch, M]`, `usageCount` `[batch, M]` (most-used only): per regular slot, attention probability
- *   received (summed over heads and queries) and the number of queries that could see it, since it entered memory.
- */
-export const EXTRA_KEYS = [
-  'compressed',
-  'compressedPositions',
-  'bufferHidden',
-  'bufferPositions',
-  'bufferUsage',
-  'usageSum',
-  'usageCount',
-] as const;
-
-/** Options of {@link createCompressivePolicy}. */
-export interface CompressivePolicyOptions {
-  /** Regular memory slots per layer during training (n_m), an integer >= 0. */
-  memoryLength: number;
-  /** Compressed memory slots per layer during training (n_cm), an integer >= 0 (0 behaves exactly like FIFO). */
-  compressedLength: number;
-  /** The compression function f_c; the policy builds one independent instance (own parameters) per layer. */
-  compressor: Compressor;
-  /**
-   * How f_c is trained (SPEC 3.2). Default `attention-reconstruction` for trainable compressors, `none` otherwise.
-   * Modes other than `none` need a trainable compressor.
-   */
-  training?: CompressionTraining;
-  /** Regular memory slots in evaluation (`record.training === false`); default `memoryLength`. */
-  evalMemoryLength?: number;
-  /** Compressed memory slots in evaluation; default `compressedLength`. */
-  evalCompressedLength?: number;
-  /**
-   * Seed of the auto-encoding decoders' initialisation. When omitted, the decoders (and a compressor given
-   * without a seed of its own) derive their seeds from the model's seed (`ModelDimensions.seed`) when the model
-   * passes one; otherwise they are random.
-   */
-  seed?: number;
-}
-
-/** The compression loss of one segment, per layer and summed. */
-export interface CompressionLoss {
-  /** Sum over layers of the per-layer mean squared errors (a scalar the caller disposes). */
-  total: tf.Scalar;
-  /** Per layer, the loss value, or null when the layer compressed nothing this segment. */
-  perLayer: (number | null)[];
-}
-
-/** What the compressive policy adds to the {@link MemoryPolicy} contract. */
-interface CompressiveExtension {
-  /** The compressor blueprint given in the options. */
-  readonly compressor: Compressor;
-  readonly training: CompressionTraining;
-  /** Compression rate c. */
-  readonly rate: number;
-  readonly memoryLength: number;
-  readonly compressedLength: number;
-  /** The per-layer compressors (after `build`). */
-  layerCompressors(): readonly LayerCompressor[];
-  /**
-   * The compression loss of SPEC 3.2 for this segment (`attention-reconstruction` or `auto-encoding`), computed
-   * from what `write(state, record)` would evict and compress; null when no layer compresses anything now or the
-   * mode has no separate loss. `separateLoss` returns its `total`.
-   */
-  compressionLoss(state: MemoryState, record: SegmentRecord): CompressionLoss | null;
-  /**
-   * Compressor (and decoder) weights as named tensors: `compressor.layers.{l}.{name}` and
-   * `decoder.layers.{l}.weight|bias`; copies owned by the caller.
-   */
-  getWeights(): Record<string, tf.Tensor>;
-  /** Assigns weights produced by `getWeights()` of a policy with the same compressor kind, rate, width and depth. */
-  setWeights(weights: Readonly<Record<string, tf.Tensor>>): void;
-}
-
-/** The compressive policy: a {@link MemoryPolicy} plus access to its compressors and their weights. */
-export interface CompressivePolicy extends MemoryPolicy, CompressiveExtension {
-  readonly kind: typeof COMPRESSIVE_KIND;
-}
-
-/**
- * Temporal range of a compressive memory (SPEC 3): `numLayers * (n_m + c * n_cm)` tokens. The one formula the
- * policy, its descriptor, the CLI and the metrics use.
- */
-export function compressiveTemporalRange(
-  options: { memoryLength: number; compressedLength: number; rate: number },
-  numLayers: number,
-): number {
-  return numLayers * (options.memoryLength + options.rate * options.compressedLength);
-}
-
-/** The compression package's error class for a check the policy skeleton failed. */
-function compressiveError(message: string, details: PolicyErrorDetails): Error {
-  switch (details.category) {
-    case 'lifecycle':
-      return new CompressorLifecycleError(message);
-    case 'dimensions':
-      return new InvalidCompressionOptionError({
-        factory: 'compressive policy build()',
-        option: details.parameter ?? 'dimensions',
-        expected: details.expected ?? 'an integer >= 1',
-        actual: details.actual ?? 'something else',
-      });
-    case 'input':
-      return details.parameter === 'batchSize'
-        ? new InvalidCompressionOptionError({
-            factory: 'compressive policy initialState()',
-            option: 'batchSize',
-            expected: details.expected ?? 'an integer >= 1',
-            actual: details.actual ?? 'something else',
-          })
-        : new InvalidCompressorInputError({
-            operation: `compressive policy ${details.method}`,
-            parameter: details.parameter ?? 'input',
-            expected: details.expected ?? 'a valid value',
-            actual: details.actual ?? 'something else',
-          });
-    case 'state':
-      return new CompressionStateError(details.parameter ?? 'state', message);
-  }
-}
-
-interface Lengths {
-  memory: number;
-  compressed: number;
-}
-
-/** Evicted memories with their positions and (most-used) usage. */
-interface Entries {
-  hidden: tf.Tensor3D;
-  positions: tf.Tensor2D;
-  usage?: tf.Tensor2D;
-}
-
-/** Everything `write` decides for one layer. */
-interface LayerPlan {
-  regular: { hidden: tf.Tensor3D; positions: tf.Tensor2D } | null;
-  usage: { sum: tf.Tensor2D; count: tf.Tensor2D } | null;
-  /** Whole blocks of c to compress now, oldest first. */
-  block: Entries | null;
-  /** The remainder (fewer than c) waiting for the next step. */
-  buffer: Entries | null;
-}
-
-function checkLength(option: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new InvalidCompressionOptionError({
-      factory: 'createCompressivePolicy',
-      option,
-      expected: 'an integer >= 0 (memory slots per layer)',
-      actual: JSON.stringify(value),
-    });
-  }
-  return value;
-}
-
-function concatOptional<T extends tf.Tensor>(parts: (T | null | undefined)[], axis: number): T | null {
-  const present = parts.filter((part): part is T => part !== null && part !== undefined && part.shape[axis] !== 0);
-  if (present.length === 0) return null;
-  if (present.length === 1) return present[0] as T;
-  return tf.concat(present, axis) as T;
-}
-
-function sliceSlots<T extends tf.Tensor>(tensor: T, start: number, size: number): T {
-  const begin = tensor.shape.map((_, axis) => (axis === 1 ? start : 0));
-  const sizes = tensor.shape.map((length, axis) => (axis === 1 ? size : length));
-  return tf.slice(tensor, begin, sizes) as T;
-}
-
-function slotCount(tensor: tf.Tensor | null | undefined): number {
-  return tensor ? (tensor.shape[1] as number) : 0;
-}
-
-/**
- * The model's seed, when the model passes one in its dimensions (`ModelDimensions.seed`, optional; absent in
- * older models, which then give random initialisations).
- */
-function modelSeedOf(dimensions: ModelDimensions): number | undefined {
-  const value = (dimensions as ModelDimensions & { seed?: unknown }).seed;
-  return typeof value === 'number' && Number.isInteger(value) ? value : undefined;
-}
-
-/** Mixes a seed with a stream number (distinct streams give unrelated seeds). */
-function seedStream(seed: number, stream: number): number {
-  return (Math.imul(seed | 0, 0x85ebca6b) ^ Math.imul(stream, 0xc2b2ae35) ^ 0x27d4eb2f) >>> 0;
-}
-
-/**
- * Base seeds of the compressors and decoders. The policy's `seed` seeds the decoders; the model's
- * seed, when given, seeds both through separate streams so the compressor and decoder initialisations differ.
- * `compressor` is only a default: a compressor's own seed wins.
- */
-function initialisationSeeds(
-  policySeed: number | undefined,
-  modelSeed: number | undefined,
-): { compressor: number | undefined; decoder: number | undefined } {
-  return {
-    compressor: modelSeed === undefined ? undefined : seedStream(modelSeed, 1),
-    decoder: policySeed ?? (modelSeed === undefined ? undefined : seedStream(modelSeed, 2)),
-  };
-}
+import { layerSeed } from './compressor-blocks.js';
+import type { CompressorInput, LayerCompressor } from './compressor.js';
+import { CompressionStateError, InvalidCompressorInputError } from './errors.js';
+import { attentionReconstructionLoss, autoEncodingLoss, LinearDecoder } from './losses.js';
+import { checkRestoredExtra, compressiveError, resolveCompressiveOptions } from './policy-checks.js';
+import { COMPRESSIVE_KIND, compressiveTemporalRange, EXTRA_KEYS } from './policy-contract.js';
+import type {
+  CompressionLoss,
+  CompressiveExtension,
+  CompressivePolicy,
+  CompressivePolicyOptions,
+} from './policy-contract.js';
+import { concatOptional, initialisationSeeds, modelSeedOf, planLayer, sliceSlots, slotCount } from './policy-plan.js';
+import type { Entries, Lengths } from './policy-plan.js';
 
 /**
  * A compressive memory (SPEC 3). Per layer, after each segment:
@@ -242,60 +36,8 @@ function initialisationSeeds(
  * Temporal range `L * (n_m + c * n_cm)`.
  */
 export function createCompressivePolicy(options: CompressivePolicyOptions): CompressivePolicy {
-  const memoryLength = checkLength('memoryLength', options?.memoryLength);
-  const compressedLength = checkLength('compressedLength', options?.compressedLength);
-  const evalMemoryLength =
-    options.evalMemoryLength === undefined ? memoryLength : checkLength('evalMemoryLength', options.evalMemoryLength);
-  const evalCompressedLength =
-    options.evalCompressedLength === undefined
-      ? compressedLength
-      : checkLength('evalCompressedLength', options.evalCompressedLength);
-  const compressor = options.compressor;
-  if (
-    compressor === null ||
-    typeof compressor !== 'object' ||
-    compressor.specificationVersion !== 'v1' ||
-    typeof compressor.build !== 'function'
-  ) {
-    throw new InvalidCompressionOptionError({
-      factory: 'createCompressivePolicy',
-      option: 'compressor',
-      expected: "a Compressor with specificationVersion 'v1' (e.g. createConvCompressor({ rate: 3 }))",
-      actual:
-        compressor === null || typeof compressor !== 'object'
-          ? JSON.stringify(compressor)
-          : `an object with specificationVersion ${JSON.stringify((compressor as { specificationVersion?: unknown }).specificationVersion)}`,
-      fix: 'Pass the result of a compressor factory, not the factory itself.',
-    });
-  }
-  const training: CompressionTraining =
-    options.training ?? (compressor.trainable ? 'attention-reconstruction' : 'none');
-  if (!COMPRESSION_TRAINING_MODES.includes(training)) {
-    throw new InvalidCompressionOptionError({
-      factory: 'createCompressivePolicy',
-      option: 'training',
-      expected: COMPRESSION_TRAINING_MODES.map((mode) => `'${mode}'`).join(' | '),
-      actual: JSON.stringify(training),
-    });
-  }
-  if (training !== 'none' && !compressor.trainable) {
-    throw new InvalidCompressionOptionError({
-      factory: 'createCompressivePolicy',
-      option: 'training',
-      expected: `'none' for the ${compressor.kind} compressor (it has no variables to train)`,
-      actual: JSON.stringify(training),
-      fix: "Use training: 'none', or a trainable compressor such as createConvCompressor.",
-    });
-  }
-  const seed = options.seed;
-  if (seed !== undefined && !Number.isInteger(seed)) {
-    throw new InvalidCompressionOptionError({
-      factory: 'createCompressivePolicy',
-      option: 'seed',
-      expected: 'an integer (or omitted)',
-      actual: JSON.stringify(seed),
-    });
-  }
+  const { memoryLength, compressedLength, evalMemoryLength, evalCompressedLength, compressor, training, seed } =
+    resolveCompressiveOptions(options);
   const rate = compressor.rate;
   const needsUsage = compressor.needsUsage;
   const detachCompressed = training !== 'bptt';
@@ -308,112 +50,6 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
       ? { memory: memoryLength, compressed: compressedLength }
       : { memory: evalMemoryLength, compressed: evalCompressedLength };
 
-  const planLayer = (memory: LayerMemory, layer: number, record: SegmentRecord, lengths: Lengths): LayerPlan => {
-    const input = record.layerInputs[layer] as tf.Tensor3D;
-    const [batch, segmentLength] = record.positions.shape;
-    const regularSlots = slotCount(memory.hidden);
-
-    // Usage statistics of the regular memory (most-used): add this segment's attention, SPEC 3.1.
-    let usageSum: tf.Tensor2D | null = null;
-    let usageCount: tf.Tensor2D | null = null;
-    if (needsUsage) {
-      if (regularSlots > 0) {
-        const probabilities = record.attentionProbabilities?.[layer];
-        if (!probabilities) {
-          throw new InvalidCompressorInputError({
-            operation: 'compressive policy write',
-            parameter: `record.attentionProbabilities[${layer}]`,
-            expected: 'attention probabilities [batch, heads, T, keys] (the policy sets needsAttentionProbabilities)',
-            actual: 'nothing',
-            fix: 'The model must pass attention probabilities when policy.needsAttentionProbabilities is true.',
-          });
-        }
-        const compressedSlots = slotCount(memory.extra.compressed);
-        const keys = compressedSlots + regularSlots + segmentLength;
-        if (probabilities.rank !== 4 || probabilities.shape[0] !== batch || probabilities.shape[3] !== keys) {
-          throw new InvalidCompressorInputError({
-            operation: 'compressive policy write',
-            parameter: `record.attentionProbabilities[${layer}]`,
-            expected: `[${batch}, heads, ${segmentLength}, ${keys}] (keys = ${compressedSlots} compressed + ${regularSlots} regular + ${segmentLength} current)`,
-            actual: `[${probabilities.shape.join(', ')}]`,
-            fix: 'Pass the probabilities of the attention call that read this state.',
-          });
-        }
-        const received = tf.sum(
-          tf.slice(probabilities, [0, 0, 0, compressedSlots], [-1, -1, -1, regularSlots]),
-          [1, 2],
-        ) as tf.Tensor2D;
-        const previousSum = (memory.extra.usageSum as tf.Tensor2D | undefined) ?? tf.zeros([batch, regularSlots]);
-        const previousCount = (memory.extra.usageCount as tf.Tensor2D | undefined) ?? tf.zeros([batch, regularSlots]);
-        // Every query of the segment comes after every memory, so all T of them could see each regular slot.
-        usageSum = tf.add(previousSum, received) as tf.Tensor2D;
-        usageCount = tf.add(previousCount, tf.scalar(segmentLength)) as tf.Tensor2D;
-      }
-      // New entries start with no usage.
-      usageSum = concatOptional([usageSum, tf.zeros([batch, segmentLength]) as tf.Tensor2D], 1);
-      usageCount = concatOptional([usageCount, tf.zeros([batch, segmentLength]) as tf.Tensor2D], 1);
-    }
-
-    const appended = appendToMemory(memory.hidden, memory.positions, input, record.positions, lengths.memory);
-    const regular =
-      appended.hidden && appended.positions ? { hidden: appended.hidden, positions: appended.positions } : null;
-    const total = regularSlots + segmentLength;
-    const kept = Math.min(lengths.memory, total);
-    const dropped = total - kept;
-    let keptUsage: LayerPlan['usage'] = null;
-    let evictedUsage: tf.Tensor2D | undefined;
-    if (usageSum && usageCount) {
-      if (kept > 0) keptUsage = { sum: sliceSlots(usageSum, dropped, kept), count: sliceSlots(usageCount, dropped, kept) };
-      if (dropped > 0) {
-        // usage = received / queries that could see it; a memory evicted before any query saw it has usage 0.
-        evictedUsage = tf.div(
-          sliceSlots(usageSum, 0, dropped),
-          tf.maximum(sliceSlots(usageCount, 0, dropped), tf.scalar(1)),
-        ) as tf.Tensor2D;
-      }
-    }
-
-    if (lengths.compressed === 0 || !appended.evicted) {
-      // Nothing new to compress. With no compressed memory, evicted entries (and any buffer) are dropped: FIFO.
-      const keepBuffer = lengths.compressed > 0;
-      const buffer: Entries | null =
-        keepBuffer && memory.extra.bufferHidden && memory.extra.bufferPositions
-          ? {
-              hidden: memory.extra.bufferHidden as tf.Tensor3D,
-              positions: memory.extra.bufferPositions as tf.Tensor2D,
-              ...(memory.extra.bufferUsage ? { usage: memory.extra.bufferUsage as tf.Tensor2D } : {}),
-            }
-          : null;
-      return { regular, usage: keptUsage, block: null, buffer };
-    }
-
-    const pendingHidden = concatOptional(
-      [memory.extra.bufferHidden as tf.Tensor3D | undefined, appended.evicted.hidden],
-      1,
-    ) as tf.Tensor3D;
-    const pendingPositions = concatOptional(
-      [memory.extra.bufferPositions as tf.Tensor2D | undefined, appended.evicted.positions],
-      1,
-    ) as tf.Tensor2D;
-    const pendingUsage = needsUsage
-      ? (concatOptional([memory.extra.bufferUsage as tf.Tensor2D | undefined, evictedUsage], 1) as tf.Tensor2D)
-      : undefined;
-    const pending = slotCount(pendingHidden);
-    const whole = Math.floor(pending / rate) * rate;
-    const rest = pending - whole;
-    const take = (start: number, size: number): Entries => ({
-      hidden: sliceSlots(pendingHidden, start, size),
-      positions: sliceSlots(pendingPositions, start, size),
-      ...(pendingUsage ? { usage: sliceSlots(pendingUsage, start, size) } : {}),
-    });
-    return {
-      regular,
-      usage: keptUsage,
-      block: whole > 0 ? take(0, whole) : null,
-      buffer: rest > 0 ? take(whole, rest) : null,
-    };
-  };
-
   const compressBlock = (layer: number, block: Entries): { hidden: tf.Tensor3D; positions: tf.Tensor2D } => {
     const compressorInput: CompressorInput = {
       hidden: block.hidden,
@@ -425,7 +61,7 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
 
   const writeLayer = (memory: LayerMemory, layer: number, record: SegmentRecord, lengths: Lengths): LayerMemory => {
     const result = tf.tidy(() => {
-      const plan = planLayer(memory, layer, record, lengths);
+      const plan = planLayer(memory, layer, record, lengths, { rate, needsUsage });
       const out: Record<string, tf.Tensor> = {};
       if (plan.regular) {
         out.hidden = plan.regular.hidden;
@@ -483,7 +119,7 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
     state.layers.forEach((memory, layer) => {
       perLayer.push(null);
       const loss = tf.tidy((): tf.Scalar | void => {
-        const plan = planLayer(memory, layer, record, lengths);
+        const plan = planLayer(memory, layer, record, lengths, { rate, needsUsage });
         if (!plan.block) return undefined;
         const compressed = compressBlock(layer, plan.block).hidden;
         if (training === 'auto-encoding') {
@@ -682,7 +318,7 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
     },
 
     checkRestoredLayer(memory: LayerMemory, layer: number, state: MemoryState, kit: PolicyKit): null {
-      checkExtra(memory, layer, state.batchSize, kit.dimensions('deserializeState').modelDim);
+      checkRestoredExtra(memory, layer, state.batchSize, kit.dimensions('deserializeState').modelDim, { rate, needsUsage });
       return null;
     },
 
@@ -705,43 +341,4 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
       decoders = [];
     },
   }) as CompressivePolicy;
-
-  function checkExtra(memory: LayerMemory, layer: number, batchSize: number, modelDim: number): void {
-    const fail = (key: string, expected: string, tensor: tf.Tensor | undefined): never => {
-      throw new CompressionStateError(
-        `layer${layer}.extra.${key}`,
-        `compressive policy deserializeState: layer ${layer} extra "${key}" must be ${expected}, got ` +
-          `${tensor ? `${tensor.dtype} [${tensor.shape.join(', ')}]` : 'nothing'}. The saved state is corrupt or from another policy.`,
-      );
-    };
-    const pair = (hiddenKey: string, positionsKey: string, maxSlots: number): void => {
-      const hidden = memory.extra[hiddenKey];
-      const positions = memory.extra[positionsKey];
-      if (!hidden && !positions) return;
-      if (!hidden || hidden.rank !== 3 || hidden.shape[0] !== batchSize || hidden.shape[2] !== modelDim || hidden.dtype !== 'float32') {
-        fail(hiddenKey, `float32 [${batchSize}, slots, ${modelDim}]`, hidden);
-      }
-      const slots = (hidden as tf.Tensor).shape[1] as number;
-      if (slots > maxSlots) fail(hiddenKey, `at most ${maxSlots} slots`, hidden);
-      if (!positions || positions.dtype !== 'int32' || positions.shape.join() !== [batchSize, slots].join()) {
-        fail(positionsKey, `int32 [${batchSize}, ${slots}]`, positions);
-      }
-    };
-    pair('compressed', 'compressedPositions', Number.MAX_SAFE_INTEGER);
-    pair('bufferHidden', 'bufferPositions', rate - 1);
-    const regularSlots = slotCount(memory.hidden);
-    for (const key of ['usageSum', 'usageCount'] as const) {
-      const tensor = memory.extra[key];
-      if (needsUsage && regularSlots > 0 && (!tensor || tensor.shape.join() !== [batchSize, regularSlots].join())) {
-        fail(key, `float32 [${batchSize}, ${regularSlots}]`, tensor);
-      }
-    }
-    const bufferSlots = slotCount(memory.extra.bufferHidden);
-    if (needsUsage && bufferSlots > 0) {
-      const tensor = memory.extra.bufferUsage;
-      if (!tensor || tensor.shape.join() !== [batchSize, bufferSlots].join()) {
-        fail('bufferUsage', `float32 [${batchSize}, ${bufferSlots}]`, tensor);
-      }
-    }
-  }
 }

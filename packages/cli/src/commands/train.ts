@@ -18,6 +18,7 @@ import { stringify as toYaml, parse as parseYaml } from 'yaml';
 import { setupBackend } from '../backend.js';
 import { assertFits, estimateTrainingBytes, trainingShapeOf } from '../budget.js';
 import { createPolicy, modelConfigOf, temporalRangeOf, unrollOf } from '../build.js';
+import { loadConfigModules } from '../config/load-modules.js';
 import { resolveConfig, validateConfig, type ConfigSources } from '../config/resolve.js';
 import type { EngramConfig } from '../config/schema.js';
 import { CliError, ConfigFileError, InputError, UsageError } from '../errors.js';
@@ -195,11 +196,12 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
     if (configFlags) {
       throw new UsageError('--resume continues the saved configuration of the run; only --steps and --backend may be given with it');
     }
-    config = await savedConfig(runDirectory, options.out);
+    config = await loadConfigModules(await savedConfig(runDirectory, options.out), join(runDirectory, RUN_CONFIG_FILE));
     if (options.resumeSteps !== undefined) config = { ...config, training: { ...config.training, steps: options.resumeSteps } };
     if (options.backend !== undefined) config = { ...config, backend: options.backend as EngramConfig['backend'] };
   } else {
-    config = resolveConfig(options);
+    // User modules (kind custom, a compressor from a module) are imported and checked before anything is written.
+    config = await loadConfigModules(resolveConfig(options), options.file ?? 'the configuration');
   }
   await checkRunDirectory(options, runDirectory, config);
   const backend = await setupBackend(config.backend);

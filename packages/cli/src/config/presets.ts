@@ -1,5 +1,5 @@
 // Presets `tiny`, `small` and `paper` for each model kind: starting points that `--config` files and flags override.
-import type { ModelKind } from './schema.js';
+import type { ConfigKind, ModelKind } from './schema.js';
 
 export const presetNames = ['tiny', 'small', 'paper'] as const;
 export type PresetName = (typeof presetNames)[number];
@@ -92,15 +92,18 @@ const paperCompressiveModel = {
   dropout: 0.1,
 };
 
-/** The configuration input of one preset for one kind (a fresh object each call). */
-export function presetConfig(kind: ModelKind, preset: PresetName): ConfigInput {
+/**
+ * The configuration input of one preset for one kind (a fresh object each call). Kind `custom` takes the preset's
+ * model and training shape; its memory (`module`, `export`, `options`) comes from the configuration file.
+ */
+export function presetConfig(kind: ConfigKind, preset: PresetName): ConfigInput {
   const shape = shapes[preset];
   const model = preset === 'paper' && kind === 'compressive' ? paperCompressiveModel : shape.model;
   return structuredClone({
     kind,
     preset,
     model,
-    memory: shape.memory[kind],
+    memory: kind === 'custom' ? {} : shape.memory[kind],
     training: shape.training,
     data: { corpus: 'moby-dick' },
   });

@@ -1,18 +1,12 @@
 // Builds a validated configuration from a preset, a JSON/YAML file and command-line overrides, with field-level errors.
 import { readFileSync, statSync } from 'node:fs';
-import { extname } from 'node:path';
+import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { describeValue } from '@engram/core';
 import { ConfigFileError, ConfigValidationError, UsageError, type ConfigIssue } from '../errors.js';
 import { presetConfig, presetNames, type ConfigInput, type PresetName } from './presets.js';
-import {
-  configSchemas,
-  knownConfigFields,
-  modelKinds,
-  type EngramConfig,
-  type ModelKind,
-} from './schema.js';
+import { configKinds, configSchemas, knownConfigFields, type ConfigKind, type EngramConfig } from './schema.js';
 
 /** Where a configuration comes from; later sources override earlier ones (preset < file < overrides < settings). */
 export interface ConfigSources {
@@ -101,19 +95,40 @@ export function parseSetting(setting: string): ConfigInput {
   return result as ConfigInput;
 }
 
+/**
+ * The file's module paths (`memory.module`, `memory.compressor.module`) made absolute against the file's directory,
+ * so that the saved configuration reloads from any working directory.
+ */
+function withAbsoluteModulePaths(input: ConfigInput, file: string): ConfigInput {
+  const memory = input.memory;
+  if (!isPlainObject(memory)) return input;
+  const absolute = (value: unknown) => (typeof value === 'string' && value !== '' && !isAbsolute(value) ? resolve(dirname(file), value) : value);
+  const next: Record<string, unknown> = { ...memory };
+  if ('module' in memory) next.module = absolute(memory.module);
+  if (isPlainObject(memory.compressor) && 'module' in memory.compressor) {
+    next.compressor = { ...memory.compressor, module: absolute(memory.compressor.module) };
+  }
+  return { ...input, memory: next };
+}
+
+/** `custom` when the memory names a module (`memory.module`), for a file or flags that give no kind. */
+function impliedKind(layers: ConfigInput[]): string | undefined {
+  return layers.some((layer) => isPlainObject(layer.memory) && 'module' in layer.memory) ? 'custom' : undefined;
+}
+
 /** Resolves and validates a configuration from its sources; throws ConfigValidationError listing every bad field. */
 export function resolveConfig(sources: ConfigSources): EngramConfig {
-  const fromFile = sources.file === undefined ? {} : readConfigFile(sources.file);
+  const fromFile = sources.file === undefined ? {} : withAbsoluteModulePaths(readConfigFile(sources.file), sources.file);
   const settings = (sources.settings ?? []).map(parseSetting);
   const layered = [...(sources.overrides ?? []), ...settings];
   const label = [sources.file, layered.length > 0 || sources.kind !== undefined ? 'flags' : undefined]
     .filter((part) => part !== undefined)
     .join(' + ');
 
-  const kind = pickString(sources.kind, layered, 'kind') ?? stringField(fromFile, 'kind') ?? 'txl';
+  const kind = pickString(sources.kind, layered, 'kind') ?? stringField(fromFile, 'kind') ?? impliedKind([fromFile, ...layered]) ?? 'txl';
   if (!isModelKind(kind)) {
     throw new ConfigValidationError(
-      [{ path: 'kind', message: `must be one of ${quoteList(modelKinds)}, got ${describeValue(kind)}` }],
+      [{ path: 'kind', message: `must be one of ${quoteList(configKinds)}, got ${describeValue(kind)}` }],
       label || 'defaults',
     );
   }
@@ -137,7 +152,7 @@ export function validateConfig(input: ConfigInput, source = 'configuration'): En
   const kind = input.kind;
   if (!isModelKind(kind)) {
     throw new ConfigValidationError(
-      [{ path: 'kind', message: `must be one of ${quoteList(modelKinds)}, got ${describeValue(kind)}` }],
+      [{ path: 'kind', message: `must be one of ${quoteList(configKinds)}, got ${describeValue(kind)}` }],
       source,
     );
   }
@@ -148,7 +163,7 @@ export function validateConfig(input: ConfigInput, source = 'configuration'): En
 }
 
 /** Turns one zod issue into field-level messages that say what was expected and what was given. */
-function formatIssue(issue: z.core.$ZodIssue): ConfigIssue[] {
+export function formatIssue(issue: z.core.$ZodIssue): ConfigIssue[] {
   const path = issue.path.map(String).join('.');
   const got = 'input' in issue ? describeValue(issue.input) : undefined;
   switch (issue.code) {
@@ -224,8 +239,8 @@ function stringField(input: ConfigInput, key: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-function isModelKind(value: unknown): value is ModelKind {
-  return typeof value === 'string' && (modelKinds as readonly string[]).includes(value);
+function isModelKind(value: unknown): value is ConfigKind {
+  return typeof value === 'string' && (configKinds as readonly string[]).includes(value);
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

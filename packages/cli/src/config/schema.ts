@@ -10,6 +10,10 @@ import { z } from 'zod';
 export const modelKinds = ['txl', 'compressive', 'expire-span', 'adaptive-span'] as const;
 export type ModelKind = (typeof modelKinds)[number];
 
+/** Every `kind` a configuration may name: the built-in memory methods, and `custom` for a policy from your own module. */
+export const configKinds = [...modelKinds, 'custom'] as const;
+export type ConfigKind = (typeof configKinds)[number];
+
 /** Tensor backends `--backend` accepts (auto: tensorflow-gpu -> tensorflow -> wasm -> cpu). */
 export const backendChoices = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const satisfies readonly KernelsBackendChoice[];
 export type BackendChoice = (typeof backendChoices)[number];
@@ -99,6 +103,18 @@ export const expireSpanMemorySchema = policyDescriptors['expire-span'].optionsSc
 /** Adaptive-Span baseline: one learned span per head (SPEC 5). */
 export const adaptiveSpanMemorySchema = policyDescriptors['adaptive-span'].optionsSchema;
 
+/**
+ * A memory policy from your own module (kind `custom`): the module's path (relative paths are relative to the
+ * configuration file, stored absolute), the export holding its `MemoryPolicyDescriptor`, and the options its
+ * schema checks when the command loads it.
+ */
+export const customMemorySchema = z.strictObject({
+  module: z.string().min(1),
+  export: z.string().min(1).default('default'),
+  options: z.record(z.string(), z.unknown()).default({}),
+});
+export type CustomMemorySection = z.output<typeof customMemorySchema>;
+
 /** Training loop options (SPEC 7). */
 export const trainingSectionSchema = z.strictObject({
   steps: positiveInteger,
@@ -170,14 +186,16 @@ export const configSchemas = {
     ...commonFields,
     memory: adaptiveSpanMemorySchema,
   }),
+  custom: z.strictObject({ kind: z.literal('custom'), ...commonFields, memory: customMemorySchema }),
 } as const;
 
 export type TxlConfig = z.infer<(typeof configSchemas)['txl']>;
 export type CompressiveConfig = z.infer<(typeof configSchemas)['compressive']>;
 export type ExpireSpanConfig = z.infer<(typeof configSchemas)['expire-span']>;
 export type AdaptiveSpanConfig = z.infer<(typeof configSchemas)['adaptive-span']>;
+export type CustomConfig = z.infer<(typeof configSchemas)['custom']>;
 /** A validated configuration (defaults filled in). */
-export type EngramConfig = TxlConfig | CompressiveConfig | ExpireSpanConfig | AdaptiveSpanConfig;
+export type EngramConfig = TxlConfig | CompressiveConfig | ExpireSpanConfig | AdaptiveSpanConfig | CustomConfig;
 export type MemorySection = EngramConfig['memory'];
 
 /** Every field name the schemas know (for "did you mean" suggestions). */
@@ -188,6 +206,7 @@ export const knownConfigFields: readonly string[] = [
         (shape) => Object.keys(shape),
       ),
       ...Object.values(policyDescriptors).flatMap((descriptor) => descriptor.optionNames),
+      ...Object.keys(customMemorySchema.shape),
     ],
   ),
 ];
