@@ -80,50 +80,40 @@ function spanGeometry(kernel: string, spans: tf.TensorInfo, distances: tf.Tensor
   return { dims: [batch, heads, queries, keys], spanStrides: [sb, sh, sj], distanceStride: distanceBatch === 1 ? 0 : queries * keys };
 }
 
-export const spanMaskKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+/** What every span kernel reads: the module, the checked geometry, the attributes and heap addressing. */
+function spanCall(kernel: string, inputs: tf.NamedTensorInfoMap, backend: unknown, attrs: unknown) {
   const { spans, distances } = inputs as Record<string, tf.TensorInfo>;
-  checkFloat(SPAN_MASK, { spans, distances });
-  const { ramp, heads } = attrs as unknown as SpanKernelAttrs;
+  checkFloat(kernel, inputs as Record<string, tf.TensorInfo>);
+  const { ramp, heads } = attrs as SpanKernelAttrs;
   const wasm = spanModule(backend);
-  const { dims, spanStrides, distanceStride } = spanGeometry(SPAN_MASK, spans as tf.TensorInfo, distances as tf.TensorInfo, heads);
+  const geometry = spanGeometry(kernel, spans as tf.TensorInfo, distances as tf.TensorInfo, heads);
+  const spanShape = [...(spans as tf.TensorInfo).shape];
+  const at = (info: tf.TensorInfo | undefined): number => heapOffset(wasm.backend, info as tf.TensorInfo);
+  // Leading arguments of every span export: the dimensions, the spans and their strides, the distances and theirs.
+  const common = [...geometry.dims, at(spans), ...geometry.spanStrides, at(distances), geometry.distanceStride];
+  return { wasm, ramp, spanShape, at, common, count: spanShape.reduce((product, size) => product * size, 1), dims: geometry.dims };
+}
+
+export const spanMaskKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const { wasm, ramp, at, common, dims } = spanCall(SPAN_MASK, inputs, backend, attrs);
   const output = wasm.backend.makeOutput(dims, 'float32');
-  const at = (info: tf.TensorInfo): number => heapOffset(wasm.backend, info);
-  if (dims.every((size) => size > 0)) {
-    wasm.mask(...dims, at(spans as tf.TensorInfo), ...spanStrides, at(distances as tf.TensorInfo), distanceStride, ramp, at(output));
-  }
+  if (dims.every((size) => size > 0)) wasm.mask(...common, ramp, at(output));
   return output;
 };
 
 export const spanMaskGradKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
-  const { dy, spans, distances } = inputs as Record<string, tf.TensorInfo>;
-  checkFloat(SPAN_MASK_GRAD, { dy, spans, distances });
-  const { ramp, heads } = attrs as unknown as SpanKernelAttrs;
-  const wasm = spanModule(backend);
-  const { dims, spanStrides, distanceStride } = spanGeometry(SPAN_MASK_GRAD, spans as tf.TensorInfo, distances as tf.TensorInfo, heads);
-  const spanShape = [...(spans as tf.TensorInfo).shape];
+  const { wasm, ramp, spanShape, at, common, count } = spanCall(SPAN_MASK_GRAD, inputs, backend, attrs);
   const output = wasm.backend.makeOutput(spanShape, 'float32');
-  const count = spanShape.reduce((product, size) => product * size, 1);
-  const at = (info: tf.TensorInfo): number => heapOffset(wasm.backend, info);
-  if (count > 0) {
-    wasm.maskGrad(...dims, at(dy as tf.TensorInfo), at(spans as tf.TensorInfo), ...spanStrides, at(distances as tf.TensorInfo), distanceStride, ramp, at(output), count);
-  }
+  // The export takes dy between the dimensions and the spans.
+  if (count > 0) wasm.maskGrad(...common.slice(0, 4), at(inputs.dy), ...common.slice(4), ramp, at(output), count);
   return output;
 };
 
 export const spanPenaltyKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
-  const { spans, distances } = inputs as Record<string, tf.TensorInfo>;
-  checkFloat(SPAN_PENALTY, { spans, distances });
-  const { ramp, heads } = attrs as unknown as SpanKernelAttrs;
-  const wasm = spanModule(backend);
-  const { dims, spanStrides, distanceStride } = spanGeometry(SPAN_PENALTY, spans as tf.TensorInfo, distances as tf.TensorInfo, heads);
-  const spanShape = [...(spans as tf.TensorInfo).shape];
+  const { wasm, ramp, spanShape, at, common, count } = spanCall(SPAN_PENALTY, inputs, backend, attrs);
   const sums = wasm.backend.makeOutput(spanShape, 'float32');
   const counts = wasm.backend.makeOutput(spanShape, 'float32');
-  const count = spanShape.reduce((product, size) => product * size, 1);
-  const at = (info: tf.TensorInfo): number => heapOffset(wasm.backend, info);
-  if (count > 0) {
-    wasm.penalty(...dims, at(spans as tf.TensorInfo), ...spanStrides, at(distances as tf.TensorInfo), distanceStride, ramp, at(sums), at(counts), count);
-  }
+  if (count > 0) wasm.penalty(...common, ramp, at(sums), at(counts), count);
   return [sums, counts];
 };
 

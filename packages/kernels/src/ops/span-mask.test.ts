@@ -1,10 +1,10 @@
 // spanRampMask, spanRampPenalty and the attention core's soft-mask path: native/span.c kernels on wasm against float64 loops and the plain ops on cpu (values, gradients, finite differences, broadcasting, leaks).
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { InvalidArgumentError } from '../errors.js';
 import { registerFastKernels, unregisterFastKernels } from '../kernels/fast-kernels.js';
 import { SOFT_MASKED_SOFTMAX, SPAN_MASK } from '../kernels/span-kernels.js';
-import { randomValues } from '../test-support.js';
+import { randomValues, withFastKernels } from '../test-support.js';
 import { checkGradients, expectClose, expectNoLeak } from '../testing/index.js';
 import { relativeAttentionCore } from './attention-core.js';
 import { spanRampMask, spanRampPenalty } from './span-mask.js';
@@ -88,14 +88,7 @@ function evaluate(c: SpanCase, spans: Float32Array, distances: Float32Array, wei
 }
 
 describe('spanRampMask and spanRampPenalty', () => {
-  beforeAll(async () => {
-    await tf.setBackend('wasm');
-    registerFastKernels();
-  });
-  afterAll(async () => {
-    await tf.setBackend('wasm');
-    unregisterFastKernels();
-  });
+  withFastKernels();
 
   test('the kernels are registered for wasm only', async () => {
     await tf.setBackend('wasm');
@@ -194,14 +187,7 @@ describe('spanRampMask and spanRampPenalty', () => {
 describe('relativeAttentionCore soft-mask path on the native/span.c kernels', () => {
   const [batch, heads, headDim, queries, keys] = [3, 2, 3, 5, 9];
   const width = heads * headDim;
-  beforeAll(async () => {
-    await tf.setBackend('wasm');
-    registerFastKernels();
-  });
-  afterAll(async () => {
-    await tf.setBackend('wasm');
-    unregisterFastKernels();
-  });
+  withFastKernels();
 
   /** Soft masks with zeros (hidden keys) and a row of query 0 in batch row 1 that hides every key. */
   function softValues(shape: number[]): Float32Array {
