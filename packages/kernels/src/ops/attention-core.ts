@@ -122,7 +122,8 @@ export function relativeAttentionCore(
     mask.shape[mask.rank - 1] === keyCount &&
     (softMask as tf.Tensor).shape[(softMask as tf.Tensor).rank - 1] === keyCount;
 
-  // Saved, in order: qu, qv, k, v, r, the probabilities (soft mask: the visible softmax), the visibility mask, then
+  // Saved, in order: qu, qv, k, v, r, the probabilities (soft mask: the visible softmax), the visibility mask (the
+  // fused soft path: the hard mask, its kernel tests the soft mask itself), then
   // the position index (gather path), then the soft mask and the denominator (soft-mask path). Constants the backward
   // pass reads are saved too: closures would see them disposed.
   const core = tf.customGrad((...args) => {
