@@ -1,6 +1,6 @@
 // Adaptive-Span formulas of SPEC 5 (Sukhbaatar et al. 2019, eq. 2-3): per-head soft span mask, span loss, memory limit.
 import * as tf from '@tensorflow/tfjs';
-import { positionDistances } from '@engram/kernels';
+import { positionDistances, spanRampMask } from '@engram/kernels';
 
 /**
  * Distances `x = t_q - t_k` between every query and key, float32 `[batch, 1, queries, keys]`
@@ -15,7 +15,9 @@ export function headDistances(queryPositions: tf.Tensor2D, keyPositions: tf.Tens
 
 /**
  * The soft span mask of SPEC 5: `m_h(x) = clamp((R + z_h - x) / R, 0, 1)` with `z_h = ratio_h * S`, times the
- * causal mask `[x >= 0]`. Differentiable with respect to the ratios (gradient `S / R` on the ramp).
+ * causal mask `[x >= 0]`, computed as `clamp(1 + (z_h - x) / R, 0, 1)` by the kernels' `spanRampMask` (one wasm
+ * pass each way with the fast kernels, no [B, H, T, K] intermediates). Differentiable with respect to the ratios
+ * (gradient `S / R` on the ramp, its ends included as `tf.clipByValue`'s).
  *
  * @param ratios learned span ratios `z_h / S`, `[heads]`
  * @param distances `[batch, 1, queries, keys]` from {@link headDistances}
@@ -24,12 +26,7 @@ export function headDistances(queryPositions: tf.Tensor2D, keyPositions: tf.Tens
  * @returns `[batch, heads, queries, keys]`
  */
 export function adaptiveSpanMask(ratios: tf.Tensor1D, distances: tf.Tensor4D, maxSpan: number, ramp: number): tf.Tensor4D {
-  return tf.tidy(() => {
-    const spans = tf.reshape(tf.mul(ratios, maxSpan), [1, -1, 1, 1]);
-    const ramped = tf.clipByValue(tf.div(tf.sub(tf.add(spans, ramp), distances), ramp), 0, 1);
-    const causal = tf.cast(tf.greaterEqual(distances, 0), 'float32');
-    return tf.mul(ramped, causal) as tf.Tensor4D;
-  });
+  return tf.tidy(() => spanRampMask(tf.reshape(tf.mul(ratios, maxSpan), [1, -1, 1, 1]) as tf.Tensor4D, distances, ramp));
 }
 
 /**

@@ -14,7 +14,8 @@ import type {
   PolicyTelemetry,
 } from '@engram/memory';
 import { ExpireSpanOptionError, ExpireSpanUsageError } from './errors.js';
-import { expireSpanAuxiliaryLoss, expireSpanMask, planPruning, predictSpans, queryKeyDistances } from './spans.js';
+import { spanRampMask, spanRampPenalty } from '@engram/kernels';
+import { planPruning, predictSpans, queryKeyDistances } from './spans.js';
 
 /** The policy's kind, also written into saved configs and states. */
 export const EXPIRE_SPAN_KIND = 'expire-span';
@@ -243,11 +244,14 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
       return tf.tidy(() => {
         let spans = spansOf(kit, layer, keyHidden, 'modulate');
         if (limit !== null) spans = tf.minimum(spans, limit);
-        const distances = queryKeyDistances(queryPositions, keyPositions);
-        const { remaining, mask } = expireSpanMask(spans, distances, ramp);
+        // expireSpanMask and expireSpanAuxiliaryLoss from the small inputs: the kernels' fused ramp ops take the spans
+        // [B, 1, 1, K] and the distances [B, 1, T, K] and never build the remaining spans or the on-ramp indicator.
+        const [batch, queries] = queryPositions.shape;
+        const keySpans = tf.reshape(spans, [batch, 1, 1, -1]) as tf.Tensor4D;
+        const distances = tf.expandDims(queryKeyDistances(queryPositions, keyPositions), 1) as tf.Tensor4D;
         return {
-          softMask: tf.expandDims(mask, 1) as tf.Tensor4D,
-          auxiliaryLoss: expireSpanAuxiliaryLoss(remaining, mask, alpha, ramp),
+          softMask: spanRampMask(keySpans, distances, ramp),
+          auxiliaryLoss: tf.mul(spanRampPenalty(keySpans, distances, ramp), alpha / (ramp * queries * batch)) as tf.Scalar,
         };
       });
     },

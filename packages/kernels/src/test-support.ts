@@ -1,5 +1,7 @@
 // Deterministic random inputs for the kernel tests (not part of the public API).
 import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll } from 'vitest';
+import { registerFastKernels, unregisterFastKernels } from './kernels/fast-kernels.js';
 
 /** A seeded uniform generator in [0, 1) (mulberry32). */
 export function seededRandom(seed: number): () => number {
@@ -31,4 +33,16 @@ export function offset(shape: readonly number[], ...index: number[]): number {
   let flat = 0;
   for (let axis = 0; axis < shape.length; axis++) flat = flat * (shape[axis] as number) + (index[axis] as number);
   return flat;
+}
+
+/** Registers the fast wasm kernels before the tests of the calling describe block and removes them after. */
+export function withFastKernels(): void {
+  beforeAll(async () => {
+    await tf.setBackend('wasm');
+    registerFastKernels();
+  });
+  afterAll(async () => {
+    await tf.setBackend('wasm');
+    unregisterFastKernels();
+  });
 }

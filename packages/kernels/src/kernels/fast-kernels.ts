@@ -12,6 +12,18 @@ import { GEMM_ACTIVATION, instantiateGemm, instantiateGemmAsync, type GemmActiva
 import { fastTranspose } from './fast-transpose.js';
 import { startThreadedGemm, type ThreadedGemmOptions, type ThreadedGemm } from './threaded-gemm.js';
 import { FUSED_ADAM, fusedAdamKernel } from './fused-adam.js';
+import {
+  SOFT_MASKED_SOFTMAX,
+  SOFT_MASKED_SOFTMAX_GRAD,
+  SPAN_MASK,
+  SPAN_MASK_GRAD,
+  SPAN_PENALTY,
+  softMaskedSoftmaxGradKernel,
+  softMaskedSoftmaxKernel,
+  spanMaskGradKernel,
+  spanMaskKernel,
+  spanPenaltyKernel,
+} from './span-kernels.js';
 import { HEAD_APPLY, HEAD_APPLY_TRANSPOSED, HEAD_SCORES, type HeadMatMulAttrs } from '../ops/head-matmul.js';
 import { asWasmHeapBackend, heapOffset, type WasmHeapBackend } from './wasm-backend.js';
 
@@ -348,6 +360,11 @@ const ENGRAM_KERNEL_FUNCS: Record<string, tf.KernelFunc> = {
   [HEAD_APPLY]: headProduct('apply'),
   [HEAD_APPLY_TRANSPOSED]: headProduct('applyTransposed'),
   [FUSED_ADAM]: fusedAdamKernel,
+  [SPAN_MASK]: spanMaskKernel,
+  [SPAN_MASK_GRAD]: spanMaskGradKernel,
+  [SPAN_PENALTY]: spanPenaltyKernel,
+  [SOFT_MASKED_SOFTMAX]: softMaskedSoftmaxKernel,
+  [SOFT_MASKED_SOFTMAX_GRAD]: softMaskedSoftmaxGradKernel,
 };
 
 function initialisedWasmBackend(operation: string): WasmHeapBackend {

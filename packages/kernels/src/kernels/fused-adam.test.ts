@@ -1,8 +1,7 @@
 // The fused clip + Adam kernel against stock tf.AdamOptimizer on wasm and on cpu: bit-equal params and moments, state, leaks.
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { randomValues } from '../test-support.js';
-import { registerFastKernels, unregisterFastKernels } from './fast-kernels.js';
+import { describe, expect, test } from 'vitest';
+import { randomValues, withFastKernels } from '../test-support.js';
 import { clipAndApplyGradients, FusedAdamOptimizer } from './fused-adam.js';
 import { clipByGlobalNorm } from '../ops/gradient.js';
 
@@ -61,14 +60,7 @@ function expectSame(actual: Run, expected: Run): void {
 }
 
 describe('FusedAdamOptimizer on the fused wasm kernel', () => {
-  beforeAll(async () => {
-    await tf.setBackend('wasm');
-    registerFastKernels();
-  });
-  afterAll(async () => {
-    await tf.setBackend('wasm');
-    unregisterFastKernels();
-  });
+  withFastKernels();
 
   test('is active on wasm with the fast kernels and not on cpu', async () => {
     await tf.setBackend('wasm');

@@ -1,6 +1,7 @@
 // Fused relative-attention core: content + relative position scores, masked softmax, dropout and the value product in one taped op (SPEC 2.2, 4).
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../errors.js';
+import { SOFT_MASKED_SOFTMAX, SOFT_MASKED_SOFTMAX_GRAD } from '../kernels/span-kernels.js';
 import { applyOp, applyTransposedOp, reduceToBatch, scoresOp } from './head-matmul.js';
 import { hardMaskedBackward, hardMaskedForward, softMaskedBackward, softMaskedForward } from './masked-softmax.js';
 import { relativeGather, relativeScatter } from './relative-gather.js';
@@ -114,8 +115,15 @@ export function relativeAttentionCore(
   const dropoutMultiplier = (like: tf.Tensor): tf.Tensor => tf.dropout(tf.onesLike(like), rate, undefined, seed);
   const gathered = positionIndex !== undefined;
   const soft = softMask !== undefined;
+  // The soft-mask path as native/span.c kernels (wasm with the fast kernels) when both masks have a key axis of K.
+  const fusedSoft =
+    soft &&
+    tf.getKernel(SOFT_MASKED_SOFTMAX, tf.getBackend()) !== undefined &&
+    mask.shape[mask.rank - 1] === keyCount &&
+    (softMask as tf.Tensor).shape[(softMask as tf.Tensor).rank - 1] === keyCount;
 
-  // Saved, in order: qu, qv, k, v, r, the probabilities (soft mask: the visible softmax), the visibility mask, then
+  // Saved, in order: qu, qv, k, v, r, the probabilities (soft mask: the visible softmax), the visibility mask (the
+  // fused soft path: the hard mask, its kernel tests the soft mask itself), then
   // the position index (gather path), then the soft mask and the denominator (soft-mask path). Constants the backward
   // pass reads are saved too: closures would see them disposed.
   const core = tf.customGrad((...args) => {
@@ -128,6 +136,16 @@ export function relativeAttentionCore(
     if (!soft) {
       probabilities = hardMaskedForward(scores, mask);
       save([qu, qv, k, v, r, probabilities, mask, ...extra]);
+    } else if (fusedSoft) {
+      // One pass of native/span.c: the softmax over the visible keys, the soft mask and the renormalisation.
+      const softInput = inputs[5] as tf.Tensor;
+      const [output, visibleSoftmax, denominator] = tf.engine().runKernel(SOFT_MASKED_SOFTMAX, {
+        scores,
+        mask: tf.reshape(mask, rank4(mask.shape)),
+        soft: tf.reshape(softInput, rank4(softInput.shape)),
+      }) as tf.Tensor[];
+      probabilities = output as tf.Tensor;
+      save([qu, qv, k, v, r, visibleSoftmax as tf.Tensor, mask, ...extra, softInput, denominator as tf.Tensor]);
     } else {
       // A key whose soft mask is 0 is hidden too (maskedSoftmax's visible = mask * step(softMask)); no gradient.
       const softInput = inputs[5] as tf.Tensor;
@@ -146,21 +164,36 @@ export function relativeAttentionCore(
           const sIndex = gathered ? (saved[7] as tf.Tensor3D) : undefined;
           const [sSoft, sDenominator] = soft ? (saved.slice(gathered ? 8 : 7) as [tf.Tensor, tf.Tensor]) : [];
           const upstream = dy as tf.Tensor3D;
-          // The weights the values were summed with: the probabilities (soft mask: recomputed as the forward did), after dropout.
-          const output = sSoft && sDenominator ? tf.div(tf.mul(sProbabilities, sSoft), sDenominator) : sProbabilities;
-          const weights = (rate > 0 ? tf.mul(output, dropoutMultiplier(output)) : output) as tf.Tensor4D;
-          const gradientValues = applyTransposedOp(weights, upstream, heads);
           const gradientUsed = scoresOp(upstream, sv, heads);
-          const gradientWeights = rate > 0 ? tf.mul(gradientUsed, dropoutMultiplier(gradientUsed)) : gradientUsed;
+          const multiplier = rate > 0 ? dropoutMultiplier(gradientUsed) : undefined;
+          const gradientWeights = multiplier ? tf.mul(gradientUsed, multiplier) : gradientUsed;
+          // The weights the values were summed with: the probabilities (soft mask: recomputed as the forward did), after
+          // dropout; and the gradients of the scores and of the soft mask.
+          let output: tf.Tensor;
           let gradientScores: tf.Tensor4D;
           let gradientSoft: tf.Tensor | undefined;
-          if (sSoft && sDenominator) {
+          if (sSoft && sDenominator && fusedSoft) {
+            // One pass of native/span.c gives both gradients and the forward output again.
+            const [scoresGradient, softGradient, recomputed] = tf.engine().runKernel(SOFT_MASKED_SOFTMAX_GRAD, {
+              dy: gradientWeights,
+              probabilities: sProbabilities,
+              denominators: sDenominator,
+              soft: tf.reshape(sSoft, rank4(sSoft.shape)),
+            }) as tf.Tensor[];
+            gradientScores = scoresGradient as tf.Tensor4D;
+            gradientSoft = tf.reshape(softGradient as tf.Tensor, sSoft.shape);
+            output = recomputed as tf.Tensor;
+          } else if (sSoft && sDenominator) {
+            output = tf.div(tf.mul(sProbabilities, sSoft), sDenominator);
             const [scoresGradient, softGradient] = softMaskedBackward(gradientWeights, sProbabilities, sVisible, sSoft, sDenominator);
             gradientScores = scoresGradient as tf.Tensor4D;
             gradientSoft = softGradient;
           } else {
+            output = sProbabilities;
             gradientScores = hardMaskedBackward(gradientWeights, sProbabilities, sVisible) as tf.Tensor4D;
           }
+          const weights = (multiplier ? tf.mul(output, multiplier) : output) as tf.Tensor4D;
+          const gradientValues = applyTransposedOp(weights, upstream, heads);
           const gradientContentQueries = applyOp(gradientScores, sk, heads);
           const gradientKeys = applyTransposedOp(gradientScores, sqU, heads);
           const gradientRaw = positionAdjoint(gradientScores, sIndex);
@@ -175,6 +208,11 @@ export function relativeAttentionCore(
     ? core(contentQueries, positionQueries, keys, values, positions)
     : core(contentQueries, positionQueries, keys, values, positions, softMask as tf.Tensor);
   return result as tf.Tensor3D;
+}
+
+/** A broadcastable mask shape of rank <= 4 padded to rank 4 with leading 1s. */
+function rank4(shape: readonly number[]): [number, number, number, number] {
+  return [...Array.from({ length: 4 - shape.length }, () => 1), ...shape] as [number, number, number, number];
 }
 
 function sameShape(actual: readonly number[], expected: readonly number[]): boolean {

@@ -17,3 +17,4 @@ export {
   type RelativeDistanceIndex,
 } from './relative-gather.js';
 export { sinusoidEmbedding } from './sinusoid.js';
+export { spanRampMask, spanRampPenalty } from './span-mask.js';
