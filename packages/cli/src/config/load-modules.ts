@@ -6,7 +6,8 @@ import { compressorDescriptorProblem, type CompressorDescriptor } from '@engram/
 import { defineMemoryPolicyDescriptor, type MemoryPolicyDescriptor } from '@engram/memory';
 import { CliError, ConfigValidationError, InputError } from '../errors.js';
 import { moduleReferenceOf, registerModuleDescriptor, type ModuleReference } from '../user-modules.js';
-import { describeValue, formatIssue } from './resolve.js';
+import { describeValue } from '@engram/core';
+import { formatIssue } from './resolve.js';
 import type { EngramConfig } from './schema.js';
 
 /** The kinds of descriptor a module can hold. */
