@@ -6,6 +6,9 @@ import { evaluate, type EvaluationData, type EvaluationResult } from '@engram/tr
 import { train, type TrainResult } from '@engram/trainer/node';
 import type { RunCache } from './run-cache.js';
 
+/** The built-in memory kinds the bench compares (a config's `custom` kind names a user's module). */
+export type BuiltInKind = Exclude<EngramConfig['kind'], 'custom'>;
+
 /** One training run to measure. */
 export interface RunSpec {
   /** Display name, e.g. `Expire-Span`. */
@@ -50,7 +53,7 @@ export interface StepPoint {
 /** What a measured run produced. */
 export interface RunMeasurement {
   name: string;
-  kind: EngramConfig['kind'];
+  kind: BuiltInKind;
   parameters: number;
   temporalRange: number;
   steps: StepPoint[];
@@ -100,6 +103,8 @@ export async function measureRun(spec: RunSpec): Promise<RunMeasurement> {
 }
 
 async function trainAndMeasure(spec: RunSpec): Promise<RunMeasurement> {
+  const kind = spec.config.kind;
+  if (kind === 'custom') throw new Error(`bench run ${spec.name}: the bench compares the built-in memory kinds; a custom module cannot be measured here`);
   const model = buildModel(spec.config, spec.vocabSize);
   const training = spec.config.training;
   const steps: StepPoint[] = [];
@@ -150,7 +155,7 @@ async function trainAndMeasure(spec: RunSpec): Promise<RunMeasurement> {
     const inspection = spec.inspect?.(model) ?? {};
     return {
       name: spec.name,
-      kind: spec.config.kind,
+      kind,
       parameters: model.parameterCount(),
       temporalRange: model.temporalRange(),
       steps,

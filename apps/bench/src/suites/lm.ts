@@ -1,7 +1,6 @@
 // Suite `lm`: character-level language modelling on the bundled book, the four memory methods at comparable attention cost.
 import { StreamBatcher, evaluationBatches } from '@engram/datasets';
-import type { EngramConfig } from '@engram/cli';
-import { measureRun, type RunMeasurement } from '../measure.js';
+import { measureRun, type BuiltInKind, type RunMeasurement } from '../measure.js';
 import type { BenchMode, Claim, ModelResult } from '../results.js';
 import type { SuiteContext, SuiteOutput } from '../runner.js';
 import { evaluate } from '@engram/trainer';
@@ -90,7 +89,7 @@ export const lmPlans: Record<BenchMode, Plan> = {
  * so a long span only helps if the model forgets the rest;
  * Adaptive-Span: memory is min(S, span + R + buffer) with S = M, starting at span M/2, so at most M slots.
  */
-export function memorySettings(memory: number): Record<EngramConfig['kind'], Record<string, unknown>> {
+export function memorySettings(memory: number): Record<BuiltInKind, Record<string, unknown>> {
   const ramp = Math.max(4, memory / 4);
   const maxSpan = 8 * memory;
   return {
@@ -107,7 +106,7 @@ export function memorySettings(memory: number): Record<EngramConfig['kind'], Rec
   };
 }
 
-const kinds: EngramConfig['kind'][] = ['txl', 'adaptive-span', 'compressive', 'expire-span'];
+const kinds: BuiltInKind[] = ['txl', 'adaptive-span', 'compressive', 'expire-span'];
 
 /** bpc differences under this count as "as good" in the non-inferiority claims (the papers' gaps are 0.01-0.02 bpc). */
 export const bpcTolerance = 0.02;
@@ -214,7 +213,7 @@ export async function runLanguageModellingSuite(context: SuiteContext): Promise<
   const validation = cut(tokens.valid);
   const test = cut(tokens.test);
   const settings = memorySettings(plan.memory);
-  const configOf = (kind: EngramConfig['kind'], seed: number) =>
+  const configOf = (kind: BuiltInKind, seed: number) =>
     benchConfig({
       kind,
       model: { ...plan.model, seed },
@@ -228,7 +227,7 @@ export async function runLanguageModellingSuite(context: SuiteContext): Promise<
         clipNorm: 0.25,
       },
     });
-  const runs = new Map<EngramConfig['kind'], RunMeasurement[]>();
+  const runs = new Map<BuiltInKind, RunMeasurement[]>();
   for (const kind of kinds) {
     const perSeed: RunMeasurement[] = [];
     for (const seed of plan.seeds) {
@@ -258,7 +257,7 @@ export async function runLanguageModellingSuite(context: SuiteContext): Promise<
     }
     runs.set(kind, perSeed);
   }
-  const runsOf = (kind: EngramConfig['kind']) => runs.get(kind) ?? [];
+  const runsOf = (kind: BuiltInKind) => runs.get(kind) ?? [];
   const rows = kinds.map((kind) =>
     aggregateSeeds(
       runsOf(kind).map((run) => modelResultOf(run, run.inspection.testBpc === undefined ? {} : { testBpc: run.inspection.testBpc })),

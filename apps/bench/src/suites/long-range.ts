@@ -9,10 +9,9 @@ import {
   type LongRangeTask,
   type TokenBatch,
 } from '@engram/datasets';
-import type { EngramConfig } from '@engram/cli';
 import { disposeState } from '@engram/memory';
 import type { MemoryTransformer } from '@engram/model';
-import { measureRun, type RunMeasurement } from '../measure.js';
+import { measureRun, type BuiltInKind, type RunMeasurement } from '../measure.js';
 import type { BenchMode, Chart, Claim, ModelResult } from '../results.js';
 import type { SuiteContext, SuiteOutput } from '../runner.js';
 import { summarize } from '../stats.js';
@@ -101,7 +100,7 @@ export const longRangePlans: Record<BenchMode, Plan> = {
 /** One run of a task: a method, its memory settings, and a display name. */
 export interface Entry {
   name: string;
-  kind: EngramConfig['kind'];
+  kind: BuiltInKind;
   memory: Record<string, unknown>;
 }
 

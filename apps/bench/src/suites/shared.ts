@@ -2,7 +2,7 @@
 import type { TokenizerKind } from '@engram/datasets';
 import { encodeCorpus, prepareCorpus, type EncodedCorpus } from '@engram/datasets/node';
 import { validateConfig, type EngramConfig } from '@engram/cli';
-import type { RunMeasurement } from '../measure.js';
+import type { BuiltInKind, RunMeasurement } from '../measure.js';
 import type { Chart, Claim, ModelResult } from '../results.js';
 import { summarize } from '../stats.js';
 
@@ -20,7 +20,7 @@ export function bookTokens(kind: TokenizerKind): Promise<EncodedCorpus> {
 
 /** A full configuration checked by the same schema as the `engram` command. */
 export function benchConfig(input: {
-  kind: EngramConfig['kind'];
+  kind: BuiltInKind;
   model: Record<string, unknown>;
   memory: Record<string, unknown>;
   training: Record<string, unknown>;
@@ -29,7 +29,7 @@ export function benchConfig(input: {
 }
 
 /** Display names of the memory kinds. */
-export const kindNames: Record<EngramConfig['kind'], string> = {
+export const kindNames: Record<BuiltInKind, string> = {
   txl: 'Transformer-XL',
   compressive: 'Compressive',
   'expire-span': 'Expire-Span',

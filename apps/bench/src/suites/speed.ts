@@ -2,9 +2,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { fastKernelsActive, fastKernelThreads, registerFastKernels, setFastKernelThreads, unregisterFastKernels } from '@engram/kernels';
 import { createAdam, type MemoryTransformer } from '@engram/model';
-import type { EngramConfig } from '@engram/cli';
 import { disposeState, type MemoryState } from '@engram/memory';
-import { buildModel } from '../measure.js';
+import { buildModel, type BuiltInKind } from '../measure.js';
 import type { BenchMode, Claim, ModelResult } from '../results.js';
 import type { SuiteContext, SuiteOutput, SuiteTable } from '../runner.js';
 import { memorySettings } from './lm.js';
@@ -57,10 +56,10 @@ export const speedPlans: Record<BenchMode, Record<SpeedShape['name'], Counts>> =
   full: { tiny: { warmup: 3, measured: 30, stockForAllKinds: true }, small: { warmup: 2, measured: 12, stockForAllKinds: true } },
 };
 
-const kinds: EngramConfig['kind'][] = ['txl', 'adaptive-span', 'compressive', 'expire-span'];
+const kinds: BuiltInKind[] = ['txl', 'adaptive-span', 'compressive', 'expire-span'];
 
 /** Papers' cost targets at the same number of keys per query, as ratios of Transformer-XL's ms per step. */
-const costTargets: Partial<Record<EngramConfig['kind'], number>> = { 'expire-span': 1.1, 'adaptive-span': 1.1, compressive: 1.3 };
+const costTargets: Partial<Record<BuiltInKind, number>> = { 'expire-span': 1.1, 'adaptive-span': 1.1, compressive: 1.3 };
 
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
@@ -141,7 +140,7 @@ export async function matmulRate(variant: KernelVariant, size = 512): Promise<nu
 }
 
 interface KindRun {
-  kind: EngramConfig['kind'];
+  kind: BuiltInKind;
   shape: SpeedShape;
   parameters: number;
   meanMemorySlots: number;
@@ -152,7 +151,7 @@ interface KindRun {
 
 /** One model under test: its training step and what the report needs from it. */
 interface Trainee {
-  kind: EngramConfig['kind'];
+  kind: BuiltInKind;
   variants: readonly KernelVariant[];
   step: () => number;
   model: MemoryTransformer;
@@ -160,7 +159,7 @@ interface Trainee {
   dispose: () => void;
 }
 
-function trainee(kind: EngramConfig['kind'], shape: SpeedShape, variants: readonly KernelVariant[]): Trainee {
+function trainee(kind: BuiltInKind, shape: SpeedShape, variants: readonly KernelVariant[]): Trainee {
   const config = benchConfig({
     kind,
     model: {
@@ -216,7 +215,7 @@ function trainee(kind: EngramConfig['kind'], shape: SpeedShape, variants: readon
 async function runShape(
   shape: SpeedShape,
   counts: Counts,
-  plan: ReadonlyArray<{ kind: EngramConfig['kind']; variants: readonly KernelVariant[] }>,
+  plan: ReadonlyArray<{ kind: BuiltInKind; variants: readonly KernelVariant[] }>,
   peakVariants: readonly KernelVariant[],
 ): Promise<{ runs: KindRun[]; peaks: Record<KernelVariant, number> }> {
   const trainees = plan.map(({ kind, variants }) => trainee(kind, shape, variants));
@@ -310,7 +309,7 @@ function kernelTable(run: KindRun, variant: KernelVariant, top = 10): SuiteTable
 /** Speed-up of Engram's kernels and the memory methods' cost relative to Transformer-XL, per shape. */
 export function speedClaims(rows: readonly ModelResult[], shapes: readonly SpeedShape[] = speedShapes): Claim[] {
   return shapes.flatMap((shape) => {
-    const find = (kind: EngramConfig['kind'], variant: KernelVariant = 'engram') =>
+    const find = (kind: BuiltInKind, variant: KernelVariant = 'engram') =>
       rows.find((row) => row.kind === kind && row.extra?.shape === shape.name && row.extra?.kernels === variant);
     const claims: Claim[] = [];
     const expire = find('expire-span');
@@ -329,7 +328,7 @@ export function speedClaims(rows: readonly ModelResult[], shapes: readonly Speed
       });
     }
     if (txl?.msPerBatch !== undefined) {
-      for (const [kind, target] of Object.entries(costTargets) as [EngramConfig['kind'], number][]) {
+      for (const [kind, target] of Object.entries(costTargets) as [BuiltInKind, number][]) {
         const row = find(kind);
         if (row?.msPerBatch === undefined) continue;
         const ratio = row.msPerBatch / txl.msPerBatch;
