@@ -9,12 +9,18 @@ import type { RunCache } from './run-cache.js';
 /** The built-in memory kinds the bench compares (a config's `custom` kind names a user's module). */
 export type BuiltInKind = Exclude<EngramConfig['kind'], 'custom'>;
 
+/** The built-in kinds in the order the reports list them. */
+export const builtInKinds: readonly BuiltInKind[] = ['txl', 'adaptive-span', 'compressive', 'expire-span'];
+
+/** A configuration of one of the built-in kinds (what `benchConfig` returns). */
+export type BuiltInConfig = EngramConfig & { kind: BuiltInKind };
+
 /** One training run to measure. */
 export interface RunSpec {
   /** Display name, e.g. `Expire-Span`. */
   name: string;
   /** The configuration (model shape, memory, training settings); steps and batch come from here. */
-  config: EngramConfig;
+  config: BuiltInConfig;
   /** Vocabulary of the data. */
   vocabSize: number;
   /** Training batches (contiguous text streams or a task stream). */
@@ -103,8 +109,6 @@ export async function measureRun(spec: RunSpec): Promise<RunMeasurement> {
 }
 
 async function trainAndMeasure(spec: RunSpec): Promise<RunMeasurement> {
-  const kind = spec.config.kind;
-  if (kind === 'custom') throw new Error(`bench run ${spec.name}: the bench compares the built-in memory kinds; a custom module cannot be measured here`);
   const model = buildModel(spec.config, spec.vocabSize);
   const training = spec.config.training;
   const steps: StepPoint[] = [];
@@ -155,7 +159,7 @@ async function trainAndMeasure(spec: RunSpec): Promise<RunMeasurement> {
     const inspection = spec.inspect?.(model) ?? {};
     return {
       name: spec.name,
-      kind,
+      kind: spec.config.kind,
       parameters: model.parameterCount(),
       temporalRange: model.temporalRange(),
       steps,

@@ -1,6 +1,6 @@
 // Suite `lm`: character-level language modelling on the bundled book, the four memory methods at comparable attention cost.
 import { StreamBatcher, evaluationBatches } from '@engram/datasets';
-import { measureRun, type BuiltInKind, type RunMeasurement } from '../measure.js';
+import { builtInKinds as kinds, measureRun, type BuiltInKind, type RunMeasurement } from '../measure.js';
 import type { BenchMode, Claim, ModelResult } from '../results.js';
 import type { SuiteContext, SuiteOutput } from '../runner.js';
 import { evaluate } from '@engram/trainer';
@@ -105,8 +105,6 @@ export function memorySettings(memory: number): Record<BuiltInKind, Record<strin
     'adaptive-span': { maxSpan: memory, ramp: memory / 4, buffer: memory / 4, initFraction: 0.5, alpha: 5e-7 },
   };
 }
-
-const kinds: BuiltInKind[] = ['txl', 'adaptive-span', 'compressive', 'expire-span'];
 
 /** bpc differences under this count as "as good" in the non-inferiority claims (the papers' gaps are 0.01-0.02 bpc). */
 export const bpcTolerance = 0.02;

@@ -1,8 +1,8 @@
 // Pieces the suites share: the bundled book as tokens, configurations through the CLI schema, result rows, charts and claim checks.
 import type { TokenizerKind } from '@engram/datasets';
 import { encodeCorpus, prepareCorpus, type EncodedCorpus } from '@engram/datasets/node';
-import { validateConfig, type EngramConfig } from '@engram/cli';
-import type { BuiltInKind, RunMeasurement } from '../measure.js';
+import { validateConfig } from '@engram/cli';
+import type { BuiltInConfig, BuiltInKind, RunMeasurement } from '../measure.js';
 import type { Chart, Claim, ModelResult } from '../results.js';
 import { summarize } from '../stats.js';
 
@@ -24,8 +24,9 @@ export function benchConfig(input: {
   model: Record<string, unknown>;
   memory: Record<string, unknown>;
   training: Record<string, unknown>;
-}): EngramConfig {
-  return validateConfig({ ...input, data: { corpus: 'moby-dick' } }, `bench ${input.kind} configuration`);
+}): BuiltInConfig {
+  // The schema keeps the kind it was given, so the result is still a built-in kind.
+  return validateConfig({ ...input, data: { corpus: 'moby-dick' } }, `bench ${input.kind} configuration`) as BuiltInConfig;
 }
 
 /** Display names of the memory kinds. */

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { fastKernelsActive, fastKernelThreads, registerFastKernels, setFastKernelThreads, unregisterFastKernels } from '@engram/kernels';
 import { createAdam, type MemoryTransformer } from '@engram/model';
 import { disposeState, type MemoryState } from '@engram/memory';
-import { buildModel, type BuiltInKind } from '../measure.js';
+import { buildModel, builtInKinds as kinds, type BuiltInKind } from '../measure.js';
 import type { BenchMode, Claim, ModelResult } from '../results.js';
 import type { SuiteContext, SuiteOutput, SuiteTable } from '../runner.js';
 import { memorySettings } from './lm.js';
@@ -55,8 +55,6 @@ export const speedPlans: Record<BenchMode, Record<SpeedShape['name'], Counts>> =
   quick: { tiny: { warmup: 2, measured: 6, stockForAllKinds: true }, small: { warmup: 1, measured: 2, stockForAllKinds: false } },
   full: { tiny: { warmup: 3, measured: 30, stockForAllKinds: true }, small: { warmup: 2, measured: 12, stockForAllKinds: true } },
 };
-
-const kinds: BuiltInKind[] = ['txl', 'adaptive-span', 'compressive', 'expire-span'];
 
 /** Papers' cost targets at the same number of keys per query, as ratios of Transformer-XL's ms per step. */
 const costTargets: Partial<Record<BuiltInKind, number>> = { 'expire-span': 1.1, 'adaptive-span': 1.1, compressive: 1.3 };
