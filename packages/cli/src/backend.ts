@@ -18,7 +18,7 @@ export async function setupBackend(choice: BackendChoice): Promise<SelectedBacke
     info = await initBackend({ backend: choice });
   } catch (error) {
     // The library's advice names its ENGRAM_BACKEND variable, which the command does not read: name the flag.
-    if (error instanceof BackendUnavailableError) {
+    if (BackendUnavailableError.isInstance(error)) {
       const advice = error.message.replace(/,?\s*or pick another backend \(ENGRAM_BACKEND=[^)]*\)\.?\s*$/, '');
       throw new CliError(`${advice}, or choose another with --backend (auto, wasm or cpu)`, { cause: error });
     }

@@ -187,7 +187,7 @@ export function assertFits(estimate: MemoryEstimate, what: string, fix: string, 
   try {
     assertTensorBudget(estimate.total, what);
   } catch (error) {
-    if (!(error instanceof TensorBudgetError)) throw error;
+    if (!TensorBudgetError.isInstance(error)) throw error;
     throw new CliError(
       `${needs}, more than the wasm heap's ${formatGibibytes(error.limitBytes)} (${formatGibibytes(error.inUseBytes)} already in use): ${fix}, or use a native backend (--backend tensorflow, with @tensorflow/tfjs-node installed)`,
       { exitCode: 2, cause: error },

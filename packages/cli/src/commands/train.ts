@@ -244,7 +244,7 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
     try {
       const summary = await naming(options.out, 'write the run', () => trainInto(options, io, runDirectory, config, modelConfig, tokens)).catch(
         (error: unknown) => {
-          throw error instanceof NonFiniteLossError ? nonFiniteStop(error, options.out) : error;
+          throw NonFiniteLossError.isInstance(error) ? nonFiniteStop(error, options.out) : error;
         },
       );
       if (replaced !== null) await rm(replaced, { recursive: true, force: true });
