@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { isProcessAlive } from '@engram/core/node';
 import lockfile from 'proper-lockfile';
 import { CliError, InputError, UsageError } from './errors.js';
 
@@ -92,18 +93,8 @@ export async function removeTemporaryLeftovers(folder: string): Promise<void> {
   const pattern = new RegExp(`${TEMPORARY_MARKER.replace(/\./g, '\\.')}new-(\\d+)-[0-9a-f]+$`);
   for (const name of names) {
     const match = pattern.exec(name);
-    if (match === null || processIsAlive(Number(match[1]))) continue;
+    if (match === null || isProcessAlive(Number(match[1]))) continue;
     await rm(join(folder, name), { recursive: true, force: true });
-  }
-}
-
-function processIsAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -1,4 +1,4 @@
-// @engram/core (browser-safe): the pieces every Engram package shares: the error base class, describeValue, a seeded generator with a savable state. The atomic file writer: '@engram/core/node'.
+// @engram/core (browser-safe): the pieces every Engram package shares: the error base class, describeValue, a seeded generator with a savable state. The atomic file writer and isProcessAlive: '@engram/core/node'.
 export { EngramError } from './errors.js';
 export type { EngramErrorOptions } from './errors.js';
 export { describeValue } from './describe-value.js';

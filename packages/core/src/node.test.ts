@@ -1,9 +1,10 @@
-// Tests of the atomic writers: contents land whole, old contents are replaced, no temporary file is left, fsync is requested.
+// Tests of the atomic writers (contents land whole, old contents are replaced, no temporary file is left, fsync is requested) and of isProcessAlive.
+import { spawnSync } from 'node:child_process';
 import fs, { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test, vi } from 'vitest';
-import { writeFileAtomic, writeFileAtomicSync } from './node.js';
+import { isProcessAlive, writeFileAtomic, writeFileAtomicSync } from './node.js';
 
 const folders: string[] = [];
 function folder(): string {
@@ -57,5 +58,30 @@ describe('writeFileAtomic', () => {
     await expect(writeFileAtomic(join(directory, 'missing', 'x.txt'), 'x')).rejects.toThrow(/ENOENT/);
     expect(() => writeFileAtomicSync(join(directory, 'missing', 'x.txt'), 'x')).toThrow(/ENOENT/);
     expect(readdirSync(directory)).toEqual([]);
+  });
+});
+
+describe('isProcessAlive', () => {
+  test('is true for this process and its parent, false for a child that has exited', () => {
+    expect(isProcessAlive(process.pid)).toBe(true);
+    expect(isProcessAlive(process.ppid)).toBe(true);
+    const child = spawnSync(process.execPath, ['-e', '']);
+    expect(child.status).toBe(0);
+    expect(child.pid).toBeGreaterThan(0);
+    expect(isProcessAlive(child.pid as number)).toBe(false);
+  });
+
+  test('counts a process it may not signal as running (EPERM), and other failures as not running', () => {
+    const refused = Object.assign(new Error('kill EPERM'), { code: 'EPERM' });
+    const missing = Object.assign(new Error('kill ESRCH'), { code: 'ESRCH' });
+    const kill = vi.spyOn(process, 'kill').mockImplementationOnce(() => {
+      throw refused;
+    });
+    expect(isProcessAlive(4_000_000)).toBe(true);
+    kill.mockImplementationOnce(() => {
+      throw missing;
+    });
+    expect(isProcessAlive(4_000_000)).toBe(false);
+    expect(kill).toHaveBeenCalledWith(4_000_000, 0);
   });
 });

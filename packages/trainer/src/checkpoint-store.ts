@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { writeFileAtomic } from '@engram/core/node';
+import { isProcessAlive, writeFileAtomic } from '@engram/core/node';
 import { CorruptCheckpointError, TrainerError } from './errors.js';
 
 /** Name of the manifest file inside a checkpoint directory. */
@@ -242,16 +242,6 @@ export async function pruneCheckpoints(root: string, options: { keepLast: number
   return removable.map((entry) => entry.path);
 }
 
-function processIsAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as { code?: string }).code === 'EPERM';
-  }
-}
-
 /** Removes hidden temporary directories left by writers that are no longer running. */
 export async function removeLeftovers(root: string): Promise<string[]> {
   let names: string[];
@@ -265,7 +255,7 @@ export async function removeLeftovers(root: string): Promise<string[]> {
     const match = /^\.step-\d+\.(\d+)\.[0-9a-f]+\.(partial|replaced)$/.exec(name);
     if (match === null) continue;
     // Leave directories of running writers (this process included) alone.
-    if (processIsAlive(Number(match[1]))) continue;
+    if (isProcessAlive(Number(match[1]))) continue;
     await rm(join(root, name), { recursive: true, force: true });
     removed.push(join(root, name));
   }

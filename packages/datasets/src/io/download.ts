@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { EngramError } from '@engram/core';
-import { writeFileAtomic } from '@engram/core/node';
+import { isProcessAlive, writeFileAtomic } from '@engram/core/node';
 import { EnvHttpProxyAgent, interceptors, request, type Dispatcher } from 'undici';
 import { DownloadError, IntegrityError, InvalidArgumentError } from '../errors.js';
 import { formatBytes, hashFile, isNotFound, regularFileSize, removeQuietly, type FileChecksum } from './files.js';
@@ -154,7 +154,7 @@ async function lockPartial(partial: string, source: string, destination: string)
     } catch (error) {
       if ((error as { code?: unknown }).code !== 'EEXIST') throw error;
       const holder = Number.parseInt(await readFile(lock, 'utf8').catch(() => ''), 10);
-      if (Number.isInteger(holder) && holder > 0 && processIsAlive(holder)) {
+      if (Number.isInteger(holder) && holder > 0 && isProcessAlive(holder)) {
         throw new DownloadError(
           source,
           destination,
@@ -165,15 +165,6 @@ async function lockPartial(partial: string, source: string, destination: string)
     }
   }
   throw new DownloadError(source, destination, `could not take the lock ${lock}; delete it and run again`);
-}
-
-function processIsAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as { code?: unknown }).code === 'EPERM';
-  }
 }
 
 /** The stable hidden name of the file being downloaded, beside its destination so the final rename is atomic. */
