@@ -39,6 +39,7 @@ export interface SeededRandomState {
   state: number;
 }
 
+// Kept apart from @engram/core's createSeededRandom (xorshift32) on purpose: their sequences differ, and switching would change every generated task episode.
 /** A small, fast, seeded generator of uniform integers and floats. Not for cryptography. */
 export class SeededRandom {
   private state: number;

@@ -371,4 +371,14 @@ describe('SeededRandom', () => {
     expect(Math.max(...floats)).toBeLessThan(1);
     expect(() => new SeededRandom(1.5)).toThrow(InvalidArgumentError);
   });
+
+  it('draws the same numbers per seed as it always has (every generated task episode depends on them)', () => {
+    const draws = (seed: number) => {
+      const random = new SeededRandom(seed);
+      return Array.from({ length: 3 }, () => random.nextUint32());
+    };
+    expect(draws(0)).toEqual([1907052099, 2235393833, 3326586130]);
+    expect(draws(1)).toEqual([3708913255, 401992281, 4250976387]);
+    expect(draws(1234)).toEqual([3422645048, 2895316985, 1363422204]);
+  });
 });
