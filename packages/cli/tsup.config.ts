@@ -4,4 +4,5 @@ export default engramTsup({
   index: 'src/index.ts',
   cli: 'src/cli.ts',
   browser: 'src/browser.ts',
+  internal: 'src/internal.ts',
 });

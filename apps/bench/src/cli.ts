@@ -1,7 +1,8 @@
 // Command line of the bench app: `engram-bench [--suite NAME] [--full | --tiny-test] [--out DIR] [--backend NAME]`.
 import { isAbsolute, resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { backendChoices, describeError, exitCodeOf, type BackendChoice } from '@engram/cli';
+import { backendChoices, type BackendChoice } from '@engram/cli';
+import { describeError, exitCodeOf } from '@engram/cli/internal';
 import { benchModes, suiteNames, type BenchMode, type SuiteName } from './results.js';
 import { runBench } from './runner.js';
 

@@ -1,5 +1,6 @@
 // The Adaptive-Span policy descriptor: kind, defaults, config-file schema, factories and temporal range in one place.
-import { defineMemoryPolicyDescriptor, withoutNulls } from '@engram/memory';
+import { defineMemoryPolicyDescriptor } from '@engram/memory';
+import { withoutNulls } from '@engram/memory/internal';
 import { z } from 'zod';
 import { ADAPTIVE_SPAN_DEFAULTS, ADAPTIVE_SPAN_KIND, adaptiveSpanTemporalRange, createAdaptiveSpanPolicy } from './policy.js';
 import type { AdaptiveSpanOptions } from './policy.js';

@@ -1,5 +1,6 @@
 // The Expire-Span policy descriptor: kind, defaults, config-file schema, factories and temporal range in one place.
-import { defineMemoryPolicyDescriptor, withoutNulls } from '@engram/memory';
+import { defineMemoryPolicyDescriptor } from '@engram/memory';
+import { withoutNulls } from '@engram/memory/internal';
 import { z } from 'zod';
 import { createExpireSpanPolicy, EXPIRE_SPAN_DEFAULTS, EXPIRE_SPAN_KIND, expireSpanTemporalRange } from './policy.js';
 import type { ExpireSpanOptions } from './policy.js';

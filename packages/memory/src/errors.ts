@@ -1,9 +1,5 @@
 // Error classes of @engram/memory: stable names, a cause, and messages that say how to fix the problem.
 import { EngramError } from '@engram/core';
-import type { EngramErrorOptions } from '@engram/core';
-
-/** Options accepted by every error of this package. */
-export type MemoryErrorOptions = EngramErrorOptions;
 
 /** Base class of every error thrown by @engram/memory. */
 export class MemoryError extends EngramError {

@@ -14,7 +14,7 @@ export interface FifoPolicyOptions {
 }
 
 /** The FIFO policy's kind. */
-export const FIFO_KIND = 'fifo';
+const FIFO_KIND = 'fifo';
 
 /**
  * Transformer-XL memory: after each segment, `m^l <- last M of concat(m^l, h^l)` for every
@@ -39,7 +39,7 @@ export function createFifoPolicy(options: FifoPolicyOptions): MemoryPolicy {
  * Temporal range of a FIFO memory of `memoryLength` slots per layer: `numLayers * M` tokens (SPEC 3), the one
  * formula the policy, its descriptor and the metrics use.
  */
-export function fifoTemporalRange(options: { memoryLength: number }, numLayers: number): number {
+function fifoTemporalRange(options: { memoryLength: number }, numLayers: number): number {
   return numLayers * options.memoryLength;
 }
 
@@ -53,7 +53,7 @@ function checkLength(name: string, value: unknown): number {
 }
 
 /** The options of a FIFO memory as a configuration file gives them. */
-export const fifoOptionsSchema = z.strictObject({
+const fifoOptionsSchema = z.strictObject({
   /** Memory slots per layer during training (M). */
   memoryLength: z.number().int().nonnegative(),
   /** Memory length in evaluation (papers evaluate with longer memory); defaults to memoryLength. */

@@ -3,20 +3,11 @@ export { JsonLinesWriter, readJsonLines, readTrainingLog } from './log.js';
 export type { JsonLinesContent, TrainingLog } from './log.js';
 export { createProgressReporter, formatDuration } from './progress.js';
 export type { ProgressMode, ProgressOptions, ProgressReporter, ProgressStep } from './progress.js';
-export {
-  MANIFEST_FILE,
-  checkpointDirectoryName,
-  listCheckpoints,
-  publishCheckpoint,
-  pruneCheckpoints,
-  removeLeftovers,
-  sha256File,
-  verifyCheckpoint,
-} from './checkpoint-store.js';
+export { listCheckpoints, publishCheckpoint, pruneCheckpoints, verifyCheckpoint } from './checkpoint-store.js';
 export type { CheckpointEntry, CheckpointManifest } from './checkpoint-store.js';
-export { JsonLinesLogger, CsvLogger, TensorBoardLogger, CSV_COLUMNS, scalarsOf } from './loggers.js';
+export { JsonLinesLogger, CsvLogger, TensorBoardLogger, scalarsOf } from './loggers.js';
 export type { Logger } from './loggers.js';
-export { EventFileWriter, readEventFile, maskedCrc32c, frameRecord, EVENT_FILE_VERSION, SESSION_START } from './tensorboard.js';
+export { EventFileWriter, readEventFile, maskedCrc32c, frameRecord } from './tensorboard.js';
 export type { TensorBoardEvent } from './tensorboard.js';
 export type {
   TrainerCallback,
@@ -37,7 +28,7 @@ export type {
   CheckpointOptions,
   FaultInjection,
 } from './train.js';
-export { saveCheckpoint, loadCheckpoint, findResumableCheckpoint, CHECKPOINT_FILES } from './checkpoint.js';
+export { saveCheckpoint, loadCheckpoint, findResumableCheckpoint } from './checkpoint.js';
 export type {
   SaveCheckpointOptions,
   LoadCheckpointOptions,
