@@ -57,6 +57,10 @@ function checkTarball(folder, tarball) {
   if (manifest.publishConfig?.access !== 'public') problems.push('"publishConfig.access" must be "public"');
 
   if (manifest.exports?.['./package.json'] !== './package.json') problems.push('"exports" lacks "./package.json": "./package.json"');
+  const workspaceSubpaths = Object.keys(workspace.get(manifest.name)?.manifest.exports ?? {});
+  for (const subpath of workspaceSubpaths) {
+    if (!(subpath in (manifest.exports ?? {}))) problems.push(`publishConfig.exports lacks "${subpath}", which the workspace manifest exports (the published package would not have it)`);
+  }
   for (const { path, target } of exportTargets(manifest.exports)) {
     const where = `exports ${path.map((key) => JSON.stringify(key)).join(' > ')}`;
     if (path.includes('@engram/source')) problems.push(`${where}: the @engram/source condition is for the workspace only (publishConfig.exports must drop it)`);
