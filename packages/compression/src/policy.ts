@@ -278,9 +278,12 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
       if (!memory.hidden || !memory.positions) {
         return { hidden: compressed, positions: compressedPositions, contiguous: false };
       }
+      // Positions never carry gradient, and outside bptt neither does any memory (SPEC 2.1: detached, compressed
+      // slots too), so the concatenations stay off the model's tape: nothing saved for its backward pass.
+      const [hidden, positions] = [memory.hidden, memory.positions];
       return {
-        hidden: tf.concat([compressed, memory.hidden], 1),
-        positions: tf.concat([compressedPositions, memory.positions], 1),
+        hidden: detachCompressed ? outsideTape(() => tf.concat([compressed, hidden], 1)) : tf.concat([compressed, hidden], 1),
+        positions: outsideTape(() => tf.concat([compressedPositions, positions], 1)),
         contiguous: false,
       };
     },
