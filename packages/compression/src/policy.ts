@@ -1,6 +1,5 @@
 // The compressive MemoryPolicy (SPEC 3, Rae et al. 2019): regular FIFO of n_m, compressed FIFO of n_cm, rate c.
 import * as tf from '@tensorflow/tfjs';
-import { stopGradient } from '@engram/kernels';
 import { defineMemoryPolicy } from '@engram/memory';
 import type {
   LayerMemory,
@@ -60,8 +59,13 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
     return (compressors[layer] as LayerCompressor).compress(compressorInput);
   };
 
+  // Outside bptt no memory carries gradient (SPEC 2.1: regular memory is detached, and so are compressed slots), so
+  // writing and reading memory run off any enclosing gradient tape: the compressed slots are constants without a
+  // stop-gradient copy, and nothing is saved for a backward pass. In bptt the compressed slots stay on the tape.
+  const offTapeUnlessBptt = <T>(fn: () => T): T => (detachCompressed ? outsideTape(fn) : fn());
+
   const writeLayer = (memory: LayerMemory, layer: number, record: SegmentRecord, lengths: Lengths): LayerMemory => {
-    const result = tf.tidy(() => {
+    const result = offTapeUnlessBptt(() => tf.tidy(() => {
       const plan = planLayer(memory, layer, record, lengths, { rate, needsUsage });
       const out: Record<string, tf.Tensor> = {};
       if (plan.regular) {
@@ -82,8 +86,7 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
         lengths.compressed > 0 ? (memory.extra.compressedPositions as tf.Tensor2D | undefined) : undefined;
       if (plan.block) {
         const fresh = compressBlock(layer, plan.block);
-        const freshHidden = detachCompressed ? stopGradient(fresh.hidden) : fresh.hidden;
-        compressedHidden = concatOptional([compressedHidden, freshHidden], 1) as tf.Tensor3D;
+        compressedHidden = concatOptional([compressedHidden, fresh.hidden], 1) as tf.Tensor3D;
         compressedPositions = concatOptional([compressedPositions, fresh.positions], 1) as tf.Tensor2D;
       }
       const compressedSlots = slotCount(compressedHidden);
@@ -98,7 +101,7 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
         out['extra.compressedPositions'] = compressedPositions;
       }
       return out;
-    });
+    }));
     const extra: Record<string, tf.Tensor> = {};
     for (const [name, tensor] of Object.entries(result)) {
       if (name.startsWith('extra.')) extra[name.slice('extra.'.length)] = tensor;
@@ -278,11 +281,10 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
       if (!memory.hidden || !memory.positions) {
         return { hidden: compressed, positions: compressedPositions, contiguous: false };
       }
-      // Positions never carry gradient, and outside bptt neither does any memory (SPEC 2.1: detached, compressed
-      // slots too), so the concatenations stay off the model's tape: nothing saved for its backward pass.
+      // Positions never carry gradient; see offTapeUnlessBptt for the hidden states.
       const [hidden, positions] = [memory.hidden, memory.positions];
       return {
-        hidden: detachCompressed ? outsideTape(() => tf.concat([compressed, hidden], 1)) : tf.concat([compressed, hidden], 1),
+        hidden: offTapeUnlessBptt(() => tf.concat([compressed, hidden], 1)),
         positions: outsideTape(() => tf.concat([compressedPositions, positions], 1)),
         contiguous: false,
       };
