@@ -38,18 +38,21 @@ describe('keyValueOnlyGradient', () => {
       [compressed],
       { epsilon: 1e-2, atol: 1e-3, rtol: 1e-2 },
     );
+    // Inside a gradient over the compressed keys and every variable of the attention (which get none).
+    const keys = tf.variable(compressed, true, 'losses-test-compressed');
     const before = tf.memory().numTensors;
     for (let step = 0; step < 3; step++) {
       const { value, grads } = tf.variableGrads(() =>
-        attentionReconstructionLoss(attention, queries, old, tf.mul(compressed, 1) as tf.Tensor3D),
+        attentionReconstructionLoss(attention, queries, old, tf.mul(keys, 1) as tf.Tensor3D),
       );
+      expect(Object.keys(grads)).toEqual([keys.name]);
       value.dispose();
       tf.dispose(Object.values(grads));
     }
     const loss = attentionReconstructionLoss(attention, queries, old, compressed as tf.Tensor3D);
     loss.dispose();
     expect(tf.memory().numTensors).toBe(before);
-    tf.dispose([queries, old, compressed]);
+    tf.dispose([queries, old, compressed, keys]);
     dispose();
   });
 });

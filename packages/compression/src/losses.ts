@@ -1,8 +1,8 @@
 // The compressor training losses of SPEC 3.2 (Rae et al. 2019, section 3.2): attention reconstruction and auto-encoding.
 import * as tf from '@tensorflow/tfjs';
-import { stopGradient } from '@engram/kernels';
 import { type ContentAttention, uniqueVariableName } from '@engram/memory';
 import { InvalidCompressorInputError } from './errors.js';
+import { outsideTape } from './tape.js';
 
 /** How the compressor of a compressive policy is trained (SPEC 3.2). */
 export type CompressionTraining = 'none' | 'attention-reconstruction' | 'auto-encoding' | 'bptt';
@@ -21,11 +21,9 @@ export const COMPRESSION_TRAINING_MODES: readonly CompressionTraining[] = [
  * (its own projections and pre-norm, no position terms, no mask, no output projection).
  *
  * The gradient reaches `compressed` (hence f_c) only: the projections inside `A` are held constant even when the
- * gradient is taken over every variable of the model. The loss is built as
- * `L + sum(compressed * g) - sum(c * g)` where `c` is a tape-free copy of `compressed` and `g = dL/dc` comes from a
- * nested gradient behind a stop-gradient: its value is `L` and its only gradient path is `compressed -> g`. (The copy
- * reads the values once; it also keeps the outer backward pass from walking through the nested one, which makes the
- * loss about as cheap as the plain one.)
+ * gradient is taken over every variable of the model. The target `A(h, old)`, the value `L` and its gradient
+ * `g = dL/dcompressed` are computed off the enclosing gradient tape (a nested gradient with a tape of its own, see
+ * {@link keyValueOnlyGradient}); the enclosing tape records one node, `compressed -> L` with gradient `dy * g`.
  * @param attention content attention of the layer
  * @param queryInput `h`, the current segment's layer input `[batch, T, D]` (detached)
  * @param old the evicted memories `[batch, n, D]` (detached)
@@ -39,7 +37,7 @@ export function attentionReconstructionLoss(
   compressed: tf.Tensor3D,
 ): tf.Scalar {
   return tf.tidy(() => {
-    const target = stopGradient(attention(queryInput, old));
+    const target = outsideTape(() => attention(queryInput, old));
     const lossOf = (keys: tf.Tensor): tf.Scalar => {
       const reconstruction = attention(queryInput, keys as tf.Tensor3D);
       if (target.shape.join() !== reconstruction.shape.join()) {
@@ -59,19 +57,26 @@ export function attentionReconstructionLoss(
 /**
  * `lossOf(keys)` whose gradient flows into `keys` only, never into variables `lossOf` reads (see
  * {@link attentionReconstructionLoss}). Works inside an enclosing gradient computation (the model's) and outside.
+ *
+ * `lossOf` and its gradient with respect to `keys` run off the enclosing tape ({@link outsideTape}), so the enclosing
+ * backward pass never walks through them and none of their tensors is saved for it; the result is one recorded
+ * operation of `keys` whose value is `L = lossOf(keys)` and whose gradient is `dy * dL/dkeys` (the slope is computed
+ * once, in the forward pass, with the values `keys` has then).
  * @param lossOf scalar function of `keys`
  * @param keys any float32 tensor
  */
 export function keyValueOnlyGradient(lossOf: (keys: tf.Tensor) => tf.Scalar, keys: tf.Tensor): tf.Scalar {
   return tf.tidy(() => {
-    // A copy of the keys' values with no tape connection to them: the nested gradient below then lies off every
-    // path from the variables to the loss, so the outer backward pass does not walk through it.
-    const constantKeys = tf.tensor(keys.dataSync(), keys.shape, 'float32');
-    const { value, grads } = tf.valueAndGrads(lossOf)([constantKeys]);
-    const slope = stopGradient(grads[0] as tf.Tensor);
-    const linear = tf.sum(tf.mul(keys, slope));
-    const offset = tf.sum(tf.mul(constantKeys, slope));
-    return tf.add(stopGradient(value), tf.sub(linear, offset)) as tf.Scalar;
+    const { value, grads } = outsideTape(() => tf.valueAndGrads(lossOf)([keys]));
+    const slope = grads[0] as tf.Tensor;
+    const linearised = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      (inputs[1] as tf.GradSaveFunc)([slope]);
+      return {
+        value: tf.clone(value),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(dy, saved[0] as tf.Tensor)],
+      };
+    });
+    return linearised(keys) as tf.Scalar;
   });
 }
 

@@ -35,8 +35,9 @@ export function concatOptional<T extends tf.Tensor>(parts: (T | null | undefined
   return tf.concat(present, axis) as T;
 }
 
-/** Slots `[start, start + size)` along axis 1. */
+/** Slots `[start, start + size)` along axis 1; all of them is `tensor` itself (no copy). */
 export function sliceSlots<T extends tf.Tensor>(tensor: T, start: number, size: number): T {
+  if (start === 0 && size === tensor.shape[1]) return tensor;
   const begin = tensor.shape.map((_, axis) => (axis === 1 ? start : 0));
   const sizes = tensor.shape.map((length, axis) => (axis === 1 ? size : length));
   return tf.slice(tensor, begin, sizes) as T;

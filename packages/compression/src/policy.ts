@@ -1,6 +1,5 @@
 // The compressive MemoryPolicy (SPEC 3, Rae et al. 2019): regular FIFO of n_m, compressed FIFO of n_cm, rate c.
 import * as tf from '@tensorflow/tfjs';
-import { stopGradient } from '@engram/kernels';
 import { defineMemoryPolicy } from '@engram/memory';
 import type {
   LayerMemory,
@@ -26,6 +25,7 @@ import type {
 } from './policy-contract.js';
 import { concatOptional, initialisationSeeds, modelSeedOf, planLayer, sliceSlots, slotCount } from './policy-plan.js';
 import type { Entries, Lengths } from './policy-plan.js';
+import { outsideTape } from './tape.js';
 
 /**
  * A compressive memory (SPEC 3). Per layer, after each segment:
@@ -59,8 +59,13 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
     return (compressors[layer] as LayerCompressor).compress(compressorInput);
   };
 
+  // Outside bptt no memory carries gradient (SPEC 2.1: regular memory is detached, and so are compressed slots), so
+  // writing and reading memory run off any enclosing gradient tape: the compressed slots are constants without a
+  // stop-gradient copy, and nothing is saved for a backward pass. In bptt the compressed slots stay on the tape.
+  const offTapeUnlessBptt = <T>(fn: () => T): T => (detachCompressed ? outsideTape(fn) : fn());
+
   const writeLayer = (memory: LayerMemory, layer: number, record: SegmentRecord, lengths: Lengths): LayerMemory => {
-    const result = tf.tidy(() => {
+    const result = offTapeUnlessBptt(() => tf.tidy(() => {
       const plan = planLayer(memory, layer, record, lengths, { rate, needsUsage });
       const out: Record<string, tf.Tensor> = {};
       if (plan.regular) {
@@ -81,8 +86,7 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
         lengths.compressed > 0 ? (memory.extra.compressedPositions as tf.Tensor2D | undefined) : undefined;
       if (plan.block) {
         const fresh = compressBlock(layer, plan.block);
-        const freshHidden = detachCompressed ? stopGradient(fresh.hidden) : fresh.hidden;
-        compressedHidden = concatOptional([compressedHidden, freshHidden], 1) as tf.Tensor3D;
+        compressedHidden = concatOptional([compressedHidden, fresh.hidden], 1) as tf.Tensor3D;
         compressedPositions = concatOptional([compressedPositions, fresh.positions], 1) as tf.Tensor2D;
       }
       const compressedSlots = slotCount(compressedHidden);
@@ -97,7 +101,7 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
         out['extra.compressedPositions'] = compressedPositions;
       }
       return out;
-    });
+    }));
     const extra: Record<string, tf.Tensor> = {};
     for (const [name, tensor] of Object.entries(result)) {
       if (name.startsWith('extra.')) extra[name.slice('extra.'.length)] = tensor;
@@ -109,46 +113,66 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
     };
   };
 
-  const compressionLoss = (state: MemoryState, record: SegmentRecord, kit: PolicyKit): CompressionLoss | null => {
+  /**
+   * The per-layer compression losses of SPEC 3.2, summed (`total`, a new scalar the caller owns), and with
+   * `readLayers` each layer's value read to the host in one read (`perLayer`; null for layers that compressed
+   * nothing). The plan of what is evicted runs off the gradient tape (memory is detached, so nothing there carries
+   * gradient); only the compressor (and decoder) calls are recorded.
+   */
+  const compressionLosses = (
+    state: MemoryState,
+    record: SegmentRecord,
+    kit: PolicyKit,
+    readLayers: boolean,
+  ): { total: tf.Scalar; perLayer: (number | null)[] | null } | null => {
     kit.checkRecord(state, record, 'compressionLoss');
     if (training !== 'attention-reconstruction' && training !== 'auto-encoding') return null;
     const lengths = lengthsFor(record);
-    const perLayer: (number | null)[] = [];
     const losses: tf.Scalar[] = [];
     const lossLayers: number[] = [];
-    state.layers.forEach((memory, layer) => {
-      perLayer.push(null);
-      const loss = tf.tidy((): tf.Scalar | void => {
-        const plan = planLayer(memory, layer, record, lengths, { rate, needsUsage });
-        if (!plan.block) return undefined;
-        const compressed = compressBlock(layer, plan.block).hidden;
-        if (training === 'auto-encoding') {
-          return autoEncodingLoss(plan.block.hidden, compressed, decoders[layer] as LinearDecoder);
+    try {
+      state.layers.forEach((memory, layer) => {
+        const loss = tf.tidy((): tf.Scalar | void => {
+          const plan = outsideTape(() => planLayer(memory, layer, record, lengths, { rate, needsUsage }));
+          if (!plan.block) return undefined;
+          const compressed = compressBlock(layer, plan.block).hidden;
+          if (training === 'auto-encoding') {
+            return autoEncodingLoss(plan.block.hidden, compressed, decoders[layer] as LinearDecoder);
+          }
+          const attention = record.contentAttention[layer];
+          if (typeof attention !== 'function') {
+            throw new InvalidCompressorInputError({
+              operation: 'compressive policy compressionLoss',
+              parameter: `record.contentAttention[${layer}]`,
+              expected: 'the content attention function of the layer (SPEC 3.2)',
+              actual: String(attention),
+            });
+          }
+          const queries = record.layerInputs[layer] as tf.Tensor3D;
+          return attentionReconstructionLoss(attention, queries, plan.block.hidden, compressed);
+        });
+        if (loss) {
+          losses.push(loss);
+          lossLayers.push(layer);
         }
-        const attention = record.contentAttention[layer];
-        if (typeof attention !== 'function') {
-          throw new InvalidCompressorInputError({
-            operation: 'compressive policy compressionLoss',
-            parameter: `record.contentAttention[${layer}]`,
-            expected: 'the content attention function of the layer (SPEC 3.2)',
-            actual: String(attention),
-          });
-        }
-        const queries = record.layerInputs[layer] as tf.Tensor3D;
-        return attentionReconstructionLoss(attention, queries, plan.block.hidden, compressed);
       });
-      if (loss) {
-        losses.push(loss);
-        lossLayers.push(layer);
-      }
-    });
-    if (losses.length === 0) return null;
-    const total = tf.tidy(() => (losses.length === 1 ? tf.clone(losses[0] as tf.Scalar) : tf.addN(losses)) as tf.Scalar);
-    losses.forEach((loss, index) => {
-      perLayer[lossLayers[index] as number] = loss.dataSync()[0] as number;
-      loss.dispose();
-    });
-    return { total, perLayer };
+      if (losses.length === 0) return null;
+      const total = tf.tidy(() => (losses.length === 1 ? tf.clone(losses[0] as tf.Scalar) : tf.addN(losses)) as tf.Scalar);
+      if (!readLayers) return { total, perLayer: null };
+      const values = outsideTape(() => tf.tidy(() => tf.stack(losses).dataSync()));
+      const perLayer: (number | null)[] = state.layers.map(() => null);
+      lossLayers.forEach((layer, index) => {
+        perLayer[layer] = values[index] as number;
+      });
+      return { total, perLayer };
+    } finally {
+      tf.dispose(losses);
+    }
+  };
+
+  const compressionLoss = (state: MemoryState, record: SegmentRecord, kit: PolicyKit): CompressionLoss | null => {
+    const losses = compressionLosses(state, record, kit, true);
+    return losses ? { total: losses.total, perLayer: losses.perLayer as (number | null)[] } : null;
   };
 
   const getWeights = (kit: PolicyKit): Record<string, tf.Tensor> => {
@@ -257,9 +281,11 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
       if (!memory.hidden || !memory.positions) {
         return { hidden: compressed, positions: compressedPositions, contiguous: false };
       }
+      // Positions never carry gradient; see offTapeUnlessBptt for the hidden states.
+      const [hidden, positions] = [memory.hidden, memory.positions];
       return {
-        hidden: tf.concat([compressed, memory.hidden], 1),
-        positions: tf.concat([compressedPositions, memory.positions], 1),
+        hidden: offTapeUnlessBptt(() => tf.concat([compressed, hidden], 1)),
+        positions: outsideTape(() => tf.concat([compressedPositions, positions], 1)),
         contiguous: false,
       };
     },
@@ -280,8 +306,9 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
       ];
     },
 
+    // The model reads the summed loss once; the per-layer values are only read for compressionLoss().
     separateLoss: (state: MemoryState, record: SegmentRecord, kit: PolicyKit): tf.Scalar | null =>
-      compressionLoss(state, record, kit)?.total ?? null,
+      compressionLosses(state, record, kit, false)?.total ?? null,
 
     temporalRange: (numLayers: number) => compressiveTemporalRange({ memoryLength, compressedLength, rate }, numLayers),
 

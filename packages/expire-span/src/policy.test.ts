@@ -72,6 +72,18 @@ function controlled(rows: number[][], width = 4): tf.Tensor3D {
   );
 }
 
+/** Counts host reads (`dataSync`) of every tensor until `restore()`. */
+function countReads(): { count: () => number; restore: () => void } {
+  const prototype = tf.Tensor.prototype as unknown as { dataSync: () => unknown };
+  const original = prototype.dataSync;
+  let reads = 0;
+  prototype.dataSync = function (this: tf.Tensor) {
+    reads++;
+    return original.call(this);
+  };
+  return { count: () => reads, restore: () => void (prototype.dataSync = original) };
+}
+
 function setPredictor(policy: ExpireSpanPolicy, layer: number, weight: number[], bias: number): void {
   const predictor = policy.spanPredictor(layer);
   tf.tidy(() => {
@@ -351,6 +363,62 @@ describe('write: pruning', () => {
     expect(keepAll.read(all, 0).contiguous).toBe(true);
     disposeState(all);
     disposeState(few);
+  });
+
+  test('a cap of at most T slots keeps the newest segment slots without predicting a span; one host read per write', () => {
+    const dimensions = { numLayers: 2, modelDim: 4, numHeads: 1, segmentLength: 3 };
+    const capped = makePolicy({ maxSpan: 4, ramp: 1, maxMemory: 2 }, dimensions);
+    const reads = countReads();
+    let state = capped.initialState(2);
+    const counts: number[] = [];
+    const last: number[][][][] = [];
+    for (let index = 0; index < 3; index++) {
+      const inputs = [0, 1].map((layer) => tf.randomNormal([2, 3, 4], 0, 1, 'float32', 10 * index + layer) as tf.Tensor3D);
+      last.splice(0, last.length, ...inputs.map((input) => input.arraySync()));
+      const before = reads.count();
+      state = step(capped, state, inputs);
+      counts.push(reads.count() - before);
+    }
+    reads.restore();
+    // The segment positions, read once for both layers; no spans (which would be two reads per layer).
+    expect(counts).toEqual([1, 1, 1]);
+    for (const layer of [0, 1]) {
+      expect(state.layers[layer]?.positions?.arraySync()).toEqual([[7, 8], [7, 8]]);
+      expectClose(state.layers[layer]?.hidden as tf.Tensor, (last[layer] as number[][][]).map((row) => row.slice(1)));
+      expect(capped.read(state, layer).contiguous).toBe(true);
+    }
+    disposeState(state);
+  });
+
+  test('contiguity of an appended memory is known from the segment and the old memory, read once per write', () => {
+    const dimensions = { numLayers: 2, modelDim: 4, numHeads: 1, segmentLength: 2 };
+    const keepAll = makePolicy({ maxSpan: 4, ramp: 1, prune: false, maxMemory: 5 }, dimensions);
+    const reads = countReads();
+    let state = keepAll.initialState(1);
+    const counts: number[] = [];
+    for (let index = 0; index < 4; index++) {
+      const before = reads.count();
+      state = step(keepAll, state, [controlled([[1, 1]]), controlled([[-1, 1]])]);
+      counts.push(reads.count() - before);
+    }
+    reads.restore();
+    expect(counts).toEqual([1, 1, 1, 1]);
+    expect(state.layers[1]?.positions?.arraySync()).toEqual([[3, 4, 5, 6, 7]]);
+    expect(keepAll.read(state, 0).contiguous).toBe(true);
+    expect(keepAll.read(state, 1).contiguous).toBe(true);
+    disposeState(state);
+  });
+
+  test('a segment with gaps in its positions gives a non-contiguous memory', () => {
+    const policy = makePolicy({ maxSpan: 4, ramp: 1, prune: false }, { numLayers: 1, modelDim: 4, numHeads: 1, segmentLength: 2 });
+    const inputs = controlled([[1, 1]]);
+    const positions = tf.tensor2d([[0, 5]], [1, 2], 'int32');
+    const state = policy.initialState(1);
+    const next = policy.write(state, { layerInputs: [inputs], positions, contentAttention: [], training: false });
+    expect(policy.read(next, 0).contiguous).toBe(false);
+    disposeStateExcept(state, next);
+    tf.dispose([inputs, positions]);
+    disposeState(next);
   });
 
   test('pruning is lossless for masked attention: same outputs as keeping every memory, with a smaller memory', () => {

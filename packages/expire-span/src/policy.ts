@@ -132,6 +132,27 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
     return contiguous;
   };
 
+  // Whether a segment's positions are `nextTokensSeen - T .. nextTokensSeen - 1` in every row, per positions tensor:
+  // the layers of one write share it, so it is read once per write rather than once per layer.
+  const segmentContiguity = new WeakMap<tf.Tensor, { nextTokensSeen: number; contiguous: boolean }>();
+
+  /**
+   * True when the last `kept` slots of concat(memory, segment) are known contiguous without reading them: the segment
+   * is contiguous and either they all come from it or the old memory was contiguous too. False means "not known".
+   */
+  const suffixIsContiguous = (memory: LayerMemory, segment: tf.Tensor2D, kept: number, nextTokensSeen: number): boolean => {
+    const [batch, segmentLength] = segment.shape;
+    let known = segmentContiguity.get(segment);
+    if (known === undefined || known.nextTokensSeen !== nextTokensSeen) {
+      known = { nextTokensSeen, contiguous: positionsAreContiguous(segment.dataSync(), batch, segmentLength, nextTokensSeen) };
+      segmentContiguity.set(segment, known);
+    }
+    if (!known.contiguous) return false;
+    if (kept <= segmentLength || memory.positions === null) return true;
+    const old = contiguity.get(memory);
+    return old !== undefined && old.tokensSeen === nextTokensSeen - segmentLength && old.contiguous;
+  };
+
   /** The next memory of one layer: prune the old memory, append the segment, apply the hard cap. */
   const writeLayer = (
     { layer, memory, input, positions: inputPositions, nextTokensSeen }: LayerWrite,
@@ -142,7 +163,9 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
     const total = oldSlots + segmentLength;
     // Per row, indices into concat(old memory, segment) that stay. The segment itself always stays.
     let keep: number[][];
-    if (prune && memory.hidden && memory.positions && oldSlots > 0) {
+    // With a cap of at most T slots only segment slots survive whatever pruning drops: no spans to predict or read.
+    const capKeepsSegmentOnly = maxMemory !== null && maxMemory <= segmentLength;
+    if (prune && !capKeepsSegmentOnly && memory.hidden && memory.positions && oldSlots > 0) {
       const spans = tf.tidy(() => spansOf(kit, layer, memory.hidden as tf.Tensor3D, 'write'));
       const spanData = spans.dataSync();
       spans.dispose();
@@ -199,7 +222,9 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
     }
     const next: LayerMemory = { hidden, positions, extra: {} };
     const contiguous =
-      positions === null || positionsAreContiguous(positions.dataSync(), batch, positions.shape[1], nextTokensSeen);
+      positions === null ||
+      (isSuffix && suffixIsContiguous(memory, inputPositions, kept, nextTokensSeen)) ||
+      positionsAreContiguous(positions.dataSync(), batch, positions.shape[1], nextTokensSeen);
     contiguity.set(next, { tokensSeen: nextTokensSeen, contiguous });
     return next;
   };
