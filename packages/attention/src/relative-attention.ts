@@ -357,22 +357,20 @@ export class RelativeAttention {
     gather: { bound: number; table: boolean },
     distanceIndex: tf.Tensor3D,
   ): { positions: tf.Tensor3D; positionIndex?: tf.Tensor3D } {
-    const project = (distances: number[]): tf.Tensor3D => {
+    const project = (sinusoid: tf.Tensor2D): tf.Tensor3D =>
       // R (P x D) @ W_r, shared by every batch row: [1, P, D]. R is projected once per call.
-      const sinusoid = sinusoidEmbedding(distances, this.modelDim);
-      return tf.expandDims(matMul(sinusoid, this.position as tf.Tensor2D), 0) as tf.Tensor3D;
-    };
+      tf.expandDims(matMul(sinusoid, this.position as tf.Tensor2D), 0) as tf.Tensor3D;
     if (contiguous) {
       // Distances K-1 .. 0 (clamped), aligned to each query by the rel-shift trick.
-      return { positions: project(Array.from({ length: keyCount }, (_, j) => Math.min(keyCount - 1 - j, this.effectiveClamp))) };
+      return { positions: project(sinusoidRows(Array.from({ length: keyCount }, (_, j) => Math.min(keyCount - 1 - j, this.effectiveClamp)), this.modelDim)) };
     }
     if (gather.table) {
       // Every bucket 0 .. bound: the clamped distance is its own column, so the index goes to the gather as it is.
-      return { positions: project(Array.from({ length: gather.bound + 1 }, (_, distance) => distance)), positionIndex: distanceIndex };
+      return { positions: project(sinusoidRows(Array.from({ length: gather.bound + 1 }, (_, distance) => distance), this.modelDim)), positionIndex: distanceIndex };
     }
     // Unbounded clamp, or a bound far above the key count: score only the distinct distances (one host read).
     const { distinct, slotIndex } = distinctDistanceSlots(distanceIndex);
-    return { positions: project(distinct), positionIndex: slotIndex };
+    return { positions: project(sinusoidEmbedding(distinct, this.modelDim)), positionIndex: slotIndex };
   }
 
   /**
@@ -510,6 +508,41 @@ export function distinctDistanceSlots(distanceIndex: tf.Tensor3D): { distinct: n
   const remapped = new Int32Array(values.length);
   for (let position = 0; position < values.length; position++) remapped[position] = slotOf[values[position] as number] as number;
   return { distinct, slotIndex: tf.tensor3d(remapped, distanceIndex.shape, 'int32') };
+}
+
+/**
+ * Host copies of the sinusoid table R(0), R(1), ... per backend and width: rows `[n, D]` row-major, as computed by
+ * `sinusoidEmbedding` on that backend (so the values are the ones it gives), grown on demand. sin and cos run at
+ * about 30 M values/s on wasm (8.7 ms for the 1001 x 256 table of the bench's small shape, every layer, every
+ * call); a copy of the rows needed costs a fraction of that. Read back once per table growth, never per step.
+ */
+const sinusoidCache = new Map<string, Float32Array>();
+
+/** The largest table kept per width (rows); larger distances are computed per call. */
+const SINUSOID_CACHE_ROWS = 1 << 16;
+
+/**
+ * `sinusoidEmbedding(distances, dim)` from the host cache: float32 `[distances.length, dim]`. Falls back to computing
+ * it when a distance is beyond {@link SINUSOID_CACHE_ROWS}.
+ * @param distances integers >= 0
+ */
+function sinusoidRows(distances: readonly number[], dim: number): tf.Tensor2D {
+  let largest = 0;
+  for (const distance of distances) if (distance > largest) largest = distance;
+  if (largest >= SINUSOID_CACHE_ROWS) return sinusoidEmbedding(distances, dim);
+  const key = `${tf.getBackend()}:${dim}`;
+  let table = sinusoidCache.get(key);
+  if (table === undefined || table.length < (largest + 1) * dim) {
+    // Grow in steps of 1024 rows so a slowly rising bound does not recompute the table every call.
+    const rows = Math.min(SINUSOID_CACHE_ROWS, Math.ceil((largest + 1) / 1024) * 1024);
+    const computed = sinusoidEmbedding(Array.from({ length: rows }, (_, distance) => distance), dim);
+    table = (computed.dataSync() as Float32Array).slice();
+    computed.dispose();
+    sinusoidCache.set(key, table);
+  }
+  const values = new Float32Array(distances.length * dim);
+  distances.forEach((distance, row) => values.set(table.subarray(distance * dim, (distance + 1) * dim), row * dim));
+  return tf.tensor2d(values, [distances.length, dim], 'float32');
 }
 
 function describe(value: unknown): string {
