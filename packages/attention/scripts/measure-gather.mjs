@@ -10,7 +10,7 @@
 //                   path without a host read (the others read the index once: clamp 1000 is above 2K at both shapes)
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '@engram/kernels';
-import { createRelativeAttention } from '../dist/index.js';
+import { createRandom, createRelativeAttention } from '../dist/index.js';
 
 await initBackend({ backend: 'wasm', threads: 1 });
 const rounds = Number(process.argv[2] ?? 15);
@@ -20,20 +20,8 @@ const shapes = [
   { name: 'small', batch: 16, segment: 128, memory: 128, width: 256, heads: 4 },
 ];
 
-/** A seeded generator (mulberry32) so every run draws the same sparse positions. */
-function random(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 function keyPositions({ batch, segment, memory }, start, sparse) {
-  const next = random(7);
+  const next = createRandom(7);
   const data = new Int32Array(batch * (memory + segment));
   for (let b = 0; b < batch; b++) {
     let row;

@@ -35,6 +35,24 @@ function contiguousInput(batch: number, memory: number, queries: number, start: 
   };
 }
 
+/** Queries at 20, 21, 22; row 0: sparse old memories 1, 9, 17; row 1: memories 3, 19 and a key at 21, in the future of the first query. */
+function sparseInput(seed: number): AttentionInput {
+  const keys = seededNormal([2, 6, modelDim], 1, seed, 'keys') as tf.Tensor3D;
+  return {
+    queries: tf.slice(keys, [0, 3, 0], [-1, 3, -1]) as tf.Tensor3D,
+    keys,
+    queryPositions: positions([
+      [20, 21, 22],
+      [20, 21, 22],
+    ]),
+    keyPositions: positions([
+      [1, 9, 17, 20, 21, 22],
+      [3, 21, 19, 20, 21, 22],
+    ]),
+    contiguous: false,
+  };
+}
+
 function disposeInput(input: AttentionInput): void {
   for (const tensor of [input.queries, input.keys, input.queryPositions, input.keyPositions, input.softMask]) tensor?.dispose();
 }
@@ -68,21 +86,7 @@ describe('RelativeAttention vs the naive reference', () => {
 
   test('arbitrary key positions per row (compressed slots, pruned memories), gather path', () => {
     const attention = layer(6);
-    const keys = seededNormal([2, 6, modelDim], 1, 5, 'keys') as tf.Tensor3D;
-    const input: AttentionInput = {
-      queries: tf.slice(keys, [0, 3, 0], [-1, 3, -1]) as tf.Tensor3D,
-      keys,
-      queryPositions: positions([
-        [20, 21, 22],
-        [20, 21, 22],
-      ]),
-      // Row 0: sparse old memories; row 1: a key in the future of the first query (masked for it).
-      keyPositions: positions([
-        [1, 9, 17, 20, 21, 22],
-        [3, 21, 19, 20, 21, 22],
-      ]),
-      contiguous: false,
-    };
+    const input = sparseInput(5);
     compareWithNaive(attention, input);
     disposeInput(input);
     attention.dispose();
@@ -387,31 +391,13 @@ function countHostReads(fn: () => void): number {
 }
 
 describe('gather path without a host read (table of distances 0 .. bound)', () => {
-  /** Per row sparse memories at arbitrary distances (up to 19 from the first query), then the 3 queries. */
-  function sparseInput(): AttentionInput {
-    const keys = seededNormal([2, 6, modelDim], 1, 31, 'keys') as tf.Tensor3D;
-    return {
-      queries: tf.slice(keys, [0, 3, 0], [-1, 3, -1]) as tf.Tensor3D,
-      keys,
-      queryPositions: positions([
-        [20, 21, 22],
-        [20, 21, 22],
-      ]),
-      keyPositions: positions([
-        [1, 9, 17, 20, 21, 22],
-        [3, 21, 12, 20, 21, 22],
-      ]),
-      contiguous: false,
-    };
-  }
-
   test.each([
     ['the exact largest distance', 21],
     ['a looser bound', 60],
     ['a bound above the clamp', 5000],
   ])('maxDistance = %s: equals the naive reference and the distinct-distance path, no host read', (_, maxDistance) => {
     const attention = layer(100, 33);
-    const input = sparseInput();
+    const input = sparseInput(31);
     compareWithNaive(attention, { ...input, maxDistance });
     // Without the bound, clamp 100 is above 2 rows per key: the distinct distances are found with one read.
     let distinct: tf.Tensor3D | undefined;
@@ -427,7 +413,7 @@ describe('gather path without a host read (table of distances 0 .. bound)', () =
 
   test('keys beyond maxDistance hidden by a zero soft mask do not change the result', () => {
     const attention = layer(100, 35);
-    const input = sparseInput();
+    const input = sparseInput(31);
     // Hide the keys at positions 1, 3 (distance >= 17 from every query) from every query; bound the rest by 13.
     const maskRows = [
       [0, 1, 1, 1, 1, 1],
@@ -446,7 +432,7 @@ describe('gather path without a host read (table of distances 0 .. bound)', () =
   });
 
   test('a small clamp (at most 2 rows per key) or a window bounds the table without maxDistance', () => {
-    const input = sparseInput();
+    const input = sparseInput(31);
     for (const [clampLength, window] of [[4, undefined], [100, 8]] as const) {
       const attention = layer(clampLength, 37);
       const windowed = { ...input, ...(window === undefined ? {} : { window }) };
@@ -459,7 +445,7 @@ describe('gather path without a host read (table of distances 0 .. bound)', () =
 
   test('rejects a maxDistance that is not an integer >= 0', () => {
     const attention = layer();
-    const input = sparseInput();
+    const input = sparseInput(31);
     for (const maxDistance of [-1, 2.5, Number.NaN]) {
       expect(() => attention.apply({ ...input, maxDistance })).toThrow(/maxDistance must be an integer >= 0/);
     }
