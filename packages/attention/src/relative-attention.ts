@@ -370,7 +370,7 @@ export class RelativeAttention {
     }
     // Unbounded clamp, or a bound far above the key count: score only the distinct distances (one host read).
     const { distinct, slotIndex } = distinctDistanceSlots(distanceIndex);
-    return { positions: project(sinusoidEmbedding(distinct, this.modelDim)), positionIndex: slotIndex };
+    return { positions: project(sinusoidRows(distinct, this.modelDim)), positionIndex: slotIndex };
   }
 
   /**
@@ -518,23 +518,24 @@ export function distinctDistanceSlots(distanceIndex: tf.Tensor3D): { distinct: n
  */
 const sinusoidCache = new Map<string, Float32Array>();
 
-/** The largest table kept per width (rows); larger distances are computed per call. */
-const SINUSOID_CACHE_ROWS = 1 << 16;
+/** The most values kept per width (16 MB of float32: 16384 rows at width 256); larger distances are computed per call. */
+const SINUSOID_CACHE_VALUES = 1 << 22;
 
 /**
  * `sinusoidEmbedding(distances, dim)` from the host cache: float32 `[distances.length, dim]`. Falls back to computing
- * it when a distance is beyond {@link SINUSOID_CACHE_ROWS}.
+ * it when a distance is beyond the cache ({@link SINUSOID_CACHE_VALUES} values, at least 1024 rows).
  * @param distances integers >= 0
  */
 function sinusoidRows(distances: readonly number[], dim: number): tf.Tensor2D {
   let largest = 0;
   for (const distance of distances) if (distance > largest) largest = distance;
-  if (largest >= SINUSOID_CACHE_ROWS) return sinusoidEmbedding(distances, dim);
+  const cacheRows = Math.max(1024, Math.floor(SINUSOID_CACHE_VALUES / dim));
+  if (largest >= cacheRows) return sinusoidEmbedding(distances, dim);
   const key = `${tf.getBackend()}:${dim}`;
   let table = sinusoidCache.get(key);
   if (table === undefined || table.length < (largest + 1) * dim) {
     // Grow in steps of 1024 rows so a slowly rising bound does not recompute the table every call.
-    const rows = Math.min(SINUSOID_CACHE_ROWS, Math.ceil((largest + 1) / 1024) * 1024);
+    const rows = Math.min(cacheRows, Math.ceil((largest + 1) / 1024) * 1024);
     const computed = sinusoidEmbedding(Array.from({ length: rows }, (_, distance) => distance), dim);
     table = (computed.dataSync() as Float32Array).slice();
     computed.dispose();
