@@ -1,7 +1,7 @@
 // Tests of relative attention: both position paths vs the naive reference, masks, gradients, leaks, errors.
 import * as tf from '@tensorflow/tfjs';
 import { checkGradients, expectClose, expectNoLeak } from '@engram/kernels/testing';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { AttentionConfigError, AttentionInputError } from './errors.js';
 import { createRandom, seededNormal } from './init.js';
 import { createPositionBiases, createRelativeAttention, distinctDistanceSlots, type AttentionInput, type AttentionRandomState, type RelativeAttention } from './relative-attention.js';
@@ -32,6 +32,24 @@ function contiguousInput(batch: number, memory: number, queries: number, start: 
     queryPositions: positions(Array.from({ length: batch }, () => queryRow)),
     keyPositions: positions(Array.from({ length: batch }, () => keyRow)),
     contiguous: true,
+  };
+}
+
+/** Queries at 20, 21, 22; row 0: sparse old memories 1, 9, 17; row 1: memories 3, 19 and a key at 21, in the future of the first query. */
+function sparseInput(seed: number): AttentionInput {
+  const keys = seededNormal([2, 6, modelDim], 1, seed, 'keys') as tf.Tensor3D;
+  return {
+    queries: tf.slice(keys, [0, 3, 0], [-1, 3, -1]) as tf.Tensor3D,
+    keys,
+    queryPositions: positions([
+      [20, 21, 22],
+      [20, 21, 22],
+    ]),
+    keyPositions: positions([
+      [1, 9, 17, 20, 21, 22],
+      [3, 21, 19, 20, 21, 22],
+    ]),
+    contiguous: false,
   };
 }
 
@@ -68,21 +86,7 @@ describe('RelativeAttention vs the naive reference', () => {
 
   test('arbitrary key positions per row (compressed slots, pruned memories), gather path', () => {
     const attention = layer(6);
-    const keys = seededNormal([2, 6, modelDim], 1, 5, 'keys') as tf.Tensor3D;
-    const input: AttentionInput = {
-      queries: tf.slice(keys, [0, 3, 0], [-1, 3, -1]) as tf.Tensor3D,
-      keys,
-      queryPositions: positions([
-        [20, 21, 22],
-        [20, 21, 22],
-      ]),
-      // Row 0: sparse old memories; row 1: a key in the future of the first query (masked for it).
-      keyPositions: positions([
-        [1, 9, 17, 20, 21, 22],
-        [3, 21, 19, 20, 21, 22],
-      ]),
-      contiguous: false,
-    };
+    const input = sparseInput(5);
     compareWithNaive(attention, input);
     disposeInput(input);
     attention.dispose();
@@ -186,8 +190,12 @@ describe('Transformer-XL evaluation options', () => {
 });
 
 describe('gradients', () => {
-  test.each([true, false])('finite differences agree for queries, keys and soft mask (contiguous=%s)', (contiguous) => {
-    const attention = createRelativeAttention({ modelDim: 4, numHeads: 2, clampLength: 3, namePrefix: 'grad', seed: 1, initStandardDeviation: 0.5 });
+  test.each([
+    ['rel-shift', true, 3],
+    ['gather, table of distances 0 .. 3', false, 3],
+    ['gather, distinct distances', false, 100],
+  ])('finite differences agree for queries, keys and soft mask (%s)', (_, contiguous, clampLength) => {
+    const attention = createRelativeAttention({ modelDim: 4, numHeads: 2, clampLength, namePrefix: 'grad', seed: 1, initStandardDeviation: 0.5 });
     const queryPositions = positions([[3, 4]]);
     const keyPositions = positions([[1, 2, 3, 4]]);
     const queries = seededNormal([1, 2, 4], 1, 2, 'q');
@@ -363,6 +371,84 @@ describe('lifecycle and options', () => {
     const badMask = tf.ones([1, 3, 3, 3]) as tf.Tensor4D;
     expect(() => attention.apply({ ...input, softMask: badMask })).toThrow(/softMask/);
     tf.dispose([shortKeys, shortPositions, floatPositions, badMask]);
+    disposeInput(input);
+    attention.dispose();
+  });
+});
+
+/**
+ * Runs `fn` and counts its synchronous tensor reads (`dataSync`, `arraySync` and friends end in the engine's
+ * `readSync`; wasm kernels that read their own heap call the backend directly and are not host reads).
+ */
+function countHostReads(fn: () => void): number {
+  const spy = vi.spyOn(tf.engine(), 'readSync');
+  try {
+    fn();
+    return spy.mock.calls.length;
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+describe('gather path without a host read (table of distances 0 .. bound)', () => {
+  test.each([
+    ['the exact largest distance', 21],
+    ['a looser bound', 60],
+    ['a bound above the clamp', 5000],
+  ])('maxDistance = %s: equals the naive reference and the distinct-distance path, no host read', (_, maxDistance) => {
+    const attention = layer(100, 33);
+    const input = sparseInput(31);
+    compareWithNaive(attention, { ...input, maxDistance });
+    // Without the bound, clamp 100 is above 2 rows per key: the distinct distances are found with one read.
+    let distinct: tf.Tensor3D | undefined;
+    expect(countHostReads(() => (distinct = attention.apply(input).output))).toBe(1);
+    let table: tf.Tensor3D | undefined;
+    expect(countHostReads(() => (table = attention.apply({ ...input, maxDistance }).output))).toBe(0);
+    expectClose(table!, distinct!, { atol: 1e-6, rtol: 1e-6, message: 'table vs distinct distances' });
+    expectNoLeak(() => tf.dispose(attention.apply({ ...input, maxDistance }).output));
+    tf.dispose([table!, distinct!]);
+    disposeInput(input);
+    attention.dispose();
+  });
+
+  test('keys beyond maxDistance hidden by a zero soft mask do not change the result', () => {
+    const attention = layer(100, 35);
+    const input = sparseInput(31);
+    // Hide the keys at positions 1, 3 (distance >= 17 from every query) from every query; bound the rest by 13.
+    const maskRows = [
+      [0, 1, 1, 1, 1, 1],
+      [0, 1, 1, 1, 1, 1],
+    ];
+    const softMask = tf.tensor4d(maskRows.flatMap((row) => [row, row, row]).flat(), [2, 1, 3, 6]);
+    compareWithNaive(attention, { ...input, softMask, maxDistance: 13 });
+    // The fused core (no probabilities returned) too.
+    const fused = attention.apply({ ...input, softMask, maxDistance: 13 }).output;
+    const naive = naiveRelativeAttention(attention, { ...input, softMask });
+    expectClose(fused, naive.output, { atol: 1e-5, rtol: 1e-4, message: 'fused output' });
+    tf.dispose([fused, naive.output, naive.probabilities]);
+    softMask.dispose();
+    disposeInput(input);
+    attention.dispose();
+  });
+
+  test('a small clamp (at most 2 rows per key) or a window bounds the table without maxDistance', () => {
+    const input = sparseInput(31);
+    for (const [clampLength, window] of [[4, undefined], [100, 8]] as const) {
+      const attention = layer(clampLength, 37);
+      const windowed = { ...input, ...(window === undefined ? {} : { window }) };
+      compareWithNaive(attention, windowed);
+      expect(countHostReads(() => tf.dispose(attention.apply(windowed).output))).toBe(0);
+      attention.dispose();
+    }
+    disposeInput(input);
+  });
+
+  test('rejects a maxDistance that is not an integer >= 0', () => {
+    const attention = layer();
+    const input = sparseInput(31);
+    for (const maxDistance of [-1, 2.5, Number.NaN]) {
+      expect(() => attention.apply({ ...input, maxDistance })).toThrow(/maxDistance must be an integer >= 0/);
+    }
     disposeInput(input);
     attention.dispose();
   });

@@ -85,6 +85,15 @@ export interface AttentionInput {
    * of keys once the memory is full. Absent: the causal mask alone.
    */
   window?: number;
+  /**
+   * Gather path only (ignored when `contiguous`): a host-side bound on the distance `t_i - t_j` between any query and
+   * any key it may attend to, e.g. a policy's span limit or the age of its oldest memory. Keys farther from a query
+   * must be hidden from it (by the causal mask, `window` or a zero `softMask`); their distances are clipped to this
+   * bound. With it, the position term scores the table of distances `0 .. min(maxDistance, clampLength)` and the
+   * clamped distances index it directly: no host read of the positions. Absent: see README (the clamp or `window`
+   * bound the table when small enough, else one read finds the distinct distances).
+   */
+  maxDistance?: number;
 }
 
 /**
@@ -106,6 +115,12 @@ export interface AttentionOutput {
 
 /** The largest int32: a clamp no distance reaches (used for `clampLength <= 0`). */
 const NO_CLAMP = 2 ** 31 - 1;
+
+/**
+ * Without `maxDistance`, the gather path scores the whole table `0 .. bound` when it has at most this many rows per
+ * key (no host read), else only the distinct distances (one read). Measured in the README (gather path section).
+ */
+const TABLE_KEYS_FACTOR = 2;
 
 function checkPositiveInteger(name: string, value: unknown, minimum = 1): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < minimum) {
@@ -309,32 +324,53 @@ export class RelativeAttention {
     if (input.window !== undefined && (typeof input.window !== 'number' || !Number.isInteger(input.window) || input.window < 1)) {
       fail(`window must be an integer >= 1 (the number of keys every query sees), got ${JSON.stringify(input.window)}.`);
     }
+    if (input.maxDistance !== undefined && (typeof input.maxDistance !== 'number' || !Number.isSafeInteger(input.maxDistance) || input.maxDistance < 0)) {
+      fail(
+        `maxDistance must be an integer >= 0 (an upper bound on the distance from a query to any key it may attend to), got ${JSON.stringify(input.maxDistance)}. Leave it out when no bound is known.`,
+      );
+    }
     return [batch, queryCount, keyCount];
   }
 
   /**
-   * The projected sinusoids of the position term and, on the gather path, the slot of each pair's distance.
-   * @param distanceIndex int32 `[B or 1, T, K]` clamped distances (read only by the gather path)
-   * @returns `positions` `[1, P, D]` (`P = K`, distances K-1 .. 0, on the rel-shift path) and `positionIndex` int32 `[B, T, K]` (gather path only)
+   * The largest distance bucket of the gather path's index: the clamp, lowered by the input's `maxDistance` and
+   * `window` (every visible distance is below the window). A table of buckets `0 .. bound` is scored when the
+   * input gives `maxDistance` or the table has at most {@link TABLE_KEYS_FACTOR} rows per key; otherwise
+   * (`table` false) one host read finds the distinct distances.
+   */
+  private gatherBucketBound(input: AttentionInput, keyCount: number): { bound: number; table: boolean } {
+    let bound = this.effectiveClamp;
+    if (input.maxDistance !== undefined) bound = Math.min(bound, input.maxDistance);
+    if (input.window !== undefined) bound = Math.min(bound, input.window - 1);
+    return { bound, table: input.maxDistance !== undefined || bound + 1 <= TABLE_KEYS_FACTOR * keyCount };
+  }
+
+  /**
+   * The projected sinusoids of the position term and, on the gather path, the column of each pair's distance.
+   * @param distanceIndex int32 `[B or 1, T, K]` distances clamped to the gather bound (read only by the distinct fallback)
+   * @returns `positions` `[1, P, D]` (`P = K`, distances K-1 .. 0, on the rel-shift path; `P = bound + 1` for the
+   *   table; the distinct distances otherwise) and `positionIndex` int32 `[B or 1, T, K]` (gather path only)
    */
   private positionInputs(
-    queriesWithV: tf.Tensor3D,
     keyCount: number,
     contiguous: boolean,
+    gather: { bound: number; table: boolean },
     distanceIndex: tf.Tensor3D,
   ): { positions: tf.Tensor3D; positionIndex?: tf.Tensor3D } {
-    const project = (distances: number[]): tf.Tensor3D => {
+    const project = (sinusoid: tf.Tensor2D): tf.Tensor3D =>
       // R (P x D) @ W_r, shared by every batch row: [1, P, D]. R is projected once per call.
-      const sinusoid = sinusoidEmbedding(distances, this.modelDim);
-      return tf.expandDims(matMul(sinusoid, this.position as tf.Tensor2D), 0) as tf.Tensor3D;
-    };
+      tf.expandDims(matMul(sinusoid, this.position as tf.Tensor2D), 0) as tf.Tensor3D;
     if (contiguous) {
       // Distances K-1 .. 0 (clamped), aligned to each query by the rel-shift trick.
-      return { positions: project(Array.from({ length: keyCount }, (_, j) => Math.min(keyCount - 1 - j, this.effectiveClamp))) };
+      return { positions: project(sinusoidRows(Array.from({ length: keyCount }, (_, j) => Math.min(keyCount - 1 - j, this.effectiveClamp)), this.modelDim)) };
     }
-    // Gather path: score every distinct clamped distance once, then pick per (query, key).
+    if (gather.table) {
+      // Every bucket 0 .. bound: the clamped distance is its own column, so the index goes to the gather as it is.
+      return { positions: project(sinusoidRows(Array.from({ length: gather.bound + 1 }, (_, distance) => distance), this.modelDim)), positionIndex: distanceIndex };
+    }
+    // Unbounded clamp, or a bound far above the key count: score only the distinct distances (one host read).
     const { distinct, slotIndex } = distinctDistanceSlots(distanceIndex);
-    return { positions: project(distinct), positionIndex: slotIndex };
+    return { positions: project(sinusoidRows(distinct, this.modelDim)), positionIndex: slotIndex };
   }
 
   /**
@@ -342,10 +378,19 @@ export class RelativeAttention {
    * @param queriesWithV `(q + v) / sqrt(d)`, token-major `[B, T, D]`
    * @param distanceIndex int32 `[B or 1, T, K]` clamped distances (read only by the gather path)
    */
-  private positionScores(queriesWithV: tf.Tensor3D, keyCount: number, contiguous: boolean, distanceIndex: tf.Tensor3D): tf.Tensor4D {
-    const { positions, positionIndex } = this.positionInputs(queriesWithV, keyCount, contiguous, distanceIndex);
+  private positionScores(
+    queriesWithV: tf.Tensor3D,
+    keyCount: number,
+    contiguous: boolean,
+    gather: { bound: number; table: boolean },
+    distanceIndex: tf.Tensor3D,
+  ): tf.Tensor4D {
+    const { positions, positionIndex } = this.positionInputs(keyCount, contiguous, gather, distanceIndex);
     const scores = headScores(queriesWithV, positions, this.numHeads); // [B, H, T, P]
-    return positionIndex === undefined ? relShift(scores) : gatherRelativeScores(scores, positionIndex, { validateIndex: false });
+    if (positionIndex === undefined) return relShift(scores);
+    const [batch, queries] = queriesWithV.shape;
+    const index = positionIndex.shape[0] === batch ? positionIndex : (tf.broadcastTo(positionIndex, [batch, queries, keyCount]) as tf.Tensor3D);
+    return gatherRelativeScores(scores, index, { validateIndex: false });
   }
 
   /** Attention of the current segment over `[memory; current]` (SPEC 2.2). */
@@ -372,7 +417,9 @@ export class RelativeAttention {
       const maskQueryPositions = tf.slice(input.queryPositions, [0, 0], [rowsForMask, -1]) as tf.Tensor2D;
       const maskKeyPositions = tf.slice(input.keyPositions, [0, 0], [rowsForMask, -1]) as tf.Tensor2D;
       // same_length: the mask also hides keys at distance >= window ([B or 1, T, K], 1 = visible).
-      const distance = relativeDistanceIndex(maskQueryPositions, maskKeyPositions, this.effectiveClamp, {
+      // The gather path's index is clamped to the table it reads (the causal mask does not depend on the clamp).
+      const gather = this.gatherBucketBound(input, keyCount);
+      const distance = relativeDistanceIndex(maskQueryPositions, maskKeyPositions, input.contiguous ? this.effectiveClamp : gather.bound, {
         ...(input.window === undefined ? {} : { window: input.window }),
       });
       const causal = distance.causal;
@@ -381,7 +428,7 @@ export class RelativeAttention {
       if (!input.returnProbabilities) {
         // One taped op from the biased queries to the weighted values: no score-sized tensor outlives this layer's
         // backward pass (the probabilities are returned only by the unfused path below).
-        const { positions, positionIndex } = this.positionInputs(queriesWithV, keyCount, input.contiguous, distance.index);
+        const { positions, positionIndex } = this.positionInputs(keyCount, input.contiguous, gather, distance.index);
         const attended = relativeAttentionCore(queriesWithU, queriesWithV, projectedKeys, projectedValues, positions, {
           heads: numHeads,
           mask,
@@ -392,7 +439,7 @@ export class RelativeAttention {
         return { output: project(tf.reshape(attended, [batch * queryCount, modelDim]) as tf.Tensor2D, this.output, queryCount) };
       }
       const content = headScores(queriesWithU, projectedKeys, numHeads); // [B, H, T, K]
-      const scores = tf.add(content, this.positionScores(queriesWithV, keyCount, input.contiguous, distance.index));
+      const scores = tf.add(content, this.positionScores(queriesWithV, keyCount, input.contiguous, gather, distance.index));
       const probabilities = maskedSoftmax(scores, softMask ? { mask, softMask } : { mask }) as tf.Tensor4D;
       const used = applyDropout ? (tf.dropout(probabilities, this.dropout, undefined, dropoutSeed) as tf.Tensor4D) : probabilities;
       const attended = headApply(used, projectedValues, numHeads); // [B, T, D]
@@ -461,6 +508,42 @@ export function distinctDistanceSlots(distanceIndex: tf.Tensor3D): { distinct: n
   const remapped = new Int32Array(values.length);
   for (let position = 0; position < values.length; position++) remapped[position] = slotOf[values[position] as number] as number;
   return { distinct, slotIndex: tf.tensor3d(remapped, distanceIndex.shape, 'int32') };
+}
+
+/**
+ * Host copies of the sinusoid table R(0), R(1), ... per backend and width: rows `[n, D]` row-major, as computed by
+ * `sinusoidEmbedding` on that backend (so the values are the ones it gives), grown on demand. sin and cos run at
+ * about 30 M values/s on wasm (8.7 ms for the 1001 x 256 table of the bench's small shape, every layer, every
+ * call); a copy of the rows needed costs a fraction of that. Read back once per table growth, never per step.
+ */
+const sinusoidCache = new Map<string, Float32Array>();
+
+/** The most values kept per width (16 MB of float32: 16384 rows at width 256); larger distances are computed per call. */
+const SINUSOID_CACHE_VALUES = 1 << 22;
+
+/**
+ * `sinusoidEmbedding(distances, dim)` from the host cache: float32 `[distances.length, dim]`. Falls back to computing
+ * it when a distance is beyond the cache ({@link SINUSOID_CACHE_VALUES} values, at least 1024 rows).
+ * @param distances integers >= 0
+ */
+function sinusoidRows(distances: readonly number[], dim: number): tf.Tensor2D {
+  let largest = 0;
+  for (const distance of distances) if (distance > largest) largest = distance;
+  const cacheRows = Math.max(1024, Math.floor(SINUSOID_CACHE_VALUES / dim));
+  if (largest >= cacheRows) return sinusoidEmbedding(distances, dim);
+  const key = `${tf.getBackend()}:${dim}`;
+  let table = sinusoidCache.get(key);
+  if (table === undefined || table.length < (largest + 1) * dim) {
+    // Grow in steps of 1024 rows so a slowly rising bound does not recompute the table every call.
+    const rows = Math.min(cacheRows, Math.ceil((largest + 1) / 1024) * 1024);
+    const computed = sinusoidEmbedding(Array.from({ length: rows }, (_, distance) => distance), dim);
+    table = (computed.dataSync() as Float32Array).slice();
+    computed.dispose();
+    sinusoidCache.set(key, table);
+  }
+  const values = new Float32Array(distances.length * dim);
+  distances.forEach((distance, row) => values.set(table.subarray(distance * dim, (distance + 1) * dim), row * dim));
+  return tf.tensor2d(values, [distances.length, dim], 'float32');
 }
 
 function describe(value: unknown): string {

@@ -1,6 +1,6 @@
 // gatherRelativeScores and relativeDistanceIndex against loops, and agreement with relShift (SPEC 2.2: to 1e-5).
 import * as tf from '@tensorflow/tfjs';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { registerMissingKernels } from '../kernels/index.js';
 import { RELATIVE_GATHER } from '../kernels/relative-gather.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -85,11 +85,28 @@ test('rejects out-of-range indices, float indices and mismatched shapes', () => 
   const negative = tf.tensor3d([[[0, -1], [1, 2]]], [1, 2, 2], 'int32');
   const floats = tf.tensor3d([[[0, 1], [1, 2]]], [1, 2, 2], 'float32');
   const wrongQueries = tf.tensor3d([[[0, 1]]], [1, 1, 2], 'int32');
-  expect(() => gatherRelativeScores(scores, tooLarge)).toThrow(/values in \[0, 3\).*got 3/);
-  expect(() => gatherRelativeScores(scores, negative)).toThrow(InvalidArgumentError);
+  expect(() => gatherRelativeScores(scores, tooLarge)).toThrow(/values in \[0, 3\).*got 3 at flat position 1/);
+  expect(() => gatherRelativeScores(scores, negative)).toThrow(/got -1 at flat position 1/);
   expect(() => gatherRelativeScores(scores, floats)).toThrow(/int32/);
   expect(() => gatherRelativeScores(scores, wrongQueries)).toThrow(/distanceIndex/);
   tf.dispose([scores, tooLarge, negative, floats, wrongQueries]);
+});
+
+test('validation reads back only the index minimum and maximum (two values); validateIndex: false reads nothing', () => {
+  const scores = randomTensor([2, 2, 3, 5], 41) as tf.Tensor4D;
+  const index = randomIndex([2, 3, 4], 5, 43);
+  const spy = vi.spyOn(tf.engine(), 'readSync');
+  try {
+    tf.dispose(gatherRelativeScores(scores, index));
+    expect(spy.mock.calls.length).toBe(1);
+    expect(spy.mock.results[0]?.value).toHaveLength(2);
+    spy.mockClear();
+    tf.dispose(gatherRelativeScores(scores, index, { validateIndex: false }));
+    expect(spy.mock.calls.length).toBe(0);
+  } finally {
+    spy.mockRestore();
+  }
+  tf.dispose([scores, index]);
 });
 
 test('relativeDistanceIndex: clamped distances and causal mask match loops; broadcasts; exact above 2^24', () => {

@@ -7,8 +7,11 @@ import { assertDtype, assertInteger, assertTensor, describeShape } from './valid
 /** Options of `gatherRelativeScores`. */
 export interface GatherRelativeScoresOptions {
   /**
-   * Read `distanceIndex` back (a synchronous download of B*T*K int32 values) and throw when a value lies outside
-   * `[0, P)`. Default true; switch off on a hot path whose index comes from `relativeDistanceIndex`.
+   * Check that every value of `distanceIndex` lies in `[0, P)` and throw otherwise (the kernels would read 0 there).
+   * This is the op's only host read: the index's minimum and maximum are reduced on the device and read back (two
+   * int32 values, a synchronous wait for the device); the whole index is read only to name the first bad entry.
+   * Default true; switch off on a hot path whose index comes from `relativeDistanceIndex` (attention does, and the
+   * fused `relativeAttentionCore` never validates).
    */
   validateIndex?: boolean;
 }
@@ -46,8 +49,11 @@ export function gatherRelativeScores(
       actual: describeShape(distanceIndex.shape),
     });
   }
-  if (options.validateIndex ?? true) {
-    const values = distanceIndex.dataSync();
+  if ((options.validateIndex ?? true) && distanceIndex.size > 0) {
+    const range = tf.tidy(() => tf.stack([tf.min(distanceIndex), tf.max(distanceIndex)]));
+    const [smallest, largest] = range.dataSync() as Int32Array;
+    range.dispose();
+    const values = (smallest as number) < 0 || (largest as number) >= distances ? distanceIndex.dataSync() : [];
     for (let position = 0; position < values.length; position++) {
       const value = values[position] as number;
       if (value < 0 || value >= distances) {
