@@ -88,6 +88,9 @@ export const longRangePlans: Record<BenchMode, Plan> = {
     memory: 8,
     ...quickTasks,
     topicCompressionRate: 8,
+    // At 3,000 steps 1e-2 forgot the payload with the distractors (copy at chance); 1e-3 (the sweep at a82d898, 3
+    // seeds) kept payload spans of 23 tokens against 0 for distractors and copied 61.5% with 28 slots.
+    expireAlpha: 1e-3,
     batchSize: 32,
     steps: 3000,
     seeds: [2, 3, 4],
