@@ -36,6 +36,7 @@ import {
   type AdaptiveVariables,
 } from './adaptive.js';
 import { embeddingLookup, gelu } from './layers.js';
+import { lowPeakGradients, releaseShapeOnlySaved } from './tape.js';
 
 /** One segment of training data. */
 export interface Batch {
@@ -514,18 +515,17 @@ export class MemoryTransformer {
           const [savedKeyPositions, savedQueryPositions] = saved.slice(inputs.length) as [tf.Tensor2D, tf.Tensor2D];
           const again = split(savedInputs);
           const randomNow = { model: this.dropoutCalls, attention: block.attention.getRandomState() };
-          // tf.engine().gradients starts a fresh tape and drops it when done; the outer backward pass still needs its own.
+          // A gradient computation starts a fresh tape and drops it when done; the outer backward pass still needs its own.
           const engineState = (tf.engine() as unknown as { state: { activeTape: unknown } }).state;
           const outerTape = engineState.activeTape;
           this.dropoutCalls = randomAtStart.model;
           block.attention.setRandomState(randomAtStart.attention);
           try {
             const sources = [...savedInputs, ...variables];
-            const { value, grads } = tf.engine().gradients(
+            const { value, grads } = lowPeakGradients(
               () => runBlock(again.input, again.hidden, again.soft, savedKeyPositions, savedQueryPositions),
               sources,
               dy,
-              true,
             );
             value.dispose();
             return grads.map((gradient, index) => gradient ?? tf.zerosLike(sources[index] as tf.Tensor));
@@ -609,9 +609,19 @@ export class MemoryTransformer {
         y = this.layerNorm(tf.add(y, this.dropout(attend(y, keys), c.dropout, training)), block.attentionNorm);
         return this.layerNorm(tf.add(y, this.dropout(this.feedForward(y, block), c.dropout, training)), block.feedForwardNorm);
       };
-      x = recompute && !needProbabilities
-        ? this.recomputedBlock(block, runBlock, x, view.hidden ?? null, modulation.softMask, keyPositions, positions)
-        : runBlock(x, view.hidden ?? null, modulation.softMask, keyPositions, positions, keyHidden);
+      if (recompute && !needProbabilities) {
+        x = this.recomputedBlock(block, runBlock, x, view.hidden ?? null, modulation.softMask, keyPositions, positions);
+      } else {
+        // A scope per block: its intermediates are freed before the next block runs, not when the whole forward pass
+        // ends (what the backward pass needs is saved on the tape); the output and the probabilities are returned.
+        const first = probabilities.length;
+        const [output] = tf.tidy(() => {
+          const result = runBlock(x, view.hidden ?? null, modulation.softMask, keyPositions, positions, keyHidden);
+          releaseShapeOnlySaved();
+          return [result, ...probabilities.slice(first)];
+        }) as [tf.Tensor3D, ...tf.Tensor4D[]];
+        x = output;
+      }
     });
     if (this.finalNorm) x = this.layerNorm(x, this.finalNorm);
     const flat = tf.reshape(x, [batch * time, c.modelDim]) as tf.Tensor2D;
@@ -813,7 +823,7 @@ export class MemoryTransformer {
     try {
       let taskTensor: tf.Scalar | undefined;
       let auxiliaryTensor: tf.Scalar | undefined;
-      const { value, grads } = tf.engine().gradients(
+      const { value, grads } = lowPeakGradients(
         () => {
           const nllSums: tf.Tensor[] = [];
           const counts: tf.Tensor[] = [];
@@ -846,8 +856,6 @@ export class MemoryTransformer {
           return tf.add(task, auxiliary) as tf.Scalar;
         },
         trainable,
-        undefined,
-        true,
       );
       // One host read for the losses and the range check, before anything is applied.
       const read = tf.tidy(() => tf.stack([value, taskTensor as tf.Scalar, auxiliaryTensor as tf.Scalar, screened.count]).dataSync());
@@ -871,7 +879,7 @@ export class MemoryTransformer {
       let separateLoss: number | null = null;
       if (applied && this.policy.separateLoss && separateVariables.length > 0 && separateOptimizer) {
         let produced = false;
-        const separate = tf.engine().gradients(
+        const separate = lowPeakGradients(
           () => {
             const losses: tf.Scalar[] = [];
             for (const { state: segmentState, pieces } of segments) {
@@ -882,8 +890,6 @@ export class MemoryTransformer {
             return produced ? (tf.addN(losses) as tf.Scalar) : tf.scalar(0);
           },
           separateVariables,
-          undefined,
-          true,
         );
         if (produced) {
           separateLoss = separate.value.dataSync()[0] as number;
