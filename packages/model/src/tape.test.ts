@@ -1,0 +1,166 @@
+// Tests of the low-peak reverse pass: same gradients as tfjs's, freed intermediates, released shape-only saves, no leaks.
+import * as tf from '@tensorflow/tfjs';
+import { expectNoLeak } from '@engram/kernels/testing';
+import { describe, expect, test } from 'vitest';
+import { lowPeakGradients, releaseShapeOnlySaved } from './tape.js';
+
+function seeded(shape: number[], seed: number): tf.Tensor {
+  return tf.randomNormal(shape, 0, 1, 'float32', seed);
+}
+
+/**
+ * A scalar touching many gradient shapes: broadcasting add and multiply, a matmul, reshapes, concat and slice, a
+ * relu, a source used twice, a custom op returning its dy unchanged for two inputs, and a split whose second part
+ * is unused (a null dy).
+ */
+function mixed(a: tf.Tensor, b: tf.Tensor, bias: tf.Tensor, release = false): tf.Scalar {
+  const passThrough = tf.customGrad((...args) => {
+    const [x, y] = args as [tf.Tensor, tf.Tensor];
+    return { value: tf.add(x, y), gradFunc: (dy: tf.Tensor) => [dy, dy] };
+  });
+  const product = tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D);
+  const biased = tf.relu(tf.add(product, bias));
+  const joined = tf.concat([biased, tf.mul(biased, a.slice([0, 0], [4, 3]))], 1);
+  const reshaped = tf.reshape(tf.expandDims(joined, 0), [2, 2, 6]);
+  const [kept] = tf.split(reshaped, [4, 2], 2);
+  const shared = passThrough(tf.sub(tf.reshape(kept as tf.Tensor, [4, 4]), 0.5), tf.pad(a, [[0, 0], [0, 1]]));
+  if (release) releaseShapeOnlySaved();
+  return tf.sum(tf.mul(tf.square(shared), tf.sum(a))) as tf.Scalar;
+}
+
+describe('lowPeakGradients', () => {
+  test('gives the gradients and value of tf.engine().gradients, bit for bit, and leaks nothing', () => {
+    const a = seeded([4, 3], 1);
+    const b = seeded([3, 3], 2);
+    const bias = seeded([3], 3);
+    const sources = [a, b, bias];
+    const reference = tf.engine().gradients(() => mixed(a, b, bias), sources);
+    for (const release of [false, true]) {
+      const ours = lowPeakGradients(() => mixed(a, b, bias, release), sources);
+      expect(ours.value.dataSync()).toEqual(reference.value.dataSync());
+      ours.grads.forEach((gradient, index) => {
+        expect(gradient).not.toBeNull();
+        expect((gradient as tf.Tensor).shape).toEqual((sources[index] as tf.Tensor).shape);
+        expect((gradient as tf.Tensor).dataSync()).toEqual((reference.grads[index] as tf.Tensor).dataSync());
+      });
+      tf.dispose([ours.value, ...(ours.grads as tf.Tensor[])]);
+    }
+    tf.dispose([reference.value, ...reference.grads]);
+    expectNoLeak(() => {
+      const { value, grads } = lowPeakGradients(() => mixed(a, b, bias, true), sources);
+      tf.dispose([value, ...(grads as tf.Tensor[])]);
+    });
+    tf.dispose(sources);
+  });
+
+  test('matches finite differences, takes a seed dy, and gives null for a source f does not use', () => {
+    const x = seeded([5], 4);
+    const unused = seeded([2], 5);
+    const f = (input: tf.Tensor) => tf.mul(tf.sin(input), tf.exp(tf.mul(input, 0.3)));
+    const seed = tf.tensor1d([1, -2, 0.5, 3, 0.25]);
+    const { value, grads } = lowPeakGradients(() => f(x), [x, unused], seed);
+    expect(grads[1]).toBeNull();
+    const analytic = (grads[0] as tf.Tensor).dataSync();
+    const values = x.dataSync();
+    const weights = seed.dataSync();
+    const step = 1e-2;
+    values.forEach((_, index) => {
+      const shifted = (delta: number) =>
+        tf.tidy(() => {
+          const moved = values.slice();
+          moved[index] = (moved[index] as number) + delta;
+          return tf.sum(tf.mul(f(tf.tensor1d(moved)), seed)).dataSync()[0] as number;
+        });
+      const numeric = (shifted(step) - shifted(-step)) / (2 * step);
+      expect(Math.abs((analytic[index] as number) - numeric)).toBeLessThan(2e-3 * Math.max(1, Math.abs(numeric)));
+    });
+    expect(weights).toEqual(seed.dataSync());
+    expect(seed.isDisposed).toBe(false);
+    tf.dispose([value, grads[0] as tf.Tensor, x, unused, seed]);
+  });
+
+  test('keeps a few gradients alive at a time, not all of them: the peak of a 24-op chain is far below tfjs\'s', async () => {
+    const x = seeded([256, 256], 6);
+    // An op that saves nothing; the chain disposes each intermediate once the next exists, so the forward pass holds
+    // about two [256, 256] tensors and the backward pass is what differs.
+    const scaled = tf.customGrad((...args) => {
+      const input = args[0] as tf.Tensor;
+      return { value: tf.mul(input, 1.01), gradFunc: (dy: tf.Tensor) => tf.mul(dy, 1.01) };
+    });
+    const chain = () => {
+      let y: tf.Tensor = x;
+      for (let index = 0; index < 24; index++) {
+        const next = scaled(y);
+        if (y !== x) y.dispose();
+        y = next;
+      }
+      return tf.sum(y) as tf.Scalar;
+    };
+    const peakOf = async (run: () => { value: tf.Tensor; grads: Array<tf.Tensor | null> }) => {
+      let result: { value: tf.Tensor; grads: Array<tf.Tensor | null> } | undefined;
+      const info = await tf.profile(() => {
+        result = run();
+      });
+      const out = result as { value: tf.Tensor; grads: Array<tf.Tensor | null> };
+      const gradient = (out.grads[0] as tf.Tensor).dataSync().slice();
+      tf.dispose([out.value, ...(out.grads as tf.Tensor[])]);
+      return { peak: info.peakBytes - x.size * 4, gradient };
+    };
+    const stock = await peakOf(() => tf.engine().gradients(chain, [x]));
+    const ours = await peakOf(() => lowPeakGradients(chain, [x]));
+    expect(ours.gradient).toEqual(stock.gradient);
+    const layer = x.size * 4;
+    // tfjs keeps the 24 gradients (and the ones of the forward scope's outputs) until the end.
+    expect(stock.peak).toBeGreaterThan(24 * layer);
+    expect(ours.peak).toBeLessThan(5 * layer);
+    x.dispose();
+  });
+
+  test('inside an outer gradient (second order) gives the same result as nested tf.grad', () => {
+    const x = tf.tensor1d([0.5, -1, 2]);
+    const cube = (input: tf.Tensor) => tf.sum(tf.pow(input, 3)) as tf.Scalar;
+    const outer = (input: tf.Tensor) => {
+      const { value, grads } = lowPeakGradients(() => cube(input), [input]);
+      value.dispose();
+      return tf.sum(grads[0] as tf.Tensor) as tf.Scalar;
+    };
+    const ours = tf.grad(outer)(x);
+    const reference = tf.grad((input: tf.Tensor) => tf.sum(tf.grad(cube)(input)) as tf.Scalar)(x);
+    expect(Array.from(ours.dataSync())).toEqual(Array.from(reference.dataSync()));
+    expect(Array.from(ours.dataSync())).toEqual([3, -6, 12]);
+    tf.dispose([x, ours, reference]);
+  });
+
+  test('refuses an empty source list and a dy of the wrong shape or dtype', () => {
+    const x = tf.scalar(2);
+    expect(() => lowPeakGradients(() => tf.square(x), [])).toThrow(/sources is empty/);
+    const wrong = tf.tensor1d([1, 2]);
+    expect(() => lowPeakGradients(() => tf.square(x), [x], wrong)).toThrow(/dy must be float32 of shape \[\]/);
+    tf.dispose([x, wrong]);
+  });
+});
+
+describe('releaseShapeOnlySaved', () => {
+  test('disposes the saved copies of reshape, add, concat, slice, expandDims and pad only, and is a no-op off the tape', () => {
+    const a = seeded([2, 3], 7);
+    let released = 0;
+    const { value, grads } = lowPeakGradients(() => {
+      const y = tf.pad(tf.slice(tf.concat([tf.reshape(tf.add(a, 1), [3, 2]), tf.expandDims(tf.sum(a, 0), 1)], 1), [0, 0], [3, 2]), [[1, 0], [0, 0]]);
+      const product = tf.mul(y, y);
+      const before = tf.memory().numTensors;
+      releaseShapeOnlySaved();
+      released = before - tf.memory().numTensors;
+      releaseShapeOnlySaved();
+      return tf.sum(product) as tf.Scalar;
+    }, [a]);
+    // add 2, reshape 1, expandDims 1, concat 2, slice 1, pad 1; multiply's two saved inputs stay.
+    expect(released).toBe(8);
+    const reference = tf.grad((input: tf.Tensor) => {
+      const y = tf.pad(tf.slice(tf.concat([tf.reshape(tf.add(input, 1), [3, 2]), tf.expandDims(tf.sum(input, 0), 1)], 1), [0, 0], [3, 2]), [[1, 0], [0, 0]]);
+      return tf.sum(tf.mul(y, y)) as tf.Scalar;
+    })(a);
+    expect(Array.from((grads[0] as tf.Tensor).dataSync())).toEqual(Array.from(reference.dataSync()));
+    expectNoLeak(() => releaseShapeOnlySaved());
+    tf.dispose([value, grads[0] as tf.Tensor, reference, a]);
+  });
+});
