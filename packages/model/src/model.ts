@@ -36,7 +36,7 @@ import {
   type AdaptiveVariables,
 } from './adaptive.js';
 import { embeddingLookup, gelu } from './layers.js';
-import { lowPeakGradients, releaseShapeOnlySaved } from './tape.js';
+import { lowPeakGradients } from './tape.js';
 
 /** One segment of training data. */
 export interface Batch {
@@ -573,10 +573,13 @@ export class MemoryTransformer {
           `MemoryTransformer: policy "${this.policy.kind}" read() for layer ${layer} returned hidden [${view.hidden.shape.join(', ')}] and positions [${view.positions?.shape.join(', ') ?? 'null'}]; expected [${batch}, slots, ${c.modelDim}] and [${batch}, slots].`,
         );
       }
-      const keyHidden = view.hidden ? (tf.concat([view.hidden, x], 1) as tf.Tensor3D) : x;
+      // The keys [memory; x] are built here only for a policy that modulates attention; otherwise the block builds
+      // them inside its own scope, which frees them when it ends.
+      const modulates = this.policy.modulate !== undefined;
+      const keyHidden = view.hidden && modulates ? (tf.concat([view.hidden, x], 1) as tf.Tensor3D) : view.hidden ? undefined : x;
       const keyPositions = view.positions ? (tf.concat([view.positions, positions], 1) as tf.Tensor2D) : positions;
       const modulation =
-        this.policy.modulate?.({ layer, keyHidden, keyPositions, queryPositions: positions, memorySlots, training }) ?? {};
+        this.policy.modulate?.({ layer, keyHidden: keyHidden as tf.Tensor3D, keyPositions, queryPositions: positions, memorySlots, training }) ?? {};
       if (modulation.auxiliaryLoss) auxiliaryLosses.push(modulation.auxiliaryLoss);
       const window = this.sameLengthWindows ? (training ? this.sameLengthWindows.training : this.sameLengthWindows.evaluation) : undefined;
       // The block from its inputs to its output; `memory` is the policy's hidden memory (null: none) and
@@ -615,11 +618,10 @@ export class MemoryTransformer {
         // A scope per block: its intermediates are freed before the next block runs, not when the whole forward pass
         // ends (what the backward pass needs is saved on the tape); the output and the probabilities are returned.
         const first = probabilities.length;
-        const [output] = tf.tidy(() => {
-          const result = runBlock(x, view.hidden ?? null, modulation.softMask, keyPositions, positions, keyHidden);
-          releaseShapeOnlySaved();
-          return [result, ...probabilities.slice(first)];
-        }) as [tf.Tensor3D, ...tf.Tensor4D[]];
+        const [output] = tf.tidy(() => [runBlock(x, view.hidden ?? null, modulation.softMask, keyPositions, positions, keyHidden), ...probabilities.slice(first)]) as [
+          tf.Tensor3D,
+          ...tf.Tensor4D[],
+        ];
         x = output;
       }
     });

@@ -11,8 +11,11 @@ interface TapeNode {
   gradient?: (dys: Array<tf.Tensor | null>) => Record<string, () => tf.Tensor>;
 }
 
+type AddTapeNode = (kernelName: string, inputs: Record<string, tf.Tensor>, outputs: tf.Tensor[], gradient: unknown, saved: tf.Tensor[], attrs: unknown) => void;
+
 interface EngineInternals {
   state: { activeTape: TapeNode[] | null; gradientDepth: number };
+  addTapeNode: AddTapeNode;
   startTape(): void;
   endTape(): void;
   scopedRun<T>(start: () => void, end: () => void, f: () => T): T;
@@ -21,29 +24,12 @@ interface EngineInternals {
 
 /**
  * Kernels whose tfjs 4 gradient reads its saved tensors' shapes only (`reshape(dy, x.shape)`, the broadcast sums of
- * add and sub, concat's split sizes, slice's and pad's offsets): the saved copies can be disposed during the forward
- * pass (a disposed tensor keeps its shape), which frees data no other tensor holds and the per-tensor bytes
- * `tf.profile` and `tf.memory()` count for every saved copy.
+ * add and sub, concat's split sizes, slice's and pad's offsets): their saved copies are disposed as soon as the op
+ * is recorded (a disposed tensor keeps its shape). That frees data no other tensor holds (an add's operands, a
+ * reshape's source) and the bytes `tf.profile` and `tf.memory()` count for every copy (tfjs counts each tensor
+ * object, views and copies of one buffer included).
  */
 const SHAPE_ONLY_GRADIENTS = new Set<string>([tf.Reshape, tf.Add, tf.Sub, tf.Concat, tf.Slice, tf.ExpandDims, tf.PadV2]);
-
-/** How far {@link releaseShapeOnlySaved} has looked through each tape. */
-const releasedUpTo = new WeakMap<TapeNode[], number>();
-
-/**
- * Disposes what the ops recorded on the active tape since the last call saved for a gradient that only reads
- * shapes (see {@link SHAPE_ONLY_GRADIENTS}); the gradients are unchanged. No-op without an active tape. Call it
- * during a forward pass under {@link lowPeakGradients} (or `tf.engine().gradients`), e.g. after each layer.
- */
-export function releaseShapeOnlySaved(): void {
-  const tape = (tf.engine() as unknown as EngineInternals).state.activeTape;
-  if (!tape) return;
-  for (let index = releasedUpTo.get(tape) ?? 0; index < tape.length; index++) {
-    const node = tape[index] as TapeNode;
-    if (SHAPE_ONLY_GRADIENTS.has(node.kernelName)) for (const tensor of node.saved ?? []) tensor.dispose();
-  }
-  releasedUpTo.set(tape, tape.length);
-}
 
 /**
  * The nodes of `tape` (in tape order) that depend on one of `sources` and that `result` depends on, each with only
@@ -82,7 +68,8 @@ function nodesBetween(tape: readonly TapeNode[], sources: readonly tf.Tensor[], 
  * values, but a smaller peak: tfjs keeps the gradient of every intermediate tensor and every tensor saved for the
  * backward pass until the whole backward pass ends, while here each op's saved tensors and its outputs' gradients
  * are disposed right after its gradient ran (every consumer of an output comes later on the tape, so its gradient
- * is complete by then), and the saved tensors of ops no gradient flows through are disposed after the forward pass.
+ * is complete by then), the saved tensors of ops no gradient flows through are disposed after the forward pass, and
+ * the copies saved for shape-only gradients ({@link SHAPE_ONLY_GRADIENTS}) as soon as they are made.
  * Inside another gradient computation (higher-order gradients) saved tensors are left to the outer one.
  * @param f the scalar (or any tensor: seeded with ones, or `dy`) to differentiate
  * @param sources the tensors to differentiate with respect to
@@ -96,11 +83,24 @@ export function lowPeakGradients<T extends tf.Tensor>(
 ): { value: T; grads: Array<tf.Tensor | null> } {
   if (sources.length === 0) throw new Error('lowPeakGradients: sources is empty; pass the tensors to differentiate with respect to.');
   const engine = tf.engine() as unknown as EngineInternals;
-  const value = engine.scopedRun(
-    () => engine.startTape(),
-    () => engine.endTape(),
-    () => engine.tidy('forward', f),
-  );
+  // While f runs, every op recorded with a shape-only gradient gives up its saved copies at once.
+  const ownRecorder = Object.prototype.hasOwnProperty.call(engine, 'addTapeNode');
+  const record = engine.addTapeNode;
+  engine.addTapeNode = function (this: EngineInternals, kernelName, inputs, outputs, gradient, saved, attrs) {
+    record.call(this, kernelName, inputs, outputs, gradient, saved, attrs);
+    if (SHAPE_ONLY_GRADIENTS.has(kernelName)) for (const tensor of saved) tensor.dispose();
+  };
+  let value: T;
+  try {
+    value = engine.scopedRun(
+      () => engine.startTape(),
+      () => engine.endTape(),
+      () => engine.tidy('forward', f),
+    );
+  } finally {
+    if (ownRecorder) engine.addTapeNode = record;
+    else delete (engine as Partial<EngineInternals>).addTapeNode;
+  }
   if (!(value instanceof tf.Tensor)) throw new Error('lowPeakGradients: f must return a tensor.');
   if (dy !== undefined && (dy.dtype !== 'float32' || !tf.util.arraysEqual(dy.shape, value.shape))) {
     throw new Error(`lowPeakGradients: dy must be float32 of shape [${value.shape.join(', ')}] (f's result), got ${dy.dtype} [${dy.shape.join(', ')}].`);
