@@ -624,6 +624,8 @@ export class MemoryTransformer {
         ];
         x = output;
       }
+      // Built here for the policy's modulate only (which returns tensors of its own).
+      if (modulates && view.hidden) keyHidden?.dispose();
     });
     if (this.finalNorm) x = this.layerNorm(x, this.finalNorm);
     const flat = tf.reshape(x, [batch * time, c.modelDim]) as tf.Tensor2D;
