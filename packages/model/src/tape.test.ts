@@ -130,6 +130,24 @@ describe('lowPeakGradients', () => {
     tf.dispose([x, ours, reference]);
   });
 
+  test('puts the engine back as it was when f throws, leaks nothing then, and the next computation still works', () => {
+    const engine = tf.engine() as unknown as Record<string, unknown>;
+    const hadOwn = Object.prototype.hasOwnProperty.call(engine, 'addTapeNode');
+    const x = tf.tensor1d([1, 2]);
+    expectNoLeak(() => {
+      expect(() =>
+        lowPeakGradients(() => {
+          tf.reshape(tf.mul(tf.exp(x), 2), [2, 1]);
+          throw new Error('boom');
+        }, [x]),
+      ).toThrow('boom');
+    });
+    expect(Object.prototype.hasOwnProperty.call(engine, 'addTapeNode')).toBe(hadOwn);
+    const { value, grads } = lowPeakGradients(() => tf.sum(tf.reshape(tf.square(x), [2, 1])) as tf.Scalar, [x]);
+    expect(Array.from((grads[0] as tf.Tensor).dataSync())).toEqual([2, 4]);
+    tf.dispose([value, grads[0] as tf.Tensor, x]);
+  });
+
   test('refuses an empty source list and a dy of the wrong shape or dtype', () => {
     const x = tf.scalar(2);
     expect(() => lowPeakGradients(() => tf.square(x), [])).toThrow(/sources is empty/);

@@ -97,6 +97,13 @@ export function lowPeakGradients<T extends tf.Tensor>(
       () => engine.endTape(),
       () => engine.tidy('forward', f),
     );
+  } catch (error) {
+    // The forward scope freed f's tensors; what the tape saved for a backward pass that will not run goes too.
+    if (engine.state.gradientDepth === 0) {
+      for (const node of engine.state.activeTape ?? []) for (const tensor of node.saved ?? []) tensor.dispose();
+      engine.state.activeTape = null;
+    }
+    throw error;
   } finally {
     if (ownRecorder) engine.addTapeNode = record;
     else delete (engine as Partial<EngineInternals>).addTapeNode;
