@@ -36,6 +36,7 @@ import {
   type AdaptiveVariables,
 } from './adaptive.js';
 import { embeddingLookup, gelu } from './layers.js';
+import { lowPeakGradients } from './tape.js';
 
 /** One segment of training data. */
 export interface Batch {
@@ -514,18 +515,17 @@ export class MemoryTransformer {
           const [savedKeyPositions, savedQueryPositions] = saved.slice(inputs.length) as [tf.Tensor2D, tf.Tensor2D];
           const again = split(savedInputs);
           const randomNow = { model: this.dropoutCalls, attention: block.attention.getRandomState() };
-          // tf.engine().gradients starts a fresh tape and drops it when done; the outer backward pass still needs its own.
+          // A gradient computation starts a fresh tape and drops it when done; the outer backward pass still needs its own.
           const engineState = (tf.engine() as unknown as { state: { activeTape: unknown } }).state;
           const outerTape = engineState.activeTape;
           this.dropoutCalls = randomAtStart.model;
           block.attention.setRandomState(randomAtStart.attention);
           try {
             const sources = [...savedInputs, ...variables];
-            const { value, grads } = tf.engine().gradients(
+            const { value, grads } = lowPeakGradients(
               () => runBlock(again.input, again.hidden, again.soft, savedKeyPositions, savedQueryPositions),
               sources,
               dy,
-              true,
             );
             value.dispose();
             return grads.map((gradient, index) => gradient ?? tf.zerosLike(sources[index] as tf.Tensor));
@@ -573,10 +573,13 @@ export class MemoryTransformer {
           `MemoryTransformer: policy "${this.policy.kind}" read() for layer ${layer} returned hidden [${view.hidden.shape.join(', ')}] and positions [${view.positions?.shape.join(', ') ?? 'null'}]; expected [${batch}, slots, ${c.modelDim}] and [${batch}, slots].`,
         );
       }
-      const keyHidden = view.hidden ? (tf.concat([view.hidden, x], 1) as tf.Tensor3D) : x;
+      // The keys [memory; x] are built here only for a policy that modulates attention; otherwise the block builds
+      // them inside its own scope, which frees them when it ends.
+      const modulates = this.policy.modulate !== undefined;
+      const keyHidden = view.hidden && modulates ? (tf.concat([view.hidden, x], 1) as tf.Tensor3D) : view.hidden ? undefined : x;
       const keyPositions = view.positions ? (tf.concat([view.positions, positions], 1) as tf.Tensor2D) : positions;
       const modulation =
-        this.policy.modulate?.({ layer, keyHidden, keyPositions, queryPositions: positions, memorySlots, training }) ?? {};
+        this.policy.modulate?.({ layer, keyHidden: keyHidden as tf.Tensor3D, keyPositions, queryPositions: positions, memorySlots, training }) ?? {};
       if (modulation.auxiliaryLoss) auxiliaryLosses.push(modulation.auxiliaryLoss);
       const window = this.sameLengthWindows ? (training ? this.sameLengthWindows.training : this.sameLengthWindows.evaluation) : undefined;
       // The block from its inputs to its output; `memory` is the policy's hidden memory (null: none) and
@@ -609,9 +612,20 @@ export class MemoryTransformer {
         y = this.layerNorm(tf.add(y, this.dropout(attend(y, keys), c.dropout, training)), block.attentionNorm);
         return this.layerNorm(tf.add(y, this.dropout(this.feedForward(y, block), c.dropout, training)), block.feedForwardNorm);
       };
-      x = recompute && !needProbabilities
-        ? this.recomputedBlock(block, runBlock, x, view.hidden ?? null, modulation.softMask, keyPositions, positions)
-        : runBlock(x, view.hidden ?? null, modulation.softMask, keyPositions, positions, keyHidden);
+      if (recompute && !needProbabilities) {
+        x = this.recomputedBlock(block, runBlock, x, view.hidden ?? null, modulation.softMask, keyPositions, positions);
+      } else {
+        // A scope per block: its intermediates are freed before the next block runs, not when the whole forward pass
+        // ends (what the backward pass needs is saved on the tape); the output and the probabilities are returned.
+        const first = probabilities.length;
+        const [output] = tf.tidy(() => [runBlock(x, view.hidden ?? null, modulation.softMask, keyPositions, positions, keyHidden), ...probabilities.slice(first)]) as [
+          tf.Tensor3D,
+          ...tf.Tensor4D[],
+        ];
+        x = output;
+      }
+      // Built here for the policy's modulate only (which returns tensors of its own).
+      if (modulates && view.hidden) keyHidden?.dispose();
     });
     if (this.finalNorm) x = this.layerNorm(x, this.finalNorm);
     const flat = tf.reshape(x, [batch * time, c.modelDim]) as tf.Tensor2D;
@@ -813,7 +827,7 @@ export class MemoryTransformer {
     try {
       let taskTensor: tf.Scalar | undefined;
       let auxiliaryTensor: tf.Scalar | undefined;
-      const { value, grads } = tf.engine().gradients(
+      const { value, grads } = lowPeakGradients(
         () => {
           const nllSums: tf.Tensor[] = [];
           const counts: tf.Tensor[] = [];
@@ -846,8 +860,6 @@ export class MemoryTransformer {
           return tf.add(task, auxiliary) as tf.Scalar;
         },
         trainable,
-        undefined,
-        true,
       );
       // One host read for the losses and the range check, before anything is applied.
       const read = tf.tidy(() => tf.stack([value, taskTensor as tf.Scalar, auxiliaryTensor as tf.Scalar, screened.count]).dataSync());
@@ -871,7 +883,7 @@ export class MemoryTransformer {
       let separateLoss: number | null = null;
       if (applied && this.policy.separateLoss && separateVariables.length > 0 && separateOptimizer) {
         let produced = false;
-        const separate = tf.engine().gradients(
+        const separate = lowPeakGradients(
           () => {
             const losses: tf.Scalar[] = [];
             for (const { state: segmentState, pieces } of segments) {
@@ -882,8 +894,6 @@ export class MemoryTransformer {
             return produced ? (tf.addN(losses) as tf.Scalar) : tf.scalar(0);
           },
           separateVariables,
-          undefined,
-          true,
         );
         if (produced) {
           separateLoss = separate.value.dataSync()[0] as number;

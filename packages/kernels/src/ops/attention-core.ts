@@ -130,11 +130,15 @@ export function relativeAttentionCore(
     const inputs = args.slice(0, soft ? 6 : 5) as tf.Tensor[];
     const save = args[args.length - 1] as tf.GradSaveFunc;
     const [qu, qv, k, v, r] = inputs as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
-    const scores = tf.add(scoresOp(qu, k, heads), positionTerm(qv, r, positionIndex));
+    // Score-sized temporaries are disposed (or scoped) as soon as the next one exists, as in the backward pass.
+    const content = scoresOp(qu, k, heads);
+    const position = tf.tidy(() => positionTerm(qv, r, positionIndex));
+    const scores = tf.add(content, position);
+    tf.dispose([content, position]);
     const extra = gathered ? [positionIndex as tf.Tensor3D] : [];
     let probabilities: tf.Tensor;
     if (!soft) {
-      probabilities = hardMaskedForward(scores, mask);
+      probabilities = tf.tidy(() => hardMaskedForward(scores, mask));
       save([qu, qv, k, v, r, probabilities, mask, ...extra]);
     } else if (fusedSoft) {
       // One pass of native/span.c: the softmax over the visible keys, the soft mask and the renormalisation.
@@ -150,10 +154,11 @@ export function relativeAttentionCore(
       // A key whose soft mask is 0 is hidden too (maskedSoftmax's visible = mask * step(softMask)); no gradient.
       const softInput = inputs[5] as tf.Tensor;
       const visible = tf.mul(mask, tf.step(softInput));
-      const pieces = softMaskedForward(scores, visible, softInput);
+      const pieces = tf.tidy(() => softMaskedForward(scores, visible, softInput) as unknown as tf.TensorContainer) as unknown as ReturnType<typeof softMaskedForward>;
       probabilities = pieces.output;
       save([qu, qv, k, v, r, pieces.visibleSoftmax, visible, ...extra, softInput, pieces.denominator]);
     }
+    scores.dispose();
     // tf.dropout's multiplier floor(u + keep) / keep, drawn again from the same seed in the backward pass.
     const used = rate > 0 ? tf.dropout(probabilities, rate, undefined, seed) : probabilities;
     return {
@@ -163,10 +168,13 @@ export function relativeAttentionCore(
           const [sqU, sqV, sk, sv, sr, sProbabilities, sVisible] = saved as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor4D, tf.Tensor];
           const sIndex = gathered ? (saved[7] as tf.Tensor3D) : undefined;
           const [sSoft, sDenominator] = soft ? (saved.slice(gathered ? 8 : 7) as [tf.Tensor, tf.Tensor]) : [];
+          // Each score-sized temporary is disposed once the next one exists (and the helpers' own run in scopes of
+          // their own), so about three of them are alive at a time instead of every one until the pass returns.
           const upstream = dy as tf.Tensor3D;
           const gradientUsed = scoresOp(upstream, sv, heads);
           const multiplier = rate > 0 ? dropoutMultiplier(gradientUsed) : undefined;
           const gradientWeights = multiplier ? tf.mul(gradientUsed, multiplier) : gradientUsed;
+          if (gradientWeights !== gradientUsed) gradientUsed.dispose();
           // The weights the values were summed with: the probabilities (soft mask: recomputed as the forward did), after
           // dropout; and the gradients of the scores and of the soft mask.
           let output: tf.Tensor;
@@ -185,20 +193,26 @@ export function relativeAttentionCore(
             output = recomputed as tf.Tensor;
           } else if (sSoft && sDenominator) {
             output = tf.div(tf.mul(sProbabilities, sSoft), sDenominator);
-            const [scoresGradient, softGradient] = softMaskedBackward(gradientWeights, sProbabilities, sVisible, sSoft, sDenominator);
+            const [scoresGradient, softGradient] = tf.tidy(() => softMaskedBackward(gradientWeights, sProbabilities, sVisible, sSoft, sDenominator));
             gradientScores = scoresGradient as tf.Tensor4D;
             gradientSoft = softGradient;
           } else {
             output = sProbabilities;
-            gradientScores = hardMaskedBackward(gradientWeights, sProbabilities, sVisible) as tf.Tensor4D;
+            gradientScores = tf.tidy(() => hardMaskedBackward(gradientWeights, sProbabilities, sVisible)) as tf.Tensor4D;
           }
+          gradientWeights.dispose();
           const weights = (multiplier ? tf.mul(output, multiplier) : output) as tf.Tensor4D;
+          if (output !== sProbabilities && weights !== output) output.dispose();
           const gradientValues = applyTransposedOp(weights, upstream, heads);
+          if (weights !== sProbabilities) weights.dispose();
+          multiplier?.dispose();
           const gradientContentQueries = applyOp(gradientScores, sk, heads);
           const gradientKeys = applyTransposedOp(gradientScores, sqU, heads);
-          const gradientRaw = positionAdjoint(gradientScores, sIndex);
+          const gradientRaw = tf.tidy(() => positionAdjoint(gradientScores, sIndex));
+          gradientScores.dispose();
           const gradientPositionQueries = applyOp(gradientRaw, sr, heads);
-          const gradientPositions = reduceToBatch(applyTransposedOp(gradientRaw, sqV, heads), sr.shape[0]);
+          const gradientPositions = tf.tidy(() => reduceToBatch(applyTransposedOp(gradientRaw, sqV, heads), sr.shape[0]));
+          gradientRaw.dispose();
           const gradients = [gradientContentQueries, gradientPositionQueries, gradientKeys, gradientValues, gradientPositions];
           return gradientSoft === undefined ? gradients : [...gradients, gradientSoft];
         }),

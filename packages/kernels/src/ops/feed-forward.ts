@@ -39,7 +39,12 @@ export function feedForwardRelu(x: tf.Tensor2D, inner: tf.Tensor2D, innerBias: t
   }
   const fused = tf.customGrad((...args) => {
     const [input, w1, b1, w2, b2, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
-    const activation = tf.relu(tf.add(tf.matMul(input, w1), b1)) as tf.Tensor2D;
+    // Each [N, F] temporary is disposed once the next exists: two alive at a time, not three.
+    const product = tf.matMul(input, w1);
+    const biased = tf.add(product, b1);
+    product.dispose();
+    const activation = tf.relu(biased) as tf.Tensor2D;
+    biased.dispose();
     save([input, w1, w2, activation]);
     return {
       value: tf.add(tf.matMul(activation, w2), b2) as tf.Tensor2D,
