@@ -33,7 +33,7 @@ export {
   LinearDecoder,
 } from './losses.js';
 export type { CompressionTraining } from './losses.js';
-export { COMPRESSIVE_KIND, compressiveTemporalRange, EXTRA_KEYS } from './policy-contract.js';
+export { EXTRA_KEYS } from './policy-contract.js';
 export type { CompressionLoss, CompressivePolicy, CompressivePolicyOptions } from './policy-contract.js';
 export { createCompressivePolicy } from './policy.js';
 export {
@@ -41,13 +41,7 @@ export {
   createCompressivePolicyFromConfig,
   createCompressorFromConfig,
 } from './from-config.js';
-export {
-  COMPRESSIVE_DEFAULTS,
-  compressiveOptionsObject,
-  compressiveOptionsSchema,
-  compressivePolicyDescriptor,
-  compressorModuleSchema,
-} from './descriptor.js';
+export { compressivePolicyDescriptor } from './descriptor.js';
 export type { CompressiveCreateContext, CompressorModuleReference } from './descriptor.js';
 export { compressorDescriptorProblem, defineCompressorDescriptor } from './compressor-descriptor.js';
 export type { CompressorCreateContext, CompressorDescriptor } from './compressor-descriptor.js';
