@@ -1,5 +1,5 @@
 // Error classes of @engram/adaptive-span: each has a stable `name`, an optional `cause`, and a message naming the fix.
-import { EngramError, describeValue } from '@engram/core';
+import { EngramError, withOptionProblem } from '@engram/core';
 
 /** Base class of every error thrown by @engram/adaptive-span. */
 export class AdaptiveSpanError extends EngramError {
@@ -10,21 +10,8 @@ export class AdaptiveSpanError extends EngramError {
  * An option of `createAdaptiveSpanPolicy` is missing or out of range.
  * The message names the option, what was expected, what was received, and how to fix it.
  */
-export class AdaptiveSpanOptionError extends AdaptiveSpanError {
+export class AdaptiveSpanOptionError extends withOptionProblem(AdaptiveSpanError, 'createAdaptiveSpanPolicy') {
   override readonly name = 'AdaptiveSpanOptionError';
-  /** The option name, e.g. `ramp`. */
-  readonly option: string;
-  constructor(
-    details: { option: string; expected: string; actual: unknown; fix?: string },
-    options?: { cause?: unknown },
-  ) {
-    const fix = details.fix === undefined ? '' : ` ${details.fix}`;
-    super(
-      `createAdaptiveSpanPolicy: option "${details.option}" must be ${details.expected}, got ${describeValue(details.actual)}.${fix}`,
-      options,
-    );
-    this.option = details.option;
-  }
 }
 
 /**

@@ -1,5 +1,6 @@
 // The Adaptive-Span MemoryPolicy (SPEC 5, Sukhbaatar et al. 2019): a learned span per head, soft mask, span loss, trimming.
 import * as tf from '@tensorflow/tfjs';
+import { describeValue } from '@engram/core';
 import { defineMemoryPolicy } from '@engram/memory';
 import type {
   AttentionModulation,
@@ -186,14 +187,14 @@ function resolveOptions(options: AdaptiveSpanOptions): ResolvedAdaptiveSpanOptio
     throw new AdaptiveSpanOptionError({
       option: 'options',
       expected: 'an object such as { maxSpan: 512, ramp: 32 }',
-      actual: options,
+      actual: describeValue(options),
     });
   }
   if (options.kind !== undefined && options.kind !== ADAPTIVE_SPAN_KIND) {
     throw new AdaptiveSpanOptionError({
       option: 'kind',
       expected: `"${ADAPTIVE_SPAN_KIND}" (or absent)`,
-      actual: options.kind,
+      actual: describeValue(options.kind),
       fix: "This config was saved by another policy; recreate it with that policy's factory.",
     });
   }
@@ -202,22 +203,22 @@ function resolveOptions(options: AdaptiveSpanOptions): ResolvedAdaptiveSpanOptio
     throw new AdaptiveSpanOptionError({
       option: 'maxSpan',
       expected: 'an integer >= 1 (tokens; also the largest memory per layer)',
-      actual: maxSpan,
+      actual: describeValue(maxSpan),
     });
   }
   if (typeof ramp !== 'number' || !Number.isFinite(ramp) || ramp <= 0) {
-    throw new AdaptiveSpanOptionError({ option: 'ramp', expected: 'a finite number > 0', actual: ramp });
+    throw new AdaptiveSpanOptionError({ option: 'ramp', expected: 'a finite number > 0', actual: describeValue(ramp) });
   }
   const alpha = options.alpha ?? ADAPTIVE_SPAN_DEFAULTS.alpha;
   if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha < 0) {
-    throw new AdaptiveSpanOptionError({ option: 'alpha', expected: 'a finite number >= 0', actual: options.alpha });
+    throw new AdaptiveSpanOptionError({ option: 'alpha', expected: 'a finite number >= 0', actual: describeValue(options.alpha) });
   }
   const initFraction = options.initFraction ?? ADAPTIVE_SPAN_DEFAULTS.initFraction;
   if (typeof initFraction !== 'number' || !(initFraction >= 0 && initFraction <= 1)) {
     throw new AdaptiveSpanOptionError({
       option: 'initFraction',
       expected: 'a number in [0, 1] (the initial span as a fraction of maxSpan)',
-      actual: options.initFraction,
+      actual: describeValue(options.initFraction),
     });
   }
   const bufferValue = options.buffer ?? ADAPTIVE_SPAN_DEFAULTS.buffer;
@@ -225,7 +226,7 @@ function resolveOptions(options: AdaptiveSpanOptions): ResolvedAdaptiveSpanOptio
     throw new AdaptiveSpanOptionError({
       option: 'buffer',
       expected: 'an integer >= 0 (extra memory slots)',
-      actual: options.buffer,
+      actual: describeValue(options.buffer),
     });
   }
   return { maxSpan, ramp, alpha, initFraction, buffer: bufferValue };

@@ -398,27 +398,27 @@ function resolveOptions(options: ExpireSpanOptions): ResolvedExpireSpanOptions {
     throw new ExpireSpanOptionError({
       option: 'options',
       expected: 'an object such as { maxSpan: 1024, ramp: 32 }',
-      actual: options,
+      actual: describeValue(options),
     });
   }
   if (options.kind !== undefined && options.kind !== EXPIRE_SPAN_KIND) {
     throw new ExpireSpanOptionError({
       option: 'kind',
       expected: `"${EXPIRE_SPAN_KIND}" (or absent)`,
-      actual: options.kind,
+      actual: describeValue(options.kind),
       fix: 'This config was saved by another policy; recreate it with that policy\'s factory.',
     });
   }
   const positive = (name: keyof ExpireSpanOptions, value: unknown, fallback?: number): number => {
     const actual = value === undefined ? fallback : value;
     if (typeof actual !== 'number' || !Number.isFinite(actual) || actual <= 0) {
-      throw new ExpireSpanOptionError({ option: name, expected: 'a finite number > 0', actual: value });
+      throw new ExpireSpanOptionError({ option: name, expected: 'a finite number > 0', actual: describeValue(value) });
     }
     return actual;
   };
   const flag = (name: keyof ExpireSpanOptions, value: unknown, fallback: boolean): boolean => {
     if (value === undefined) return fallback;
-    if (typeof value !== 'boolean') throw new ExpireSpanOptionError({ option: name, expected: 'true or false', actual: value });
+    if (typeof value !== 'boolean') throw new ExpireSpanOptionError({ option: name, expected: 'true or false', actual: describeValue(value) });
     return value;
   };
   const maxSpan = positive('maxSpan', options.maxSpan);
@@ -426,28 +426,28 @@ function resolveOptions(options: ExpireSpanOptions): ResolvedExpireSpanOptions {
   const preDiv = positive('preDiv', options.preDiv, EXPIRE_SPAN_DEFAULTS.preDiv);
   const alpha = options.alpha ?? EXPIRE_SPAN_DEFAULTS.alpha;
   if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha < 0) {
-    throw new ExpireSpanOptionError({ option: 'alpha', expected: 'a finite number >= 0', actual: options.alpha });
+    throw new ExpireSpanOptionError({ option: 'alpha', expected: 'a finite number >= 0', actual: describeValue(options.alpha) });
   }
   const initFraction = options.initFraction ?? EXPIRE_SPAN_DEFAULTS.initFraction;
   if (typeof initFraction !== 'number' || !(initFraction > 0 && initFraction < 1)) {
     throw new ExpireSpanOptionError({
       option: 'initFraction',
       expected: 'a number strictly between 0 and 1',
-      actual: options.initFraction,
+      actual: describeValue(options.initFraction),
       fix: 'Spans start at initFraction * maxSpan; 0.1 is the paper default.',
     });
   }
   let maxMemory: number | null = null;
   if (options.maxMemory !== undefined && options.maxMemory !== null) {
     if (!Number.isInteger(options.maxMemory) || options.maxMemory < 1) {
-      throw new ExpireSpanOptionError({ option: 'maxMemory', expected: 'an integer >= 1 (memory slots per layer)', actual: options.maxMemory });
+      throw new ExpireSpanOptionError({ option: 'maxMemory', expected: 'an integer >= 1 (memory slots per layer)', actual: describeValue(options.maxMemory) });
     }
     maxMemory = options.maxMemory;
   }
   let seed: number | null = null;
   if (options.seed !== undefined && options.seed !== null) {
     if (!Number.isInteger(options.seed)) {
-      throw new ExpireSpanOptionError({ option: 'seed', expected: 'an integer', actual: options.seed });
+      throw new ExpireSpanOptionError({ option: 'seed', expected: 'an integer', actual: describeValue(options.seed) });
     }
     seed = options.seed;
   }

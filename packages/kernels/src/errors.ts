@@ -1,5 +1,5 @@
 // Error classes of @engram/kernels: each has a stable `name`, an optional `cause`, and a message naming the fix.
-import { EngramError } from '@engram/core';
+import { EngramError, withParameterProblem } from '@engram/core';
 
 /** Base class of every error thrown by @engram/kernels. */
 export class KernelsError extends EngramError {
@@ -10,24 +10,8 @@ export class KernelsError extends EngramError {
  * A parameter has the wrong shape, dtype or value.
  * The message names the parameter, what was expected, what was received, and how to fix it.
  */
-export class InvalidArgumentError extends KernelsError {
+export class InvalidArgumentError extends withParameterProblem(KernelsError) {
   override name = 'InvalidArgumentError';
-  /** The operation that rejected the argument, e.g. `relShift`. */
-  readonly operation: string;
-  /** The parameter name, e.g. `scores`. */
-  readonly parameter: string;
-  constructor(
-    details: { operation: string; parameter: string; expected: string; actual: string; fix?: string },
-    options?: { cause?: unknown },
-  ) {
-    const fix = details.fix === undefined ? '' : ` ${details.fix}`;
-    super(
-      `${details.operation}: parameter "${details.parameter}" must be ${details.expected}, got ${details.actual}.${fix}`,
-      options,
-    );
-    this.operation = details.operation;
-    this.parameter = details.parameter;
-  }
 }
 
 /** An explicitly requested tensor backend cannot be loaded or initialised here. */

@@ -1,5 +1,5 @@
 // Error classes of @engram/metrics: each has a stable `name`, an optional `cause`, and a message naming the fix.
-import { EngramError } from '@engram/core';
+import { EngramError, withParameterProblem } from '@engram/core';
 
 /** Base class of every error thrown by @engram/metrics. */
 export class MetricsError extends EngramError {
@@ -10,24 +10,8 @@ export class MetricsError extends EngramError {
  * A metric was given an argument it cannot use (negative count, mismatched lengths, ...).
  * The message names the function, the parameter, what was expected, what was received, and how to fix it.
  */
-export class InvalidMetricInputError extends MetricsError {
+export class InvalidMetricInputError extends withParameterProblem(MetricsError) {
   override name = 'InvalidMetricInputError';
-  /** The function or method that rejected the argument, e.g. `bitsPerToken`. */
-  readonly operation: string;
-  /** The parameter name, e.g. `count`. */
-  readonly parameter: string;
-  constructor(
-    details: { operation: string; parameter: string; expected: string; actual: string; fix?: string },
-    options?: { cause?: unknown },
-  ) {
-    const fix = details.fix === undefined ? '' : ` ${details.fix}`;
-    super(
-      `${details.operation}: parameter "${details.parameter}" must be ${details.expected}, got ${details.actual}.${fix}`,
-      options,
-    );
-    this.operation = details.operation;
-    this.parameter = details.parameter;
-  }
 }
 
 /** A metric was read before anything was recorded (e.g. bits per token over zero tokens). */

@@ -1,5 +1,5 @@
 // Error classes of @engram/trainer: each has a stable `name`, an optional `cause`, and a message naming the fix.
-import { EngramError } from '@engram/core';
+import { EngramError, withOptionProblem } from '@engram/core';
 
 /** Base class of every error thrown by @engram/trainer. */
 export class TrainerError extends EngramError {
@@ -10,18 +10,8 @@ export class TrainerError extends EngramError {
  * A training option is missing or has the wrong value. The message names the option, what was
  * expected, what was received and how to fix it.
  */
-export class InvalidTrainOptionError extends TrainerError {
+export class InvalidTrainOptionError extends withOptionProblem(TrainerError, 'train') {
   override name = 'InvalidTrainOptionError';
-  /** The option path, e.g. `schedule.warmupSteps`. */
-  readonly option: string;
-  constructor(
-    details: { option: string; expected: string; actual: string; fix?: string },
-    options?: { cause?: unknown },
-  ) {
-    const fix = details.fix === undefined ? '' : ` ${details.fix}`;
-    super(`train: option "${details.option}" must be ${details.expected}, got ${details.actual}.${fix}`, options);
-    this.option = details.option;
-  }
 }
 
 /** Training stopped because the loss or gradient norm was not finite at too many steps in a row. */
