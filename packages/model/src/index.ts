@@ -21,7 +21,6 @@ export type { GenerateOptions, SamplingOptions } from './generate.js';
 export { decodeSafetensors, encodeSafetensors } from './safetensors.js';
 export type { SafetensorsContents, SafetensorsDtype } from './safetensors.js';
 export {
-  assignWeights,
   CONFIG_FILE,
   decodeMemoryState,
   decodeModel,
@@ -33,7 +32,5 @@ export {
   WEIGHTS_FILE,
 } from './weights.js';
 export type { LoadModelOptions, ModelFiles, SavedModelConfig } from './weights.js';
-export { policyConfigDifferences, validateLoadedWeights } from './load-checks.js';
-export { embeddingLookup } from './layers.js';
 export { exportTransformerXl, importTransformerXl, transformerXlConfigOf } from './interchange/transformer-xl.js';
 export type { TransformerXlConfig, TransformerXlExport, TransformerXlImportOptions, TransformerXlNaming } from './interchange/transformer-xl.js';
