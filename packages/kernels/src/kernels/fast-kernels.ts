@@ -1,4 +1,4 @@
-// BatchMatMul, _FusedMatMul, Identity and Transpose for the wasm backend on the SIMD module of native/gemm.c, and their registration.
+// BatchMatMul, _FusedMatMul, Identity, Transpose and Sum for the wasm backend on the SIMD module of native/gemm.c, the heap copies of fast-copy.ts, and their registration.
 //
 // The stock tfjs-backend-wasm 4.22 kernels send only plain 2-D products to XNNPACK (which re-packs B on every call)
 // and every batched or transposed product to a scalar loop at about 1 GFLOP/s. These kernels pass strides instead:
@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { BackendUnavailableError, InvalidArgumentError } from '../errors.js';
 import { GEMM_ACTIVATION, instantiateGemm, instantiateGemmAsync, type GemmActivation, type GemmCall, type HeapGemm } from './gemm.js';
 import { fastTranspose } from './fast-transpose.js';
+import { fastGatherV2, fastSlice, fastSplitV } from './fast-copy.js';
 import { startThreadedGemm, type ThreadedGemmOptions, type ThreadedGemm } from './threaded-gemm.js';
 import { FUSED_ADAM, fusedAdamKernel } from './fused-adam.js';
 import {
@@ -28,7 +29,7 @@ import { HEAD_APPLY, HEAD_APPLY_TRANSPOSED, HEAD_SCORES, type HeadMatMulAttrs } 
 import { asWasmHeapBackend, heapOffset, type WasmHeapBackend } from './wasm-backend.js';
 
 /** Kernel names `registerFastKernels` replaces on the `wasm` backend. */
-export const FAST_WASM_KERNELS = [tf.BatchMatMul, tf._FusedMatMul, tf.Identity, tf.Transpose, tf.Sum] as const;
+export const FAST_WASM_KERNELS = [tf.BatchMatMul, tf._FusedMatMul, tf.Identity, tf.Transpose, tf.Sum, tf.Slice, tf.SplitV, tf.GatherV2] as const;
 type FastKernelName = (typeof FAST_WASM_KERNELS)[number];
 
 interface Epilogue {
@@ -298,6 +299,9 @@ const FAST_KERNEL_FUNCS: Record<FastKernelName, tf.KernelFunc> = {
   [tf.Identity]: sharedIdentity,
   [tf.Transpose]: (args) => fastTranspose(args, gemmFor(args.backend), () => runStock(tf.Transpose, args)),
   [tf.Sum]: fastSum,
+  [tf.Slice]: (args) => fastSlice(args, (stockArgs) => runStock(tf.Slice, stockArgs)),
+  [tf.SplitV]: (args) => fastSplitV(args, (stockArgs) => runStock(tf.SplitV, stockArgs)),
+  [tf.GatherV2]: (args) => fastGatherV2(args, (stockArgs) => runStock(tf.GatherV2, stockArgs)),
 };
 
 /**
@@ -389,7 +393,7 @@ export async function prepareFastKernels(): Promise<void> {
 }
 
 /**
- * Replaces the wasm backend's `BatchMatMul`, `_FusedMatMul` and `Transpose` with the SIMD kernels, keeping the stock configs
+ * Replaces the wasm backend's kernels named in {@link FAST_WASM_KERNELS} with Engram's, keeping the stock configs
  * for fallback and for `unregisterFastKernels`. Idempotent. Requires the wasm backend to be initialised (call it after
  * `await tf.setBackend('wasm')`); throws `BackendUnavailableError` otherwise, and an `Error` when the GEMM cannot run
  * on this heap (the threaded wasm binary's shared memory). Only the `wasm` backend is touched, whichever is active.
