@@ -6,8 +6,11 @@
 //   gather-contig   the same contiguous keys, contiguous: false (the gather path on the rel-shift layout)
 //   gather-sparse   Expire-Span-like keys: per row, M memories drawn without replacement from the 8M positions before
 //                   the segment (sorted), then the T current tokens; contiguous: false
-//   ...-bound       the same with `maxDistance` (K - 1 for contiguous keys, 8M + T - 1 for the sparse ones): the table
-//                   path without a host read (the others read the index once: clamp 1000 is above 2K at both shapes)
+//   gather-near     the same with the M memories drawn from the 2M positions before the segment (largest distance
+//                   2M + T - 1, within the 2K rows the table may have)
+//   ...-bound       the same with `maxDistance` (K - 1 for contiguous keys, the largest distance for the sparse ones):
+//                   the table path without a host read when it has at most 2K rows (contig, near); 8M + T - 1 is
+//                   above that, so gather-sparse-bound reads like gather-sparse (clamp 1000 is above 2K at both shapes)
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '@engram/kernels';
 import { createRandom, createRelativeAttention } from '../dist/index.js';
@@ -20,13 +23,13 @@ const shapes = [
   { name: 'small', batch: 16, segment: 128, memory: 128, width: 256, heads: 4 },
 ];
 
-function keyPositions({ batch, segment, memory }, start, sparse) {
+function keyPositions({ batch, segment, memory }, start, spread) {
   const next = createRandom(7);
   const data = new Int32Array(batch * (memory + segment));
   for (let b = 0; b < batch; b++) {
     let row;
-    if (sparse) {
-      const pool = Array.from({ length: 8 * memory }, (_, index) => start - 8 * memory + index);
+    if (spread > 1) {
+      const pool = Array.from({ length: spread * memory }, (_, index) => start - spread * memory + index);
       for (let index = pool.length - 1; index > 0; index--) {
         const other = Math.floor(next() * (index + 1));
         [pool[index], pool[other]] = [pool[other], pool[index]];
@@ -63,8 +66,9 @@ for (const shape of shapes) {
   const queries = tf.slice(keys, [0, memory, 0], [-1, segment, -1]);
   const weights = tf.randomNormal([batch, segment, width], 0, 1, 'float32', 2);
   const queryPositions = tf.tile(tf.reshape(tf.range(start, start + segment, 1, 'int32'), [1, segment]), [batch, 1]);
-  const contiguousKeys = keyPositions(shape, start, false);
-  const sparseKeys = keyPositions(shape, start, true);
+  const contiguousKeys = keyPositions(shape, start, 1);
+  const sparseKeys = keyPositions(shape, start, 8);
+  const nearKeys = keyPositions(shape, start, 2);
   const variables = attention.variables();
   const step = (positions, contiguous, maxDistance) => () =>
     tf.tidy(() => {
@@ -90,6 +94,8 @@ for (const shape of shapes) {
     'gather-contig-bound': step(contiguousKeys, false, keysCount - 1),
     'gather-sparse': step(sparseKeys, false),
     'gather-sparse-bound': step(sparseKeys, false, 8 * memory + segment - 1),
+    'gather-near': step(nearKeys, false),
+    'gather-near-bound': step(nearKeys, false, 2 * memory + segment - 1),
   };
   const samples = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));
   for (const fn of Object.values(cases)) fn();
@@ -104,6 +110,6 @@ for (const shape of shapes) {
     return `${name} ${median(times).toFixed(1)} ms (x${ratio.toFixed(2)})`;
   });
   console.log(`${shape.name} B${batch} T${segment} M${memory} D${width} H${heads}: ${summary.join(', ')}`);
-  tf.dispose([keys, queries, weights, queryPositions, contiguousKeys, sparseKeys]);
+  tf.dispose([keys, queries, weights, queryPositions, contiguousKeys, sparseKeys, nearKeys]);
   attention.dispose();
 }

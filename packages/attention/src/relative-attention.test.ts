@@ -194,7 +194,8 @@ describe('gradients', () => {
     ['rel-shift', true, 3],
     ['gather, table of distances 0 .. 3', false, 3],
     ['gather, distinct distances', false, 100],
-  ])('finite differences agree for queries, keys and soft mask (%s)', (_, contiguous, clampLength) => {
+    ['gather, table of distances 0 .. 3 bounded by maxDistance', false, 100, 3],
+  ])('finite differences agree for queries, keys and soft mask (%s)', (_, contiguous, clampLength, maxDistance?: number) => {
     const attention = createRelativeAttention({ modelDim: 4, numHeads: 2, clampLength, namePrefix: 'grad', seed: 1, initStandardDeviation: 0.5 });
     const queryPositions = positions([[3, 4]]);
     const keyPositions = positions([[1, 2, 3, 4]]);
@@ -211,6 +212,7 @@ describe('gradients', () => {
           keyPositions,
           contiguous,
           softMask: m as tf.Tensor4D,
+          ...(maxDistance === undefined ? {} : { maxDistance }),
         });
         return tf.sum(tf.mul(output, weights));
       },
@@ -390,42 +392,127 @@ function countHostReads(fn: () => void): number {
   }
 }
 
+/**
+ * Odd shapes for the bounded table: 3 rows, 5 queries at 30 .. 34, 6 memories then the 5 current keys (K = 11, so
+ * the table may have 2K = 22 rows). Row 0: sparse memories, the oldest at 13 (largest distance 34 - 13 = 21);
+ * row 1: unsorted, with a key at 31 in the future of the first query; row 2: contiguous memories.
+ */
+function boundedSparseInput(seed: number): AttentionInput {
+  const keys = seededNormal([3, 11, modelDim], 1, seed, 'keys') as tf.Tensor3D;
+  const current = [30, 31, 32, 33, 34];
+  return {
+    queries: tf.slice(keys, [0, 6, 0], [-1, 5, -1]) as tf.Tensor3D,
+    keys,
+    queryPositions: positions([current, current, current]),
+    keyPositions: positions([
+      [13, 17, 22, 25, 28, 29, ...current],
+      [20, 14, 26, 27, 31, 29, ...current],
+      [24, 25, 26, 27, 28, 29, ...current],
+    ]),
+    contiguous: false,
+  };
+}
+
+/** Gradients of `sum(output * weights)` for queries, keys, soft mask and every variable of the layer, as arrays. */
+function attentionGradients(attention: RelativeAttention, input: AttentionInput, softMask: tf.Tensor4D): number[][] {
+  return tf.tidy(() => {
+    const weights = seededNormal(input.queries.shape, 1, 9, 'weights');
+    const loss = (q: tf.Tensor, k: tf.Tensor, m: tf.Tensor): tf.Scalar =>
+      tf.sum(tf.mul(attention.apply({ ...input, queries: q as tf.Tensor3D, keys: k as tf.Tensor3D, softMask: m as tf.Tensor4D, training: true }).output, weights));
+    const inputGradients = tf.grads(loss)([input.queries, input.keys, softMask]);
+    const { value, grads } = tf.variableGrads(() => loss(input.queries, input.keys, softMask), attention.variables());
+    value.dispose();
+    return [...inputGradients, ...attention.variables().map((variable) => grads[variable.name] as tf.Tensor)].map((gradient) => Array.from(gradient.dataSync()));
+  });
+}
+
 describe('gather path without a host read (table of distances 0 .. bound)', () => {
   test.each([
-    ['the exact largest distance', 21],
-    ['a looser bound', 60],
-    ['a bound above the clamp', 5000],
-  ])('maxDistance = %s: equals the naive reference and the distinct-distance path, no host read', (_, maxDistance) => {
+    ['the exact largest distance (22 rows <= 2K)', 21, 0],
+    ['a looser bound (31 rows > 2K: the distinct distances)', 30, 1],
+    ['a bound above the clamp (the clamp, 101 rows > 2K)', 5000, 1],
+  ])('maxDistance = %s: equals the naive reference and the unbounded path', (_, maxDistance, reads) => {
     const attention = layer(100, 33);
-    const input = sparseInput(31);
+    const input = boundedSparseInput(31);
     compareWithNaive(attention, { ...input, maxDistance });
     // Without the bound, clamp 100 is above 2 rows per key: the distinct distances are found with one read.
     let distinct: tf.Tensor3D | undefined;
     expect(countHostReads(() => (distinct = attention.apply(input).output))).toBe(1);
-    let table: tf.Tensor3D | undefined;
-    expect(countHostReads(() => (table = attention.apply({ ...input, maxDistance }).output))).toBe(0);
-    expectClose(table!, distinct!, { atol: 1e-6, rtol: 1e-6, message: 'table vs distinct distances' });
+    let bounded: tf.Tensor3D | undefined;
+    expect(countHostReads(() => (bounded = attention.apply({ ...input, maxDistance }).output))).toBe(reads);
+    expectClose(bounded!, distinct!, { atol: 1e-6, rtol: 1e-6, message: 'bounded vs distinct distances' });
     expectNoLeak(() => tf.dispose(attention.apply({ ...input, maxDistance }).output));
-    tf.dispose([table!, distinct!]);
+    tf.dispose([bounded!, distinct!]);
     disposeInput(input);
     attention.dispose();
   });
 
+  test('the table bounded by maxDistance gives the same gradients as the distinct distances (queries, keys, soft mask, weights)', () => {
+    const attention = layer(100, 41);
+    const input = boundedSparseInput(43);
+    const softMask = tf.tidy(() => tf.minimum(tf.add(tf.randomUniform([3, 1, 5, 11], 0, 1, 'float32', 5), 0.2), 1)) as tf.Tensor4D;
+    const unbounded = attentionGradients(attention, input, softMask);
+    const bounded = attentionGradients(attention, { ...input, maxDistance: 21 }, softMask);
+    bounded.forEach((gradient, index) => expectClose(gradient, unbounded[index] as number[], { atol: 1e-6, rtol: 1e-5, message: `gradient ${index}` }));
+    expect(countHostReads(() => tf.dispose(attention.apply({ ...input, maxDistance: 21 }).output))).toBe(0);
+    expectNoLeak(() => attentionGradients(attention, { ...input, maxDistance: 21 }, softMask));
+    softMask.dispose();
+    disposeInput(input);
+    attention.dispose();
+  });
+
+  test('contiguous memory on odd shapes: rel-shift, the bounded gather and the unbounded gather give the same outputs and gradients', () => {
+    const attention = layer(100, 45);
+    // 3 rows, 7 memories, 5 queries: K = 12, the largest distance K - 1 = 11.
+    const input = contiguousInput(3, 7, 5, 19, 47);
+    const softMask = tf.tidy(() => tf.minimum(tf.add(tf.randomUniform([3, 1, 5, 12], 0, 1, 'float32', 6), 0.2), 1)) as tf.Tensor4D;
+    const relShift = attentionGradients(attention, input, softMask);
+    for (const maxDistance of [11, undefined]) {
+      const gather = { ...input, contiguous: false, ...(maxDistance === undefined ? {} : { maxDistance }) };
+      compareWithNaive(attention, { ...gather, softMask });
+      attentionGradients(attention, gather, softMask).forEach((gradient, index) =>
+        expectClose(gradient, relShift[index] as number[], { atol: 1e-5, rtol: 1e-4, message: `maxDistance ${maxDistance}, gradient ${index}` }),
+      );
+    }
+    expect(countHostReads(() => tf.dispose(attention.apply({ ...input, contiguous: false, maxDistance: 11 }).output))).toBe(0);
+    softMask.dispose();
+    disposeInput(input);
+    attention.dispose();
+  });
+
+  test('a maxDistance below a visible distance is not detected (checking needs the read it saves): it acts as a clamp at that distance', () => {
+    const input = boundedSparseInput(31);
+    const bounded = layer(100, 49);
+    const clamped = layer(9, 49);
+    const tooSmall = bounded.apply({ ...input, maxDistance: 9 }).output;
+    const reference = naiveRelativeAttention(clamped, input);
+    expectClose(tooSmall, reference.output, { atol: 1e-5, rtol: 1e-4, message: 'maxDistance 9 vs clampLength 9' });
+    // ... and so differs from the true result: the model never passes a bound below the real distances.
+    const truth = bounded.apply(input).output;
+    expect(Math.max(...Array.from(tf.abs(tf.sub(truth, tooSmall)).dataSync()))).toBeGreaterThan(1e-3);
+    tf.dispose([tooSmall, truth, reference.output, reference.probabilities]);
+    disposeInput(input);
+    bounded.dispose();
+    clamped.dispose();
+  });
+
   test('keys beyond maxDistance hidden by a zero soft mask do not change the result', () => {
     const attention = layer(100, 35);
-    const input = sparseInput(31);
-    // Hide the keys at positions 1, 3 (distance >= 17 from every query) from every query; bound the rest by 13.
+    const input = boundedSparseInput(31);
+    // Hide row 0's keys at 13 and 17 and row 1's key at 14 from every query: the visible keys are within 14 of every query.
     const maskRows = [
-      [0, 1, 1, 1, 1, 1],
-      [0, 1, 1, 1, 1, 1],
+      [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+      [1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+      [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
     ];
-    const softMask = tf.tensor4d(maskRows.flatMap((row) => [row, row, row]).flat(), [2, 1, 3, 6]);
-    compareWithNaive(attention, { ...input, softMask, maxDistance: 13 });
-    // The fused core (no probabilities returned) too.
-    const fused = attention.apply({ ...input, softMask, maxDistance: 13 }).output;
+    const softMask = tf.tensor4d(maskRows.flatMap((row) => [row, row, row, row, row]).flat(), [3, 1, 5, 11]);
+    compareWithNaive(attention, { ...input, softMask, maxDistance: 14 });
+    // The fused core (no probabilities returned) too, from the 15-row table without a read.
+    let fused: tf.Tensor3D | undefined;
+    expect(countHostReads(() => (fused = attention.apply({ ...input, softMask, maxDistance: 14 }).output))).toBe(0);
     const naive = naiveRelativeAttention(attention, { ...input, softMask });
-    expectClose(fused, naive.output, { atol: 1e-5, rtol: 1e-4, message: 'fused output' });
-    tf.dispose([fused, naive.output, naive.probabilities]);
+    expectClose(fused!, naive.output, { atol: 1e-5, rtol: 1e-4, message: 'fused output' });
+    tf.dispose([fused!, naive.output, naive.probabilities]);
     softMask.dispose();
     disposeInput(input);
     attention.dispose();

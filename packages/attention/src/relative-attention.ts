@@ -89,9 +89,12 @@ export interface AttentionInput {
    * Gather path only (ignored when `contiguous`): a host-side bound on the distance `t_i - t_j` between any query and
    * any key it may attend to, e.g. a policy's span limit or the age of its oldest memory. Keys farther from a query
    * must be hidden from it (by the causal mask, `window` or a zero `softMask`); their distances are clipped to this
-   * bound. With it, the position term scores the table of distances `0 .. min(maxDistance, clampLength)` and the
-   * clamped distances index it directly: no host read of the positions. Absent: see README (the clamp or `window`
-   * bound the table when small enough, else one read finds the distinct distances).
+   * bound. It lowers the table of distances `0 .. min(maxDistance, clampLength, window - 1)`; when that table has at
+   * most 2 rows per key (`bound + 1 <= 2K`) the position term scores it and the clamped distances index it directly:
+   * no host read of the positions. A larger bound (or none, with the default clamp 1000) reads the distance index
+   * back once and scores only the distinct distances (README, gather path). It is a promise, not checked (checking
+   * would need the read it saves): a bound below a visible pair's real distance gives that pair the bound's
+   * sinusoid. The model derives it from the memory view's `oldestPosition`.
    */
   maxDistance?: number;
 }
@@ -117,8 +120,9 @@ export interface AttentionOutput {
 const NO_CLAMP = 2 ** 31 - 1;
 
 /**
- * Without `maxDistance`, the gather path scores the whole table `0 .. bound` when it has at most this many rows per
- * key (no host read), else only the distinct distances (one read). Measured in the README (gather path section).
+ * The gather path scores the whole table `0 .. bound` (no host read) when it has at most this many rows per key, the
+ * bound being the clamp lowered by `maxDistance` and `window`; else only the distinct distances (one read). A large
+ * `maxDistance` does not force a table: one far above the keys costs more than the read (README, gather path).
  */
 const TABLE_KEYS_FACTOR = 2;
 
@@ -334,15 +338,15 @@ export class RelativeAttention {
 
   /**
    * The largest distance bucket of the gather path's index: the clamp, lowered by the input's `maxDistance` and
-   * `window` (every visible distance is below the window). A table of buckets `0 .. bound` is scored when the
-   * input gives `maxDistance` or the table has at most {@link TABLE_KEYS_FACTOR} rows per key; otherwise
+   * `window` (every visible distance is below the window). A table of buckets `0 .. bound` is scored when it has at
+   * most {@link TABLE_KEYS_FACTOR} rows per key (`bound + 1 <= 2K`), whichever of the three set the bound; otherwise
    * (`table` false) one host read finds the distinct distances.
    */
   private gatherBucketBound(input: AttentionInput, keyCount: number): { bound: number; table: boolean } {
     let bound = this.effectiveClamp;
     if (input.maxDistance !== undefined) bound = Math.min(bound, input.maxDistance);
     if (input.window !== undefined) bound = Math.min(bound, input.window - 1);
-    return { bound, table: input.maxDistance !== undefined || bound + 1 <= TABLE_KEYS_FACTOR * keyCount };
+    return { bound, table: bound + 1 <= TABLE_KEYS_FACTOR * keyCount };
   }
 
   /**

@@ -9,7 +9,7 @@ import type { MemoryState } from '@engram/memory';
 import { createAdam, createModel } from '@engram/model';
 import { loadMemoryState, loadModel, readModelConfig, saveMemoryState, saveModel } from '@engram/model/node';
 import type { MemoryTransformer, ModelConfig } from '@engram/model';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { createExpireSpanPolicy } from './policy.js';
 import type { ExpireSpanOptions, ExpireSpanPolicy } from './policy.js';
 import { createExpireSpanPolicy as recreate } from './index.js';
@@ -113,6 +113,65 @@ describe('Expire-Span in the model', () => {
     for (const slots of a.slots) for (const count of slots) expect(count).toBeLessThan(8 + 2 + 2 * config.segmentLength);
     pruned.model.dispose();
     kept.model.dispose();
+  });
+
+  test('after pruning the view says its oldest position and the model hands attention the distance bound: same logits, one host read less per gather layer', () => {
+    const { model, policy } = makeModel({});
+    mixedSpans(policy);
+    const stream = tokens(2, 12 * config.segmentLength, 7);
+    // Warm-up: attention fills its host cache of sinusoid rows once per process (one read).
+    run(model, stream, 3);
+    /** One pass over the stream; `strip` removes oldestPosition from every view (as a policy that does not set it). */
+    const pass = (strip: boolean): { logits: number[][]; reads: number; tableCalls: number; sparseViews: number } => {
+      const read = policy.read.bind(policy);
+      const spy = strip
+        ? vi.spyOn(policy, 'read').mockImplementation((state, layer) => {
+            const { oldestPosition: _dropped, ...view } = read(state, layer);
+            return view;
+          })
+        : undefined;
+      const readSync = vi.spyOn(tf.engine(), 'readSync');
+      const logits: number[][] = [];
+      let state: MemoryState = model.initialState(2);
+      let reads = 0;
+      let tableCalls = 0;
+      let sparseViews = 0;
+      try {
+        for (let index = 0; index < 12; index++) {
+          // What the forward pass will read: per gather layer, the bound it should get and whether its table fits (<= 2K rows).
+          for (let layer = 0; layer < config.numLayers; layer++) {
+            const view = read(state, layer);
+            if (view.contiguous || !view.positions) continue;
+            sparseViews++;
+            const smallest = Math.min(...Array.from(view.positions.dataSync()));
+            expect(view.oldestPosition).toBe(smallest);
+            const bound = state.tokensSeen + config.segmentLength - 1 - smallest;
+            if (bound + 1 <= 2 * (view.positions.shape[1] + config.segmentLength)) tableCalls++;
+          }
+          readSync.mockClear();
+          const inputs = segment(stream, index);
+          const result = model.forward(inputs, state);
+          reads += readSync.mock.calls.length;
+          logits.push(Array.from(result.logits.dataSync()));
+          tf.dispose([inputs, result.logits]);
+          state = result.state;
+        }
+      } finally {
+        readSync.mockRestore();
+        spy?.mockRestore();
+      }
+      disposeState(state);
+      return { logits, reads, tableCalls, sparseViews };
+    };
+    const bounded = pass(false);
+    const unbounded = pass(true);
+    bounded.logits.forEach((logits, index) => expectClose(logits, unbounded.logits[index] as number[], { atol: 1e-5, rtol: 1e-5, message: `segment ${index}` }));
+    // Pruning made sparse views, and each one whose table fits skipped attention's read of the distance index.
+    expect(bounded.sparseViews).toBeGreaterThan(0);
+    expect(bounded.tableCalls).toBeGreaterThan(0);
+    expect(unbounded.reads - bounded.reads).toBe(bounded.tableCalls);
+    expectNoLeak(() => pass(false));
+    model.dispose();
   });
 
   test('with spans at the maximum and Lmax beyond the stream, Expire-Span equals FIFO holding everything', () => {

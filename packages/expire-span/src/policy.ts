@@ -104,9 +104,10 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
   const seededPosition = generator.state();
   let predictors: SpanPredictor[] = [];
   let noiseLimit: number | null = null;
-  // Whether a layer memory's positions are `tokensSeen - slots .. tokensSeen - 1` in every row (rel-shift path),
-  // remembered per memory object (computed from the positions when unknown, e.g. after deserializeState).
-  const contiguity = new WeakMap<LayerMemory, { tokensSeen: number; contiguous: boolean }>();
+  // Whether a layer memory's positions are `tokensSeen - slots .. tokensSeen - 1` in every row (rel-shift path), and
+  // its smallest position over every row (the view's oldestPosition; null while empty), remembered per memory object
+  // (computed from the positions when unknown, e.g. after deserializeState).
+  const contiguity = new WeakMap<LayerMemory, { tokensSeen: number; contiguous: boolean; oldest: number | null }>();
 
   const predictorOf = (kit: PolicyKit, layer: number, method: string): SpanPredictor =>
     predictors[kit.checkLayer(layer, method)] as SpanPredictor;
@@ -122,14 +123,19 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
     return predictSpans(hidden, predictor.weight, predictor.bias, maxSpan, preDiv);
   };
 
-  const isContiguous = (memory: LayerMemory, tokensSeen: number): boolean => {
+  /** Contiguity and oldest position of a memory, from the cache or (one read) from its positions. */
+  const layoutOf = (memory: LayerMemory, tokensSeen: number): { contiguous: boolean; oldest: number | null } => {
     const known = contiguity.get(memory);
-    if (known !== undefined && known.tokensSeen === tokensSeen) return known.contiguous;
+    if (known !== undefined && known.tokensSeen === tokensSeen) return known;
     const positions = memory.positions;
-    const contiguous =
-      positions === null || positionsAreContiguous(positions.dataSync(), positions.shape[0], positions.shape[1], tokensSeen);
-    contiguity.set(memory, { tokensSeen, contiguous });
-    return contiguous;
+    const data = positions?.dataSync() ?? null;
+    const layout = {
+      tokensSeen,
+      contiguous: positions === null || positionsAreContiguous(data as ArrayLike<number>, positions.shape[0], positions.shape[1], tokensSeen),
+      oldest: data === null ? null : smallest(data),
+    };
+    contiguity.set(memory, layout);
+    return layout;
   };
 
   // Whether a segment's positions are `nextTokensSeen - T .. nextTokensSeen - 1` in every row, per positions tensor:
@@ -189,6 +195,8 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
 
     let hidden: tf.Tensor3D | null;
     let positions: tf.Tensor2D | null;
+    // The kept positions `[batch, kept]` when they are written from host data (rows gathered out of order).
+    let gatheredPositions: Int32Array | null = null;
     if (isSuffix) {
       // Nothing dropped out of order: a plain FIFO append-and-trim.
       const appended = appendToMemory(memory.hidden, memory.positions, input, inputPositions, kept);
@@ -219,13 +227,20 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
         return tf.reshape(detachedGather(tf.reshape(allHidden, [batch * total, width]), flatIndices), [batch, kept, width]) as tf.Tensor3D;
       });
       positions = tf.tensor2d(positionData, [batch, kept], 'int32');
+      gatheredPositions = positionData;
     }
     const next: LayerMemory = { hidden, positions, extra: {} };
-    const contiguous =
-      positions === null ||
-      (isSuffix && suffixIsContiguous(memory, inputPositions, kept, nextTokensSeen)) ||
-      positionsAreContiguous(positions.dataSync(), batch, positions.shape[1], nextTokensSeen);
-    contiguity.set(next, { tokensSeen: nextTokensSeen, contiguous });
+    // The oldest position from what is known on the host: contiguous memory starts at nextTokensSeen - kept, the
+    // gathered rows' positions were just written from host data, else the positions are read once (as the
+    // contiguity check always did).
+    let layout: { contiguous: boolean; oldest: number | null };
+    if (positions === null) layout = { contiguous: true, oldest: null };
+    else if (isSuffix && suffixIsContiguous(memory, inputPositions, kept, nextTokensSeen)) layout = { contiguous: true, oldest: nextTokensSeen - kept };
+    else {
+      const data = gatheredPositions ?? positions.dataSync();
+      layout = { contiguous: positionsAreContiguous(data, batch, positions.shape[1], nextTokensSeen), oldest: smallest(data) };
+    }
+    contiguity.set(next, { tokensSeen: nextTokensSeen, ...layout });
     return next;
   };
 
@@ -245,7 +260,8 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
     },
 
     read(memory: LayerMemory, _layer: number, state: MemoryState): MemoryView {
-      return { hidden: memory.hidden, positions: memory.positions, contiguous: isContiguous(memory, state.tokensSeen) };
+      const { contiguous, oldest } = layoutOf(memory, state.tokensSeen);
+      return { hidden: memory.hidden, positions: memory.positions, contiguous, ...(oldest === null ? {} : { oldestPosition: oldest }) };
     },
 
     modulate(context: ModulationContext, kit: PolicyKit): AttentionModulation {
@@ -381,6 +397,14 @@ function detachedGather(values: tf.Tensor2D, indices: Int32Array): tf.Tensor2D {
     };
   });
   return gather(values) as tf.Tensor2D;
+}
+
+/** The smallest of `data`, or null when it is empty. */
+function smallest(data: ArrayLike<number>): number | null {
+  if (data.length === 0) return null;
+  let least = data[0] as number;
+  for (let index = 1; index < data.length; index++) if ((data[index] as number) < least) least = data[index] as number;
+  return least;
 }
 
 /** True when every row holds exactly the positions `tokensSeen - slots, ..., tokensSeen - 1`. */

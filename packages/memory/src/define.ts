@@ -108,7 +108,11 @@ export interface MemoryPolicyDefinition<Extension extends object = Record<never,
   temporalRange(numLayers: number): number;
   /** Creates the variables (first `build()` only). A throw leaves the policy unbuilt, its variables disposed. */
   build?(context: PolicyBuildContext, kit: PolicyKit): void;
-  /** What layer `layer` reads; default the layer's own memory, contiguous (a FIFO-like memory). */
+  /**
+   * What layer `layer` reads; default the layer's own memory, contiguous (a FIFO-like memory), with
+   * `oldestPosition = tokensSeen - slots`. A custom read should set {@link MemoryView.oldestPosition} when it knows
+   * the smallest position on the host (else attention gets no distance bound).
+   */
   read?(memory: LayerMemory, layer: number, state: MemoryState, kit: PolicyKit): MemoryView;
   /** Optional soft mask and auxiliary loss of one attention call (layer already checked). */
   modulate?(context: ModulationContext, kit: PolicyKit): AttentionModulation;
@@ -373,9 +377,15 @@ export function defineMemoryPolicy<Extension extends object = Record<never, neve
         });
       }
       const own = memory as LayerMemory;
-      return definition.read
-        ? definition.read(own, layer, state, kit)
-        : { hidden: own.hidden, positions: own.positions, contiguous: true };
+      if (definition.read) return definition.read(own, layer, state, kit);
+      // Contiguous memory holds `tokensSeen - slots .. tokensSeen - 1`: its oldest position is known without a read.
+      const slots = own.hidden?.shape[1] ?? 0;
+      return {
+        hidden: own.hidden,
+        positions: own.positions,
+        contiguous: true,
+        ...(slots > 0 ? { oldestPosition: state.tokensSeen - slots } : {}),
+      };
     },
 
     write(state: MemoryState, record: SegmentRecord): MemoryState {

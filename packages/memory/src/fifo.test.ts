@@ -56,6 +56,8 @@ describe('createFifoPolicy', () => {
     expect(state.tokensSeen).toBe(6);
     const view = policy.read(state, 1);
     expect(view.contiguous).toBe(true);
+    // The skeleton's contiguous read knows its oldest position on the host: tokensSeen - slots.
+    expect(view.oldestPosition).toBe(3);
     expect(view.positions?.arraySync()).toEqual([
       [3, 4, 5],
       [3, 4, 5],

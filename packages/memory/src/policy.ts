@@ -49,6 +49,17 @@ export interface MemoryView {
    * rel-shift path; false selects the gather path (SPEC 2.2).
    */
   contiguous: boolean;
+  /**
+   * Optional, host side (a plain number, never a tensor): a lower bound on every entry of `positions`, over every
+   * row and slot, normally the smallest memory position. The model turns it into a bound on the distance from a
+   * query to any key, `(tokensSeen + T - 1) - oldestPosition`, and hands that to attention (`maxDistance`), so the
+   * gather path scores a small table of distances without reading the positions back to the host. Give it only
+   * when it is known on the host without a read (positions the policy wrote itself, or data it already read);
+   * leave it out otherwise (then attention gets no bound and finds the distances itself). It must be an integer
+   * no larger than any memory position (so at most `tokensSeen - 1`): a larger value would clip real distances.
+   * Ignored while `hidden` is null.
+   */
+  oldestPosition?: number;
 }
 
 /** Inputs of {@link MemoryPolicy.modulate}: the keys of one layer's attention call. */

@@ -35,6 +35,7 @@ import {
   type AdaptiveLayout,
   type AdaptiveVariables,
 } from './adaptive.js';
+import { keyDistanceBound } from './distance-bound.js';
 import { embeddingLookup, gelu } from './layers.js';
 import { lowPeakGradients } from './tape.js';
 
@@ -582,6 +583,8 @@ export class MemoryTransformer {
         this.policy.modulate?.({ layer, keyHidden: keyHidden as tf.Tensor3D, keyPositions, queryPositions: positions, memorySlots, training }) ?? {};
       if (modulation.auxiliaryLoss) auxiliaryLosses.push(modulation.auxiliaryLoss);
       const window = this.sameLengthWindows ? (training ? this.sameLengthWindows.training : this.sameLengthWindows.evaluation) : undefined;
+      // Host-side bound on every query-key distance: the gather path then scores a small table without a host read.
+      const maxDistance = keyDistanceBound(view, state.tokensSeen, time, { kind: this.policy.kind, layer });
       // The block from its inputs to its output; `memory` is the policy's hidden memory (null: none) and
       // `concatenated` the keys [memory; input] when already built. Run twice when recomputed in the backward pass.
       const runBlock = (input: tf.Tensor3D, memory: tf.Tensor3D | null, softMask: tf.Tensor4D | undefined, allKeyPositions: tf.Tensor2D, queryPositions: tf.Tensor2D, concatenated?: tf.Tensor3D): tf.Tensor3D => {
@@ -597,6 +600,7 @@ export class MemoryTransformer {
             returnProbabilities: needProbabilities,
             training,
             ...(window === undefined ? {} : { window }),
+            ...(maxDistance === undefined ? {} : { maxDistance }),
           });
           if (result.probabilities) probabilities.push(result.probabilities);
           return result.output;

@@ -118,8 +118,8 @@ function randomTokens(rows: number, length: number, vocab: number, seed: number)
 /**
  * Registers vitest tests (one `describe` block) that check a {@link MemoryPolicy} against the v1 contract: declared
  * fields and a config naming its kind; life cycle (use before build, rebuild for another depth, use after dispose);
- * argument checks; read shapes and positions (before the current segment, contiguous when the view says so,
- * matching telemetry); soft masks in [0, 1] of a broadcastable shape; no tensor leak over 50 steps; a state round
+ * argument checks; read shapes and positions (before the current segment, contiguous when the view says so, never
+ * below the view's `oldestPosition`, matching telemetry); soft masks in [0, 1] of a broadcastable shape; no tensor leak over 50 steps; a state round
  * trip that writes on identically and refuses another kind; dispose leaving no tensor; and, with `model`, SPEC 2.3
  * (segment by segment equals one full causal pass when the memory keeps everything) and SPEC 6 (streaming equals
  * teacher forcing). Call it at the top level of a test file.
@@ -324,7 +324,7 @@ export function testMemoryPolicy(options: TestMemoryPolicyOptions): void {
       }
     });
 
-    it('reads [batch, slots, modelDim] memory at positions before the current segment, contiguous when it says so', () => {
+    it('reads [batch, slots, modelDim] memory at positions before the current segment, contiguous when it says so, none below its oldestPosition', () => {
       const policy = built();
       let state = policy.initialState(batchSize);
       try {
@@ -341,13 +341,19 @@ export function testMemoryPolicy(options: TestMemoryPolicyOptions): void {
               expect(view.hidden.shape).toEqual([batchSize, count, modelDim]);
               expect(view.positions.dtype).toBe('int32');
               expect(view.positions.shape).toEqual([batchSize, count]);
-              for (const row of view.positions.arraySync()) {
+              const rows = view.positions.arraySync();
+              for (const row of rows) {
                 row.forEach((position, slot) => {
                   expect(position).toBeGreaterThanOrEqual(0);
                   expect(position).toBeLessThan(state.tokensSeen);
                   if (slot > 0) expect(position).toBeGreaterThanOrEqual(row[slot - 1] as number);
                   if (view.contiguous) expect(position).toBe(state.tokensSeen - count + slot);
                 });
+              }
+              // A host-side oldestPosition bounds the model's query-key distances: it must not exceed any position.
+              if (view.oldestPosition !== undefined && count > 0) {
+                expect(Number.isSafeInteger(view.oldestPosition)).toBe(true);
+                expect(view.oldestPosition).toBeLessThanOrEqual(Math.min(...rows.flat()));
               }
               return count;
             }),
