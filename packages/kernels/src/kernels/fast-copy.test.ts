@@ -36,15 +36,24 @@ interface Result {
   values: number[];
 }
 
+/** Runs `fn` in a tidy scope and returns its plain (tensor-free) result. */
+function tidyPlain<T>(fn: () => T): T {
+  let result: T | undefined;
+  tf.tidy(() => {
+    result = fn();
+  });
+  return result as T;
+}
+
 const resultOf = (tensor: tf.Tensor): Result => ({ shape: tensor.shape, dtype: tensor.dtype, values: Array.from(tensor.dataSync()) });
 
 /** Runs `cases` on wasm (fast kernels) and on cpu; every result must be identical (these kernels only copy). */
 async function expectSameAsCpu(name: string, run: () => Result[]): Promise<void> {
   const fast = await onBackend('wasm', () => {
     expect(fastKernelsActive()).toBe(true);
-    return tf.tidy(run);
+    return tidyPlain(run);
   });
-  const cpu = await onBackend('cpu', () => tf.tidy(run));
+  const cpu = await onBackend('cpu', () => tidyPlain(run));
   expect(fast.length).toBe(cpu.length);
   fast.forEach((result, index) => expect(result, `${name} case ${index}`).toEqual(cpu[index]));
 }
@@ -141,8 +150,8 @@ describe.skipIf(!onWasm)('fast wasm Slice, SplitV and GatherV2', () => {
       const gathered = tf.grad((value: tf.Tensor) => tf.sum(tf.mul(tf.gather(value, ids), rows)))(table);
       return [resultOf(sliced), resultOf(split), resultOf(gathered)];
     };
-    const fast = await onBackend('wasm', () => tf.tidy(run));
-    const cpu = await onBackend('cpu', () => tf.tidy(run));
+    const fast = await onBackend('wasm', () => tidyPlain(run));
+    const cpu = await onBackend('cpu', () => tidyPlain(run));
     fast.forEach((result, index) => {
       expect(result.shape).toEqual(cpu[index]?.shape);
       result.values.forEach((value, position) => expect(value).toBeCloseTo(cpu[index]?.values[position] as number, 5));
@@ -163,12 +172,12 @@ describe.skipIf(!onWasm)('fast wasm Slice, SplitV and GatherV2', () => {
       const x = input([5, 6, 7], 'float32', 120);
       return [resultOf(tf.slice(x, [1, 2, 3], [2, 3, 4])), ...tf.split(x, 3, 1).map(resultOf), resultOf(tf.gather(x, tf.tensor1d([4, 0], 'int32'), 0))];
     };
-    const fast = await onBackend('wasm', () => tf.tidy(run));
+    const fast = await onBackend('wasm', () => tidyPlain(run));
     unregisterFastKernels();
     try {
       const stock = await onBackend('wasm', () => {
         expect(fastKernelsActive()).toBe(false);
-        return tf.tidy(run);
+        return tidyPlain(run);
       });
       expect(fast).toEqual(stock);
     } finally {
