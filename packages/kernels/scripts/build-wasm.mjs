@@ -1,7 +1,7 @@
 // Builds native/gemm.c into src/wasm/gemm-binary.ts and src/wasm/gemm-shared-binary.ts, native/adam.c into
-// src/wasm/adam-binary.ts and native/span.c into src/wasm/span-binary.ts (base64), checks the modules own no heap memory; --check compares.
+// src/wasm/adam-binary.ts, native/span.c into src/wasm/span-binary.ts and native/loss.c into src/wasm/loss-binary.ts (base64), checks the modules own no heap memory; --check compares.
 //
-//   node scripts/build-wasm.mjs          rebuild and rewrite the four files (pnpm build:wasm)
+//   node scripts/build-wasm.mjs          rebuild and rewrite the five files (pnpm build:wasm)
 //   node scripts/build-wasm.mjs --check  rebuild into a temporary folder and fail unless the bytes equal the committed ones
 //
 // Two variants of the same source: `gemm` imports an unshared memory (the tfjs wasm heap); `gemm-shared` imports a
@@ -51,6 +51,15 @@ const VARIANTS = [
     label: 'span mask and soft-masked softmax',
     exports: ['span_mask_f32:function', 'span_mask_grad_f32:function', 'span_penalty_f32:function', 'soft_masked_softmax_f32:function', 'soft_masked_softmax_grad_f32:function'],
     constant: 'SPAN_WASM',
+    flags: COMMON_FLAGS,
+    shared: false,
+  },
+  {
+    name: 'loss',
+    source: 'loss',
+    label: 'softmax cross-entropy',
+    exports: ['softmax_row_stats_f32:function', 'softmax_cross_entropy_grad_f32:function'],
+    constant: 'LOSS_WASM',
     flags: COMMON_FLAGS,
     shared: false,
   },

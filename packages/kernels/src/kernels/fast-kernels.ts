@@ -25,6 +25,7 @@ import {
   spanMaskKernel,
   spanPenaltyKernel,
 } from './span-kernels.js';
+import { SOFTMAX_CROSS_ENTROPY, SOFTMAX_CROSS_ENTROPY_GRAD, softmaxCrossEntropyGradKernel, softmaxCrossEntropyKernel } from './loss-kernels.js';
 import { HEAD_APPLY, HEAD_APPLY_TRANSPOSED, HEAD_SCORES, type HeadMatMulAttrs } from '../ops/head-matmul.js';
 import { asWasmHeapBackend, heapOffset, type WasmHeapBackend } from './wasm-backend.js';
 
@@ -369,6 +370,8 @@ const ENGRAM_KERNEL_FUNCS: Record<string, tf.KernelFunc> = {
   [SPAN_PENALTY]: spanPenaltyKernel,
   [SOFT_MASKED_SOFTMAX]: softMaskedSoftmaxKernel,
   [SOFT_MASKED_SOFTMAX_GRAD]: softMaskedSoftmaxGradKernel,
+  [SOFTMAX_CROSS_ENTROPY]: softmaxCrossEntropyKernel,
+  [SOFTMAX_CROSS_ENTROPY_GRAD]: softmaxCrossEntropyGradKernel,
 };
 
 function initialisedWasmBackend(operation: string): WasmHeapBackend {
