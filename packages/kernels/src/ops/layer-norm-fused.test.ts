@@ -81,7 +81,7 @@ async function evaluate({ shape, x, gamma, beta, weights }: Inputs, epsilon = 1e
       };
     });
   });
-  tf.dispose(tensors);
+  tf.dispose([...tensors]);
   return { ...(result as NonNullable<typeof result>), kernels: profile.kernels.map((kernel) => kernel.name) };
 }
 
