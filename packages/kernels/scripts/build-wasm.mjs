@@ -1,7 +1,8 @@
 // Builds native/gemm.c into src/wasm/gemm-binary.ts and src/wasm/gemm-shared-binary.ts, native/adam.c into
-// src/wasm/adam-binary.ts, native/span.c into src/wasm/span-binary.ts and native/loss.c into src/wasm/loss-binary.ts (base64), checks the modules own no heap memory; --check compares.
+// src/wasm/adam-binary.ts, native/span.c into src/wasm/span-binary.ts, native/loss.c into src/wasm/loss-binary.ts and
+// native/norm.c into src/wasm/norm-binary.ts (base64), checks the modules own no heap memory; --check compares.
 //
-//   node scripts/build-wasm.mjs          rebuild and rewrite the five files (pnpm build:wasm)
+//   node scripts/build-wasm.mjs          rebuild and rewrite the six files (pnpm build:wasm)
 //   node scripts/build-wasm.mjs --check  rebuild into a temporary folder and fail unless the bytes equal the committed ones
 //
 // Two variants of the same source: `gemm` imports an unshared memory (the tfjs wasm heap); `gemm-shared` imports a
@@ -63,6 +64,7 @@ const VARIANTS = [
     flags: COMMON_FLAGS,
     shared: false,
   },
+  { name: 'norm', source: 'norm', label: 'layer norm', exports: ['layer_norm_f32:function', 'layer_norm_grad_f32:function'], constant: 'NORM_WASM', flags: COMMON_FLAGS, shared: false },
 ];
 const outputPathOf = (variant) => join(packageDirectory, 'src', 'wasm', `${variant.name}-binary.ts`);
 

@@ -26,6 +26,7 @@ import {
   spanPenaltyKernel,
 } from './span-kernels.js';
 import { SOFTMAX_CROSS_ENTROPY, SOFTMAX_CROSS_ENTROPY_GRAD, softmaxCrossEntropyGradKernel, softmaxCrossEntropyKernel } from './loss-kernels.js';
+import { LAYER_NORM, LAYER_NORM_GRAD, layerNormGradKernel, layerNormKernel } from './norm-kernels.js';
 import { HEAD_APPLY, HEAD_APPLY_TRANSPOSED, HEAD_SCORES, type HeadMatMulAttrs } from '../ops/head-matmul.js';
 import { asWasmHeapBackend, heapOffset, type WasmHeapBackend } from './wasm-backend.js';
 
@@ -372,6 +373,8 @@ const ENGRAM_KERNEL_FUNCS: Record<string, tf.KernelFunc> = {
   [SOFT_MASKED_SOFTMAX_GRAD]: softMaskedSoftmaxGradKernel,
   [SOFTMAX_CROSS_ENTROPY]: softmaxCrossEntropyKernel,
   [SOFTMAX_CROSS_ENTROPY_GRAD]: softmaxCrossEntropyGradKernel,
+  [LAYER_NORM]: layerNormKernel,
+  [LAYER_NORM_GRAD]: layerNormGradKernel,
 };
 
 function initialisedWasmBackend(operation: string): WasmHeapBackend {

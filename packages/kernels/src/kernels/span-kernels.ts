@@ -1,8 +1,7 @@
 // The span methods' wasm kernels of native/span.c on the tfjs heap: ramp mask, its span gradient, ramp penalty, soft-masked softmax and its backward.
 import type * as tf from '@tensorflow/tfjs';
 import { SPAN_WASM_BASE64 } from '../wasm/span-binary.js';
-import { asWasmHeapBackend, heapOffset, type WasmHeapBackend } from './wasm-backend.js';
-import { isSharedMemory, webAssembly } from './webassembly.js';
+import { asWasmHeapBackend, heapModuleExports, heapOffset, type WasmHeapBackend } from './wasm-backend.js';
 
 /** `spans` `[SB, SH, 1, SK]`, `distances` `[DB, 1, T, K]` (SB, DB in {1, B}; SH in {1, H}; SK in {1, K}) -> mask `[B, H, T, K]`. */
 export const SPAN_MASK = 'EngramSpanMask';
@@ -38,11 +37,7 @@ let module: SpanModule | null = null;
 function spanModule(backend: unknown): SpanModule {
   if (module !== null && module.backend === backend) return module;
   const heap = asWasmHeapBackend(backend, 'the span kernels');
-  const memory = heap.wasm.asm.memory;
-  if (isSharedMemory(memory)) throw new Error('@engram/kernels: the span kernels need the unshared heap of the single-threaded SIMD tfjs binary.');
-  const bytes = Uint8Array.from(atob(SPAN_WASM_BASE64), (character) => character.charCodeAt(0));
-  const api = webAssembly();
-  const exports = new api.Instance(new api.Module(bytes), { env: { memory } }).exports;
+  const exports = heapModuleExports(heap, SPAN_WASM_BASE64, 'the span kernels');
   module = {
     backend: heap,
     mask: exports.span_mask_f32 as Exported,

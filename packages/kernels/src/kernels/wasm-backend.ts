@@ -1,6 +1,6 @@
 // The slice of the tfjs wasm backend's interface that Engram's kernels use (no import of the backend package).
 import type * as tf from '@tensorflow/tfjs';
-import { isWasmMemory, type WasmMemory } from './webassembly.js';
+import { isSharedMemory, isWasmMemory, webAssembly, type WasmMemory } from './webassembly.js';
 
 /** Structural view of `BackendWasm` from @tensorflow/tfjs-backend-wasm 4.22. */
 export interface WasmBackendLike {
@@ -60,4 +60,17 @@ export function heapOffset(backend: WasmHeapBackend, info: tf.TensorInfo): numbe
   const data = backend.dataIdMap.get(info.dataId);
   if (data === undefined) throw new Error('@engram/kernels: a kernel input is not a tensor of this wasm backend (disposed?)');
   return data.memoryOffset;
+}
+
+/**
+ * Instantiates a module of native/ (base64, importing only env.memory) on the heap of `heap`, the unshared memory of
+ * the single-threaded SIMD tfjs binary, and returns its exports. Small modules only: the compilation is synchronous
+ * (browsers refuse it above 4 KB on the main thread).
+ */
+export function heapModuleExports(heap: WasmHeapBackend, base64: string, what: string): Record<string, unknown> {
+  const memory = heap.wasm.asm.memory;
+  if (isSharedMemory(memory)) throw new Error(`@engram/kernels: ${what} need the unshared heap of the single-threaded SIMD tfjs binary.`);
+  const bytes = Uint8Array.from(atob(base64), (character) => character.charCodeAt(0));
+  const api = webAssembly();
+  return new api.Instance(new api.Module(bytes), { env: { memory } }).exports;
 }
