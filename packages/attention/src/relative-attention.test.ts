@@ -293,7 +293,9 @@ describe('contentAttention.forQueries', () => {
     expect(tf.memory().numTensors).toBe(before);
     const late = seededNormal([2, 4, modelDim], 1, 1, 'fq-late') as tf.Tensor3D;
     expect(() => bound.attend(late)).toThrow(/after dispose\(\)/);
-    expect(() => tf.tidy(() => attention.contentAttention.forQueries(late.reshape([8, modelDim]) as unknown as tf.Tensor3D))).toThrow(/expected queryInput/);
+    const flat = late.reshape([8, modelDim]) as unknown as tf.Tensor3D;
+    expect(() => attention.contentAttention.forQueries(flat)).toThrow(/expected queryInput/);
+    flat.dispose();
     tf.dispose([late, queryInput, probe]);
     attention.dispose();
   });
