@@ -289,6 +289,12 @@ describe('contentAttention.forQueries', () => {
       expect(Array.from(sharedGradient.dataSync()).some((v) => v !== 0)).toBe(true);
       tf.dispose([keyValueInput, direct, shared, directGradient, sharedGradient]);
     }
+    // The plain call still trains every projection it uses (tfjs products record both operands' gradients).
+    const kv = seededNormal([2, 4, modelDim], 1, 1, 'fq-kv') as tf.Tensor3D;
+    const projections = [attention.query, attention.key, attention.value];
+    const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(attention.contentAttention(queryInput, kv), probe)) as tf.Scalar, projections);
+    for (const projection of projections) expect(Array.from((grads[projection.name] as tf.Tensor).dataSync()).some((v) => v !== 0)).toBe(true);
+    tf.dispose([value, kv, ...Object.values(grads)]);
     bound.dispose();
     expect(tf.memory().numTensors).toBe(before);
     const late = seededNormal([2, 4, modelDim], 1, 1, 'fq-late') as tf.Tensor3D;

@@ -507,12 +507,16 @@ export class RelativeAttention {
     return tf.mul(projected, 1 / Math.sqrt(this.headDim)) as tf.Tensor3D;
   }
 
-  /** `softmax(queries K(x)^T) V(x)` per head: queries `[batch, queries, D]` (scaled), x `[batch, n, D]` -> `[batch, queries, D]`. */
+  /**
+   * `softmax(queries K(x)^T) V(x)` per head: queries `[batch, queries, D]` (scaled), x `[batch, n, D]` -> `[batch, queries, D]`.
+   * The key and value products are tfjs's own, whose recorded gradient is taken only for what a gradient asks for: a
+   * gradient with respect to `x` alone (the attention-reconstruction loss) computes no `[D, D]` weight gradients.
+   */
   private attendContent(queries: tf.Tensor3D, keyValueInput: tf.Tensor3D): tf.Tensor3D {
     const [batch, count] = keyValueInput.shape;
     const flat = tf.reshape(keyValueInput, [batch * count, this.modelDim]) as tf.Tensor2D;
-    const keys = tf.reshape(matMul(flat, this.key as tf.Tensor2D), [batch, count, this.modelDim]) as tf.Tensor3D;
-    const values = tf.reshape(matMul(flat, this.value as tf.Tensor2D), [batch, count, this.modelDim]) as tf.Tensor3D;
+    const keys = tf.reshape(tf.matMul(flat, this.key), [batch, count, this.modelDim]) as tf.Tensor3D;
+    const values = tf.reshape(tf.matMul(flat, this.value), [batch, count, this.modelDim]) as tf.Tensor3D;
     const probabilities = tf.softmax(headScores(queries, keys, this.numHeads)) as tf.Tensor4D; // [B, H, queries, n]
     return headApply(probabilities, values, this.numHeads);
   }
