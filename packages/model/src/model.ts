@@ -255,8 +255,12 @@ export class MemoryTransformer {
         {
           forQueries: (queryInput: tf.Tensor3D) => {
             const normalised = tf.tidy(() => normalise(queryInput));
-            const bound = content.forQueries(normalised);
-            normalised.dispose();
+            let bound: ReturnType<typeof content.forQueries>;
+            try {
+              bound = content.forQueries(normalised);
+            } finally {
+              normalised.dispose();
+            }
             return { attend: (keyValueInput: tf.Tensor3D) => tf.tidy(() => bound.attend(normalise(keyValueInput))), dispose: () => bound.dispose() };
           },
         },
