@@ -270,6 +270,43 @@ describe('contentAttention', () => {
   });
 });
 
+describe('contentAttention.forQueries', () => {
+  test('attend(x) equals contentAttention(h, x) for several x, with the same key-input gradient, and leaks nothing', () => {
+    const attention = layer();
+    const queryInput = seededNormal([2, 3, modelDim], 1, 1, 'fq-h') as tf.Tensor3D;
+    const probe = seededNormal([2, 3, modelDim], 1, 1, 'fq-probe');
+    const before = tf.memory().numTensors;
+    const bound = attention.contentAttention.forQueries(queryInput);
+    for (const [count, name] of [[5, 'fq-a'], [2, 'fq-b']] as const) {
+      const keyValueInput = seededNormal([2, count, modelDim], 1, 1, name) as tf.Tensor3D;
+      const direct = attention.contentAttention(queryInput, keyValueInput);
+      const shared = bound.attend(keyValueInput);
+      expectClose(shared, direct, { atol: 1e-6, rtol: 1e-5 });
+      const slope = (f: (x: tf.Tensor3D) => tf.Tensor) => tf.grad((x: tf.Tensor) => tf.sum(tf.mul(f(x as tf.Tensor3D), probe)))(keyValueInput);
+      const directGradient = slope((x) => attention.contentAttention(queryInput, x));
+      const sharedGradient = slope((x) => bound.attend(x));
+      expectClose(sharedGradient, directGradient, { atol: 1e-6, rtol: 1e-5 });
+      expect(Array.from(sharedGradient.dataSync()).some((v) => v !== 0)).toBe(true);
+      tf.dispose([keyValueInput, direct, shared, directGradient, sharedGradient]);
+    }
+    // The plain call still trains every projection it uses (tfjs products record both operands' gradients).
+    const kv = seededNormal([2, 4, modelDim], 1, 1, 'fq-kv') as tf.Tensor3D;
+    const projections = [attention.query, attention.key, attention.value];
+    const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(attention.contentAttention(queryInput, kv), probe)) as tf.Scalar, projections);
+    for (const projection of projections) expect(Array.from((grads[projection.name] as tf.Tensor).dataSync()).some((v) => v !== 0)).toBe(true);
+    tf.dispose([value, kv, ...Object.values(grads)]);
+    bound.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    const late = seededNormal([2, 4, modelDim], 1, 1, 'fq-late') as tf.Tensor3D;
+    expect(() => bound.attend(late)).toThrow(/after dispose\(\)/);
+    const flat = late.reshape([8, modelDim]) as unknown as tf.Tensor3D;
+    expect(() => attention.contentAttention.forQueries(flat)).toThrow(/expected queryInput/);
+    flat.dispose();
+    tf.dispose([late, queryInput, probe]);
+    attention.dispose();
+  });
+});
+
 describe('lifecycle and options', () => {
   test('no tensor leak from apply (both paths, probabilities, soft mask) and contentAttention', () => {
     const attention = layer();

@@ -457,29 +457,69 @@ export class RelativeAttention {
    * Content-only attention with this layer's projections (SPEC 3.2 attention-reconstruction):
    * `softmax(Q(queryInput) K(keyValueInput)^T / sqrt(d)) V(keyValueInput)` per head, heads merged;
    * no position terms, no mask, no output projection, no norm (the model applies its pre-norm).
+   * `contentAttention.forQueries(queryInput)` projects and scales the queries once and returns `attend(keyValueInput)`
+   * with the same result (and gradient with respect to the key input) for any number of key inputs, plus `dispose()`
+   * for the kept queries (the `ContentAttention` contract of `@engram/memory`).
    * @param queryInput `[batch, queries, D]`
    * @param keyValueInput `[batch, n, D]`
    * @returns `[batch, queries, D]`
    */
-  readonly contentAttention = (queryInput: tf.Tensor3D, keyValueInput: tf.Tensor3D): tf.Tensor3D => {
+  readonly contentAttention: ((queryInput: tf.Tensor3D, keyValueInput: tf.Tensor3D) => tf.Tensor3D) & {
+    forQueries(queryInput: tf.Tensor3D): { attend(keyValueInput: tf.Tensor3D): tf.Tensor3D; dispose(): void };
+  } = Object.assign(
+    (queryInput: tf.Tensor3D, keyValueInput: tf.Tensor3D): tf.Tensor3D => {
+      this.checkContentInputs(queryInput, keyValueInput);
+      return tf.tidy(() => this.attendContent(this.contentQueries(queryInput), keyValueInput));
+    },
+    {
+      forQueries: (queryInput: tf.Tensor3D) => {
+        this.checkContentInputs(queryInput, queryInput);
+        const queries = tf.tidy(() => tf.keep(this.contentQueries(queryInput)));
+        return {
+          attend: (keyValueInput: tf.Tensor3D): tf.Tensor3D => {
+            if (queries.isDisposed) {
+              throw new AttentionInputError(
+                `RelativeAttention.contentAttention.forQueries (${this.namePrefix}): attend() was called after dispose(); call forQueries(queryInput) again for fresh queries.`,
+              );
+            }
+            this.checkContentInputs(queries, keyValueInput);
+            return tf.tidy(() => this.attendContent(queries, keyValueInput));
+          },
+          dispose: (): void => queries.dispose(),
+        };
+      },
+    },
+  );
+
+  private checkContentInputs(queryInput: tf.Tensor3D, keyValueInput: tf.Tensor3D): void {
     if (queryInput.rank !== 3 || keyValueInput.rank !== 3 || queryInput.shape[2] !== this.modelDim || keyValueInput.shape[2] !== this.modelDim || queryInput.shape[0] !== keyValueInput.shape[0]) {
       throw new AttentionInputError(
         `RelativeAttention.contentAttention (${this.namePrefix}): expected queryInput [batch, queries, ${this.modelDim}] and keyValueInput [batch, n, ${this.modelDim}] with the same batch, got ${describe(queryInput)} and ${describe(keyValueInput)}.`,
       );
     }
+  }
+
+  /** `Q(queryInput) / sqrt(d)`: `[batch, queries, D]` -> `[batch, queries, D]` (heads side by side). */
+  private contentQueries(queryInput: tf.Tensor3D): tf.Tensor3D {
     const [batch, queryCount] = queryInput.shape;
-    const count = keyValueInput.shape[1];
-    return tf.tidy(() => {
-      const scale = 1 / Math.sqrt(this.headDim);
-      const project = (x: tf.Tensor3D, weight: tf.Variable, length: number): tf.Tensor3D =>
-        tf.reshape(matMul(tf.reshape(x, [batch * length, this.modelDim]), weight as tf.Tensor2D), [batch, length, this.modelDim]) as tf.Tensor3D;
-      const queries = tf.mul(project(queryInput, this.query, queryCount), scale) as tf.Tensor3D;
-      const keys = project(keyValueInput, this.key, count);
-      const values = project(keyValueInput, this.value, count);
-      const probabilities = tf.softmax(headScores(queries, keys, this.numHeads)) as tf.Tensor4D; // [B, H, queries, n]
-      return headApply(probabilities, values, this.numHeads);
-    });
-  };
+    const flat = tf.reshape(queryInput, [batch * queryCount, this.modelDim]) as tf.Tensor2D;
+    const projected = tf.reshape(matMul(flat, this.query as tf.Tensor2D), [batch, queryCount, this.modelDim]);
+    return tf.mul(projected, 1 / Math.sqrt(this.headDim)) as tf.Tensor3D;
+  }
+
+  /**
+   * `softmax(queries K(x)^T) V(x)` per head: queries `[batch, queries, D]` (scaled), x `[batch, n, D]` -> `[batch, queries, D]`.
+   * The key and value products are tfjs's own, whose recorded gradient is taken only for what a gradient asks for: a
+   * gradient with respect to `x` alone (the attention-reconstruction loss) computes no `[D, D]` weight gradients.
+   */
+  private attendContent(queries: tf.Tensor3D, keyValueInput: tf.Tensor3D): tf.Tensor3D {
+    const [batch, count] = keyValueInput.shape;
+    const flat = tf.reshape(keyValueInput, [batch * count, this.modelDim]) as tf.Tensor2D;
+    const keys = tf.reshape(tf.matMul(flat, this.key), [batch, count, this.modelDim]) as tf.Tensor3D;
+    const values = tf.reshape(tf.matMul(flat, this.value), [batch, count, this.modelDim]) as tf.Tensor3D;
+    const probabilities = tf.softmax(headScores(queries, keys, this.numHeads)) as tf.Tensor4D; // [B, H, queries, n]
+    return headApply(probabilities, values, this.numHeads);
+  }
 }
 
 /**

@@ -57,6 +57,63 @@ describe('keyValueOnlyGradient', () => {
   });
 });
 
+describe('attentionReconstructionLoss with shared queries (ContentAttention.forQueries)', () => {
+  /** Naive reference: `mean((A(h, old) - A(h, x))^2)` differentiated by a plain gradient through the plain attention. */
+  function naive(attention: (h: tf.Tensor3D, x: tf.Tensor3D) => tf.Tensor3D, h: tf.Tensor3D, old: tf.Tensor3D, x: tf.Tensor) {
+    return tf.valueAndGrad((keys: tf.Tensor) => {
+      const target = attention(h, old);
+      return tf.mean(tf.squaredDifference(target, attention(h, keys as tf.Tensor3D))) as tf.Scalar;
+    })(x);
+  }
+
+  it('prepares the queries once and matches the naive reference and the plain-function fallback (value, key gradient)', () => {
+    const test = createTestAttention(4, 21);
+    const h = tf.randomNormal([2, 5, 4], 0, 1, 'float32', 22) as tf.Tensor3D;
+    const old = tf.randomNormal([2, 6, 4], 0, 1, 'float32', 23) as tf.Tensor3D;
+    const compressed = tf.randomNormal([2, 3, 4], 0, 1, 'float32', 24);
+    const reference = naive(test.attention, h, old, compressed);
+    test.queryProjections.plain = 0;
+    const shared = tf.valueAndGrad((x: tf.Tensor) => attentionReconstructionLoss(test.shared, h, old, x as tf.Tensor3D))(compressed);
+    expect(test.queryProjections).toEqual({ plain: 0, shared: 1 });
+    const fallback = tf.valueAndGrad((x: tf.Tensor) => attentionReconstructionLoss(test.attention, h, old, x as tf.Tensor3D))(compressed);
+    expect(test.queryProjections.plain).toBeGreaterThanOrEqual(2);
+    for (const [name, result] of [['shared', shared], ['fallback', fallback]] as const) {
+      expectClose(result.value, reference.value, { atol: 1e-7, rtol: 1e-5, message: `${name} value` });
+      expectClose(result.grad, reference.grad, { atol: 1e-7, rtol: 1e-4, message: `${name} gradient` });
+    }
+    expect(Array.from(reference.grad.dataSync()).some((v) => v !== 0)).toBe(true);
+    tf.dispose([reference.value, reference.grad, shared.value, shared.grad, fallback.value, fallback.grad, h, old, compressed]);
+    test.dispose();
+  });
+
+  it('matches finite differences, gives the projections no gradient and leaks nothing, also when the loss throws', () => {
+    const test = createTestAttention(3, 31);
+    const h = tf.randomNormal([1, 4, 3], 0, 1, 'float32', 32) as tf.Tensor3D;
+    const old = tf.randomNormal([1, 4, 3], 0, 1, 'float32', 33) as tf.Tensor3D;
+    const compressed = tf.randomNormal([1, 2, 3], 0, 1, 'float32', 34);
+    checkGradients((x: tf.Tensor) => attentionReconstructionLoss(test.shared, h, old, x as tf.Tensor3D), [compressed], {
+      epsilon: 1e-2,
+      atol: 1e-3,
+      rtol: 1e-2,
+    });
+    const keys = tf.variable(compressed, true, 'losses-test-shared-compressed');
+    const before = tf.memory().numTensors;
+    for (let step = 0; step < 3; step++) {
+      const { value, grads } = tf.variableGrads(() => attentionReconstructionLoss(test.shared, h, old, tf.mul(keys, 1) as tf.Tensor3D));
+      expect(Object.keys(grads)).toEqual([keys.name]);
+      value.dispose();
+      tf.dispose(Object.values(grads));
+    }
+    // A key input of the wrong width makes attend throw: the prepared queries are released all the same.
+    const wrong = tf.zeros([1, 2, 5]) as tf.Tensor3D;
+    expect(() => attentionReconstructionLoss(test.shared, h, old, wrong)).toThrow();
+    wrong.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([h, old, compressed, keys]);
+    test.dispose();
+  });
+});
+
 describe('LinearDecoder', () => {
   it('maps slot j to memories j*c .. j*c+c-1 with x @ W + b (loop reference)', () => {
     const decoder = new LinearDecoder({ modelDim: 2, rate: 3, seed: 4, namePrefix: 'losses-test-decoder' });

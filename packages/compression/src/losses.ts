@@ -1,6 +1,6 @@
 // The compressor training losses of SPEC 3.2 (Rae et al. 2019, section 3.2): attention reconstruction and auto-encoding.
 import * as tf from '@tensorflow/tfjs';
-import { type ContentAttention, uniqueVariableName } from '@engram/memory';
+import { type ContentAttention, type QueryBoundAttention, uniqueVariableName } from '@engram/memory';
 import { InvalidCompressorInputError } from './errors.js';
 import { outsideTape } from './tape.js';
 
@@ -24,6 +24,10 @@ export const COMPRESSION_TRAINING_MODES: readonly CompressionTraining[] = [
  * gradient is taken over every variable of the model. The target `A(h, old)`, the value `L` and its gradient
  * `g = dL/dcompressed` are computed off the enclosing gradient tape (a nested gradient with a tape of its own, see
  * {@link keyValueOnlyGradient}); the enclosing tape records one node, `compressed -> L` with gradient `dy * g`.
+ *
+ * When `attention` offers {@link ContentAttention.forQueries}, the queries of `h` (norm, projection, scale) are
+ * prepared once and shared by the target, the reconstruction and its gradient; a plain function is called twice
+ * (target and reconstruction), with the same value and gradient.
  * @param attention content attention of the layer
  * @param queryInput `h`, the current segment's layer input `[batch, T, D]` (detached)
  * @param old the evicted memories `[batch, n, D]` (detached)
@@ -36,22 +40,33 @@ export function attentionReconstructionLoss(
   old: tf.Tensor3D,
   compressed: tf.Tensor3D,
 ): tf.Scalar {
-  return tf.tidy(() => {
-    const target = outsideTape(() => attention(queryInput, old));
-    const lossOf = (keys: tf.Tensor): tf.Scalar => {
-      const reconstruction = attention(queryInput, keys as tf.Tensor3D);
-      if (target.shape.join() !== reconstruction.shape.join()) {
-        throw new InvalidCompressorInputError({
-          operation: 'attentionReconstructionLoss',
-          parameter: 'attention',
-          expected: 'a content attention returning [batch, queries, D] whatever the number of keys',
-          actual: `[${target.shape.join(', ')}] for the evicted memories and [${reconstruction.shape.join(', ')}] for the compressed ones`,
-        });
-      }
-      return tf.mean(tf.squaredDifference(target, reconstruction)) as tf.Scalar;
-    };
-    return keyValueOnlyGradient(lossOf, compressed);
-  });
+  const bound = outsideTape(() => bindQueries(attention, queryInput));
+  try {
+    return tf.tidy(() => {
+      const target = outsideTape(() => bound.attend(old));
+      const lossOf = (keys: tf.Tensor): tf.Scalar => {
+        const reconstruction = bound.attend(keys as tf.Tensor3D);
+        if (target.shape.join() !== reconstruction.shape.join()) {
+          throw new InvalidCompressorInputError({
+            operation: 'attentionReconstructionLoss',
+            parameter: 'attention',
+            expected: 'a content attention returning [batch, queries, D] whatever the number of keys',
+            actual: `[${target.shape.join(', ')}] for the evicted memories and [${reconstruction.shape.join(', ')}] for the compressed ones`,
+          });
+        }
+        return tf.mean(tf.squaredDifference(target, reconstruction)) as tf.Scalar;
+      };
+      return keyValueOnlyGradient(lossOf, compressed);
+    });
+  } finally {
+    bound.dispose();
+  }
+}
+
+/** `attention.forQueries(h)` when offered, else `x -> attention(h, x)` with nothing to release. */
+function bindQueries(attention: ContentAttention, queryInput: tf.Tensor3D): QueryBoundAttention {
+  if (attention.forQueries) return attention.forQueries(queryInput);
+  return { attend: (keyValueInput) => attention(queryInput, keyValueInput), dispose: () => undefined };
 }
 
 /**

@@ -20,7 +20,12 @@ export function layerInput(layer: number, batch: number, start: number, length: 
 
 /** A one-head content attention with its own projection variables (a stand-in for a model layer's). */
 export interface TestAttention {
+  /** The plain function (no `forQueries`). */
   attention: ContentAttention;
+  /** The same attention offering `forQueries` (the queries projected once). */
+  shared: ContentAttention;
+  /** How often each form projected queries: `plain` per call, `shared` per `forQueries`. */
+  queryProjections: { plain: number; shared: number };
   variables: tf.Variable[];
   dispose(): void;
 }
@@ -37,20 +42,32 @@ export function createTestAttention(width: number, seed: number): TestAttention 
     return variable;
   });
   const [query, key, value] = variables as [tf.Variable, tf.Variable, tf.Variable];
+  const queryProjections = { plain: 0, shared: 0 };
+  const project = (x: tf.Tensor3D, weight: tf.Tensor): tf.Tensor3D => {
+    const [batch, length] = x.shape;
+    return tf.reshape(tf.matMul(tf.reshape(x, [batch * length, width]), weight), [batch, length, width]);
+  };
+  const fromQueries = (q: tf.Tensor3D, keyValueInput: tf.Tensor3D): tf.Tensor3D =>
+    tf.tidy(() => {
+      const scores = tf.div(tf.matMul(q, project(keyValueInput, key), false, true), Math.sqrt(width));
+      return tf.matMul(tf.softmax(scores), project(keyValueInput, value)) as tf.Tensor3D;
+    });
   const attention: ContentAttention = (queryInput, keyValueInput) =>
     tf.tidy(() => {
-      const [batch, queries] = queryInput.shape;
-      const keys = keyValueInput.shape[1];
-      const project = (x: tf.Tensor3D, weight: tf.Tensor, length: number): tf.Tensor3D =>
-        tf.reshape(tf.matMul(tf.reshape(x, [batch * length, width]), weight), [batch, length, width]);
-      const q = project(queryInput, query, queries);
-      const k = project(keyValueInput, key, keys);
-      const v = project(keyValueInput, value, keys);
-      const scores = tf.div(tf.matMul(q, k, false, true), Math.sqrt(width));
-      return tf.matMul(tf.softmax(scores), v) as tf.Tensor3D;
+      queryProjections.plain++;
+      return fromQueries(project(queryInput, query), keyValueInput);
     });
+  const shared: ContentAttention = Object.assign((queryInput: tf.Tensor3D, keyValueInput: tf.Tensor3D) => attention(queryInput, keyValueInput), {
+    forQueries: (queryInput: tf.Tensor3D) => {
+      queryProjections.shared++;
+      const q = tf.tidy(() => tf.keep(project(queryInput, query)));
+      return { attend: (keyValueInput: tf.Tensor3D) => fromQueries(q, keyValueInput), dispose: () => q.dispose() };
+    },
+  });
   return {
     attention,
+    shared,
+    queryProjections,
     variables,
     dispose: () => {
       for (const variable of variables) variable.dispose();

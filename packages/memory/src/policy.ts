@@ -93,8 +93,30 @@ export interface AttentionModulation {
  * losses (SPEC 3.2): `A(h, x) = softmax(Q(h) K(x)^T / sqrt(d)) V(x)` per head, pre-norm applied
  * as in the layer, no position terms, no mask, no output projection.
  * queryInput `[batch, queries, modelDim]`, keyValueInput `[batch, n, modelDim]` -> `[batch, queries, modelDim]`.
+ *
+ * A plain function of that signature is a valid content attention. An implementation may also offer
+ * {@link ContentAttention.forQueries}: callers that attend from the same `h` to several key inputs (the
+ * attention-reconstruction loss attends to the evicted and to the compressed memories, and differentiates the
+ * latter) then normalise and project the queries once; without it they call the function each time.
  */
-export type ContentAttention = (queryInput: tf.Tensor3D, keyValueInput: tf.Tensor3D) => tf.Tensor3D;
+export interface ContentAttention {
+  (queryInput: tf.Tensor3D, keyValueInput: tf.Tensor3D): tf.Tensor3D;
+  /**
+   * Prepares the queries of `queryInput` `[batch, queries, modelDim]` (pre-norm, projection and `1/sqrt(d)` scale)
+   * once. The returned `attend(x)` must equal `A(queryInput, x)` for every key input `x` `[batch, n, modelDim]`
+   * (same batch), including its gradient with respect to `x`; the prepared queries are constants of it.
+   * The caller disposes the result when done (its tensors are kept out of tidy scopes until then).
+   */
+  forQueries?: (queryInput: tf.Tensor3D) => QueryBoundAttention;
+}
+
+/** A content attention with its queries prepared ({@link ContentAttention.forQueries}). */
+export interface QueryBoundAttention {
+  /** `A(h, keyValueInput)`: keyValueInput `[batch, n, modelDim]` -> `[batch, queries, modelDim]`. */
+  attend(keyValueInput: tf.Tensor3D): tf.Tensor3D;
+  /** Releases the prepared queries; `attend` must not be called afterwards. */
+  dispose(): void;
+}
 
 /** Everything a policy learns about a finished segment, handed to {@link MemoryPolicy.write}. */
 export interface SegmentRecord {

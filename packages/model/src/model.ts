@@ -246,11 +246,25 @@ export class MemoryTransformer {
     this.outputBias = layout ? null : this.constant('output.bias', [c.vocabSize], 0);
     this.adaptive = layout && adaptiveInput ? { layout, variables: { ...adaptiveInput, ...createAdaptiveOutput(layout, c, maker) } } : null;
     this.contentAttentions = this.blocks.map((block) => {
-      if (c.norm === 'post') return block.attention.contentAttention;
-      return (queryInput: tf.Tensor3D, keyValueInput: tf.Tensor3D) =>
-        tf.tidy(() =>
-          block.attention.contentAttention(this.layerNorm(queryInput, block.attentionNorm), this.layerNorm(keyValueInput, block.attentionNorm)),
-        );
+      const content = block.attention.contentAttention;
+      if (c.norm === 'post') return content;
+      // Pre-norm: both inputs pass the layer's attention norm; forQueries normalises and projects h once.
+      const normalise = (x: tf.Tensor3D): tf.Tensor3D => this.layerNorm(x, block.attentionNorm);
+      return Object.assign(
+        (queryInput: tf.Tensor3D, keyValueInput: tf.Tensor3D) => tf.tidy(() => content(normalise(queryInput), normalise(keyValueInput))),
+        {
+          forQueries: (queryInput: tf.Tensor3D) => {
+            const normalised = tf.tidy(() => normalise(queryInput));
+            let bound: ReturnType<typeof content.forQueries>;
+            try {
+              bound = content.forQueries(normalised);
+            } finally {
+              normalised.dispose();
+            }
+            return { attend: (keyValueInput: tf.Tensor3D) => tf.tidy(() => bound.attend(normalise(keyValueInput))), dispose: () => bound.dispose() };
+          },
+        },
+      );
     });
     this.policy.build({
       numLayers: c.numLayers,

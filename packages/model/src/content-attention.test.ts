@@ -1,0 +1,87 @@
+// Tests of the model's per-layer content attention (SegmentRecord.contentAttention) and its shared-query form.
+import * as tf from '@tensorflow/tfjs';
+import { expectClose } from '@engram/kernels/testing';
+import { createFifoPolicy, disposeState, type ContentAttention, type MemoryPolicy } from '@engram/memory';
+import { describe, expect, test } from 'vitest';
+import type { ModelConfig } from './config.js';
+import { createModel, type MemoryTransformer } from './model.js';
+import { columns, randomTokens, tinyConfig } from './test-helpers.js';
+
+/** A FIFO policy that keeps the content attentions of the last record it is handed. */
+function capturingPolicy(): { policy: MemoryPolicy; attentions: () => readonly ContentAttention[] } {
+  const fifo = createFifoPolicy({ memoryLength: 4 });
+  let captured: readonly ContentAttention[] = [];
+  const policy: MemoryPolicy = Object.assign(Object.create(fifo) as MemoryPolicy, {
+    write: (...args: Parameters<MemoryPolicy['write']>) => {
+      captured = args[1].contentAttention;
+      return fifo.write(...args);
+    },
+  });
+  return { policy, attentions: () => captured };
+}
+
+/** Hand reference of layer l: optional layer norm of both inputs, then softmax(Q K^T / sqrt(d)) V per head, merged. */
+function reference(model: MemoryTransformer, layer: number, h: tf.Tensor3D, x: tf.Tensor3D): tf.Tensor3D {
+  return tf.tidy(() => {
+    const { modelDim: width, numHeads, norm } = model.config;
+    const named = model.namedVariables();
+    const weight = (name: string) => named[`layers.${layer}.${name}`] as tf.Tensor;
+    const normalise = (t: tf.Tensor3D): tf.Tensor => {
+      if (norm === 'post') return t;
+      const { mean, variance } = tf.moments(t, -1, true);
+      const scaled = tf.div(tf.sub(t, mean), tf.sqrt(tf.add(variance, model.config.layerNormEpsilon)));
+      return tf.add(tf.mul(scaled, weight('attention_norm.weight')), weight('attention_norm.bias'));
+    };
+    const headDim = width / numHeads;
+    const heads = (t: tf.Tensor, projection: string) => {
+      const [batch, length] = t.shape as [number, number, number];
+      const projected = tf.matMul(tf.reshape(t, [batch * length, width]), weight(`attention.${projection}.weight`));
+      return tf.transpose(tf.reshape(projected, [batch, length, numHeads, headDim]), [0, 2, 1, 3]);
+    };
+    const q = heads(normalise(h), 'query');
+    const k = heads(normalise(x), 'key');
+    const v = heads(normalise(x), 'value');
+    const probabilities = tf.softmax(tf.div(tf.matMul(q, k, false, true), Math.sqrt(headDim)));
+    const merged = tf.transpose(tf.matMul(probabilities, v), [0, 2, 1, 3]);
+    return tf.reshape(merged, h.shape) as tf.Tensor3D;
+  });
+}
+
+describe('the model content attention', () => {
+  test.each([
+    ['pre-norm', { norm: 'pre' }],
+    ['post-norm', { norm: 'post' }],
+  ] as [string, Partial<ModelConfig>][])('%s: the plain call and forQueries match the hand reference, values and key gradients', (_name, overrides) => {
+    const { policy, attentions } = capturingPolicy();
+    const model = createModel(tinyConfig(overrides), { policy });
+    const tokens = columns(randomTokens(2, 4, 11, 3), 0, 4);
+    const result = model.forward(tokens, model.initialState(2));
+    const width = model.config.modelDim;
+    const h = tf.randomNormal([2, 3, width], 0, 1, 'float32', 5) as tf.Tensor3D;
+    const x = tf.randomNormal([2, 5, width], 0, 1, 'float32', 6) as tf.Tensor3D;
+    const probe = tf.randomNormal([2, 3, width], 0, 1, 'float32', 7);
+    expect(attentions()).toHaveLength(model.config.numLayers);
+    for (let layer = 0; layer < model.config.numLayers; layer++) {
+      const attention = attentions()[layer] as ContentAttention;
+      expect(typeof attention.forQueries).toBe('function');
+      const before = tf.memory().numTensors;
+      const bound = attention.forQueries!(h);
+      const expected = reference(model, layer, h, x);
+      const plain = attention(h, x);
+      const shared = bound.attend(x);
+      expectClose(plain, expected, { atol: 1e-5, rtol: 1e-4, message: `layer ${layer} plain` });
+      expectClose(shared, expected, { atol: 1e-5, rtol: 1e-4, message: `layer ${layer} forQueries` });
+      const slope = (f: (t: tf.Tensor3D) => tf.Tensor) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(f(t as tf.Tensor3D), probe)))(x);
+      const expectedGradient = slope((t) => reference(model, layer, h, t));
+      const sharedGradient = slope((t) => bound.attend(t));
+      expectClose(sharedGradient, expectedGradient, { atol: 1e-5, rtol: 1e-4, message: `layer ${layer} key gradient` });
+      expect(Array.from(sharedGradient.dataSync()).some((value) => value !== 0)).toBe(true);
+      tf.dispose([expected, plain, shared, expectedGradient, sharedGradient]);
+      bound.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    }
+    tf.dispose([h, x, probe, tokens, result.logits]);
+    disposeState(result.state);
+    model.dispose();
+  });
+});
