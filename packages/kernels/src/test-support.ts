@@ -46,3 +46,14 @@ export function withFastKernels(): void {
     unregisterFastKernels();
   });
 }
+
+/** Runs `fn` with `backend` active and switches back to the backend that was active before (for wasm-against-cpu comparisons). */
+export async function onBackend<T>(backend: string, fn: () => T): Promise<T> {
+  const previous = tf.getBackend();
+  if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} unavailable`);
+  try {
+    return fn();
+  } finally {
+    await tf.setBackend(previous);
+  }
+}

@@ -1,7 +1,7 @@
 // The heap-copy kernels for wasm (Slice, SplitV, GatherV2) against the cpu backend: values on odd shapes and dtypes, gradients, errors, leaks.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { randomValues } from '../test-support.js';
+import { onBackend, randomValues } from '../test-support.js';
 import { expectNoLeak } from '../testing/index.js';
 import { fastKernelsActive, registerFastKernels, unregisterFastKernels } from './fast-kernels.js';
 import { registerMissingKernels } from './index.js';
@@ -11,14 +11,6 @@ const onWasm = testBackend === 'wasm';
 
 const sizeOf = (shape: readonly number[]): number => shape.reduce((product, extent) => product * extent, 1);
 
-async function onBackend<T>(backend: string, fn: () => T): Promise<T> {
-  if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} unavailable`);
-  try {
-    return fn();
-  } finally {
-    await tf.setBackend(testBackend);
-  }
-}
 
 type Dtype = 'float32' | 'int32' | 'bool';
 

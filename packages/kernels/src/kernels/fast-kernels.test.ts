@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BackendUnavailableError } from '../errors.js';
-import { randomValues } from '../test-support.js';
+import { onBackend, randomValues } from '../test-support.js';
 import { checkGradients, expectClose, expectNoLeak } from '../testing/index.js';
 import { FAST_WASM_KERNELS, fastKernelsActive, registerFastKernels, unregisterFastKernels } from './fast-kernels.js';
 import { simplifyPermutation } from './fast-transpose.js';
@@ -82,14 +82,6 @@ const LAYOUTS = [
 const testBackend = tf.getBackend();
 const onWasm = testBackend === 'wasm';
 
-async function onBackend<T>(backend: string, fn: () => T): Promise<T> {
-  if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} unavailable`);
-  try {
-    return fn();
-  } finally {
-    await tf.setBackend(testBackend);
-  }
-}
 
 /** Runs a product on wasm with the fast kernels and returns its shape and values. */
 function product(a: Dense, b: Dense, transposeA: boolean, transposeB: boolean): Dense {

@@ -1,7 +1,7 @@
 // The kernels registered for wasm give the cpu backend's results, registration is idempotent, gather trains on wasm.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, test } from 'vitest';
-import { randomValues } from '../test-support.js';
+import { onBackend, randomValues } from '../test-support.js';
 import { expectClose, expectNoLeak } from '../testing/index.js';
 import { fastKernelsActive } from './fast-kernels.js';
 import { registerMissingKernels, WASM_KERNELS_REGISTERED_BY_ENGRAM } from './index.js';
@@ -12,14 +12,6 @@ afterAll(async () => {
 });
 
 /** Runs `fn` on the named backend and returns its (plain) result. */
-async function onBackend<T>(backend: string, fn: () => T): Promise<T> {
-  if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} unavailable`);
-  try {
-    return fn();
-  } finally {
-    await tf.setBackend(testBackend);
-  }
-}
 
 const gatherGradient = () =>
   tf.tidy(() => {

@@ -1,8 +1,7 @@
 // The softmax cross-entropy wasm kernels of native/loss.c on the tfjs heap: per-token loss and log-sum-exp in one pass, and its gradient.
 import type * as tf from '@tensorflow/tfjs';
 import { LOSS_WASM_BASE64 } from '../wasm/loss-binary.js';
-import { asWasmHeapBackend, heapOffset, type WasmHeapBackend } from './wasm-backend.js';
-import { isSharedMemory, webAssembly } from './webassembly.js';
+import { asWasmHeapBackend, heapModuleExports, heapOffset, type WasmHeapBackend } from './wasm-backend.js';
 
 /** `logits` `[N, V]` float32, `targets` int32 `[N]` -> `[losses [N], logSumExp [N]]` in nats (0 for a target outside `[0, V)`). */
 export const SOFTMAX_CROSS_ENTROPY = 'EngramSoftmaxCrossEntropy';
@@ -21,11 +20,7 @@ let module: LossModule | null = null;
 function lossModule(backend: unknown): LossModule {
   if (module !== null && module.backend === backend) return module;
   const heap = asWasmHeapBackend(backend, 'the cross-entropy kernels');
-  const memory = heap.wasm.asm.memory;
-  if (isSharedMemory(memory)) throw new Error('@engram/kernels: the cross-entropy kernels need the unshared heap of the single-threaded SIMD tfjs binary.');
-  const bytes = Uint8Array.from(atob(LOSS_WASM_BASE64), (character) => character.charCodeAt(0));
-  const api = webAssembly();
-  const exports = new api.Instance(new api.Module(bytes), { env: { memory } }).exports;
+  const exports = heapModuleExports(heap, LOSS_WASM_BASE64, 'the cross-entropy kernels');
   module = { backend: heap, rowStats: exports.softmax_row_stats_f32 as Exported, grad: exports.softmax_cross_entropy_grad_f32 as Exported };
   return module;
 }
