@@ -1,29 +1,17 @@
 // The softmax cross-entropy wasm kernels of native/loss.c on the tfjs heap: per-token loss and log-sum-exp in one pass, and its gradient.
 import type * as tf from '@tensorflow/tfjs';
 import { LOSS_WASM_BASE64 } from '../wasm/loss-binary.js';
-import { asWasmHeapBackend, heapModuleExports, heapOffset, type WasmHeapBackend } from './wasm-backend.js';
+import { heapModule, heapOffset } from './wasm-backend.js';
 
 /** `logits` `[N, V]` float32, `targets` int32 `[N]` -> `[losses [N], logSumExp [N]]` in nats (0 for a target outside `[0, V)`). */
 export const SOFTMAX_CROSS_ENTROPY = 'EngramSoftmaxCrossEntropy';
 /** `dy` `[N]`, `logits` `[N, V]`, `logSumExp` `[N]`, `targets` int32 `[N]` -> gradient of the logits `[N, V]`. */
 export const SOFTMAX_CROSS_ENTROPY_GRAD = 'EngramSoftmaxCrossEntropyGrad';
 
-type Exported = (...args: number[]) => void;
-interface LossModule {
-  backend: WasmHeapBackend;
-  rowStats: Exported;
-  grad: Exported;
-}
-
-let module: LossModule | null = null;
-
-function lossModule(backend: unknown): LossModule {
-  if (module !== null && module.backend === backend) return module;
-  const heap = asWasmHeapBackend(backend, 'the cross-entropy kernels');
-  const exports = heapModuleExports(heap, LOSS_WASM_BASE64, 'the cross-entropy kernels');
-  module = { backend: heap, rowStats: exports.softmax_row_stats_f32 as Exported, grad: exports.softmax_cross_entropy_grad_f32 as Exported };
-  return module;
-}
+const lossModule = heapModule(LOSS_WASM_BASE64, 'the cross-entropy kernels', {
+  rowStats: 'softmax_row_stats_f32',
+  grad: 'softmax_cross_entropy_grad_f32',
+});
 
 function checkRows(kernel: string, logits: tf.TensorInfo | undefined, targets: tf.TensorInfo | undefined): [number, number] {
   if (logits?.dtype !== 'float32' || logits.shape.length !== 2 || targets?.dtype !== 'int32' || targets.shape.length !== 1 || targets.shape[0] !== logits.shape[0]) {

@@ -1,7 +1,7 @@
 // The layer-norm wasm kernels of native/norm.c on the tfjs heap: one pass forward (output, normalised x, 1/sigma) and one backward.
 import type * as tf from '@tensorflow/tfjs';
 import { NORM_WASM_BASE64 } from '../wasm/norm-binary.js';
-import { asWasmHeapBackend, heapModuleExports, heapOffset, type WasmHeapBackend } from './wasm-backend.js';
+import { heapModule, heapOffset } from './wasm-backend.js';
 
 /** `x` `[..., D]`, `gamma` `[D]`, `beta` `[D]` -> `[y [..., D], normalized [..., D], inverse [..., 1]]` (inverse = 1/sigma per row). */
 export const LAYER_NORM = 'EngramLayerNorm';
@@ -14,22 +14,10 @@ export interface LayerNormAttrs {
   epsilon: number;
 }
 
-type Exported = (...args: number[]) => void;
-interface NormModule {
-  backend: WasmHeapBackend;
-  forward: Exported;
-  backward: Exported;
-}
-
-let module: NormModule | null = null;
-
-function normModule(backend: unknown): NormModule {
-  if (module !== null && module.backend === backend) return module;
-  const heap = asWasmHeapBackend(backend, 'the layer norm kernels');
-  const exports = heapModuleExports(heap, NORM_WASM_BASE64, 'the layer norm kernels');
-  module = { backend: heap, forward: exports.layer_norm_f32 as Exported, backward: exports.layer_norm_grad_f32 as Exported };
-  return module;
-}
+const normModule = heapModule(NORM_WASM_BASE64, 'the layer norm kernels', {
+  forward: 'layer_norm_f32',
+  backward: 'layer_norm_grad_f32',
+});
 
 /**
  * Checks that every named input is float32 and that its shape is `rows`-by-`width` as asked, throwing an error

@@ -1,7 +1,7 @@
 // The span methods' wasm kernels of native/span.c on the tfjs heap: ramp mask, its span gradient, ramp penalty, soft-masked softmax and its backward.
 import type * as tf from '@tensorflow/tfjs';
 import { SPAN_WASM_BASE64 } from '../wasm/span-binary.js';
-import { asWasmHeapBackend, heapModuleExports, heapOffset, type WasmHeapBackend } from './wasm-backend.js';
+import { heapModule, heapOffset } from './wasm-backend.js';
 
 /** `spans` `[SB, SH, 1, SK]`, `distances` `[DB, 1, T, K]` (SB, DB in {1, B}; SH in {1, H}; SK in {1, K}) -> mask `[B, H, T, K]`. */
 export const SPAN_MASK = 'EngramSpanMask';
@@ -22,32 +22,13 @@ export interface SpanKernelAttrs {
   heads: number;
 }
 
-type Exported = (...args: number[]) => void;
-interface SpanModule {
-  backend: WasmHeapBackend;
-  mask: Exported;
-  maskGrad: Exported;
-  penalty: Exported;
-  softmax: Exported;
-  softmaxGrad: Exported;
-}
-
-let module: SpanModule | null = null;
-
-function spanModule(backend: unknown): SpanModule {
-  if (module !== null && module.backend === backend) return module;
-  const heap = asWasmHeapBackend(backend, 'the span kernels');
-  const exports = heapModuleExports(heap, SPAN_WASM_BASE64, 'the span kernels');
-  module = {
-    backend: heap,
-    mask: exports.span_mask_f32 as Exported,
-    maskGrad: exports.span_mask_grad_f32 as Exported,
-    penalty: exports.span_penalty_f32 as Exported,
-    softmax: exports.soft_masked_softmax_f32 as Exported,
-    softmaxGrad: exports.soft_masked_softmax_grad_f32 as Exported,
-  };
-  return module;
-}
+const spanModule = heapModule(SPAN_WASM_BASE64, 'the span kernels', {
+  mask: 'span_mask_f32',
+  maskGrad: 'span_mask_grad_f32',
+  penalty: 'span_penalty_f32',
+  softmax: 'soft_masked_softmax_f32',
+  softmaxGrad: 'soft_masked_softmax_grad_f32',
+});
 
 /** Element strides of a rank-4 shape, 0 on every axis of size 1 (a broadcast axis). */
 function broadcastStrides(shape: readonly number[]): [number, number, number, number] {

@@ -62,15 +62,36 @@ export function heapOffset(backend: WasmHeapBackend, info: tf.TensorInfo): numbe
   return data.memoryOffset;
 }
 
+/** A function exported by a module of native/: numbers (sizes, heap byte offsets, scalars) in, nothing out. */
+export type HeapExport = (...args: number[]) => void;
+
 /**
- * Instantiates a module of native/ (base64, importing only env.memory) on the heap of `heap`, the unshared memory of
- * the single-threaded SIMD tfjs binary, and returns its exports. Small modules only: the compilation is synchronous
- * (browsers refuse it above 4 KB on the main thread).
+ * A loader of one module of native/ (base64, importing only env.memory): instantiated on the heap of the backend it
+ * is first called with, the unshared memory of the single-threaded SIMD tfjs binary, and again only when the backend
+ * changes. `exports` maps the names the kernels use to the module's export names; a missing export is an error.
+ * Small modules only: the compilation is synchronous (browsers refuse it above 4 KB on the main thread).
  */
-export function heapModuleExports(heap: WasmHeapBackend, base64: string, what: string): Record<string, unknown> {
-  const memory = heap.wasm.asm.memory;
-  if (isSharedMemory(memory)) throw new Error(`@engram/kernels: ${what} need the unshared heap of the single-threaded SIMD tfjs binary.`);
-  const bytes = Uint8Array.from(atob(base64), (character) => character.charCodeAt(0));
-  const api = webAssembly();
-  return new api.Instance(new api.Module(bytes), { env: { memory } }).exports;
+export function heapModule<Name extends string>(
+  base64: string,
+  what: string,
+  exports: Record<Name, string>,
+): (backend: unknown) => { backend: WasmHeapBackend } & Record<Name, HeapExport> {
+  let loaded: ({ backend: WasmHeapBackend } & Record<Name, HeapExport>) | null = null;
+  return (backend) => {
+    if (loaded !== null && loaded.backend === backend) return loaded;
+    const heap = asWasmHeapBackend(backend, what);
+    const memory = heap.wasm.asm.memory;
+    if (isSharedMemory(memory)) throw new Error(`@engram/kernels: ${what} need the unshared heap of the single-threaded SIMD tfjs binary.`);
+    const bytes = Uint8Array.from(atob(base64), (character) => character.charCodeAt(0));
+    const api = webAssembly();
+    const instance = new api.Instance(new api.Module(bytes), { env: { memory } }).exports;
+    const bound = { backend: heap } as { backend: WasmHeapBackend } & Record<Name, HeapExport>;
+    for (const [name, exportName] of Object.entries(exports) as [Name, string][]) {
+      const exported = instance[exportName];
+      if (typeof exported !== 'function') throw new Error(`@engram/kernels: ${what}: the module has no export ${exportName}; rebuild it with \`pnpm --filter @engram/kernels build:wasm\`.`);
+      (bound as Record<string, unknown>)[name] = exported;
+    }
+    loaded = bound;
+    return bound;
+  };
 }
