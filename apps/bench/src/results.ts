@@ -34,6 +34,11 @@ export const modelResultSchema = z.object({
   /** Median milliseconds per training batch (after warm-up batches). */
   msPerBatch: nonNegative.optional(),
   trainTokensPerSecond: nonNegative.optional(),
+  /**
+   * Every timed step's milliseconds, in order. In the speed suite, index i of every row at a shape was taken in the
+   * same round (one step of each model and kernel set, round-robin), so two rows pair step by step.
+   */
+  stepMilliseconds: z.array(nonNegative).optional(),
   evalTokensPerSecond: nonNegative.optional(),
   /** Largest distance information can travel through memory (SPEC 3), in tokens. */
   temporalRange: nonNegative.optional(),

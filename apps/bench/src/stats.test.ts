@@ -1,6 +1,6 @@
 // Tests of the claim rule: summaries against hand-computed values, decisions at and around 2 standard errors, the non-inferiority rule, too few seeds.
 import { describe, expect, it } from 'vitest';
-import { compareSamples, describeComparison, formatSummary, lowerClaim, notWorseClaim, stepsToDecide, summarize } from './stats.js';
+import { compareSamples, describeComparison, describeRatio, formatSummary, lowerClaim, notWorseClaim, pairedRatio, ratioAtMostClaim, stepsToDecide, summarize } from './stats.js';
 
 describe('summarize', () => {
   it('gives the mean and the sample standard deviation', () => {
@@ -90,5 +90,42 @@ describe('lowerClaim on identical values', () => {
     expect(lowerClaim([64, 64, 64], [64, 64, 64]).outcome).toBe('not reproduced');
     expect(lowerClaim([64], [64]).outcome).toBe('inconclusive');
     expect(lowerClaim([63, 63], [64, 64]).outcome).toBe('reproduced');
+  });
+});
+
+describe('pairedRatio', () => {
+  it('is the geometric mean of the per-round ratios with a range of 2 standard errors of the mean log ratio', () => {
+    const a = [110, 240, 105, 330];
+    const b = [100, 200, 100, 300];
+    const logs = a.map((value, index) => Math.log(value / (b[index] as number)));
+    const mean = logs.reduce((sum, value) => sum + value, 0) / logs.length;
+    const sd = Math.sqrt(logs.reduce((sum, value) => sum + (value - mean) ** 2, 0) / (logs.length - 1));
+    const ratio = pairedRatio(a, b);
+    expect(ratio.ratio).toBeCloseTo(Math.exp(mean), 12);
+    expect(ratio.low).toBeCloseTo(Math.exp(mean - (2 * sd) / 2), 12);
+    expect(ratio.high).toBeCloseTo(Math.exp(mean + (2 * sd) / 2), 12);
+    expect(ratio.rounds).toBe(4);
+    expect(ratio.undecidable).toBeUndefined();
+  });
+  it('removes the load both steps of a round share, which medians of the unpaired times keep', () => {
+    // The machine's load doubles the second half of the rounds; a is 5% dearer than b in every round.
+    const b = [100, 101, 99, 200, 202, 198];
+    const a = b.map((value) => value * 1.05);
+    const ratio = pairedRatio(a, b);
+    expect(ratio.ratio).toBeCloseTo(1.05, 12);
+    expect(ratio.high - ratio.low).toBeLessThan(1e-9);
+    expect(ratioAtMostClaim(a, b, 1.1).outcome).toBe('reproduced');
+    expect(ratioAtMostClaim(a, b, 1.04).outcome).toBe('not reproduced');
+  });
+  it('is inconclusive when the range straddles the target or there are fewer than 3 rounds', () => {
+    expect(ratioAtMostClaim([100, 125, 95, 130], [100, 100, 100, 100], 1.1).outcome).toBe('inconclusive');
+    const two = ratioAtMostClaim([100, 100], [200, 200], 1.1);
+    expect(two.outcome).toBe('inconclusive');
+    expect(describeRatio(two.ratio)).toContain('undecidable: 2 paired round(s), fewer than 3');
+  });
+  it('names a series that is not from the same rounds or holds a time that is not positive', () => {
+    expect(() => pairedRatio([1, 2, 3], [1, 2])).toThrow(/3 against 2 rounds/);
+    expect(() => pairedRatio([1, 0, 3], [1, 2, 3])).toThrow(/round 1 has times 0 and 2/);
+    expect(() => pairedRatio([1, Number.NaN, 3], [1, 2, 3])).toThrow(/round 1/);
   });
 });

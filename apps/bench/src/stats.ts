@@ -1,4 +1,4 @@
-// The statistical rule every bench claim is decided by: mean and spread over seeds, the difference of means against its standard error.
+// The statistical rules every bench claim is decided by: mean and spread over seeds, the difference of means against its standard error, and paired ratios of step times.
 
 /** Mean, sample standard deviation and count of a list of per-seed values. */
 export interface Summary {
@@ -148,4 +148,59 @@ export function stepsToDecide(
   if (Math.sign(slope) !== side) return { steps: null, slope };
   const steps = (side * decisiveStandardErrors * standardError - intercept) / slope;
   return { steps: Math.max(last[0], Math.ceil(steps)), slope };
+}
+
+/** Paired rounds a ratio needs before it can decide anything (with fewer there is no usable spread). */
+export const minimumPairedRounds = 3;
+
+/** The ratio of two step-time series taken in the same rounds (a[i] and b[i] under the same machine load). */
+export interface PairedRatio {
+  /** Geometric mean of a[i] / b[i]. */
+  ratio: number;
+  /** exp(mean log ratio -/+ 2 standard errors): the range the rule reads. */
+  low: number;
+  high: number;
+  rounds: number;
+  /** Why the ratio cannot decide, when it cannot (fewer than {@link minimumPairedRounds} rounds). */
+  undecidable?: string;
+}
+
+/**
+ * Pairs a[i] with b[i] (the same round, so the same machine load), and summarises log(a[i] / b[i]) by its mean
+ * and standard error: the ratio is exp(mean), its range exp(mean -/+ 2 standard errors). Pairing removes the
+ * load that both steps of a round share, which unpaired medians keep.
+ * @param a positive times, one per round
+ * @param b positive times of the same rounds (same length)
+ */
+export function pairedRatio(a: readonly number[], b: readonly number[]): PairedRatio {
+  if (a.length !== b.length) throw new RangeError(`pairedRatio: ${a.length} against ${b.length} rounds; the series must come from the same rounds`);
+  const logs = a.map((value, index) => {
+    const other = b[index] as number;
+    if (!(value > 0) || !(other > 0) || !Number.isFinite(value) || !Number.isFinite(other)) {
+      throw new RangeError(`pairedRatio: round ${index} has times ${value} and ${other}; times must be positive and finite`);
+    }
+    return Math.log(value / other);
+  });
+  if (logs.length === 0) return { ratio: Number.NaN, low: Number.NaN, high: Number.NaN, rounds: 0, undecidable: 'no rounds' };
+  const summary = summarize(logs);
+  const reach = (decisiveStandardErrors * summary.stdDev) / Math.sqrt(summary.count);
+  const result = { ratio: Math.exp(summary.mean), low: Math.exp(summary.mean - reach), high: Math.exp(summary.mean + reach), rounds: logs.length };
+  return logs.length < minimumPairedRounds ? { ...result, undecidable: `${logs.length} paired round(s), fewer than ${minimumPairedRounds}` } : result;
+}
+
+/**
+ * "a costs at most `target` times b": reproduced when the whole range is at or below the target, not reproduced
+ * when the whole range is above it, inconclusive when the range straddles it or there are too few rounds.
+ */
+export function ratioAtMostClaim(a: readonly number[], b: readonly number[], target: number): { outcome: Outcome; ratio: PairedRatio } {
+  const ratio = pairedRatio(a, b);
+  if (ratio.undecidable !== undefined) return { outcome: 'inconclusive', ratio };
+  const outcome = ratio.high <= target ? 'reproduced' : ratio.low > target ? 'not reproduced' : 'inconclusive';
+  return { outcome, ratio };
+}
+
+/** "1.07x (range 1.02-1.12 over 6 paired rounds)" for claim evidence. */
+export function describeRatio(ratio: PairedRatio): string {
+  const base = `${ratio.ratio.toFixed(2)}x (range ${ratio.low.toFixed(2)}-${ratio.high.toFixed(2)}, geometric mean ± 2 standard errors over ${ratio.rounds} paired rounds)`;
+  return ratio.undecidable === undefined ? base : `${base}; undecidable: ${ratio.undecidable}`;
 }

@@ -10,6 +10,7 @@ import { chanceBound, copyClaims, copyEntries, longRangePlans, remembersClaims, 
 import { lmClaims, lmPlans, memorySettings } from './suites/lm.js';
 import { ablationRows, compressorClaims, compressorPlans } from './suites/compressors.js';
 import { benchConfig, unigramBitsPerToken } from './suites/shared.js';
+import { speedClaims, speedShapes } from './suites/speed.js';
 import { buildModel } from './measure.js';
 import * as tf from '@tensorflow/tfjs';
 
@@ -270,5 +271,38 @@ describe('every plan of every mode', () => {
     expect(Number(settings.compressive.memoryLength) + Number(settings.compressive.compressedLength)).toBe(lm.memory);
     expect(settings['expire-span'].maxMemory).toBe(lm.memory);
     expect(settings['adaptive-span'].maxSpan).toBe(lm.memory);
+  });
+});
+
+describe('speed claims', () => {
+  const row = (kind: string, stepMilliseconds: number[]) => ({
+    name: kind,
+    kind,
+    parameters: 1,
+    msPerBatch: [...stepMilliseconds].sort((x, y) => x - y)[Math.floor(stepMilliseconds.length / 2)] as number,
+    stepMilliseconds,
+    extra: { shape: 'tiny', kernels: 'engram' },
+  });
+  const tiny = speedShapes.filter((shape) => shape.name === 'tiny');
+  // Load varies from round to round; every method's step moves with it.
+  const load = [1, 1.6, 1.1, 2.2, 1, 1.3];
+  const scaled = (factor: number) => load.map((value) => 100 * value * factor);
+  it('pairs the methods round by round, so a load swing that both steps of a round share decides nothing', () => {
+    const claims = speedClaims([row('txl', scaled(1)), row('expire-span', scaled(1.05)), row('adaptive-span', scaled(1.2)), row('compressive', scaled(1.4))], tiny);
+    const outcome = (start: string) => claims.find((claim) => claim.claim.startsWith(start))?.outcome;
+    expect(outcome('Expire-Span trains faster')).toBe('reproduced');
+    expect(outcome('At the same keys per query, Expire-Span costs at most 1.1x')).toBe('reproduced');
+    expect(outcome('At the same keys per query, Adaptive-Span costs at most 1.1x')).toBe('not reproduced');
+    expect(outcome('At the same keys per query, Compressive costs at most 1.3x')).toBe('not reproduced');
+    expect(claims.find((claim) => claim.claim.startsWith('At the same keys per query, Expire-Span'))?.evidence).toContain('1.05x (range 1.05-1.05');
+  });
+  it('is inconclusive when two equal costs differ only by noise', () => {
+    const noise = [1.02, 0.97, 1.01, 0.99, 1.03, 0.98];
+    const claims = speedClaims(
+      [row('txl', scaled(1)), row('expire-span', scaled(1).map((value, index) => value * (noise[index] as number))), row('adaptive-span', scaled(1)), row('compressive', scaled(1.25))],
+      tiny,
+    );
+    expect(claims.find((claim) => claim.claim.startsWith('Expire-Span trains faster'))?.outcome).toBe('inconclusive');
+    expect(claims.find((claim) => claim.claim.startsWith('At the same keys per query, Compressive'))?.outcome).toBe('reproduced');
   });
 });
