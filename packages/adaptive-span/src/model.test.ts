@@ -3,57 +3,30 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { expectClose, expectNoLeak } from '@engram/kernels/testing';
+import { expectClose } from '@engram/kernels/testing';
 import { createFifoPolicy, disposeState } from '@engram/memory';
 import type { MemoryPolicy, MemoryState } from '@engram/memory';
 import { createAdam, createModel } from '@engram/model';
 import { loadMemoryState, loadModel, readModelConfig, saveMemoryState, saveModel } from '@engram/model/node';
 import type { MemoryTransformer, ModelConfig } from '@engram/model';
+import { congruentialTokens, runSegments, runSegmentsSideBySide, smallModelConfig, trainSegmentsWithoutLeak } from '@engram/memory/testing';
 import { describe, expect, test } from 'vitest';
 import { createAdaptiveSpanPolicy } from './policy.js';
 import type { AdaptiveSpanOptions, AdaptiveSpanPolicy } from './policy.js';
 
-const config: ModelConfig = {
-  vocabSize: 13,
-  modelDim: 8,
-  numHeads: 2,
-  numLayers: 2,
-  feedForwardDim: 16,
-  segmentLength: 4,
-  initStandardDeviation: 0.3,
-  seed: 4,
-};
+const config: ModelConfig = smallModelConfig(4);
+const { segmentLength } = config;
 
-function tokens(rows: number, length: number, seed: number): number[][] {
-  let value = seed;
-  return Array.from({ length: rows }, () =>
-    Array.from({ length }, () => {
-      value = (value * 1103515245 + 12345) % 2147483648;
-      return value % config.vocabSize;
-    }),
-  );
-}
+const tokens = (rows: number, length: number, seed: number): number[][] => congruentialTokens(rows, length, config.vocabSize, seed);
 
-function segment(stream: number[][], index: number): tf.Tensor2D {
-  const start = index * config.segmentLength;
-  return tf.tensor2d(stream.map((row) => row.slice(start, start + config.segmentLength)), undefined, 'int32');
-}
-
+/** Logits of segments 0 .. segments - 1 from a fresh state, and the memory slots of every layer after each. */
 function run(model: MemoryTransformer, stream: number[][], segments: number): { logits: number[][]; slots: number[][] } {
-  let state: MemoryState = model.initialState(stream.length);
-  const logits: number[][] = [];
-  const slots: number[][] = [];
-  for (let index = 0; index < segments; index++) {
-    const inputs = segment(stream, index);
-    const result = model.forward(inputs, state);
-    logits.push(Array.from(result.logits.dataSync()));
-    result.logits.dispose();
-    inputs.dispose();
-    state = result.state;
-    slots.push(state.layers.map((layer) => layer.hidden?.shape[1] ?? 0));
-  }
-  disposeState(state);
-  return { logits, slots };
+  const { logits, observed } = runSegments(model, stream, {
+    to: segments,
+    segmentLength,
+    observe: (state) => state.layers.map((layer) => layer.hidden?.shape[1] ?? 0),
+  });
+  return { logits, slots: observed };
 }
 
 function setRatios(policy: AdaptiveSpanPolicy, ratios: number[][]): void {
@@ -85,7 +58,7 @@ describe('Adaptive-Span in the model', () => {
     setRatios(spansOnly, ratios);
     const source = trimmed.namedVariables();
     for (const [name, variable] of Object.entries(untrimmed.namedVariables())) variable.assign(source[name] as tf.Variable);
-    const stream = tokens(2, 12 * config.segmentLength, 3);
+    const stream = tokens(2, 12 * segmentLength, 3);
     const a = run(trimmed, stream, 12);
     const b = run(untrimmed, stream, 12);
     a.logits.forEach((logits, index) => expectClose(logits, b.logits[index] as number[], { atol: 1e-5, rtol: 1e-5, message: `segment ${index}` }));
@@ -101,35 +74,28 @@ describe('Adaptive-Span in the model', () => {
     const policy = createAdaptiveSpanPolicy({ maxSpan: 16, ramp: 2, alpha: 0.05, initFraction: 0.5, buffer: 2 });
     const model = createModel(config, { policy });
     const optimizer = createAdam({ learningRate: 0.05 });
-    const stream = tokens(2, 51 * config.segmentLength + 1, 8);
+    const stream = tokens(2, 51 * segmentLength + 1, 8);
     const losses: number[] = [];
     let sawZero = false;
-    let state = model.initialState(2);
-    const trainSegment = (index: number): void => {
-      const start = index * config.segmentLength;
-      const inputs = tf.tensor2d(stream.map((row) => row.slice(start, start + config.segmentLength)), undefined, 'int32');
-      const targets = tf.tensor2d(stream.map((row) => row.slice(start + 1, start + 1 + config.segmentLength)), undefined, 'int32');
-      const result = model.trainStep({ inputs, targets }, state, { optimizer });
-      expect(result.applied).toBe(true);
-      expect(result.auxiliaryLoss).toBeGreaterThanOrEqual(0);
-      losses.push(result.taskLoss);
-      state = result.state;
-      for (const layer of policy.spans()) {
-        for (const span of layer) {
-          expect(span).toBeGreaterThanOrEqual(0);
-          expect(span).toBeLessThanOrEqual(16);
-          if (span === 0) sawZero = true;
+    // The first step creates Adam's moment slots (they live as long as the optimizer); the other 50 leak nothing.
+    const state = trainSegmentsWithoutLeak(model, stream, {
+      steps: 51,
+      segmentLength,
+      optimizer,
+      afterStep: (result) => {
+        expect(result.auxiliaryLoss).toBeGreaterThanOrEqual(0);
+        losses.push(result.taskLoss);
+        for (const layer of policy.spans()) {
+          for (const span of layer) {
+            expect(span).toBeGreaterThanOrEqual(0);
+            expect(span).toBeLessThanOrEqual(16);
+            if (span === 0) sawZero = true;
+          }
         }
-      }
-      // The memory follows the spans: never more than min(S, ceil(z_max + R) + buffer) slots.
-      const telemetry = policy.telemetry(state);
-      telemetry.memorySlots.forEach((slots, layer) => expect(slots).toBeLessThanOrEqual(telemetry.perLayer.memoryLimit?.[layer] as number));
-      tf.dispose([inputs, targets]);
-    };
-    // The first step creates Adam's moment slots (they live as long as the optimizer).
-    trainSegment(0);
-    expectNoLeak(() => {
-      for (let index = 1; index <= 50; index++) trainSegment(index);
+        // The memory follows the spans: never more than min(S, ceil(z_max + R) + buffer) slots.
+        const telemetry = policy.telemetry(result.state);
+        telemetry.memorySlots.forEach((slots, layer) => expect(slots).toBeLessThanOrEqual(telemetry.perLayer.memoryLimit?.[layer] as number));
+      },
     });
     expect(sawZero).toBe(true);
     // Spans collapsed, so memory was trimmed to ceil(0 + R) + buffer = 4 slots somewhere.
@@ -145,7 +111,7 @@ describe('Adaptive-Span in the model', () => {
   test('token-by-token streaming equals teacher-forced logits', () => {
     const policy = createAdaptiveSpanPolicy({ maxSpan: 12, ramp: 2, buffer: 1, initFraction: 0.3 });
     const model = createModel(config, { policy });
-    const stream = tokens(1, 6 * config.segmentLength, 5);
+    const stream = tokens(1, 6 * segmentLength, 5);
     const teacher = run(model, stream, 6).logits.flat();
     const live = model.createStream();
     const pushed: number[] = [];
@@ -159,26 +125,9 @@ describe('Adaptive-Span in the model', () => {
     const policy = createAdaptiveSpanPolicy({ maxSpan: 12, ramp: 2, alpha: 1e-3, initFraction: 0.4, buffer: 1 });
     const model = createModel(config, { policy });
     const optimizer = createAdam({ learningRate: 1e-2 });
-    const stream = tokens(2, 12 * config.segmentLength + 1, 12);
+    const stream = tokens(2, 12 * segmentLength + 1, 12);
     const before = policy.spans().flat();
-    let state = model.initialState(2);
-    const trainPair = (index: number): void => {
-      const batches = [2 * index, 2 * index + 1].map((segmentIndex) => {
-        const start = segmentIndex * config.segmentLength;
-        return {
-          inputs: tf.tensor2d(stream.map((row) => row.slice(start, start + config.segmentLength)), undefined, 'int32'),
-          targets: tf.tensor2d(stream.map((row) => row.slice(start + 1, start + 1 + config.segmentLength)), undefined, 'int32'),
-        };
-      });
-      const result = model.trainStep(batches, state, { optimizer });
-      expect(result.applied).toBe(true);
-      state = result.state;
-      for (const batch of batches) tf.dispose([batch.inputs, batch.targets]);
-    };
-    trainPair(0);
-    expectNoLeak(() => {
-      for (let index = 1; index < 6; index++) trainPair(index);
-    });
+    const state = trainSegmentsWithoutLeak(model, stream, { steps: 6, unroll: 2, segmentLength, optimizer });
     expect(policy.spans().flat().some((span, index) => Math.abs(span - (before[index] as number)) > 1e-3)).toBe(true);
     disposeState(state);
     optimizer.dispose();
@@ -192,14 +141,8 @@ describe('Adaptive-Span in the model', () => {
       [0.2, 0.35],
       [0.1, 0.6],
     ]);
-    const stream = tokens(2, 9 * config.segmentLength, 19);
-    let state: MemoryState = model.initialState(2);
-    for (let index = 0; index < 5; index++) {
-      const inputs = segment(stream, index);
-      const result = model.forward(inputs, state);
-      tf.dispose([inputs, result.logits]);
-      state = result.state;
-    }
+    const stream = tokens(2, 9 * segmentLength, 19);
+    let state = runSegments(model, stream, { to: 5, segmentLength, keep: true }).state as MemoryState;
     const directory = await mkdtemp(join(tmpdir(), 'engram-adaptive-span-'));
     try {
       await saveModel(model, directory);
@@ -210,15 +153,12 @@ describe('Adaptive-Span in the model', () => {
       const restored = await loadModel(directory, { policy: restoredPolicy });
       expect(restoredPolicy.spans()).toEqual(policy.spans());
       let restoredState = await loadMemoryState(restoredPolicy, join(directory, 'memory.safetensors'));
-      for (let index = 5; index < 9; index++) {
-        const inputs = segment(stream, index);
-        const a = model.forward(inputs, state);
-        const b = restored.forward(inputs, restoredState);
-        expectClose(b.logits, a.logits, { atol: 1e-6, rtol: 1e-6, message: `segment ${index}` });
-        tf.dispose([inputs, a.logits, b.logits]);
-        state = a.state;
-        restoredState = b.state;
-      }
+      [state, restoredState] = runSegmentsSideBySide([{ model, state }, { model: restored, state: restoredState }], stream, {
+        from: 5,
+        to: 9,
+        segmentLength,
+        compare: (a, b, index) => expectClose(b, a, { atol: 1e-6, rtol: 1e-6, message: `segment ${index}` }),
+      });
       disposeState(restoredState);
       restored.dispose();
     } finally {

@@ -2,9 +2,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { maskedSoftmax } from '@engram/kernels';
 import { expectClose } from '@engram/kernels/testing';
-import { createFifoPolicy, disposeState, disposeStateExcept } from '@engram/memory';
-import type { MemoryPolicy, MemoryState, SegmentRecord } from '@engram/memory';
-import { testMemoryPolicy, testMemoryPolicyDescriptor } from '@engram/memory/testing';
+import { createFifoPolicy, disposeState } from '@engram/memory';
+import type { MemoryPolicy, MemoryState } from '@engram/memory';
+import { testMemoryPolicy, testMemoryPolicyDescriptor, writeSegment } from '@engram/memory/testing';
 import { adaptiveSpanPolicyDescriptor } from './descriptor.js';
 import { createModel } from '@engram/model';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -34,26 +34,6 @@ function makePolicy(
   policy.build(dimensions);
   created.push(policy);
   return policy;
-}
-
-function record(layerInputs: tf.Tensor3D[], tokensSeen: number, training = false): SegmentRecord {
-  const [batch, segment] = (layerInputs[0] as tf.Tensor3D).shape;
-  const row = Array.from({ length: segment }, (_, index) => tokensSeen + index);
-  return {
-    layerInputs,
-    positions: tf.tensor2d(Array.from({ length: batch }, () => row), [batch, segment], 'int32'),
-    contentAttention: [],
-    training,
-  };
-}
-
-/** Writes one segment with `policy` and disposes what the old state held and the new one does not. */
-function step(policy: MemoryPolicy, state: MemoryState, inputs: tf.Tensor3D[]): MemoryState {
-  const segment = record(inputs, state.tokensSeen);
-  const next = policy.write(state, segment);
-  disposeStateExcept(state, next);
-  segment.positions.dispose();
-  return next;
 }
 
 function setRatios(policy: AdaptiveSpanPolicy, layer: number, values: number[]): void {
@@ -159,7 +139,7 @@ describe('write: trimming', () => {
     setRatios(policy, 1, [1, 0]); // z_max = 16: keep 16
     let state = policy.initialState(2);
     for (let index = 0; index < 10; index++) {
-      state = step(policy, state, [tf.randomNormal([2, 2, 4]) as tf.Tensor3D, tf.randomNormal([2, 2, 4]) as tf.Tensor3D]);
+      state = writeSegment(policy, state, [tf.randomNormal([2, 2, 4]) as tf.Tensor3D, tf.randomNormal([2, 2, 4]) as tf.Tensor3D]);
     }
     expect(policy.telemetry(state).memorySlots).toEqual([7, 16]);
     expect(state.layers[0]?.positions?.arraySync()).toEqual([[13, 14, 15, 16, 17, 18, 19], [13, 14, 15, 16, 17, 18, 19]]);
@@ -167,7 +147,7 @@ describe('write: trimming', () => {
     expect(policy.memoryLimit(0)).toBe(7);
     // Spans shrink: the next write trims layer 1 as well.
     setRatios(policy, 1, [0, 0]);
-    state = step(policy, state, [tf.randomNormal([2, 2, 4]) as tf.Tensor3D, tf.randomNormal([2, 2, 4]) as tf.Tensor3D]);
+    state = writeSegment(policy, state, [tf.randomNormal([2, 2, 4]) as tf.Tensor3D, tf.randomNormal([2, 2, 4]) as tf.Tensor3D]);
     expect(policy.telemetry(state).memorySlots).toEqual([7, 3]);
     disposeState(state);
   });
@@ -201,8 +181,8 @@ describe('write: trimming', () => {
       const b = attend(fifo, full, input);
       expectClose(a, b, { atol: 1e-5, message: `step ${index}` });
       tf.dispose([a, b]);
-      trimmed = step(policy, trimmed, [tf.clone(input)]);
-      full = step(fifo, full, [input]);
+      trimmed = writeSegment(policy, trimmed, [tf.clone(input)]);
+      full = writeSegment(fifo, full, [input]);
     }
     // ceil(0.27 * 20 + 2) = 8 slots instead of 20.
     expect(trimmed.layers[0]?.hidden?.shape[1]).toBe(8);
@@ -218,7 +198,7 @@ describe('state and telemetry', () => {
     const policy = makePolicy({ buffer: 0 });
     let state = policy.initialState(2);
     for (let index = 0; index < 3; index++) {
-      state = step(policy, state, [tf.randomNormal([2, 2, 4]) as tf.Tensor3D, tf.randomNormal([2, 2, 4]) as tf.Tensor3D]);
+      state = writeSegment(policy, state, [tf.randomNormal([2, 2, 4]) as tf.Tensor3D, tf.randomNormal([2, 2, 4]) as tf.Tensor3D]);
     }
     const broken = policy.serializeState(state);
     const positions = broken.tensors['layer0.positions'] as tf.Tensor;

@@ -53,7 +53,7 @@ describe('temporal range: one function per policy kind', () => {
     expect(temporalRangeOf(resolveConfig({ kind: 'expire-span', preset: 'tiny' }))).toBe(1054);
   });
 
-  it.each(['expire-span', 'adaptive-span', 'compressive'] as const)(
+  it.each(modelKinds)(
     'a %s training run prints the range its log header records',
     async (kind) => {
       const settings = [

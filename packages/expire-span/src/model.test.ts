@@ -9,37 +9,19 @@ import type { MemoryState } from '@engram/memory';
 import { createAdam, createModel } from '@engram/model';
 import { loadMemoryState, loadModel, readModelConfig, saveMemoryState, saveModel } from '@engram/model/node';
 import type { MemoryTransformer, ModelConfig } from '@engram/model';
+import { congruentialTokens, runSegments, runSegmentsSideBySide, segmentTokens, smallModelConfig, trainSegmentsWithoutLeak } from '@engram/memory/testing';
 import { describe, expect, test, vi } from 'vitest';
 import { createExpireSpanPolicy } from './policy.js';
 import type { ExpireSpanOptions, ExpireSpanPolicy } from './policy.js';
 import { createExpireSpanPolicy as recreate } from './index.js';
 
-const config: ModelConfig = {
-  vocabSize: 13,
-  modelDim: 8,
-  numHeads: 2,
-  numLayers: 2,
-  feedForwardDim: 16,
-  segmentLength: 4,
-  initStandardDeviation: 0.3,
-  seed: 3,
-};
+const config: ModelConfig = smallModelConfig(3);
+const { segmentLength } = config;
 
 /** `[rows][length]` pseudo-random tokens in [0, vocab). */
-function tokens(rows: number, length: number, seed: number): number[][] {
-  let value = seed;
-  return Array.from({ length: rows }, () =>
-    Array.from({ length }, () => {
-      value = (value * 1103515245 + 12345) % 2147483648;
-      return value % config.vocabSize;
-    }),
-  );
-}
+const tokens = (rows: number, length: number, seed: number): number[][] => congruentialTokens(rows, length, config.vocabSize, seed);
 
-function segment(stream: number[][], index: number): tf.Tensor2D {
-  const start = index * config.segmentLength;
-  return tf.tensor2d(stream.map((row) => row.slice(start, start + config.segmentLength)), undefined, 'int32');
-}
+const segment = (stream: number[][], index: number): tf.Tensor2D => segmentTokens(stream, index, segmentLength);
 
 /** Copies every variable of `source` (model and policy) into `target`, by stable name. */
 function copyWeights(source: MemoryTransformer, target: MemoryTransformer, only?: (name: string) => boolean): void {
@@ -70,22 +52,17 @@ function run(
   stream: number[][],
   segments: number,
 ): { logits: number[][]; slots: number[][]; contiguous: boolean[] } {
-  let state: MemoryState = model.initialState(stream.length);
-  const logits: number[][] = [];
-  const slots: number[][] = [];
   const contiguous: boolean[] = [];
-  for (let index = 0; index < segments; index++) {
-    const inputs = segment(stream, index);
-    const result = model.forward(inputs, state);
-    logits.push(Array.from(result.logits.dataSync()));
-    result.logits.dispose();
-    inputs.dispose();
-    state = result.state;
-    slots.push(model.policy.telemetry(state).memorySlots);
-    for (let layer = 0; layer < config.numLayers; layer++) contiguous.push(model.policy.read(state, layer).contiguous);
-  }
-  disposeState(state);
-  return { logits, slots, contiguous };
+  const { logits, observed } = runSegments(model, stream, {
+    to: segments,
+    segmentLength,
+    observe: (state) => {
+      const slots = model.policy.telemetry(state).memorySlots;
+      for (let layer = 0; layer < config.numLayers; layer++) contiguous.push(model.policy.read(state, layer).contiguous);
+      return slots;
+    },
+  });
+  return { logits, slots: observed, contiguous };
 }
 
 function makeModel(options: Partial<ExpireSpanOptions>): { model: MemoryTransformer; policy: ExpireSpanPolicy } {
@@ -99,7 +76,7 @@ describe('Expire-Span in the model', () => {
     const kept = makeModel({ prune: false });
     mixedSpans(pruned.policy);
     copyWeights(pruned.model, kept.model);
-    const stream = tokens(2, 12 * config.segmentLength, 7);
+    const stream = tokens(2, 12 * segmentLength, 7);
     const a = run(pruned.model, stream, 12);
     const b = run(kept.model, stream, 12);
     a.logits.forEach((logits, index) => expectClose(logits, b.logits[index] as number[], { atol: 1e-5, rtol: 1e-5, message: `segment ${index}` }));
@@ -110,7 +87,7 @@ describe('Expire-Span in the model', () => {
     // Rows dropped different memories at some point, so the gather path (true distances) was exercised.
     expect(a.contiguous).toContain(false);
     // Bounded as the README says: fewer than Lmax + R + 2T slots after every write.
-    for (const slots of a.slots) for (const count of slots) expect(count).toBeLessThan(8 + 2 + 2 * config.segmentLength);
+    for (const slots of a.slots) for (const count of slots) expect(count).toBeLessThan(8 + 2 + 2 * segmentLength);
     pruned.model.dispose();
     kept.model.dispose();
   });
@@ -118,7 +95,7 @@ describe('Expire-Span in the model', () => {
   test('after pruning the view says its oldest position and the model hands attention the distance bound: same logits, one host read less per gather layer', () => {
     const { model, policy } = makeModel({});
     mixedSpans(policy);
-    const stream = tokens(2, 12 * config.segmentLength, 7);
+    const stream = tokens(2, 12 * segmentLength, 7);
     // Warm-up: attention fills its host cache of sinusoid rows once per process (one read).
     run(model, stream, 3);
     /** One pass over the stream; `strip` removes oldestPosition from every view (as a policy that does not set it). */
@@ -145,8 +122,8 @@ describe('Expire-Span in the model', () => {
             sparseViews++;
             const smallest = Math.min(...Array.from(view.positions.dataSync()));
             expect(view.oldestPosition).toBe(smallest);
-            const bound = state.tokensSeen + config.segmentLength - 1 - smallest;
-            if (bound + 1 <= 2 * (view.positions.shape[1] + config.segmentLength)) tableCalls++;
+            const bound = state.tokensSeen + segmentLength - 1 - smallest;
+            if (bound + 1 <= 2 * (view.positions.shape[1] + segmentLength)) tableCalls++;
           }
           readSync.mockClear();
           const inputs = segment(stream, index);
@@ -181,7 +158,7 @@ describe('Expire-Span in the model', () => {
     });
     const fifo = createModel(config, { policy: createFifoPolicy({ memoryLength: 100 }) });
     copyWeights(expire.model, fifo, (name) => !name.startsWith('policy.'));
-    const stream = tokens(2, 8 * config.segmentLength, 11);
+    const stream = tokens(2, 8 * segmentLength, 11);
     const a = run(expire.model, stream, 8);
     const b = run(fifo, stream, 8);
     a.logits.forEach((logits, index) => expectClose(logits, b.logits[index] as number[], { atol: 1e-5, rtol: 1e-5, message: `segment ${index}` }));
@@ -193,7 +170,7 @@ describe('Expire-Span in the model', () => {
   test('token-by-token streaming equals teacher-forced logits, with pruning', () => {
     const { model, policy } = makeModel({});
     mixedSpans(policy);
-    const stream = tokens(1, 6 * config.segmentLength, 5);
+    const stream = tokens(1, 6 * segmentLength, 5);
     const teacher = run(model, stream, 6).logits.flat();
     const live = model.createStream();
     const pushed: number[] = [];
@@ -206,27 +183,20 @@ describe('Expire-Span in the model', () => {
   test('training: the loss falls, the span predictor learns, and 50 steps leak no tensor', () => {
     const { model, policy } = makeModel({ maxSpan: 12, ramp: 2, alpha: 1e-3, noise: true, seed: 2 });
     const optimizer = createAdam({ learningRate: 1e-2 });
-    const stream = tokens(2, 51 * config.segmentLength + 1, 9);
+    const stream = tokens(2, 51 * segmentLength + 1, 9);
     const before = Array.from(policy.variables(), (variable) => variable.dataSync().slice());
     const losses: number[] = [];
     let maxSlots = 0;
-    let state = model.initialState(2);
-    const trainSegment = (index: number): void => {
-      const start = index * config.segmentLength;
-      const inputs = tf.tensor2d(stream.map((row) => row.slice(start, start + config.segmentLength)), undefined, 'int32');
-      const targets = tf.tensor2d(stream.map((row) => row.slice(start + 1, start + 1 + config.segmentLength)), undefined, 'int32');
-      const result = model.trainStep({ inputs, targets }, state, { optimizer });
-      expect(result.applied).toBe(true);
-      expect(Number.isFinite(result.auxiliaryLoss)).toBe(true);
-      losses.push(result.taskLoss);
-      state = result.state;
-      maxSlots = Math.max(maxSlots, ...policy.telemetry(state).memorySlots);
-      tf.dispose([inputs, targets]);
-    };
     // The first step creates Adam's moment slots (they live as long as the optimizer), then 50 steps must not grow.
-    trainSegment(0);
-    expectNoLeak(() => {
-      for (let index = 1; index <= 50; index++) trainSegment(index);
+    const state = trainSegmentsWithoutLeak(model, stream, {
+      steps: 51,
+      segmentLength,
+      optimizer,
+      afterStep: (result) => {
+        expect(Number.isFinite(result.auxiliaryLoss)).toBe(true);
+        losses.push(result.taskLoss);
+        maxSlots = Math.max(maxSlots, ...policy.telemetry(result.state).memorySlots);
+      },
     });
     disposeState(state);
     const early = losses.slice(0, 5).reduce((a, b) => a + b, 0) / 5;
@@ -238,7 +208,7 @@ describe('Expire-Span in the model', () => {
     });
     expect(moved).toBe(true);
     // Memory is bounded by the spans, not by the stream (204 tokens).
-    expect(maxSlots).toBeLessThan(12 + 2 + 2 * config.segmentLength);
+    expect(maxSlots).toBeLessThan(12 + 2 + 2 * segmentLength);
     optimizer.dispose();
     model.dispose();
   });
@@ -247,27 +217,17 @@ describe('Expire-Span in the model', () => {
     const { model, policy } = makeModel({});
     mixedSpans(policy);
     const optimizer = createAdam({ learningRate: 1e-2 });
-    const stream = tokens(2, 16 * config.segmentLength + 1, 21);
+    const stream = tokens(2, 16 * segmentLength + 1, 21);
     const contiguous: boolean[] = [];
-    let state = model.initialState(2);
-    const trainPair = (index: number): void => {
-      const batches = [2 * index, 2 * index + 1].map((segmentIndex) => {
-        const start = segmentIndex * config.segmentLength;
-        return {
-          inputs: tf.tensor2d(stream.map((row) => row.slice(start, start + config.segmentLength)), undefined, 'int32'),
-          targets: tf.tensor2d(stream.map((row) => row.slice(start + 1, start + 1 + config.segmentLength)), undefined, 'int32'),
-        };
-      });
-      const result = model.trainStep(batches, state, { optimizer });
-      expect(result.applied).toBe(true);
-      expect(Number.isFinite(result.loss)).toBe(true);
-      state = result.state;
-      for (let layer = 0; layer < config.numLayers; layer++) contiguous.push(policy.read(state, layer).contiguous);
-      for (const batch of batches) tf.dispose([batch.inputs, batch.targets]);
-    };
-    trainPair(0);
-    expectNoLeak(() => {
-      for (let index = 1; index < 8; index++) trainPair(index);
+    const state = trainSegmentsWithoutLeak(model, stream, {
+      steps: 8,
+      unroll: 2,
+      segmentLength,
+      optimizer,
+      afterStep: (result) => {
+        expect(Number.isFinite(result.loss)).toBe(true);
+        for (let layer = 0; layer < config.numLayers; layer++) contiguous.push(policy.read(result.state, layer).contiguous);
+      },
     });
     // Rows pruned different memories inside the unrolled computation (the gather path ran under the tape).
     expect(contiguous).toContain(false);
@@ -279,14 +239,8 @@ describe('Expire-Span in the model', () => {
   test('saveModel / loadModel and saveMemoryState / loadMemoryState resume a pruned stream exactly', async () => {
     const { model, policy } = makeModel({ noise: true, seed: 4 });
     mixedSpans(policy);
-    const stream = tokens(2, 10 * config.segmentLength, 17);
-    let state: MemoryState = model.initialState(2);
-    for (let index = 0; index < 6; index++) {
-      const inputs = segment(stream, index);
-      const result = model.forward(inputs, state);
-      tf.dispose([inputs, result.logits]);
-      state = result.state;
-    }
+    const stream = tokens(2, 10 * segmentLength, 17);
+    let state = runSegments(model, stream, { to: 6, segmentLength, keep: true }).state as MemoryState;
     const directory = await mkdtemp(join(tmpdir(), 'engram-expire-span-'));
     try {
       await saveModel(model, directory);
@@ -300,15 +254,12 @@ describe('Expire-Span in the model', () => {
       for (let layer = 0; layer < config.numLayers; layer++) {
         expect(restoredPolicy.read(restoredState, layer).contiguous).toBe(policy.read(state, layer).contiguous);
       }
-      for (let index = 6; index < 10; index++) {
-        const inputs = segment(stream, index);
-        const a = model.forward(inputs, state);
-        const b = restored.forward(inputs, restoredState);
-        expectClose(b.logits, a.logits, { atol: 1e-6, rtol: 1e-6, message: `segment ${index}` });
-        tf.dispose([inputs, a.logits, b.logits]);
-        state = a.state;
-        restoredState = b.state;
-      }
+      [state, restoredState] = runSegmentsSideBySide([{ model, state }, { model: restored, state: restoredState }], stream, {
+        from: 6,
+        to: 10,
+        segmentLength,
+        compare: (a, b, index) => expectClose(b, a, { atol: 1e-6, rtol: 1e-6, message: `segment ${index}` }),
+      });
       disposeState(restoredState);
       restored.dispose();
     } finally {

@@ -3,8 +3,8 @@ import * as tf from '@tensorflow/tfjs';
 import { maskedSoftmax } from '@engram/kernels';
 import { expectClose } from '@engram/kernels/testing';
 import { disposeState, disposeStateExcept } from '@engram/memory';
-import type { MemoryState, SegmentRecord } from '@engram/memory';
-import { testMemoryPolicy, testMemoryPolicyDescriptor } from '@engram/memory/testing';
+import type { MemoryState } from '@engram/memory';
+import { testMemoryPolicy, testMemoryPolicyDescriptor, writeSegment } from '@engram/memory/testing';
 import { expireSpanPolicyDescriptor } from './descriptor.js';
 import { createModel } from '@engram/model';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -41,26 +41,9 @@ function makePolicy(
   return policy;
 }
 
-/** A record for `write`: layer inputs `[batch, T, D]` and positions `tokensSeen .. tokensSeen + T - 1` in every row. */
-function record(layerInputs: tf.Tensor3D[], tokensSeen: number, training = false): SegmentRecord {
-  const [batch, segment] = (layerInputs[0] as tf.Tensor3D).shape;
-  const row = Array.from({ length: segment }, (_, index) => tokensSeen + index);
-  return {
-    layerInputs,
-    positions: tf.tensor2d(Array.from({ length: batch }, () => row), [batch, segment], 'int32'),
-    contentAttention: [],
-    training,
-  };
-}
-
-/** Writes one segment and disposes what the old state held and the new one does not (as the model does). */
-function step(policy: ExpireSpanPolicy, state: MemoryState, inputs: tf.Tensor3D[]): MemoryState {
-  const segment = record(inputs, state.tokensSeen);
-  const next = policy.write(state, segment);
-  disposeStateExcept(state, next);
-  tf.dispose([...inputs, segment.positions]);
-  return next;
-}
+/** Writes one segment and disposes what the old state held and the new one does not (as the model does), and the inputs. */
+const step = (policy: ExpireSpanPolicy, state: MemoryState, inputs: tf.Tensor3D[]): MemoryState =>
+  writeSegment(policy, state, inputs, { disposeInputs: true });
 
 /**
  * Layer inputs whose first feature decides the span under the predictor weight [20, 0, 0, 0], bias 0 and

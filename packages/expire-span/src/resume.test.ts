@@ -9,48 +9,26 @@ import type { MemoryState } from '@engram/memory';
 import { createModel } from '@engram/model';
 import type { MemoryTransformer, ModelConfig } from '@engram/model';
 import { loadMemoryState, loadModel, readModelConfig, saveMemoryState, saveModel } from '@engram/model/node';
+import { congruentialTokens, segmentBatch, smallModelConfig } from '@engram/memory/testing';
 import { afterEach, describe, expect, test } from 'vitest';
 import { ExpireSpanUsageError } from './errors.js';
 import { createExpireSpanPolicy } from './policy.js';
 import type { ExpireSpanOptions, ExpireSpanPolicy } from './policy.js';
 
-const config: ModelConfig = {
-  vocabSize: 11,
-  modelDim: 8,
-  numHeads: 2,
-  numLayers: 2,
-  feedForwardDim: 16,
-  segmentLength: 4,
-  initStandardDeviation: 0.3,
-  seed: 5,
-};
+const config: ModelConfig = smallModelConfig(5, { vocabSize: 11 });
 // Spans start near 0.9 * maxSpan, so the noise clamp u * maxSpan changes the mask at most draws.
 const OPTIONS: ExpireSpanOptions = { maxSpan: 12, ramp: 2, alpha: 1e-3, initFraction: 0.9, noise: true, seed: 7 };
 const STEPS = 8;
 const ROWS = 2;
 
-/** `[ROWS][length]` pseudo-random tokens in [0, vocabSize). */
-function tokens(length: number): number[][] {
-  let value = 11;
-  return Array.from({ length: ROWS }, () =>
-    Array.from({ length }, () => {
-      value = (value * 1103515245 + 12345) % 2147483648;
-      return value % config.vocabSize;
-    }),
-  );
-}
-const stream = tokens(STEPS * config.segmentLength + 1);
+const stream = congruentialTokens(ROWS, STEPS * config.segmentLength + 1, config.vocabSize, 11);
 
 /** A plain SGD step keeps no optimizer state, so the weights, the memory and the noise are all a resume needs. */
 function trainSteps(model: MemoryTransformer, state: MemoryState, from: number, to: number, noise: number[]): MemoryState {
   const optimizer = tf.train.sgd(0.1);
   let current = state;
   for (let step = from; step < to; step++) {
-    const start = step * config.segmentLength;
-    const slice = (offset: number): tf.Tensor2D =>
-      tf.tensor2d(stream.map((row) => row.slice(start + offset, start + offset + config.segmentLength)), undefined, 'int32');
-    const inputs = slice(0);
-    const targets = slice(1);
+    const { inputs, targets } = segmentBatch(stream, step, config.segmentLength);
     const result = model.trainStep({ inputs, targets }, current, { optimizer });
     expect(result.applied).toBe(true);
     current = result.state;

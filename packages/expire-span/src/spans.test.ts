@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { maskedSoftmax } from '@engram/kernels';
 import { checkGradients, expectClose, expectNoLeak } from '@engram/kernels/testing';
+import { softMaskedAttentionReference } from '@engram/memory/testing';
 import { describe, expect, test } from 'vitest';
 import { expireSpanAuxiliaryLoss, expireSpanMask, planPruning, predictSpans, queryKeyDistances } from './spans.js';
 
@@ -99,15 +100,8 @@ describe('expireSpanMask', () => {
     for (let head = 0; head < 2; head++) {
       for (let query = 0; query < 2; query++) {
         const row = scoreValues.slice((head * 2 + query) * 6, (head * 2 + query + 1) * 6);
-        const weights = m[query] as number[];
         // Softmax over the keys with m > 0 only, then a <- m a / (sum m a + 1e-8).
-        const visible = row.map((_, key) => (weights[key] as number) > 0);
-        const top = Math.max(...row.filter((_, key) => visible[key]));
-        const exps = row.map((score, key) => (visible[key] ? Math.exp(score - top) : 0));
-        const total = exps.reduce((a, b) => a + b, 0);
-        const weighted = exps.map((value, key) => (value / total) * (weights[key] as number));
-        const norm = weighted.reduce((a, b) => a + b, 0) + 1e-8;
-        expected.push(...weighted.map((value) => value / norm));
+        expected.push(...softMaskedAttentionReference(row, m[query] as number[]));
       }
     }
     // At least one key must be partly masked and one fully masked, or this test proves little.

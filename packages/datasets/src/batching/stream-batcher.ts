@@ -65,6 +65,34 @@ function assertStep(step: unknown): asserts step is number {
 }
 
 /**
+ * The resumable position both batchers share: `next()` is `batchAt(step)` followed by one step on, and the state
+ * is `{ step }`, so restoring it reproduces the exact next batch.
+ */
+export abstract class SteppedSegmentSource implements SegmentSource {
+  abstract readonly batchSize: number;
+  abstract readonly segmentLength: number;
+  private step = 0;
+
+  /** The batch of a given step, without moving the position. */
+  abstract batchAt(step: number): TokenBatch;
+
+  next(): TokenBatch {
+    const batch = this.batchAt(this.step);
+    this.step += 1;
+    return batch;
+  }
+
+  getState(): BatcherState {
+    return { step: this.step };
+  }
+
+  setState(state: BatcherState): void {
+    assertStep(state?.step);
+    this.step = state.step;
+  }
+}
+
+/**
  * Training batcher over one token stream of N tokens.
  *
  * Layout: the N - 1 predictions (token i+1 from tokens ..i) are cut into B rows of
@@ -77,7 +105,7 @@ function assertStep(step: unknown): asserts step is number {
  * and the last L mod T predictions of every row (fixed shapes for training; evaluation
  * covers everything, see {@link evaluationBatches}).
  */
-export class StreamBatcher implements SegmentSource {
+export class StreamBatcher extends SteppedSegmentSource {
   readonly batchSize: number;
   readonly segmentLength: number;
   /** L: predictions per row. */
@@ -85,9 +113,9 @@ export class StreamBatcher implements SegmentSource {
   /** Steps in one pass over the rows. */
   readonly stepsPerEpoch: number;
   private readonly tokens: Int32Array | Uint8Array;
-  private step = 0;
 
   constructor(tokens: Int32Array | Uint8Array, options: StreamBatchOptions) {
+    super();
     assertPositiveInteger('batchSize', options.batchSize);
     assertPositiveInteger('segmentLength', options.segmentLength);
     this.tokens = tokens;
@@ -129,21 +157,6 @@ export class StreamBatcher implements SegmentSource {
       startsEpoch: stepInEpoch === 0 && epoch > 0,
       targetCount: batchSize * segmentLength,
     };
-  }
-
-  next(): TokenBatch {
-    const batch = this.batchAt(this.step);
-    this.step += 1;
-    return batch;
-  }
-
-  getState(): BatcherState {
-    return { step: this.step };
-  }
-
-  setState(state: BatcherState): void {
-    assertStep(state?.step);
-    this.step = state.step;
   }
 }
 

@@ -1,5 +1,5 @@
 // Task batches and task streams: episodes laid out as [B, E] batches, or as endless per-row streams of episodes fed segment by segment with memory (compatible with the SPEC 7 batcher).
-import type { BatcherState, SegmentSource, TokenBatch } from '../batching/stream-batcher.js';
+import { SteppedSegmentSource, type TokenBatch } from '../batching/stream-batcher.js';
 import { InvalidArgumentError } from '../errors.js';
 import { SeededRandom, deriveSeed } from '../random.js';
 import type { LongRangeTask, TaskEpisode } from './types.js';
@@ -70,17 +70,17 @@ export interface TaskStreamOptions {
  * steps, so answers whose evidence lies in earlier segments need memory. Resumable: the
  * state is `{ step }`, and every episode is regenerated from (seed, row, episode index).
  */
-export class TaskStream<Parameters extends object = object> implements SegmentSource {
+export class TaskStream<Parameters extends object = object> extends SteppedSegmentSource {
   readonly batchSize: number;
   readonly segmentLength: number;
   readonly seed: number;
   private readonly task: LongRangeTask<Parameters>;
-  private step = 0;
   private readonly cache = new Map<string, TaskEpisode>();
   private readonly cacheLimit: number;
   private readonly stagger: boolean;
 
   constructor(task: LongRangeTask<Parameters>, options: TaskStreamOptions) {
+    super();
     for (const name of ['batchSize', 'segmentLength'] as const) {
       const value = options[name];
       if (!Number.isSafeInteger(value) || value < 1) throw new InvalidArgumentError(name, 'a positive integer', value);
@@ -143,23 +143,5 @@ export class TaskStream<Parameters extends object = object> implements SegmentSo
       }
     }
     return { inputs, targets, mask, shape: [batchSize, segmentLength], step, epoch: 0, startsEpoch: false, targetCount };
-  }
-
-  next(): TokenBatch {
-    const batch = this.batchAt(this.step);
-    this.step += 1;
-    return batch;
-  }
-
-  getState(): BatcherState {
-    return { step: this.step };
-  }
-
-  setState(state: BatcherState): void {
-    const step = state?.step;
-    if (typeof step !== 'number' || !Number.isSafeInteger(step) || step < 0) {
-      throw new InvalidArgumentError('state.step', 'a non-negative integer', step, 'Pass the object returned by getState().');
-    }
-    this.step = step;
   }
 }

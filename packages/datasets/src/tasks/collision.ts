@@ -1,7 +1,6 @@
 // The object-collision task (SPEC 8, after the Expire-Span paper's description; re-implemented, not ported): particles random-walk on a small grid, change colour when they collide, and questions ask in which quadrant two colours last collided.
 import { InvalidArgumentError } from '../errors.js';
-import type { SeededRandom } from '../random.js';
-import { createTaskVocabulary, type LongRangeTask, type TaskEpisode } from './types.js';
+import { defineLongRangeTask, type LongRangeTask } from './types.js';
 
 /** Parameters of object-collision. */
 export interface ObjectCollisionParameters {
@@ -93,20 +92,15 @@ export function createObjectCollisionTask(parameters: ObjectCollisionParameters 
   for (let quadrant = 0; quadrant < 4; quadrant += 1) names.push(`quadrant:${quadrant}`);
   const answerNone = names.length;
   names.push('answer:none');
-  const vocabulary = createTaskVocabulary(names);
   const tokensPerStep = 2 * particles + 3;
   const episodeLength = 1 + steps * tokensPerStep;
 
-  return {
+  return defineLongRangeTask({
     name: 'object-collision',
-    parameters: Object.freeze(resolved),
-    vocabulary,
+    parameters: resolved,
+    tokenNames: names,
     episodeLength,
-    sampleEpisode(random: SeededRandom): TaskEpisode {
-      const tokens = new Int32Array(episodeLength);
-      const labelled = new Uint8Array(episodeLength);
-      tokens[0] = vocabulary.startId;
-      let position = 1;
+    sample(random, episode) {
       const rows: number[] = [];
       const columns: number[] = [];
       const colourOf: number[] = [];
@@ -131,8 +125,7 @@ export function createObjectCollisionTask(parameters: ObjectCollisionParameters 
           const [rowChange, columnChange] = random.pick(allowed);
           rows[particle] = (rows[particle] as number) + rowChange;
           columns[particle] = (columns[particle] as number) + columnChange;
-          tokens[position++] = colourBase + (colourOf[particle] as number);
-          tokens[position++] = cellBase + (rows[particle] as number) * gridSize + (columns[particle] as number);
+          episode.write(colourBase + (colourOf[particle] as number), cellBase + (rows[particle] as number) * gridSize + (columns[particle] as number));
         }
         const colliding = new Set<number>();
         for (let first = 0; first < particles; first += 1) {
@@ -160,25 +153,20 @@ export function createObjectCollisionTask(parameters: ObjectCollisionParameters 
         if (eligible.length > 0 && random.nextFloat() < questionProbability) {
           const [key, record] = random.pick(eligible);
           record.asked = true;
-          tokens[position++] = askBase + Math.floor(key / colours);
-          tokens[position++] = askBase + (key % colours);
-          labelled[position] = 1;
-          tokens[position++] = quadrantBase + record.quadrant;
+          episode.write(askBase + Math.floor(key / colours), askBase + (key % colours));
+          episode.writeLabelled(quadrantBase + record.quadrant);
         } else {
-          tokens[position++] = askNone;
-          tokens[position++] = askNone;
-          tokens[position++] = answerNone;
+          episode.write(askNone, askNone, answerNone);
         }
       }
-      return { tokens, labelled };
     },
-    describeLayout(): string {
+    layout() {
       const observation = Array.from({ length: particles }, (_, particle) => `colour(p${particle}) cell(p${particle})`).join(' ');
       return [
         `object-collision on a ${gridSize}x${gridSize} grid, ${particles} particles, ${colours} colours, E = ${episodeLength} tokens:`,
         `  <start> then ${steps} steps of ${tokensPerStep} tokens: ${observation} | ask:a ask:b quadrant:q (labelled) or ask:none ask:none answer:none`,
         `  quadrants: 0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right; answers are >= ${minimumAnswerAge} steps (${minimumAnswerAge * tokensPerStep} tokens) old`,
-      ].join('\n');
+      ];
     },
-  };
+  });
 }

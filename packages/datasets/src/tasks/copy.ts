@@ -1,7 +1,5 @@
 // The copy-after-delay task (SPEC 8): P payload symbols, D distractor symbols, a marker, then the payload again; only the second payload is scored.
-import { InvalidArgumentError } from '../errors.js';
-import type { SeededRandom } from '../random.js';
-import { createTaskVocabulary, type LongRangeTask, type TaskEpisode } from './types.js';
+import { defineLongRangeTask, resolveTaskParameters, type LongRangeTask } from './types.js';
 
 /** Parameters of copy-after-delay. */
 export interface CopyTaskParameters {
@@ -29,47 +27,37 @@ const DEFAULTS: Required<CopyTaskParameters> = { payloadLength: 8, delay: 128, a
  * copy is at chance (1/A per symbol), while a model whose memory reaches that far can solve it.
  */
 export function createCopyTask(parameters: CopyTaskParameters = {}): LongRangeTask<CopyTaskParameters> {
-  const resolved = { ...DEFAULTS, ...parameters };
-  for (const [name, minimum] of [['payloadLength', 1], ['delay', 0], ['alphabetSize', 2], ['distractorAlphabetSize', 1]] as const) {
-    const value = resolved[name];
-    if (!Number.isSafeInteger(value) || value < minimum) throw new InvalidArgumentError(name, `an integer >= ${minimum}`, value);
-  }
+  const resolved = resolveTaskParameters(DEFAULTS, parameters, [
+    ['payloadLength', 1],
+    ['delay', 0],
+    ['alphabetSize', 2],
+    ['distractorAlphabetSize', 1],
+  ]);
   const { payloadLength, delay, alphabetSize, distractorAlphabetSize } = resolved;
   const names = ['<start>', '<marker>'];
   for (let index = 0; index < alphabetSize; index += 1) names.push(`symbol:${index}`);
   for (let index = 0; index < distractorAlphabetSize; index += 1) names.push(`distractor:${index}`);
-  const vocabulary = createTaskVocabulary(names);
   const episodeLength = 2 * payloadLength + delay + 2;
   const firstSymbol = 2;
   const firstDistractor = 2 + alphabetSize;
 
-  return {
+  return defineLongRangeTask({
     name: 'copy-after-delay',
-    parameters: Object.freeze(resolved),
-    vocabulary,
+    parameters: resolved,
+    tokenNames: names,
     episodeLength,
-    sampleEpisode(random: SeededRandom): TaskEpisode {
-      const tokens = new Int32Array(episodeLength);
-      const labelled = new Uint8Array(episodeLength);
-      tokens[0] = vocabulary.startId;
-      let position = 1;
+    sample(random, episode) {
       const payload: number[] = [];
       for (let index = 0; index < payloadLength; index += 1) payload.push(firstSymbol + random.nextInt(alphabetSize));
-      for (const symbol of payload) tokens[position++] = symbol;
-      for (let index = 0; index < delay; index += 1) tokens[position++] = firstDistractor + random.nextInt(distractorAlphabetSize);
-      tokens[position++] = 1;
-      for (const symbol of payload) {
-        labelled[position] = 1;
-        tokens[position++] = symbol;
-      }
-      return { tokens, labelled };
+      episode.write(...payload);
+      for (let index = 0; index < delay; index += 1) episode.write(firstDistractor + random.nextInt(distractorAlphabetSize));
+      episode.write(1);
+      for (const symbol of payload) episode.writeLabelled(symbol);
     },
-    describeLayout(): string {
-      return [
-        `copy-after-delay, E = ${episodeLength} tokens per episode:`,
-        `  <start> | ${payloadLength} x symbol:0..${alphabetSize - 1} | ${delay} x distractor:0..${distractorAlphabetSize - 1} | <marker> | the same ${payloadLength} symbols (labelled)`,
-        `  distance from a payload symbol to its copy: ${payloadLength + delay + 1} tokens`,
-      ].join('\n');
-    },
-  };
+    layout: () => [
+      `copy-after-delay, E = ${episodeLength} tokens per episode:`,
+      `  <start> | ${payloadLength} x symbol:0..${alphabetSize - 1} | ${delay} x distractor:0..${distractorAlphabetSize - 1} | <marker> | the same ${payloadLength} symbols (labelled)`,
+      `  distance from a payload symbol to its copy: ${payloadLength + delay + 1} tokens`,
+    ],
+  });
 }

@@ -1,7 +1,6 @@
 // The topic-recall task: a block of symbols drawn from one of a few topic distributions, a long run of distractors, then a question about the block's topic; a coarse summary of the block is enough to answer.
 import { InvalidArgumentError } from '../errors.js';
-import type { SeededRandom } from '../random.js';
-import { createTaskVocabulary, type LongRangeTask, type TaskEpisode } from './types.js';
+import { defineLongRangeTask, resolveTaskParameters, type LongRangeTask } from './types.js';
 
 /** Parameters of topic-recall. */
 export interface TopicRecallParameters {
@@ -41,17 +40,13 @@ const DEFAULTS: Required<TopicRecallParameters> = {
  * compressed memory can answer; the answer is at chance (1/K) without it.
  */
 export function createTopicRecallTask(parameters: TopicRecallParameters = {}): LongRangeTask<TopicRecallParameters> {
-  const resolved = { ...DEFAULTS, ...parameters };
-  for (const [name, minimum] of [
+  const resolved = resolveTaskParameters(DEFAULTS, parameters, [
     ['topics', 2],
     ['symbolsPerTopic', 1],
     ['blockLength', 1],
     ['delay', 0],
     ['distractorAlphabetSize', 1],
-  ] as const) {
-    const value = resolved[name];
-    if (!Number.isSafeInteger(value) || value < minimum) throw new InvalidArgumentError(name, `an integer >= ${minimum}`, value);
-  }
+  ]);
   if (!Number.isFinite(resolved.purity) || resolved.purity <= 0 || resolved.purity > 1) {
     throw new InvalidArgumentError('purity', 'a probability in (0, 1]', resolved.purity, 'At 0 the block says nothing about its topic.');
   }
@@ -61,41 +56,32 @@ export function createTopicRecallTask(parameters: TopicRecallParameters = {}): L
   for (let index = 0; index < symbolCount; index += 1) names.push(`symbol:${index}`);
   for (let index = 0; index < distractorAlphabetSize; index += 1) names.push(`distractor:${index}`);
   for (let index = 0; index < topics; index += 1) names.push(`topic:${index}`);
-  const vocabulary = createTaskVocabulary(names);
   const episodeLength = blockLength + delay + 3;
   const firstSymbol = 2;
   const firstDistractor = firstSymbol + symbolCount;
   const firstTopic = firstDistractor + distractorAlphabetSize;
 
-  return {
+  return defineLongRangeTask({
     name: 'topic-recall',
-    parameters: Object.freeze(resolved),
-    vocabulary,
+    parameters: resolved,
+    tokenNames: names,
     episodeLength,
-    sampleEpisode(random: SeededRandom): TaskEpisode {
-      const tokens = new Int32Array(episodeLength);
-      const labelled = new Uint8Array(episodeLength);
-      tokens[0] = vocabulary.startId;
+    sample(random, episode) {
       const topic = random.nextInt(topics);
-      let position = 1;
       for (let index = 0; index < blockLength; index += 1) {
         const symbol =
           random.nextFloat() < purity ? topic * symbolsPerTopic + random.nextInt(symbolsPerTopic) : random.nextInt(symbolCount);
-        tokens[position++] = firstSymbol + symbol;
+        episode.write(firstSymbol + symbol);
       }
-      for (let index = 0; index < delay; index += 1) tokens[position++] = firstDistractor + random.nextInt(distractorAlphabetSize);
-      tokens[position++] = 1;
-      labelled[position] = 1;
-      tokens[position] = firstTopic + topic;
-      return { tokens, labelled };
+      for (let index = 0; index < delay; index += 1) episode.write(firstDistractor + random.nextInt(distractorAlphabetSize));
+      episode.write(1);
+      episode.writeLabelled(firstTopic + topic);
     },
-    describeLayout(): string {
-      return [
-        `topic-recall, E = ${episodeLength} tokens per episode:`,
-        `  <start> | ${blockLength} x symbol:0..${symbolCount - 1} (share ${purity} from the topic's own ${symbolsPerTopic}) | ` +
-          `${delay} x distractor:0..${distractorAlphabetSize - 1} | <query> | topic:0..${topics - 1} (labelled)`,
-        `  distance from the block to the question: ${delay + 1} to ${blockLength + delay} tokens`,
-      ].join('\n');
-    },
-  };
+    layout: () => [
+      `topic-recall, E = ${episodeLength} tokens per episode:`,
+      `  <start> | ${blockLength} x symbol:0..${symbolCount - 1} (share ${purity} from the topic's own ${symbolsPerTopic}) | ` +
+        `${delay} x distractor:0..${distractorAlphabetSize - 1} | <query> | topic:0..${topics - 1} (labelled)`,
+      `  distance from the block to the question: ${delay + 1} to ${blockLength + delay} tokens`,
+    ],
+  });
 }

@@ -1,7 +1,6 @@
 // The variable-tracking task (SPEC 8): programs over a few variables with assignments, increments and prints; the printed values are scored.
 import { InvalidArgumentError } from '../errors.js';
-import type { SeededRandom } from '../random.js';
-import { createTaskVocabulary, type LongRangeTask, type TaskEpisode } from './types.js';
+import { defineLongRangeTask, type LongRangeTask } from './types.js';
 
 /** Parameters of variable-tracking. */
 export interface VariableTrackingParameters {
@@ -66,45 +65,36 @@ export function createVariableTrackingTask(parameters: VariableTrackingParameter
   names.push('->');
   const valueBase = names.length;
   for (let value = 0; value < modulus; value += 1) names.push(`value:${value}`);
-  const vocabulary = createTaskVocabulary(names);
   const episodeLength = 1 + 4 * statements;
 
-  return {
+  return defineLongRangeTask({
     name: 'variable-tracking',
-    parameters: Object.freeze(resolved),
-    vocabulary,
+    parameters: resolved,
+    tokenNames: names,
     episodeLength,
-    sampleEpisode(random: SeededRandom): TaskEpisode {
-      const tokens = new Int32Array(episodeLength);
-      const labelled = new Uint8Array(episodeLength);
+    sample(random, episode) {
       const values = new Array<number>(variables).fill(0);
-      tokens[0] = vocabulary.startId;
-      let position = 1;
       for (let statement = 0; statement < statements; statement += 1) {
         const variable = statement < variables ? statement : random.nextInt(variables);
         const draw = statement < variables ? 0 : random.nextFloat();
         if (statement < variables || draw < assignProbability) {
           const value = random.nextInt(modulus);
           values[variable] = value;
-          tokens.set([variableBase + variable, assignId, valueBase + value, endId], position);
+          episode.write(variableBase + variable, assignId, valueBase + value, endId);
         } else if (draw < assignProbability + incrementProbability) {
           const value = 1 + random.nextInt(modulus - 1);
           values[variable] = ((values[variable] as number) + value) % modulus;
-          tokens.set([variableBase + variable, incrementId, valueBase + value, endId], position);
+          episode.write(variableBase + variable, incrementId, valueBase + value, endId);
         } else {
-          tokens.set([printId, variableBase + variable, arrowId, valueBase + (values[variable] as number)], position);
-          labelled[position + 3] = 1;
+          episode.write(printId, variableBase + variable, arrowId);
+          episode.writeLabelled(valueBase + (values[variable] as number));
         }
-        position += 4;
       }
-      return { tokens, labelled };
     },
-    describeLayout(): string {
-      return [
-        `variable-tracking over ${variables} variables modulo ${modulus}, E = ${episodeLength} tokens:`,
-        `  <start> then ${statements} statements of 4 tokens: "x = v ;" | "x += v ;" | "print x -> v" (v labelled)`,
-        `  the first ${variables} statements assign every variable; then assign ${assignProbability}, increment ${incrementProbability}, print ${(1 - assignProbability - incrementProbability).toFixed(2)}`,
-      ].join('\n');
-    },
-  };
+    layout: () => [
+      `variable-tracking over ${variables} variables modulo ${modulus}, E = ${episodeLength} tokens:`,
+      `  <start> then ${statements} statements of 4 tokens: "x = v ;" | "x += v ;" | "print x -> v" (v labelled)`,
+      `  the first ${variables} statements assign every variable; then assign ${assignProbability}, increment ${incrementProbability}, print ${(1 - assignProbability - incrementProbability).toFixed(2)}`,
+    ],
+  });
 }

@@ -1,7 +1,7 @@
 // Character-level tokenizer: one id per Unicode code point seen in the training text, plus an unknown-character id 0.
-import { countWords } from '../corpora/parts.js';
 import { InvalidArgumentError } from '../errors.js';
 import { tokenizerFingerprint } from './fingerprint.js';
+import { ListedVocabularyTokenizer } from './listed-vocabulary.js';
 import type { Tokenizer, TokenizerDocument } from './types.js';
 import { assertTokenId } from './validate.js';
 
@@ -33,16 +33,15 @@ export class CharacterVocabularyBuilder {
  * training text), then every training character in code-point order. Decoding is exact for
  * text whose characters were all in the training text; unknown characters decode as U+FFFD.
  */
-export class CharacterTokenizer implements Tokenizer {
+export class CharacterTokenizer extends ListedVocabularyTokenizer implements Tokenizer {
   readonly kind = 'character' as const;
-  readonly vocabSize: number;
   readonly fingerprint: string;
-  private readonly vocabulary: readonly string[];
   private readonly basicPlane = new Int32Array(0x10000);
   private readonly otherPlanes = new Map<number, number>();
 
   /** @param vocabulary token strings by id; entry 0 must be `<unk>`, the others single code points, no repeats. */
   constructor(vocabulary: readonly string[]) {
+    super(vocabulary);
     if (vocabulary[0] !== UNKNOWN_CHARACTER_TOKEN) {
       throw new InvalidArgumentError('vocabulary[0]', `"${UNKNOWN_CHARACTER_TOKEN}"`, vocabulary[0]);
     }
@@ -58,8 +57,6 @@ export class CharacterTokenizer implements Tokenizer {
       if (codePoint <= 0xffff) this.basicPlane[codePoint] = id;
       else this.otherPlanes.set(codePoint, id);
     }
-    this.vocabulary = [...vocabulary];
-    this.vocabSize = vocabulary.length;
     this.fingerprint = tokenizerFingerprint('character', this.vocabulary);
   }
 
@@ -90,20 +87,6 @@ export class CharacterTokenizer implements Tokenizer {
       pieces[index] = id === 0 ? '\uFFFD' : (this.vocabulary[id] as string);
     }
     return pieces.join('');
-  }
-
-  countWords(text: string): number {
-    return countWords(text);
-  }
-
-  tokenName(id: number): string {
-    assertTokenId(id, this.vocabSize, 0);
-    return this.vocabulary[id] as string;
-  }
-
-  /** Token strings by id (a copy). */
-  getVocabulary(): string[] {
-    return [...this.vocabulary];
   }
 
   toDocument(): TokenizerDocument {

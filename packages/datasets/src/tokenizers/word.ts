@@ -1,7 +1,7 @@
 // Word-level tokenizer: whitespace-separated words with a vocabulary from the training text, an unknown-word token and an end-of-line token per line (the WikiText-103 convention).
-import { countWords } from '../corpora/parts.js';
 import { InvalidArgumentError } from '../errors.js';
 import { tokenizerFingerprint } from './fingerprint.js';
+import { ListedVocabularyTokenizer } from './listed-vocabulary.js';
 import type { Tokenizer, TokenizerDocument } from './types.js';
 import { assertTokenId } from './validate.js';
 
@@ -66,16 +66,15 @@ export class WordVocabularyBuilder {
  * `decode(encode(text))` is the text with each run of spaces/tabs made one space, lines
  * trimmed, unknown words shown as `<unk>`, and a newline after the last line.
  */
-export class WordTokenizer implements Tokenizer {
+export class WordTokenizer extends ListedVocabularyTokenizer implements Tokenizer {
   readonly kind = 'word' as const;
-  readonly vocabSize: number;
   readonly fingerprint: string;
   readonly endOfLine: boolean;
-  private readonly vocabulary: readonly string[];
   private readonly ids = new Map<string, number>();
 
   /** @param vocabulary token strings by id: `<eos>`, `<unk>`, then distinct words without whitespace. */
   constructor(vocabulary: readonly string[], options: { endOfLine?: boolean } = {}) {
+    super(vocabulary);
     if (vocabulary[0] !== END_OF_LINE_TOKEN || vocabulary[1] !== UNKNOWN_WORD_TOKEN) {
       throw new InvalidArgumentError('vocabulary', `a list starting with "${END_OF_LINE_TOKEN}", "${UNKNOWN_WORD_TOKEN}"`, vocabulary.slice(0, 2));
     }
@@ -87,8 +86,6 @@ export class WordTokenizer implements Tokenizer {
       if (this.ids.has(word)) throw new InvalidArgumentError(`vocabulary[${id}]`, 'a word not listed before', word);
       this.ids.set(word, id);
     }
-    this.vocabulary = [...vocabulary];
-    this.vocabSize = vocabulary.length;
     this.endOfLine = options.endOfLine ?? true;
     this.fingerprint = tokenizerFingerprint('word', this.vocabulary, { endOfLine: this.endOfLine });
   }
@@ -140,20 +137,6 @@ export class WordTokenizer implements Tokenizer {
       lineStart = false;
     }
     return text;
-  }
-
-  countWords(text: string): number {
-    return countWords(text);
-  }
-
-  tokenName(id: number): string {
-    assertTokenId(id, this.vocabSize, 0);
-    return this.vocabulary[id] as string;
-  }
-
-  /** Token strings by id (a copy). */
-  getVocabulary(): string[] {
-    return [...this.vocabulary];
   }
 
   toDocument(): TokenizerDocument {

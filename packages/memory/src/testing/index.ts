@@ -5,6 +5,20 @@ import type { MemoryPolicyDescriptor } from '../descriptor.js';
 import type { AttentionModulation, MemoryPolicy, MemoryState, ModelDimensions, SegmentRecord } from '../policy.js';
 import { disposeState, disposeStateExcept, keepState, stateTensors } from '../state.js';
 
+export {
+  congruentialTokens,
+  runSegments,
+  runSegmentsSideBySide,
+  segmentBatch,
+  segmentRecord,
+  segmentTokens,
+  smallModelConfig,
+  softMaskedAttentionReference,
+  trainSegmentsWithoutLeak,
+  writeSegment,
+} from './fixtures.js';
+export type { SegmentBatch, SegmentModel, SegmentRun, SegmentTrainResult, TrainableSegmentModel } from './fixtures.js';
+
 /** The model configuration the suite hands to {@link ConformanceModelOptions.createModel}. */
 export interface ConformanceModelConfig {
   vocabSize: number;
