@@ -8,7 +8,7 @@ import type { BenchMode, Claim, ModelResult } from '../results.js';
 import type { SuiteContext, SuiteOutput, SuiteTable } from '../runner.js';
 import { memorySettings } from './lm.js';
 import { benchConfig, kindNames, mean, sources } from './shared.js';
-import { describeRatio, ratioAtMostClaim } from '../stats.js';
+import { describeRatio, pairedRatio, ratioAtMostClaim } from '../stats.js';
 
 /** One fixed shape. */
 export interface SpeedShape {
@@ -324,7 +324,7 @@ export function speedClaims(rows: readonly ModelResult[], shapes: readonly Speed
     });
     if (expire && others.length === 2) {
       // Faster than both: each ratio's whole range below 1; not reproduced when either range lies at or above 1.
-      const ratios = others.map(({ kind, times }) => ({ kind, ...ratioAtMostClaim(expire, times, 1) }));
+      const ratios = others.map(({ kind, times }) => ({ kind, ratio: pairedRatio(expire, times) }));
       const faster = ratios.every(({ ratio }) => ratio.undecidable === undefined && ratio.high < 1);
       const slower = ratios.some(({ ratio }) => ratio.undecidable === undefined && ratio.low >= 1);
       claims.push({
