@@ -10,7 +10,7 @@ import { chanceBound, copyClaims, copyEntries, longRangePlans, remembersClaims, 
 import { lmClaims, lmPlans, memorySettings } from './suites/lm.js';
 import { ablationRows, compressorClaims, compressorPlans } from './suites/compressors.js';
 import { benchConfig, unigramBitsPerToken } from './suites/shared.js';
-import { speedClaims, speedShapes } from './suites/speed.js';
+import { profileStep, speedClaims, speedShapes, trainee } from './suites/speed.js';
 import { buildModel } from './measure.js';
 import * as tf from '@tensorflow/tfjs';
 
@@ -304,5 +304,33 @@ describe('speed claims', () => {
     );
     expect(claims.find((claim) => claim.claim.startsWith('Expire-Span trains faster'))?.outcome).toBe('inconclusive');
     expect(claims.find((claim) => claim.claim.startsWith('At the same keys per query, Compressive'))?.outcome).toBe('reproduced');
+  });
+});
+
+describe('speed peak memory', () => {
+  const shape = { name: 'tiny', batchSize: 2, segmentLength: 8, memory: 8, numLayers: 1, modelDim: 16, numHeads: 2, feedForwardDim: 32 } as const;
+  const peakOf = async (current: ReturnType<typeof trainee>) =>
+    (await profileStep(() => void current.step(), await current.heldBytes())).peakBytes;
+
+  it("is one model's own peak: the other models alive in the run are not counted", async () => {
+    const numTensors = tf.memory().numTensors;
+    const measured = trainee('txl', shape, ['engram']);
+    const other = trainee('compressive', shape, ['engram']);
+    try {
+      // Two steps first: the optimizer moments exist and the memory is full, so every later step has the same shapes.
+      for (let index = 0; index < 2; index++) measured.step();
+      const alone = await peakOf(measured);
+      for (let index = 0; index < 2; index++) other.step();
+      const beside = await peakOf(measured);
+      expect(beside).toBe(alone);
+      // It holds at least the model's weights, its two Adam moments and its memory.
+      const weights = measured.model.variables().reduce((sum, variable) => sum + 4 * variable.size, 0);
+      expect(await measured.heldBytes()).toBeGreaterThan(3 * weights);
+      expect(alone).toBeGreaterThan(await measured.heldBytes());
+    } finally {
+      measured.dispose();
+      other.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(numTensors);
   });
 });

@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { fastKernelsActive, fastKernelThreads, registerFastKernels, setFastKernelThreads, unregisterFastKernels } from '@engram/kernels';
 import { createAdam, type MemoryTransformer } from '@engram/model';
-import { disposeState, type MemoryState } from '@engram/memory';
+import { disposeState, stateTensors, type MemoryState } from '@engram/memory';
 import { buildModel, builtInKinds as kinds, type BuiltInKind } from '../measure.js';
 import type { BenchMode, Claim, ModelResult } from '../results.js';
 import type { SuiteContext, SuiteOutput, SuiteTable } from '../runner.js';
@@ -101,7 +101,18 @@ interface StepProfile {
   kernels: Map<string, { milliseconds: number; calls: number }>;
 }
 
-async function profileStep(step: () => void): Promise<StepProfile> {
+/** Bytes of tensors whose buffers `tf.memory().numBytes` counts (`size` x bytes per element). */
+function tensorBytes(tensors: readonly tf.Tensor[]): number {
+  return tensors.reduce((sum, tensor) => sum + tensor.size * tf.util.bytesPerElement(tensor.dtype), 0);
+}
+
+/**
+ * Profiles one training step of a model that holds `heldBytes` between steps. `tf.profile` reports the engine's
+ * whole tensor memory, which also holds the run's other models (their weights, optimizer moments and memories);
+ * those are subtracted, so `peakBytes` is this model's own peak: its persistent tensors plus the step's.
+ */
+export async function profileStep(step: () => void, heldBytes: number): Promise<StepProfile> {
+  const othersBytes = tf.memory().numBytes - heldBytes;
   const info = await tf.profile(step);
   const kernels = new Map<string, { milliseconds: number; calls: number }>();
   let flops = 0;
@@ -117,7 +128,7 @@ async function profileStep(step: () => void): Promise<StepProfile> {
     kernels.set(kernel.name, entry);
     flops += matmulFlops(kernel as unknown as { name: string; inputShapes: number[][]; outputShapes: number[][] });
   }
-  return { peakBytes: info.peakBytes, flops, kernels };
+  return { peakBytes: info.peakBytes - othersBytes, flops, kernels };
 }
 
 /**
@@ -155,10 +166,12 @@ interface Trainee {
   step: () => number;
   model: MemoryTransformer;
   slots: () => number;
+  /** Bytes of the tensors the trainee keeps between steps: weights, optimizer moments, memory state. */
+  heldBytes: () => Promise<number>;
   dispose: () => void;
 }
 
-function trainee(kind: BuiltInKind, shape: SpeedShape, variants: readonly KernelVariant[]): Trainee {
+export function trainee(kind: BuiltInKind, shape: SpeedShape, variants: readonly KernelVariant[]): Trainee {
   const config = benchConfig({
     kind,
     model: {
@@ -196,6 +209,16 @@ function trainee(kind: BuiltInKind, shape: SpeedShape, variants: readonly Kernel
     step,
     model,
     slots: () => mean(model.policy.telemetry(state).memorySlots),
+    heldBytes: async () => {
+      let bytes = tensorBytes(model.variables()) + tensorBytes(stateTensors(state));
+      for (const current of separateOptimizer ? [optimizer, separateOptimizer] : [optimizer]) {
+        // getWeights lists the moment variables and a fresh iteration count (released here).
+        const weights = (await current.getWeights()).map((entry) => entry.tensor);
+        bytes += tensorBytes(weights.filter((tensor) => tensor instanceof tf.Variable));
+        tf.dispose(weights.filter((tensor) => !(tensor instanceof tf.Variable)));
+      }
+      return bytes;
+    },
     dispose: () => {
       optimizer.dispose();
       separateOptimizer?.dispose();
@@ -240,7 +263,7 @@ async function runShape(
         await useKernels(variant);
         profiles[variant] = await profileStep(() => {
           current.step();
-        });
+        }, await current.heldBytes());
       }
       runs.push({
         kind: current.kind,
@@ -448,7 +471,7 @@ export async function runSpeedSuite(context: SuiteContext): Promise<SuiteOutput>
     notes: [
       `Speed-up of Engram's kernels over the stock tfjs kernels (median stock ms / median Engram ms, the kernel sets interleaved step by step in one process): ${speedups.join('; ') || 'not measured (not on wasm)'}.`,
       `Achieved GFLOP/s counts the matrix products of one profiled step (2 |C| K per product, read off the kernel shapes) over the median step time, against the 2-D matmul peak of the same kernel set (512^3 products, one per round, median): ${shapes.map((shape) => `${shape.name}: ${describePeaks(peaksByShape[shape.name] as Record<KernelVariant, number>)}`).join('; ')}.`,
-      'Peak bytes: the largest tensor memory during one profiled step (tf.profile), including the optimizer state and the memory.',
+      'Peak bytes: the largest tensor memory of one model during one of its profiled steps (tf.profile, which counts every tensor object, views included): its weights, optimizer moments and memory plus the step\'s tensors; the other models of the run, alive in the same process, are not counted.',
       'Models start untrained, so Expire-Span and Adaptive-Span run at their starting spans (about the keys of Transformer-XL); the lm suite shows how training moves them.',
       `Shapes: ${byShape.join(', ')}; times are medians of the timed steps after the warm-up steps; at each shape every model and kernel set takes one step per round, round-robin, so the ratios compare steps taken under the same load.`,
     ],
