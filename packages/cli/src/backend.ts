@@ -33,7 +33,10 @@ export function describeBackendInfo(info: BackendInfo): string {
   if (info.gpu) details.push('GPU');
   if (info.simd !== null) details.push(info.simd ? 'SIMD' : 'no SIMD');
   const plural = (count: number): string => `${count} thread${count === 1 ? '' : 's'}`;
-  if (info.kernels === 'fast' && info.kernelThreads !== null) details.push(`Engram kernels on ${plural(info.kernelThreads)}`);
+  if (info.kernels === 'fast' && info.kernelThreads !== null) {
+    const fused = info.kernelInstructions === 'relaxed-simd' ? ' with FMA' : '';
+    details.push(`Engram kernels on ${plural(info.kernelThreads)}${fused}`);
+  }
   else {
     if (info.kernels === 'stock') details.push('stock kernels');
     if (info.threads !== null) details.push(plural(info.threads));

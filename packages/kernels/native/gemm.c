@@ -10,9 +10,23 @@
 // so either operand may be transposed by passing its strides. B is packed, per block of BLOCK_N columns and
 // BLOCK_K inner indices, into strips of 8 columns (pack[strip][k][0..7], zero-padded at the right edge);
 // a 4x8 register tile (8 f32x4 accumulators) sweeps the strips. Rows past M reuse row M-1 (never stored).
+//
+// Built twice more with -mrelaxed-simd -DENGRAM_RELAXED_FMA (clang 16 or later): the tile then accumulates with
+// relaxed SIMD's f32x4.relaxed_madd, which the engine runs as one fused multiply-add where the CPU has one.
 #include <wasm_simd128.h>
 
 #include "simd-partial.h"
+
+#ifdef ENGRAM_RELAXED_FMA
+typedef float f32x4_lanes __attribute__((__vector_size__(16), __aligned__(16)));
+/** z + x * y with relaxed SIMD: fused (one rounding) where the CPU has FMA, else a multiply and an add. */
+INLINE v128_t multiply_add(v128_t x, v128_t y, v128_t z) {
+  return (v128_t)__builtin_wasm_relaxed_madd_f32x4((f32x4_lanes)x, (f32x4_lanes)y, (f32x4_lanes)z);
+}
+#else
+/** z + x * y: a multiply and an add, each rounded. */
+INLINE v128_t multiply_add(v128_t x, v128_t y, v128_t z) { return wasm_f32x4_add(z, wasm_f32x4_mul(x, y)); }
+#endif
 
 #define BLOCK_K 256
 #define BLOCK_N 512
@@ -88,14 +102,14 @@ INLINE void tile_4x8(int kc, const float *a0, const float *a1, const float *a2, 
     a1 += a_col;
     a2 += a_col;
     a3 += a_col;
-    c00 = wasm_f32x4_add(c00, wasm_f32x4_mul(x0, b0));
-    c01 = wasm_f32x4_add(c01, wasm_f32x4_mul(x0, b1));
-    c10 = wasm_f32x4_add(c10, wasm_f32x4_mul(x1, b0));
-    c11 = wasm_f32x4_add(c11, wasm_f32x4_mul(x1, b1));
-    c20 = wasm_f32x4_add(c20, wasm_f32x4_mul(x2, b0));
-    c21 = wasm_f32x4_add(c21, wasm_f32x4_mul(x2, b1));
-    c30 = wasm_f32x4_add(c30, wasm_f32x4_mul(x3, b0));
-    c31 = wasm_f32x4_add(c31, wasm_f32x4_mul(x3, b1));
+    c00 = multiply_add(x0, b0, c00);
+    c01 = multiply_add(x0, b1, c01);
+    c10 = multiply_add(x1, b0, c10);
+    c11 = multiply_add(x1, b1, c11);
+    c20 = multiply_add(x2, b0, c20);
+    c21 = multiply_add(x2, b1, c21);
+    c30 = multiply_add(x3, b0, c30);
+    c31 = multiply_add(x3, b1, c31);
   }
   finish_row(c, c00, c01, nr, first, last, bias_low, bias_high, activation, alpha);
   if (mr > 1) finish_row(c + c_row, c10, c11, nr, first, last, bias_low, bias_high, activation, alpha);

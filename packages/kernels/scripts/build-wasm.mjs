@@ -1,17 +1,22 @@
-// Builds native/gemm.c into src/wasm/gemm-binary.ts and src/wasm/gemm-shared-binary.ts, native/adam.c into
-// src/wasm/adam-binary.ts, native/span.c into src/wasm/span-binary.ts, native/loss.c into src/wasm/loss-binary.ts and
-// native/norm.c into src/wasm/norm-binary.ts (base64), checks the modules own no heap memory; --check compares.
+// Builds native/gemm.c into src/wasm/gemm-binary.ts, gemm-shared-binary.ts, gemm-relaxed-binary.ts and
+// gemm-relaxed-shared-binary.ts, native/adam.c into src/wasm/adam-binary.ts, native/span.c into span-binary.ts,
+// native/loss.c into loss-binary.ts and native/norm.c into norm-binary.ts (base64), checks the modules own no heap
+// memory; --check compares.
 //
-//   node scripts/build-wasm.mjs          rebuild and rewrite the six files (pnpm build:wasm)
+//   node scripts/build-wasm.mjs          rebuild and rewrite the eight files (pnpm build:wasm)
 //   node scripts/build-wasm.mjs --check  rebuild into a temporary folder and fail unless the bytes equal the committed ones
 //
-// Two variants of the same source: `gemm` imports an unshared memory (the tfjs wasm heap); `gemm-shared` imports a
-// shared memory (-matomics -mbulk-memory, --shared-memory) for the threaded GEMM's SharedArrayBuffer (threaded-gemm.ts).
+// Four variants of the GEMM source: `gemm` imports an unshared memory (the tfjs wasm heap); `gemm-shared` imports a
+// shared memory (-matomics -mbulk-memory, --shared-memory) for the threaded GEMM's SharedArrayBuffer (threaded-gemm.ts);
+// `gemm-relaxed` and `gemm-relaxed-shared` are the same two with relaxed SIMD's fused multiply-add (gemm.ts picks them
+// when the engine validates them).
 //
-// Needs Debian's clang and lld (`apt-get install clang lld`); llvm-objdump (from llvm, or next to clang) for the
-// disassembly check. The module shares the tfjs wasm heap, so the build is refused if it has a data segment, an import
-// other than env.memory, or any global.get/global.set (the only global wasm-ld defines is __stack_pointer).
+// Needs Debian's clang and lld (`apt-get install clang lld`), clang 16 for the relaxed variants
+// (`apt-get install clang-16 lld-16`), and llvm-objdump (from llvm, or next to clang) for the disassembly check. The
+// module shares the tfjs wasm heap, so the build is refused if it has a data segment, an import other than env.memory,
+// or any global.get/global.set (the only global wasm-ld defines is __stack_pointer).
 import { execFileSync } from 'node:child_process';
+import { setFlagsFromString } from 'node:v8';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -34,6 +39,15 @@ const COMMON_FLAGS = [
 ];
 /** The shared-memory module's maximum: 1 GiB (the JS memory is created with this maximum, see threaded-gemm.ts). */
 const SHARED_MAXIMUM_BYTES = 1024 ** 3;
+const SHARED_FLAGS = ['-matomics', '-mbulk-memory', '-Wl,--shared-memory', `-Wl,--max-memory=${SHARED_MAXIMUM_BYTES}`];
+/**
+ * The relaxed-SIMD GEMM (f32x4.relaxed_madd): clang 14 emits the pre-standard opcode for it, which engines reject,
+ * so these two variants are built with clang 16 (`apt-get install clang-16 lld-16`); the others stay on clang 14.
+ */
+const RELAXED_COMPILER = 'clang-16';
+const RELAXED_FLAGS = ['-mrelaxed-simd', '-DENGRAM_RELAXED_FMA'];
+// Node 20 validates relaxed SIMD only behind this flag (on by default from Node 22); verify() instantiates the modules.
+setFlagsFromString('--experimental-wasm-relaxed-simd');
 const VARIANTS = [
   { name: 'gemm', source: 'gemm', label: 'GEMM', exports: GEMM_EXPORTS, constant: 'GEMM_WASM', flags: COMMON_FLAGS, shared: false },
   {
@@ -42,7 +56,27 @@ const VARIANTS = [
     label: 'GEMM',
     exports: GEMM_EXPORTS,
     constant: 'GEMM_SHARED_WASM',
-    flags: [...COMMON_FLAGS, '-matomics', '-mbulk-memory', '-Wl,--shared-memory', `-Wl,--max-memory=${SHARED_MAXIMUM_BYTES}`],
+    flags: [...COMMON_FLAGS, ...SHARED_FLAGS],
+    shared: true,
+  },
+  {
+    name: 'gemm-relaxed',
+    source: 'gemm',
+    label: 'relaxed-SIMD GEMM',
+    exports: GEMM_EXPORTS,
+    constant: 'GEMM_RELAXED_WASM',
+    compiler: RELAXED_COMPILER,
+    flags: [...COMMON_FLAGS, ...RELAXED_FLAGS],
+    shared: false,
+  },
+  {
+    name: 'gemm-relaxed-shared',
+    source: 'gemm',
+    label: 'relaxed-SIMD GEMM',
+    exports: GEMM_EXPORTS,
+    constant: 'GEMM_RELAXED_SHARED_WASM',
+    compiler: RELAXED_COMPILER,
+    flags: [...COMMON_FLAGS, ...RELAXED_FLAGS, ...SHARED_FLAGS],
     shared: true,
   },
   { name: 'adam', source: 'adam', label: 'fused clip + Adam', exports: ['adam_f32:function'], constant: 'ADAM_WASM', flags: COMMON_FLAGS, shared: false },
@@ -77,17 +111,23 @@ function run(command, args) {
   try {
     return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (error) {
-    if (error.code === 'ENOENT') fail(`${command} not found. Install it with \`apt-get install clang lld llvm\`.`);
+    if (error.code === 'ENOENT') {
+      const packages = command === RELAXED_COMPILER ? `${RELAXED_COMPILER} lld-16` : 'clang lld llvm';
+      fail(`${command} not found. Install it with \`apt-get install ${packages}\`.`);
+    }
     fail(`${command} ${args.join(' ')} failed:\n${error.stderr ?? error.message}`);
   }
 }
 
-function clangVersion() {
-  return run('clang', ['--version']).split('\n')[0].trim();
+const compilerOf = (variant) => variant.compiler ?? 'clang';
+
+function clangVersion(compiler) {
+  return run(compiler, ['--version']).split('\n')[0].trim();
 }
 
-function findObjdump() {
-  for (const candidate of ['llvm-objdump', run('clang', ['-print-prog-name=llvm-objdump']).trim()]) {
+/** The llvm-objdump of `compiler`'s own LLVM (an older one may not decode newer opcodes), else the default one. */
+function findObjdump(compiler) {
+  for (const candidate of [run(compiler, ['-print-prog-name=llvm-objdump']).trim(), 'llvm-objdump']) {
     try {
       execFileSync(candidate, ['--version'], { stdio: 'ignore' });
       return candidate;
@@ -141,7 +181,7 @@ function verify(wasmPath, variant) {
   }
   const ids = sectionIds(bytes);
   if (ids.includes(11) || ids.includes(12)) fail('the module has a data segment (static data would overwrite the tfjs heap)');
-  const disassembly = run(findObjdump(), ['-d', wasmPath]);
+  const disassembly = run(findObjdump(compilerOf(variant)), ['-d', wasmPath]);
   const globalAccess = disassembly.split('\n').filter((line) => /\bglobal\.(get|set)\b/.test(line));
   if (globalAccess.length > 0) {
     fail(`the code uses a global (the shadow stack, __stack_pointer, would live in the tfjs heap):\n${globalAccess.join('\n')}`);
@@ -151,7 +191,7 @@ function verify(wasmPath, variant) {
 
 function build(directory, variant) {
   const wasmPath = join(directory, `${variant.name}.wasm`);
-  run('clang', [...variant.flags, '-o', wasmPath, join(packageDirectory, 'native', `${variant.source}.c`)]);
+  run(compilerOf(variant), [...variant.flags, '-o', wasmPath, join(packageDirectory, 'native', `${variant.source}.c`)]);
   return verify(wasmPath, variant);
 }
 
@@ -161,7 +201,7 @@ function render(bytes, version, variant) {
   const lines = base64.match(/.{1,100}/g) ?? [];
   return [
     `// Generated by scripts/build-wasm.mjs from native/${variant.source}.c (${version}); do not edit: pnpm --filter @engram/kernels build:wasm.`,
-    `/** Flags the module was built with (clang ${flags.join(' ')}). */`,
+    `/** Flags the module was built with (${compilerOf(variant)} ${flags.join(' ')}). */`,
     `export const ${constant}_BUILD = ${JSON.stringify({ compiler: version, flags })} as const;`,
     '',
     `/** The ${variant.shared ? 'shared-memory ' : ''}${variant.label} module, ${bytes.length} bytes, base64 (no file-system access needed to load it). */`,
@@ -185,8 +225,8 @@ function committedBytes(variant) {
 const check = process.argv.includes('--check');
 const directory = mkdtempSync(join(tmpdir(), 'engram-gemm-'));
 try {
-  const version = clangVersion();
   for (const variant of VARIANTS) {
+    const version = clangVersion(compilerOf(variant));
     const file = `src/wasm/${variant.name}-binary.ts`;
     const bytes = build(directory, variant);
     if (check) {

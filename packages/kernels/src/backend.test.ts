@@ -53,6 +53,7 @@ describe('initBackend', () => {
       threads: null,
       kernels: null,
       kernelThreads: null,
+      kernelInstructions: null,
       tfjsVersion: '4.22.0',
     });
     expect(tf.getBackend()).toBe('tensorflow');
@@ -184,6 +185,29 @@ describe('initBackend', () => {
     // Unset: two threads on a machine with two or more cores, else one.
     const expected = (await availableCores()) >= 2 ? DEFAULT_KERNEL_THREADS : 1;
     expect((await initBackend({ backend: 'wasm', env: {} })).kernelThreads).toBe(expected);
+    await initBackend({ backend: 'wasm', threads: 1 });
+  });
+
+  test('wasm: the GEMM uses relaxed SIMD (FMA) by default, simd128 on request or from ENGRAM_KERNEL_INSTRUCTIONS; bad values are named', async () => {
+    const auto = await initBackend({ backend: 'wasm', threads: 2 });
+    expect(auto.kernelInstructions).toBe('relaxed-simd');
+    expect(auto.kernelThreads).toBe(2);
+    const fused = () => tf.tidy(() => Array.from(tf.matMul(tf.randomNormal([9, 300], 0, 1, 'float32', 5), tf.randomNormal([300, 7], 0, 1, 'float32', 6)).dataSync()));
+    const relaxedProduct = fused();
+    const plain = await initBackend({ backend: 'wasm', instructions: 'simd128', threads: 2 });
+    expect(plain.kernelInstructions).toBe('simd128');
+    expect(describeBackend().kernelInstructions).toBe('simd128');
+    expect(plain.kernelThreads).toBe(2);
+    const plainProduct = fused();
+    // The builds really differ (one rounding per step against two) and agree to float32 accuracy.
+    expect(plainProduct).not.toEqual(relaxedProduct);
+    plainProduct.forEach((value, index) => expect(Math.abs(value - (relaxedProduct[index] as number))).toBeLessThan(1e-4));
+    expect((await initBackend({ backend: 'wasm', env: { ENGRAM_KERNEL_INSTRUCTIONS: 'relaxed-simd' } })).kernelInstructions).toBe('relaxed-simd');
+    expect((await initBackend({ backend: 'wasm', instructions: 'simd128', env: { ENGRAM_KERNEL_INSTRUCTIONS: 'auto' } })).kernelInstructions).toBe('simd128');
+    await expect(initBackend({ backend: 'wasm', instructions: 'avx' as never })).rejects.toThrow(/instructions.*auto, simd128, relaxed-simd/);
+    await expect(initBackend({ backend: 'wasm', env: { ENGRAM_KERNEL_INSTRUCTIONS: 'fma' } })).rejects.toThrow(/ENGRAM_KERNEL_INSTRUCTIONS.*auto/);
+    expect((await initBackend({ backend: 'wasm', kernels: 'stock' })).kernelInstructions).toBeNull();
+    expect((await initBackend({ backend: 'cpu' })).kernelInstructions).toBeNull();
     await initBackend({ backend: 'wasm', threads: 1 });
   });
 

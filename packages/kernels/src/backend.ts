@@ -2,13 +2,16 @@
 import * as tf from '@tensorflow/tfjs';
 import { BackendUnavailableError, InvalidArgumentError, TensorBudgetError } from './errors.js';
 import {
+  fastKernelInstructions,
   fastKernelsActive,
   fastKernelThreads,
   prepareFastKernels,
   registerFastKernels,
+  setFastKernelInstructions,
   setFastKernelThreads,
   unregisterFastKernels,
 } from './kernels/fast-kernels.js';
+import { allowRelaxedSimd, GEMM_INSTRUCTIONS, type GemmInstructions } from './kernels/gemm.js';
 import { availableCores, DEFAULT_KERNEL_THREADS } from './kernels/threaded-gemm.js';
 import { registerMissingKernels } from './kernels/index.js';
 
@@ -40,6 +43,8 @@ export interface BackendInfo {
   kernels: KernelChoice | null;
   /** wasm with the fast kernels only: threads their GEMM runs on (1, or 2 with the worker thread); null elsewhere. */
   kernelThreads: number | null;
+  /** wasm with the fast kernels only: the GEMM's instruction set (`relaxed-simd` with fused multiply-add, or `simd128`); null elsewhere. */
+  kernelInstructions: GemmInstructions | null;
   /** Version of @tensorflow/tfjs. */
   tfjsVersion: string;
 }
@@ -48,7 +53,10 @@ export interface BackendInfo {
 export interface InitBackendOptions {
   /** The backend to use; when absent, the `ENGRAM_BACKEND` variable of `env`, else `auto`. */
   backend?: BackendChoice;
-  /** Environment variables to read `ENGRAM_BACKEND` and `ENGRAM_KERNEL_THREADS` from (default `process.env`). */
+  /**
+   * Environment variables to read `ENGRAM_BACKEND`, `ENGRAM_KERNEL_THREADS` and `ENGRAM_KERNEL_INSTRUCTIONS` from
+   * (default `process.env`).
+   */
   env?: Record<string, string | undefined>;
   /**
    * wasm only (ignored on other backends): `fast` (default) registers the SIMD GEMM kernels for BatchMatMul and
@@ -64,6 +72,15 @@ export interface InitBackendOptions {
    * (`BackendInfo.kernelThreads` says 1).
    */
   threads?: number;
+  /**
+   * wasm with the fast kernels only: the GEMM's instruction set. `auto` (the default) uses relaxed SIMD's fused
+   * multiply-add where the engine validates it (Node 22 and later, Chrome 114 and later; in Node 20 `initBackend`
+   * first turns on V8's `--experimental-wasm-relaxed-simd`, see `allowRelaxedSimd`), else plain SIMD128. `simd128`
+   * keeps the plain build (the same bits on every CPU; the relaxed one fuses where the CPU has FMA). `relaxed-simd`
+   * insists: `BackendUnavailableError` where the engine rejects it. When absent, the `ENGRAM_KERNEL_INSTRUCTIONS`
+   * variable of `env`, else `auto`.
+   */
+  instructions?: GemmInstructions | 'auto';
   /**
    * Loads a backend package by name (default: dynamic `import()`). Tests inject fakes here; a loader must register
    * the backend with this copy of @tensorflow/tfjs as the real packages do on import.
@@ -167,6 +184,38 @@ function resolveKernelThreads(options: InitBackendOptions): number | undefined {
   return Number(fromEnvironment);
 }
 
+const INSTRUCTION_CHOICES: readonly (GemmInstructions | 'auto')[] = ['auto', ...GEMM_INSTRUCTIONS];
+
+/** The GEMM instruction set asked for: `options.instructions`, else `ENGRAM_KERNEL_INSTRUCTIONS`, else `auto`. */
+function resolveKernelInstructions(options: InitBackendOptions): GemmInstructions | 'auto' {
+  const expected = `one of ${INSTRUCTION_CHOICES.join(', ')}`;
+  if (options.instructions !== undefined) {
+    if (!INSTRUCTION_CHOICES.includes(options.instructions)) {
+      throw new InvalidArgumentError({ operation: 'initBackend', parameter: 'instructions', expected, actual: JSON.stringify(options.instructions) });
+    }
+    return options.instructions;
+  }
+  const fromEnvironment = (options.env ?? readEnvironment()).ENGRAM_KERNEL_INSTRUCTIONS?.trim();
+  if (fromEnvironment === undefined || fromEnvironment === '') return 'auto';
+  if (!INSTRUCTION_CHOICES.includes(fromEnvironment as GemmInstructions)) {
+    throw new InvalidArgumentError({
+      operation: 'initBackend',
+      parameter: 'ENGRAM_KERNEL_INSTRUCTIONS',
+      expected,
+      actual: JSON.stringify(fromEnvironment),
+      fix: 'Fix or unset the environment variable.',
+    });
+  }
+  return fromEnvironment as GemmInstructions | 'auto';
+}
+
+/** What `initBackend` asks of the wasm backend's kernels. */
+interface KernelRequest {
+  kernels: KernelChoice | undefined;
+  threads: number | undefined;
+  instructions: GemmInstructions | 'auto';
+}
+
 function unavailable(choice: ConcreteBackend, problem: string, cause?: unknown): BackendUnavailableError {
   const detail = cause instanceof Error ? ` (${cause.message.split('\n')[0]})` : '';
   return new BackendUnavailableError(
@@ -220,11 +269,12 @@ async function activateNative(
   return gpu ? 'tensorflow-gpu' : 'tensorflow';
 }
 
-async function chooseKernels(kernels: KernelChoice | undefined): Promise<void> {
+async function chooseKernels({ kernels, instructions }: KernelRequest): Promise<void> {
   if (kernels === 'stock') {
     unregisterFastKernels();
     return;
   }
+  if (instructions !== 'simd128') allowRelaxedSimd();
   try {
     await prepareFastKernels();
     registerFastKernels();
@@ -232,14 +282,12 @@ async function chooseKernels(kernels: KernelChoice | undefined): Promise<void> {
     if (kernels === 'fast') {
       throw unavailable('wasm', 'the fast kernels (kernels: "fast") cannot run on this wasm heap', error);
     }
+    return;
   }
+  await setFastKernelInstructions(instructions);
 }
 
-async function activateWasm(
-  importModule: (specifier: string) => Promise<unknown>,
-  kernels: KernelChoice | undefined,
-  kernelThreads: number | undefined,
-): Promise<ConcreteBackend> {
+async function activateWasm(importModule: (specifier: string) => Promise<unknown>, request: KernelRequest): Promise<ConcreteBackend> {
   let module: unknown;
   try {
     module = await importModule(PACKAGE.wasm);
@@ -262,8 +310,8 @@ async function activateWasm(
     );
   }
   registerMissingKernels();
-  await chooseKernels(kernels);
-  if (fastKernelsActive()) await setFastKernelThreads(kernelThreads ?? ((await availableCores()) >= 2 ? DEFAULT_KERNEL_THREADS : 1));
+  await chooseKernels(request);
+  if (fastKernelsActive()) await setFastKernelThreads(request.threads ?? ((await availableCores()) >= 2 ? DEFAULT_KERNEL_THREADS : 1));
   const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
   const multithreaded = Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'));
   const getThreadsCount = (module as { getThreadsCount?: () => number } | null)?.getThreadsCount;
@@ -275,15 +323,14 @@ async function activateWasm(
 async function activate(
   choice: ConcreteBackend,
   importModule: (specifier: string) => Promise<unknown>,
-  kernels: KernelChoice | undefined,
-  threads: number | undefined,
+  request: KernelRequest,
 ): Promise<ConcreteBackend> {
   switch (choice) {
     case 'tensorflow-gpu':
     case 'tensorflow':
       return activateNative(choice, importModule);
     case 'wasm':
-      return activateWasm(importModule, kernels, threads);
+      return activateWasm(importModule, request);
     case 'cpu': {
       let ready = false;
       let failure: unknown;
@@ -317,17 +364,17 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
       actual: JSON.stringify(options.kernels),
     });
   }
-  const threads = resolveKernelThreads(options);
+  const request: KernelRequest = { kernels: options.kernels, threads: resolveKernelThreads(options), instructions: resolveKernelInstructions(options) };
   const importModule = options.importModule ?? defaultImport;
   tf.env().set('PROD', true);
   if (choice !== 'auto') {
-    const name = await activate(choice, importModule, options.kernels, threads);
+    const name = await activate(choice, importModule, request);
     return describeActive(name);
   }
   const failures: BackendUnavailableError[] = [];
   for (const candidate of AUTO_ORDER) {
     try {
-      const name = await activate(candidate, importModule, options.kernels, threads);
+      const name = await activate(candidate, importModule, request);
       return describeActive(name);
     } catch (error) {
       if (!(error instanceof BackendUnavailableError)) throw error;
@@ -352,6 +399,7 @@ function describeActive(name: ConcreteBackend): BackendInfo {
     threads: wasm ? (wasmDetails?.threads ?? null) : null,
     kernels: wasm ? (fastKernelsActive() ? 'fast' : 'stock') : null,
     kernelThreads: wasm && fastKernelsActive() ? fastKernelThreads() : null,
+    kernelInstructions: wasm && fastKernelsActive() ? fastKernelInstructions() : null,
     tfjsVersion: tf.version.tfjs,
   };
 }

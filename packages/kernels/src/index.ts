@@ -12,13 +12,16 @@ export * from './ops/index.js';
 export { registerMissingKernels, WASM_KERNELS_REGISTERED_BY_ENGRAM } from './kernels/index.js';
 export {
   FAST_WASM_KERNELS,
+  fastKernelInstructions,
   fastKernelsActive,
   fastKernelThreads,
   fastKernelThreadStats,
   registerFastKernels,
+  setFastKernelInstructions,
   setFastKernelThreads,
   unregisterFastKernels,
 } from './kernels/fast-kernels.js';
+export { allowRelaxedSimd, GEMM_INSTRUCTIONS, relaxedSimdSupported, type GemmInstructions } from './kernels/gemm.js';
 export { clipAndApplyGradients, FusedAdamOptimizer, FUSED_ADAM, type ClipAndApplyResult, type FusedAdamAttrs } from './kernels/fused-adam.js';
 export {
   assertTensorBudget,

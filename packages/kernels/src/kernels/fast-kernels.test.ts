@@ -1,12 +1,21 @@
 // The SIMD GEMM kernels for wasm against float64 loops and the cpu backend: values, gradients, fused epilogues, registration.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BackendUnavailableError } from '../errors.js';
 import { onBackend, randomValues } from '../test-support.js';
 import { checkGradients, expectClose, expectNoLeak } from '../testing/index.js';
-import { FAST_WASM_KERNELS, fastKernelsActive, registerFastKernels, unregisterFastKernels } from './fast-kernels.js';
+import {
+  FAST_WASM_KERNELS,
+  fastKernelInstructions,
+  fastKernelsActive,
+  registerFastKernels,
+  setFastKernelInstructions,
+  unregisterFastKernels,
+} from './fast-kernels.js';
 import { simplifyPermutation } from './fast-transpose.js';
-import { instantiateGemm } from './gemm.js';
+import { allowRelaxedSimd, GEMM_INSTRUCTIONS, instantiateGemm, type GemmInstructions } from './gemm.js';
 import type { WasmHeapBackend } from './wasm-backend.js';
 import { webAssembly } from './webassembly.js';
 
@@ -98,10 +107,24 @@ function expectProduct(a: Dense, b: Dense, transposeA: boolean, transposeB: bool
   expectClose(actual.values, expected.values, { atol: 1e-4, rtol: 1e-4, message });
 }
 
-// The kernels exist for wasm only; on the cpu test project this file has nothing to run.
-describe.skipIf(!onWasm)('fast wasm matmul kernels', () => {
-  beforeAll(() => registerFastKernels());
-  afterAll(() => unregisterFastKernels());
+// The kernels exist for wasm only; on the cpu test project this file has nothing to run. Every product test runs
+// on both GEMM builds (SIMD128 and relaxed SIMD's fused multiply-add; Node 20 validates the latter once allowed).
+describe.skipIf(!onWasm).each(GEMM_INSTRUCTIONS)('fast wasm matmul kernels (%s GEMM)', (instructions) => {
+  let previous: GemmInstructions = 'simd128';
+  beforeAll(async () => {
+    registerFastKernels();
+    previous = fastKernelInstructions();
+    if (instructions === 'relaxed-simd') expect(allowRelaxedSimd()).toBe(true);
+    expect(await setFastKernelInstructions(instructions)).toBe(instructions);
+  });
+  afterAll(async () => {
+    await setFastKernelInstructions(previous);
+    unregisterFastKernels();
+  });
+
+  test('the GEMM on the heap is the build asked for', () => {
+    expect(fastKernelInstructions()).toBe(instructions);
+  });
 
   test('registration replaces both kernels with the GEMM ones and is idempotent', () => {
     expect(fastKernelsActive()).toBe(true);
@@ -523,6 +546,57 @@ describe('the GEMM module on a heap of its own', () => {
       } else {
         expect(value, `float ${offset} from C`).toBe(-7.5);
       }
+    }
+  });
+
+  test('the relaxed-SIMD build fuses where the CPU has FMA: other bits than SIMD128, no farther from float64', () => {
+    expect(allowRelaxedSimd()).toBe(true);
+    const memory = new (webAssembly().Memory)({ initial: 128 });
+    const backend = fakeBackend(memory);
+    const [m, n, k] = [33, 40, 700];
+    const a = backend.wasm._malloc(m * k * 4);
+    const b = backend.wasm._malloc(k * n * 4);
+    const c = backend.wasm._malloc(m * n * 4);
+    const heap = new Float32Array(memory.buffer);
+    const aValues = randomValues(m * k, 121);
+    const bValues = randomValues(k * n, 122);
+    heap.set(aValues, a / 4);
+    heap.set(bValues, b / 4);
+    const expected = naiveMatMul({ values: aValues, shape: [m, k] }, { values: bValues, shape: [k, n] }, false, false).values;
+    const results = GEMM_INSTRUCTIONS.map((instructions) => {
+      const gemm = instantiateGemm(backend, instructions);
+      expect(gemm.instructions).toBe(instructions);
+      gemm.run({ batch: 1, m, n, k, a, aBatch: 0, aRow: k, aColumn: 1, b, bBatch: 0, bRow: n, bColumn: 1, c, cBatch: 0, cRow: n, bias: 0, biasStride: 0, activation: 'linear', alpha: 0 });
+      return Float32Array.from(heap.subarray(c / 4, c / 4 + m * n));
+    });
+    const [plain, fused] = results as [Float32Array, Float32Array];
+    const totalError = (values: Float32Array) => values.reduce((sum, value, index) => sum + Math.abs(value - (expected[index] as number)), 0);
+    expectClose(fused, expected, { atol: 1e-4, rtol: 1e-4, message: 'relaxed-simd against float64' });
+    expect(plain.some((value, index) => value !== fused[index])).toBe(true);
+    expect(totalError(fused)).toBeLessThanOrEqual(totalError(plain));
+  });
+
+  test('in a fresh Node 20 process relaxed SIMD validates only after allowRelaxedSimd; insisting on it before says what provides it', () => {
+    const gemmModule = pathToFileURL(fileURLToPath(new URL('./gemm.ts', import.meta.url))).href;
+    const script = [
+      `const gemm = await import(${JSON.stringify(gemmModule)});`,
+      'const before = gemm.relaxedSimdSupported();',
+      'let refusal = null;',
+      "try { gemm.preferGemmInstructions('relaxed-simd'); } catch (error) { refusal = error.message; }",
+      "const auto = gemm.gemmInstructions();",
+      'const allowed = gemm.allowRelaxedSimd();',
+      "console.log(JSON.stringify({ before, refusal, auto, allowed, after: gemm.gemmInstructions() }));",
+    ].join('\n');
+    const packageRoot = fileURLToPath(new URL('../..', import.meta.url));
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: packageRoot, encoding: 'utf8' });
+    expect(child.status, child.stderr).toBe(0);
+    const seen = JSON.parse(child.stdout.trim().split('\n').at(-1) as string) as Record<string, unknown>;
+    const nodeMajor = Number(process.versions.node.split('.')[0]);
+    if (nodeMajor < 22) {
+      expect(seen).toMatchObject({ before: false, auto: 'simd128', allowed: true, after: 'relaxed-simd' });
+      expect(seen.refusal).toMatch(/relaxed SIMD.*Node 22 or later.*--experimental-wasm-relaxed-simd/);
+    } else {
+      expect(seen).toMatchObject({ before: true, refusal: null, auto: 'relaxed-simd', allowed: true, after: 'relaxed-simd' });
     }
   });
 

@@ -8,7 +8,18 @@
 // blocked 4x4-shuffle copy (fast-transpose.ts).
 import * as tf from '@tensorflow/tfjs';
 import { BackendUnavailableError, InvalidArgumentError } from '../errors.js';
-import { GEMM_ACTIVATION, instantiateGemm, instantiateGemmAsync, type GemmActivation, type GemmCall, type HeapGemm } from './gemm.js';
+import {
+  GEMM_ACTIVATION,
+  GEMM_INSTRUCTIONS,
+  gemmInstructions,
+  instantiateGemm,
+  instantiateGemmAsync,
+  preferGemmInstructions,
+  type GemmActivation,
+  type GemmCall,
+  type GemmInstructions,
+  type HeapGemm,
+} from './gemm.js';
 import { fastTranspose } from './fast-transpose.js';
 import { fastGatherV2, fastSlice, fastSplitV } from './fast-copy.js';
 import { startThreadedGemm, type ThreadedGemmOptions, type ThreadedGemm } from './threaded-gemm.js';
@@ -54,6 +65,8 @@ function gemmFor(backend: unknown): HeapGemm {
 }
 
 let threaded: ThreadedGemm | null = null;
+/** The options of the last `setFastKernelThreads(2)`, reused when a change of instruction set restarts the worker. */
+let threadOptions: ThreadedGemmOptions = {};
 
 /** Runs independent GEMM calls (disjoint outputs), on two threads when `setFastKernelThreads(2)` is in force. */
 function runCalls(gemm: HeapGemm, calls: GemmCall[]): void {
@@ -73,8 +86,9 @@ export async function setFastKernelThreads(threads: number, options: ThreadedGem
   }
   stopThreads();
   if (threads === 1) return 1;
+  threadOptions = options;
   try {
-    threaded = await startThreadedGemm(options);
+    threaded = await startThreadedGemm({ instructions: heapGemm?.instructions ?? gemmInstructions(), ...options });
     return 2;
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
@@ -93,6 +107,42 @@ function stopThreads(): void {
 /** Threads the fast matmul kernels use now: 2 while the GEMM worker runs, else 1. */
 export function fastKernelThreads(): number {
   return threaded?.alive === true ? 2 : 1;
+}
+
+/**
+ * Chooses the GEMM's instruction set: `relaxed-simd` (fused multiply-add, where the engine validates it), `simd128`,
+ * or `auto` (relaxed SIMD where it validates: the default). Takes effect at once: the GEMM on the wasm heap is
+ * instantiated again and a running worker thread restarted with the same build, so two threads stay bit-identical to
+ * one. Resolves to the instruction set in force. `relaxed-simd` where the engine rejects it throws
+ * `BackendUnavailableError` (Node 20 needs `allowRelaxedSimd()` first, which `initBackend` calls).
+ */
+export async function setFastKernelInstructions(choice: GemmInstructions | 'auto'): Promise<GemmInstructions> {
+  if (choice !== 'auto' && !GEMM_INSTRUCTIONS.includes(choice)) {
+    throw new InvalidArgumentError({
+      operation: 'setFastKernelInstructions',
+      parameter: 'choice',
+      expected: `'auto', ${GEMM_INSTRUCTIONS.map((name) => `'${name}'`).join(' or ')}`,
+      actual: JSON.stringify(choice),
+    });
+  }
+  try {
+    preferGemmInstructions(choice);
+  } catch (error) {
+    throw new BackendUnavailableError('wasm', (error as Error).message.replace('@engram/kernels: ', ''), { cause: error });
+  }
+  const next = gemmInstructions();
+  if (heapGemm !== null && heapGemm.instructions !== next) {
+    const { backend } = heapGemm;
+    if ((backend as object) === tf.engine().registry.wasm) heapGemm.releaseScratch();
+    heapGemm = await instantiateGemmAsync(backend, next);
+  }
+  if (threaded?.alive === true && threaded.instructions !== next) await setFastKernelThreads(2, threadOptions);
+  return next;
+}
+
+/** The instruction set of the GEMM on the wasm heap (or of the next one instantiated, before any). */
+export function fastKernelInstructions(): GemmInstructions {
+  return heapGemm?.instructions ?? gemmInstructions();
 }
 
 /** Counters of the threaded GEMM (jobs shared with the worker, jobs taken back), or null on one thread. */

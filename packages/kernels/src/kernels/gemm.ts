@@ -1,5 +1,6 @@
-// The strided SIMD GEMM and blocked transpose of native/gemm.c, compiled from ../wasm/gemm-binary.ts, on a heap.
+// The strided SIMD GEMM and blocked transpose of native/gemm.c on a heap, in its SIMD128 or relaxed-SIMD build.
 import { GEMM_WASM_BASE64 } from '../wasm/gemm-binary.js';
+import { GEMM_RELAXED_WASM_BASE64 } from '../wasm/gemm-relaxed-binary.js';
 import type { WasmHeapBackend } from './wasm-backend.js';
 import { isSharedMemory, webAssembly, type WasmInstance, type WasmMemory, type WasmModule } from './webassembly.js';
 
@@ -54,17 +55,29 @@ interface GemmExports {
   transpose_32(...args: number[]): void;
 }
 
+/**
+ * The instructions the GEMM's inner loop runs on: `simd128` (wasm SIMD, a multiply and an add per step) or
+ * `relaxed-simd` (relaxed SIMD's `f32x4.relaxed_madd`: one fused multiply-add where the CPU has FMA). The relaxed
+ * build sums in the same order but rounds once per step instead of twice, so its results differ from the SIMD128
+ * build's in the last bits (both stay within the float32 tolerance of a float64 product).
+ */
+export type GemmInstructions = 'simd128' | 'relaxed-simd';
+
+/** Every instruction set, the plain one first. */
+export const GEMM_INSTRUCTIONS: readonly GemmInstructions[] = ['simd128', 'relaxed-simd'];
+
 /** The GEMM instantiated on one backend's heap, with its packing scratch. */
 export interface HeapGemm {
   readonly backend: WasmHeapBackend;
+  readonly instructions: GemmInstructions;
   run(call: GemmCall): void;
   transpose(call: TransposeCall): void;
   /** Frees the packing scratch (allocated again on the next `run`). */
   releaseScratch(): void;
 }
 
-let compiled: WasmModule | null = null;
-let compiling: Promise<WasmModule> | null = null;
+const compiled = new Map<GemmInstructions, WasmModule>();
+const compiling = new Map<GemmInstructions, Promise<WasmModule>>();
 
 /** Decodes a base64 module (atob: Node 16+ and browsers alike). */
 export function base64Bytes(base64: string): Uint8Array {
@@ -74,29 +87,82 @@ export function base64Bytes(base64: string): Uint8Array {
   return bytes;
 }
 
-const moduleBytes = (): Uint8Array => base64Bytes(GEMM_WASM_BASE64);
+const moduleBytes = (instructions: GemmInstructions): Uint8Array =>
+  base64Bytes(instructions === 'relaxed-simd' ? GEMM_RELAXED_WASM_BASE64 : GEMM_WASM_BASE64);
+
+/** Whether the relaxed build validates; null until asked (and again after {@link allowRelaxedSimd} sets the flag). */
+let relaxedValidates: boolean | null = null;
 
 /**
- * Compiles the module asynchronously (once). Browsers refuse synchronous compilation of modules over 4 KB on the
- * main thread, so `initBackend` awaits this before registering; Node and workers may skip it.
+ * True when this engine accepts the relaxed-SIMD GEMM (`WebAssembly.validate`): Node 22 and later, Chrome 114 and
+ * later; Node 20 only with V8's `--experimental-wasm-relaxed-simd` ({@link allowRelaxedSimd} sets it).
  */
-export function compileGemmModule(): Promise<WasmModule> {
-  if (compiled !== null) return Promise.resolve(compiled);
+export function relaxedSimdSupported(): boolean {
+  relaxedValidates ??= webAssembly().validate(moduleBytes('relaxed-simd'));
+  return relaxedValidates;
+}
+
+/**
+ * Makes relaxed SIMD available where the engine has it behind a flag: in Node 20 this turns on V8's
+ * `--experimental-wasm-relaxed-simd` (`v8.setFlagsFromString`, through `process.getBuiltinModule`, so nothing is
+ * imported from `node:` in a browser bundle). V8 reads the flag when it validates or compiles a module, so it applies to
+ * modules compiled afterwards and changes nothing else. Returns {@link relaxedSimdSupported}.
+ */
+export function allowRelaxedSimd(): boolean {
+  if (relaxedSimdSupported()) return true;
+  const host = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const v8 = host?.getBuiltinModule?.('node:v8') as { setFlagsFromString?: (flags: string) => void } | undefined;
+  if (v8?.setFlagsFromString === undefined) return false;
+  v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  relaxedValidates = null;
+  return relaxedSimdSupported();
+}
+
+let preferred: GemmInstructions | 'auto' = 'auto';
+
+/** The instruction set new GEMM instances get: the preferred one, or with `auto` relaxed SIMD where it validates. */
+export function gemmInstructions(): GemmInstructions {
+  if (preferred !== 'auto') return preferred;
+  return relaxedSimdSupported() ? 'relaxed-simd' : 'simd128';
+}
+
+/**
+ * Sets the instruction set of GEMM instances made from now on (`auto`: relaxed SIMD where it validates, else SIMD128).
+ * `relaxed-simd` where the engine rejects it throws, saying what would provide it.
+ */
+export function preferGemmInstructions(choice: GemmInstructions | 'auto'): void {
+  if (choice === 'relaxed-simd' && !relaxedSimdSupported()) {
+    throw new Error(
+      '@engram/kernels: this engine does not validate relaxed SIMD (f32x4.relaxed_madd): it needs Node 22 or later, ' +
+        'Node 20 with --experimental-wasm-relaxed-simd (initBackend sets it), or Chrome 114 or later.',
+    );
+  }
+  preferred = choice;
+}
+
+/**
+ * Compiles the module asynchronously (once per instruction set). Browsers refuse synchronous compilation of modules
+ * over 4 KB on the main thread, so `initBackend` awaits this before registering; Node and workers may skip it.
+ */
+export function compileGemmModule(instructions: GemmInstructions = gemmInstructions()): Promise<WasmModule> {
+  const done = compiled.get(instructions);
+  if (done !== undefined) return Promise.resolve(done);
   const pending =
-    compiling ??
+    compiling.get(instructions) ??
     webAssembly()
-      .compile(moduleBytes())
+      .compile(moduleBytes(instructions))
       .then((module) => {
-        compiled = module;
+        compiled.set(instructions, module);
         return module;
-      });
-  compiling = pending;
+      })
+      .finally(() => compiling.delete(instructions));
+  compiling.set(instructions, pending);
   return pending;
 }
 
-function compileSync(): WasmModule {
-  const module = compiled ?? new (webAssembly().Module)(moduleBytes());
-  compiled = module;
+function compileSync(instructions: GemmInstructions): WasmModule {
+  const module = compiled.get(instructions) ?? new (webAssembly().Module)(moduleBytes(instructions));
+  compiled.set(instructions, module);
   return module;
 }
 
@@ -109,12 +175,13 @@ function unsupportedHeap(memory: WasmMemory, cause?: unknown): Error {
   return new Error(`@engram/kernels: the fast kernels cannot run here: ${reason}.`, { cause });
 }
 
-function wrap(backend: WasmHeapBackend, instance: WasmInstance): HeapGemm {
+function wrap(backend: WasmHeapBackend, instructions: GemmInstructions, instance: WasmInstance): HeapGemm {
   const exports = instance.exports as unknown as GemmExports;
   const scratchBytes = exports.gemm_scratch_floats() * 4;
   let scratch = 0;
   return {
     backend,
+    instructions,
     run(call) {
       if (scratch === 0) {
         scratch = backend.wasm._malloc(scratchBytes) >>> 0;
@@ -153,24 +220,27 @@ function wrap(backend: WasmHeapBackend, instance: WasmInstance): HeapGemm {
   };
 }
 
-/** Instantiates the GEMM on the backend's heap synchronously (compiling first if `compileGemmModule` has not). */
-export function instantiateGemm(backend: WasmHeapBackend): HeapGemm {
+/**
+ * Instantiates the GEMM on the backend's heap synchronously (compiling first if `compileGemmModule` has not), with
+ * the instruction set of {@link gemmInstructions} unless one is given.
+ */
+export function instantiateGemm(backend: WasmHeapBackend, instructions: GemmInstructions = gemmInstructions()): HeapGemm {
   const memory = backend.wasm.asm.memory;
   if (isSharedMemory(memory)) throw unsupportedHeap(memory);
   try {
-    return wrap(backend, new (webAssembly().Instance)(compileSync(), { env: { memory } }));
+    return wrap(backend, instructions, new (webAssembly().Instance)(compileSync(instructions), { env: { memory } }));
   } catch (error) {
     throw unsupportedHeap(memory, error);
   }
 }
 
 /** The asynchronous form of `instantiateGemm` (for browsers' main thread). */
-export async function instantiateGemmAsync(backend: WasmHeapBackend): Promise<HeapGemm> {
+export async function instantiateGemmAsync(backend: WasmHeapBackend, instructions: GemmInstructions = gemmInstructions()): Promise<HeapGemm> {
   const memory = backend.wasm.asm.memory;
   if (isSharedMemory(memory)) throw unsupportedHeap(memory);
-  const module = await compileGemmModule();
+  const module = await compileGemmModule(instructions);
   try {
-    return wrap(backend, await webAssembly().instantiate(module, { env: { memory } }));
+    return wrap(backend, instructions, await webAssembly().instantiate(module, { env: { memory } }));
   } catch (error) {
     throw unsupportedHeap(memory, error);
   }

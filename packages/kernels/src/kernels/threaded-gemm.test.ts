@@ -6,13 +6,15 @@ import { headApply, headScores } from '../ops/head-matmul.js';
 import { randomValues } from '../test-support.js';
 import { expectClose, expectNoLeak } from '../testing/index.js';
 import {
+  fastKernelInstructions,
   fastKernelThreads,
   fastKernelThreadStats,
   registerFastKernels,
+  setFastKernelInstructions,
   setFastKernelThreads,
   unregisterFastKernels,
 } from './fast-kernels.js';
-import type { GemmCall } from './gemm.js';
+import { allowRelaxedSimd, GEMM_INSTRUCTIONS, type GemmCall } from './gemm.js';
 import { splitCalls } from './threaded-gemm.js';
 
 const testBackend = tf.getBackend();
@@ -135,6 +137,33 @@ describe.skipIf(!onWasm)('threaded fast kernels', () => {
     expect(stats).not.toBeNull();
     expect((stats?.shared ?? 0) + (stats?.reclaimed ?? 0)).toBeGreaterThanOrEqual(CASES.length);
     CASES.forEach((entry, index) => expect(Array.from(threaded[index] as Float32Array), entry.name).toEqual(Array.from(single[index] as Float32Array)));
+  });
+
+  test('each GEMM build, and a change of build while two threads run, stays bit-identical to one thread of that build', async () => {
+    expect(allowRelaxedSimd()).toBe(true);
+    const before = fastKernelInstructions();
+    try {
+      for (const instructions of GEMM_INSTRUCTIONS) {
+        const other = GEMM_INSTRUCTIONS.find((candidate) => candidate !== instructions) as (typeof GEMM_INSTRUCTIONS)[number];
+        await setFastKernelThreads(1);
+        await setFastKernelInstructions(instructions);
+        const one = runAll();
+        // The worker starts on the other build; switching restarts it with this one (a worker left on the other build
+        // would get no work: the main thread keeps every call whose build differs, so the counters below stay 0).
+        await setFastKernelInstructions(other);
+        await setFastKernelThreads(2, { minFlops: 0, warn });
+        expect(await setFastKernelInstructions(instructions)).toBe(instructions);
+        expect(fastKernelThreads()).toBe(2);
+        const two = runAll();
+        const stats = fastKernelThreadStats();
+        expect((stats?.shared ?? 0) + (stats?.reclaimed ?? 0), instructions).toBeGreaterThanOrEqual(CASES.length);
+        CASES.forEach((entry, index) =>
+          expect(Array.from(two[index] as Float32Array), `${instructions}: ${entry.name}`).toEqual(Array.from(one[index] as Float32Array)),
+        );
+      }
+    } finally {
+      await setFastKernelInstructions(before);
+    }
   });
 
   test('the threaded results match the cpu backend', async () => {

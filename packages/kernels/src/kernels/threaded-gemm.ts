@@ -1,4 +1,4 @@
-// Two-thread GEMM: a worker thread runs the shared-memory build of native/gemm.c on part of each large product.
+// Two-thread GEMM: a worker thread runs the shared-memory build of native/gemm.c (the main thread's instruction set) on part of each large product.
 //
 // The tfjs wasm heap is not shared memory, so the worker cannot read it. For a product of at least `minFlops`, the
 // main thread copies the inputs of the worker's part (the strided views' spans of A, B and the bias) into a
@@ -7,9 +7,10 @@
 // row blocks of C, never along K, so every output element is summed in the same order as on one thread (bit-identical).
 // If the worker has not started its part when the main thread finishes its own, the main thread takes it back
 // (a compare-exchange on the claim word), so a descheduled worker costs only the copy.
-import type { GemmCall, HeapGemm } from './gemm.js';
-import { base64Bytes, GEMM_ACTIVATION } from './gemm.js';
+import type { GemmCall, GemmInstructions, HeapGemm } from './gemm.js';
+import { base64Bytes, GEMM_ACTIVATION, gemmInstructions } from './gemm.js';
 import { GEMM_SHARED_WASM_BASE64 } from '../wasm/gemm-shared-binary.js';
+import { GEMM_RELAXED_SHARED_WASM_BASE64 } from '../wasm/gemm-relaxed-shared-binary.js';
 import { webAssembly, type WasmMemory, type WasmModule } from './webassembly.js';
 
 /**
@@ -227,6 +228,8 @@ export function splitCalls(calls: readonly GemmCall[]): { main: GemmCall[]; work
 export interface ThreadedGemm {
   /** Products with fewer FLOPs (summed over the calls) run on the main thread alone. */
   readonly minFlops: number;
+  /** The worker's build; calls on a heap GEMM of another instruction set stay on the main thread. */
+  readonly instructions: GemmInstructions;
   /** Runs independent calls (disjoint outputs) on the heap of `gemm`, on two threads when large enough. */
   run(gemm: HeapGemm, calls: readonly GemmCall[]): void;
   /** Jobs the worker computed, and jobs the main thread took back because the worker had not started (counters). */
@@ -239,20 +242,27 @@ export interface ThreadedGemm {
 
 export interface ThreadedGemmOptions {
   minFlops?: number;
+  /** The worker's build: the main thread's must be the same for bit-identical results (default: `gemmInstructions()`). */
+  instructions?: GemmInstructions;
   spawn?: SpawnWorker;
   /** Called once when threading is switched off by a failure (default: console.warn). */
   warn?: (message: string) => void;
 }
 
-let compiledShared: Promise<WasmModule> | null = null;
+const compiledShared = new Map<GemmInstructions, Promise<WasmModule>>();
 
-/** The shared-memory GEMM module, compiled once per process (restarting the worker reuses its optimised code). */
-function sharedModule(api: ReturnType<typeof webAssembly>): Promise<WasmModule> {
-  compiledShared ??= api.compile(base64Bytes(GEMM_SHARED_WASM_BASE64)).catch((error: unknown) => {
-    compiledShared = null;
-    throw error;
-  });
-  return compiledShared;
+/** The shared-memory GEMM module, compiled once per process and build (restarting the worker reuses its optimised code). */
+function sharedModule(api: ReturnType<typeof webAssembly>, instructions: GemmInstructions): Promise<WasmModule> {
+  let pending = compiledShared.get(instructions);
+  if (pending === undefined) {
+    const base64 = instructions === 'relaxed-simd' ? GEMM_RELAXED_SHARED_WASM_BASE64 : GEMM_SHARED_WASM_BASE64;
+    pending = api.compile(base64Bytes(base64)).catch((error: unknown) => {
+      compiledShared.delete(instructions);
+      throw error;
+    });
+    compiledShared.set(instructions, pending);
+  }
+  return pending;
 }
 
 /** Starts the worker. Rejects when the host has no worker threads or shared memory; the caller falls back. */
@@ -263,7 +273,8 @@ export async function startThreadedGemm(options: ThreadedGemmOptions = {}): Prom
   }
   const minFlops = options.minFlops ?? DEFAULT_THREADED_MIN_FLOPS;
   const warn = options.warn ?? ((message: string) => console.warn(message));
-  const module = await sharedModule(api);
+  const instructions = options.instructions ?? gemmInstructions();
+  const module = await sharedModule(api, instructions);
   const memory = new (api.Memory as unknown as new (descriptor: object) => WasmMemory)({
     initial: 2 * DATA / PAGE,
     maximum: MAXIMUM_BYTES / PAGE,
@@ -297,6 +308,7 @@ export async function startThreadedGemm(options: ThreadedGemmOptions = {}): Prom
 
   return {
     minFlops,
+    instructions,
     stats,
     get alive() {
       return alive;
@@ -304,7 +316,8 @@ export async function startThreadedGemm(options: ThreadedGemmOptions = {}): Prom
     dispose,
     run(gemm, calls) {
       const flops = calls.reduce((sum, call) => sum + flopsOf(call), 0);
-      const split = alive && flops >= minFlops && calls.length > 0 ? splitCalls(calls) : null;
+      const sameBuild = gemm.instructions === instructions;
+      const split = alive && sameBuild && flops >= minFlops && calls.length > 0 ? splitCalls(calls) : null;
       if (split === null || split.worker.length > MAX_WORKER_CALLS) {
         runHere(gemm, calls);
         return;
