@@ -149,10 +149,11 @@ function chartFile(suite: string, chartId: string): string {
   return `${suite}-${chartId}.svg`;
 }
 
-/** ` (Engram kernels on N threads)` for a wasm run with the fast kernels, else nothing. */
+/** ` (Engram kernels on N threads[, relaxed SIMD])` for a wasm run with the fast kernels, else nothing. */
 function kernelsNote(backend: SuiteResult['backend']): string {
   const threads = backend['kernelThreads'];
-  return typeof threads === 'number' ? ` (Engram kernels on ${threads} thread${threads === 1 ? '' : 's'})` : '';
+  const fused = backend['kernelInstructions'] === 'relaxed-simd' ? ', GEMM with relaxed-SIMD FMA' : '';
+  return typeof threads === 'number' ? ` (Engram kernels on ${threads} thread${threads === 1 ? '' : 's'}${fused})` : '';
 }
 
 /** The Markdown report of one suite. */

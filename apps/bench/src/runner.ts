@@ -63,7 +63,8 @@ export async function runBench(options: RunBenchOptions): Promise<{ result: Suit
   const machine = describeMachine();
   options.log(
     `engram-bench (${options.mode}): backend ${backend.name}${backend.simd === null ? '' : backend.simd ? ' SIMD' : ' no SIMD'}` +
-      `${backend.kernelThreads === null ? '' : `, Engram kernels on ${backend.kernelThreads} thread(s)`}, ` +
+      `${backend.kernelThreads === null ? '' : `, Engram kernels on ${backend.kernelThreads} thread(s)`}` +
+      `${backend.kernelInstructions === 'relaxed-simd' ? ' with FMA' : ''}, ` +
       `${machine.cpus} CPUs, Node ${machine.nodeVersion}; results in ${options.outDirectory}`,
   );
   const done: { result: SuiteResult; files: WrittenFiles }[] = [];

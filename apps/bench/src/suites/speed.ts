@@ -1,6 +1,16 @@
 // Suite `speed`: ms per training step, tokens/s, peak tensor memory, achieved GFLOP/s and the top kernels of each memory method at two shapes, Engram's wasm kernels (two threads and one) against the stock tfjs kernels in one interleaved run.
 import * as tf from '@tensorflow/tfjs';
-import { fastKernelsActive, fastKernelThreads, registerFastKernels, setFastKernelThreads, unregisterFastKernels } from '@engram/kernels';
+import {
+  fastKernelInstructions,
+  fastKernelsActive,
+  fastKernelThreads,
+  registerFastKernels,
+  setFastKernelInstructions,
+  setFastKernelThreads,
+  tensorBytes,
+  unregisterFastKernels,
+  type GemmInstructions,
+} from '@engram/kernels';
 import { createAdam, type MemoryTransformer } from '@engram/model';
 import { disposeState, stateTensors, type MemoryState } from '@engram/memory';
 import { buildModel, builtInKinds as kinds, type BuiltInKind } from '../measure.js';
@@ -35,12 +45,17 @@ const testShapes: readonly SpeedShape[] = [
 ];
 
 /**
- * The kernel sets compared: Engram's wasm kernels (`registerFastKernels`) with the GEMM threads the run started with
- * (`engram`: 2 on a machine with two cores), the same kernels on one thread (`engram-1-thread`), and the stock
- * tfjs 4.22 kernels (`stock`, one thread).
+ * The kernel sets compared: Engram's wasm kernels (`registerFastKernels`) with the GEMM threads and instruction set
+ * the run started with (`engram`: 2 threads on a machine with two cores, relaxed-SIMD FMA where the engine has it),
+ * the same kernels on one thread (`engram-1-thread`), the same on the run's threads with the plain SIMD128 GEMM
+ * (`engram-simd128`, when the run's GEMM is the relaxed one), and the stock tfjs 4.22 kernels (`stock`, one thread).
  */
-export const kernelVariants = ['engram', 'engram-1-thread', 'stock'] as const;
+export const kernelVariants = ['engram', 'engram-1-thread', 'engram-simd128', 'stock'] as const;
 export type KernelVariant = (typeof kernelVariants)[number];
+
+/** One value per kernel set. */
+const perVariant = <T>(make: () => T): Record<KernelVariant, T> =>
+  Object.fromEntries(kernelVariants.map((variant) => [variant, make()])) as Record<KernelVariant, T>;
 
 interface Counts {
   /** Untimed steps per kernel variant before the timed ones. */
@@ -67,8 +82,9 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
-/** GEMM threads of the `engram` variant: what the run started with (set by `runSpeedSuite`). */
+/** GEMM threads and instruction set of the `engram` variant: what the run started with (set by `runSpeedSuite`). */
 let engramThreads = 1;
+let engramInstructions: GemmInstructions = 'simd128';
 
 /** Switches the wasm kernels and their GEMM threads; a no-op off wasm (there is nothing to compare there). */
 async function useKernels(variant: KernelVariant): Promise<void> {
@@ -78,7 +94,9 @@ async function useKernels(variant: KernelVariant): Promise<void> {
     return;
   }
   registerFastKernels();
-  const threads = variant === 'engram' ? engramThreads : 1;
+  const instructions = variant === 'engram-simd128' ? 'simd128' : engramInstructions;
+  if (fastKernelInstructions() !== instructions) await setFastKernelInstructions(instructions);
+  const threads = variant === 'engram-1-thread' ? 1 : engramThreads;
   if (fastKernelThreads() !== threads) await setFastKernelThreads(threads);
 }
 
@@ -101,10 +119,8 @@ interface StepProfile {
   kernels: Map<string, { milliseconds: number; calls: number }>;
 }
 
-/** Bytes of tensors whose buffers `tf.memory().numBytes` counts (`size` x bytes per element). */
-function tensorBytes(tensors: readonly tf.Tensor[]): number {
-  return tensors.reduce((sum, tensor) => sum + tensor.size * tf.util.bytesPerElement(tensor.dtype), 0);
-}
+/** Bytes of the tensors' buffers, as `tf.memory().numBytes` counts them. */
+const bytesOf = (tensors: readonly tf.Tensor[]): number => tensors.reduce((sum, tensor) => sum + tensorBytes(tensor.shape, tensor.dtype), 0);
 
 /**
  * Profiles one training step of a model that holds `heldBytes` between steps. `tf.profile` reports the engine's
@@ -210,11 +226,11 @@ export function trainee(kind: BuiltInKind, shape: SpeedShape, variants: readonly
     model,
     slots: () => mean(model.policy.telemetry(state).memorySlots),
     heldBytes: async () => {
-      let bytes = tensorBytes(model.variables()) + tensorBytes(stateTensors(state));
+      let bytes = bytesOf(model.variables()) + bytesOf(stateTensors(state));
       for (const current of separateOptimizer ? [optimizer, separateOptimizer] : [optimizer]) {
         // getWeights lists the moment variables and a fresh iteration count (released here).
         const weights = (await current.getWeights()).map((entry) => entry.tensor);
-        bytes += tensorBytes(weights.filter((tensor) => tensor instanceof tf.Variable));
+        bytes += bytesOf(weights.filter((tensor) => tensor instanceof tf.Variable));
         tf.dispose(weights.filter((tensor) => !(tensor instanceof tf.Variable)));
       }
       return bytes;
@@ -241,9 +257,9 @@ async function runShape(
   peakVariants: readonly KernelVariant[],
 ): Promise<{ runs: KindRun[]; peaks: Record<KernelVariant, number> }> {
   const trainees = plan.map(({ kind, variants }) => trainee(kind, shape, variants));
-  const seconds = trainees.map(() => ({ engram: [], 'engram-1-thread': [], stock: [] }) as Record<KernelVariant, number[]>);
+  const seconds = trainees.map(() => perVariant<number[]>(() => []));
   const slots: number[][] = trainees.map(() => []);
-  const peakSamples: Record<KernelVariant, number[]> = { engram: [], 'engram-1-thread': [], stock: [] };
+  const peakSamples = perVariant<number[]>(() => []);
   try {
     for (let index = 0; index < counts.warmup + counts.measured; index++) {
       for (const [position, current] of trainees.entries()) {
@@ -275,7 +291,7 @@ async function runShape(
         profiles,
       });
     }
-    const peaks = { engram: Number.NaN, 'engram-1-thread': Number.NaN, stock: Number.NaN };
+    const peaks = perVariant(() => Number.NaN);
     for (const variant of peakVariants) peaks[variant] = median(peakSamples[variant]);
     return { runs, peaks };
   } finally {
@@ -383,8 +399,14 @@ export async function runSpeedSuite(context: SuiteContext): Promise<SuiteOutput>
   const onWasm = tf.getBackend() === 'wasm';
   const wasActive = onWasm && fastKernelsActive();
   engramThreads = wasActive ? fastKernelThreads() : 1;
-  // The one-thread variant is only a separate measurement when the run's kernels use two.
-  const variantsHere: KernelVariant[] = onWasm ? (engramThreads > 1 ? [...kernelVariants] : ['engram', 'stock']) : ['engram'];
+  engramInstructions = wasActive ? fastKernelInstructions() : 'simd128';
+  // The one-thread and SIMD128 variants are only separate measurements when the run's kernels use two threads and
+  // the relaxed GEMM.
+  const variantsHere: KernelVariant[] = onWasm
+    ? kernelVariants.filter(
+        (variant) => (variant !== 'engram-1-thread' || engramThreads > 1) && (variant !== 'engram-simd128' || engramInstructions === 'relaxed-simd'),
+      )
+    : ['engram'];
   const peaksByShape: Record<string, Record<KernelVariant, number>> = {};
   const describePeaks = (peaks: Record<KernelVariant, number>) =>
     variantsHere.map((variant) => `${variant} ${peaks[variant].toFixed(1)} GFLOP/s`).join(', ');
@@ -392,6 +414,7 @@ export async function runSpeedSuite(context: SuiteContext): Promise<SuiteOutput>
   const rows: ModelResult[] = [];
   const tables: SuiteTable[] = [];
   const speedups: string[] = [];
+  const fusedGains: string[] = [];
   try {
     for (const shape of shapes) {
       const counts = speedPlans[context.mode][shape.name];
@@ -418,6 +441,9 @@ export async function runSpeedSuite(context: SuiteContext): Promise<SuiteOutput>
           const over = (variant: KernelVariant) => (median(run.seconds.stock) / median(run.seconds[variant])).toFixed(2);
           const oneThread = variants.includes('engram-1-thread') ? `, ${over('engram-1-thread')}x on one thread` : '';
           speedups.push(`${kindNames[kind]} ${shape.name}: ${over('engram')}x with ${engramThreads} thread(s)${oneThread}`);
+        }
+        if (variants.includes('engram-simd128')) {
+          fusedGains.push(`${kindNames[kind]} ${shape.name}: ${describeRatio(pairedRatio(run.seconds['engram-simd128'], run.seconds.engram))}`);
         }
         if (kind === 'txl') for (const variant of variants) {
           const table = kernelTable(run, variant);
@@ -463,6 +489,7 @@ export async function runSpeedSuite(context: SuiteContext): Promise<SuiteOutput>
       matmulPeakGflops: peaksByShape,
       kernelVariants: variantsHere,
       engramKernelThreads: engramThreads,
+      engramKernelInstructions: engramInstructions,
     },
     models: rows,
     charts: shapes.map(chartOf),
@@ -470,6 +497,9 @@ export async function runSpeedSuite(context: SuiteContext): Promise<SuiteOutput>
     claims: speedClaims(rows, shapes),
     notes: [
       `Speed-up of Engram's kernels over the stock tfjs kernels (median stock ms / median Engram ms, the kernel sets interleaved step by step in one process): ${speedups.join('; ') || 'not measured (not on wasm)'}.`,
+      ...(fusedGains.length > 0
+        ? [`Step time with the SIMD128 GEMM over the relaxed-SIMD (FMA) GEMM, same threads, paired round by round: ${fusedGains.join('; ')}.`]
+        : []),
       `Achieved GFLOP/s counts the matrix products of one profiled step (2 |C| K per product, read off the kernel shapes) over the median step time, against the 2-D matmul peak of the same kernel set (512^3 products, one per round, median): ${shapes.map((shape) => `${shape.name}: ${describePeaks(peaksByShape[shape.name] as Record<KernelVariant, number>)}`).join('; ')}.`,
       'Peak bytes: the largest tensor memory of one model during one of its profiled steps (tf.profile, which counts every tensor object, views included): its weights, optimizer moments and memory plus the step\'s tensors; the other models of the run, alive in the same process, are not counted.',
       'Models start untrained, so Expire-Span and Adaptive-Span run at their starting spans (about the keys of Transformer-XL); the lm suite shows how training moves them.',
