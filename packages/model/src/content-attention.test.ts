@@ -84,4 +84,77 @@ describe('the model content attention', () => {
     disposeState(result.state);
     model.dispose();
   });
+
+  test.each([
+    ['pre-norm', { norm: 'pre' }],
+    ['post-norm', { norm: 'post' }],
+  ] as [string, Partial<ModelConfig>][])('%s, odd shapes: attendWithGradient gives attend(x) and the gradient of the hand reference (through the norm), no leak', (_name, overrides) => {
+    // Batch 3, queries 5, keys 7, heads 2 of width 3; the norm's scale and shift away from 1 and 0.
+    const { policy, attentions } = capturingPolicy();
+    const model = createModel(tinyConfig({ modelDim: 6, numHeads: 2, ...overrides }), { policy });
+    const named = model.namedVariables();
+    for (let layer = 0; layer < model.config.numLayers; layer++) {
+      for (const [part, mean] of [['weight', 1], ['bias', 0]] as const) {
+        const value = tf.randomNormal([6], mean, 0.5, 'float32', 40 + layer);
+        (named[`layers.${layer}.attention_norm.${part}`] as tf.Variable).assign(value);
+        value.dispose();
+      }
+    }
+    const tokens = columns(randomTokens(3, 4, 11, 3), 0, 4);
+    const result = model.forward(tokens, model.initialState(3));
+    const h = tf.randomNormal([3, 5, 6], 0, 1, 'float32', 15) as tf.Tensor3D;
+    const x = tf.randomNormal([3, 7, 6], 0.3, 1.5, 'float32', 16) as tf.Tensor3D;
+    const probe = tf.randomNormal([3, 5, 6], 0, 1, 'float32', 17) as tf.Tensor3D;
+    for (let layer = 0; layer < model.config.numLayers; layer++) {
+      const bound = (attentions()[layer] as ContentAttention).forQueries!(h);
+      expect(typeof bound.attendWithGradient).toBe('function');
+      // Upstream gradient probe * O: the gradient of 0.5 * sum(probe * O^2).
+      const expectedGradient = tf.grad((t: tf.Tensor) => tf.mul(0.5, tf.sum(tf.mul(probe, tf.square(reference(model, layer, h, t as tf.Tensor3D))))))(x);
+      const expectedOutput = reference(model, layer, h, x);
+      const before = tf.memory().numTensors;
+      const { output, keyValueGradient } = bound.attendWithGradient!(x, (o) => tf.mul(probe, o) as tf.Tensor3D);
+      expect(tf.memory().numTensors).toBe(before + 2);
+      expectClose(output, expectedOutput, { atol: 1e-5, rtol: 1e-4, message: `layer ${layer} output` });
+      expectClose(keyValueGradient, expectedGradient, { atol: 1e-5, rtol: 1e-4, message: `layer ${layer} key gradient` });
+      expect(Math.max(...Array.from(keyValueGradient.dataSync(), Math.abs))).toBeGreaterThan(1e-2);
+      tf.dispose([output, keyValueGradient, expectedGradient, expectedOutput]);
+      bound.dispose();
+    }
+    tf.dispose([h, x, probe, tokens, result.logits]);
+    disposeState(result.state);
+    model.dispose();
+  });
+
+  test('pre-norm attendWithGradient matches finite differences on a tiny case', () => {
+    const { policy, attentions } = capturingPolicy();
+    const model = createModel(tinyConfig({ modelDim: 4, numHeads: 2, numLayers: 1, norm: 'pre' }), { policy });
+    const scale = tf.tensor1d([1.5, 0.5, -1, 2]);
+    (model.namedVariables()['layers.0.attention_norm.weight'] as tf.Variable).assign(scale);
+    scale.dispose();
+    const tokens = columns(randomTokens(1, 4, 11, 3), 0, 4);
+    const result = model.forward(tokens, model.initialState(1));
+    const h = tf.randomNormal([1, 2, 4], 0, 1, 'float32', 25) as tf.Tensor3D;
+    const x = tf.randomNormal([1, 3, 4], 0, 1, 'float32', 26) as tf.Tensor3D;
+    const probe = tf.randomNormal([1, 2, 4], 0, 1, 'float32', 27) as tf.Tensor3D;
+    const bound = (attentions()[0] as ContentAttention).forQueries!(h);
+    const { output, keyValueGradient } = bound.attendWithGradient!(x, () => tf.clone(probe));
+    const base = Float32Array.from(x.dataSync());
+    const epsilon = 1e-2;
+    const lossAt = (values: Float32Array): number =>
+      tf.tidy(() => tf.sum(tf.mul(bound.attend(tf.tensor3d(values, x.shape)), probe)).dataSync()[0] as number);
+    const numeric = Array.from(base, (value, index) => {
+      const shifted = base.slice();
+      shifted[index] = value + epsilon;
+      const up = lossAt(shifted);
+      shifted[index] = value - epsilon;
+      return (up - lossAt(shifted)) / (2 * epsilon);
+    });
+    const numericGradient = tf.tensor3d(numeric, x.shape);
+    expectClose(keyValueGradient, numericGradient, { atol: 2e-3, rtol: 2e-2 });
+    expect(Math.max(...numeric.map(Math.abs))).toBeGreaterThan(1e-2);
+    bound.dispose();
+    tf.dispose([output, keyValueGradient, numericGradient, h, x, probe, tokens, result.logits]);
+    disposeState(result.state);
+    model.dispose();
+  });
 });
