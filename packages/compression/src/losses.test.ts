@@ -114,6 +114,53 @@ describe('attentionReconstructionLoss with shared queries (ContentAttention.forQ
   });
 });
 
+describe('attentionReconstructionLoss with a hand-written key gradient (QueryBoundAttention.attendWithGradient)', () => {
+  it('uses it once and gives the value and gradient of the nested-gradient path; only the keys get a gradient; no leak', () => {
+    const test = createTestAttention(4, 41);
+    const h = tf.randomNormal([3, 5, 4], 0, 1, 'float32', 42) as tf.Tensor3D;
+    const old = tf.randomNormal([3, 6, 4], 0, 1, 'float32', 43) as tf.Tensor3D;
+    const keys = tf.variable(tf.randomNormal([3, 3, 4], 0, 1, 'float32', 44), true, 'losses-test-hand-compressed');
+    const every = [keys, ...test.variables];
+    const loss = (attention: typeof test.shared) => () => attentionReconstructionLoss(attention, h, old, tf.mul(keys, 1) as tf.Tensor3D);
+    const nested = tf.variableGrads(loss(test.shared), every);
+    expect(test.gradientCalls.attendWithGradient).toBe(0);
+    const before = tf.memory().numTensors;
+    const hand = tf.variableGrads(loss(test.withGradient), every);
+    expect(test.gradientCalls.attendWithGradient).toBe(1);
+    expect(Object.keys(hand.grads)).toEqual([keys.name]);
+    expect(tf.memory().numTensors).toBe(before + 2);
+    expectClose(hand.value, nested.value, { atol: 1e-7, rtol: 1e-5, message: 'value' });
+    expectClose(hand.grads[keys.name] as tf.Tensor, nested.grads[keys.name] as tf.Tensor, { atol: 1e-7, rtol: 1e-4, message: 'gradient' });
+    expect(Array.from((hand.grads[keys.name] as tf.Tensor).dataSync()).some((v) => v !== 0)).toBe(true);
+    // Outside any gradient computation: the same value, nothing left behind.
+    const plainValue = attentionReconstructionLoss(test.withGradient, h, old, keys as unknown as tf.Tensor3D);
+    expectClose(plainValue, nested.value, { atol: 1e-7, rtol: 1e-5, message: 'untaped value' });
+    tf.dispose([plainValue, hand.value, nested.value, ...Object.values(hand.grads), ...Object.values(nested.grads)]);
+    tf.dispose([h, old, keys]);
+    test.dispose();
+  });
+
+  it('matches finite differences, and releases the prepared queries when the key input is refused', () => {
+    const test = createTestAttention(3, 51);
+    const h = tf.randomNormal([1, 4, 3], 0, 1, 'float32', 52) as tf.Tensor3D;
+    const old = tf.randomNormal([1, 4, 3], 0, 1, 'float32', 53) as tf.Tensor3D;
+    const compressed = tf.randomNormal([1, 2, 3], 0, 1, 'float32', 54);
+    checkGradients((x: tf.Tensor) => attentionReconstructionLoss(test.withGradient, h, old, x as tf.Tensor3D), [compressed], {
+      epsilon: 1e-2,
+      atol: 1e-3,
+      rtol: 1e-2,
+    });
+    expect(test.gradientCalls.attendWithGradient).toBeGreaterThan(0);
+    const before = tf.memory().numTensors;
+    const wrong = tf.zeros([1, 2, 5]) as tf.Tensor3D;
+    expect(() => attentionReconstructionLoss(test.withGradient, h, old, wrong)).toThrow();
+    wrong.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([h, old, compressed]);
+    test.dispose();
+  });
+});
+
 describe('LinearDecoder', () => {
   it('maps slot j to memories j*c .. j*c+c-1 with x @ W + b (loop reference)', () => {
     const decoder = new LinearDecoder({ modelDim: 2, rate: 3, seed: 4, namePrefix: 'losses-test-decoder' });
