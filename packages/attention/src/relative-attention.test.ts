@@ -307,6 +307,93 @@ describe('contentAttention.forQueries', () => {
   });
 });
 
+/**
+ * Content attention with tfjs ops only (heads split by transposes, tfjs matMul and softmax), for gradients that do not
+ * go through the head kernels: `softmax((h Wq)(x Wk)^T / sqrt(d)) (x Wv)` per head, merged.
+ */
+function plainContent(attention: RelativeAttention, h: tf.Tensor3D, x: tf.Tensor3D): tf.Tensor3D {
+  return tf.tidy(() => {
+    const { modelDim: width, numHeads: heads, headDim } = attention;
+    const split = (t: tf.Tensor3D, weight: tf.Tensor) => {
+      const [batch, length] = t.shape;
+      const projected = tf.matMul(tf.reshape(t, [batch * length, width]), weight);
+      return tf.transpose(tf.reshape(projected, [batch, length, heads, headDim]), [0, 2, 1, 3]);
+    };
+    const probabilities = tf.softmax(tf.div(tf.matMul(split(h, attention.query), split(x, attention.key), false, true), Math.sqrt(headDim)));
+    return tf.reshape(tf.transpose(tf.matMul(probabilities, split(x, attention.value)), [0, 2, 1, 3]), h.shape) as tf.Tensor3D;
+  });
+}
+
+/** Central differences of a scalar function of `x` (host loop over every element; tiny inputs only). */
+function finiteDifferences(f: (x: tf.Tensor3D) => tf.Scalar, x: tf.Tensor3D, epsilon: number): Float32Array {
+  const base = Float32Array.from(x.dataSync());
+  const gradient = new Float32Array(base.length);
+  const at = (values: Float32Array): number => tf.tidy(() => f(tf.tensor3d(values, x.shape)).dataSync()[0] as number);
+  for (let index = 0; index < base.length; index++) {
+    const shifted = base.slice();
+    shifted[index] = (base[index] as number) + epsilon;
+    const up = at(shifted);
+    shifted[index] = (base[index] as number) - epsilon;
+    gradient[index] = (up - at(shifted)) / (2 * epsilon);
+  }
+  return gradient;
+}
+
+describe('contentAttention.forQueries attendWithGradient', () => {
+  test('odd shapes: the output equals attend(x) and the key-input gradient equals tf.grad of a plain tfjs attention, no leak', () => {
+    // batch 3, queries 5, keys 7, heads 2 of width 3.
+    const attention = createRelativeAttention({ modelDim: 6, numHeads: 2, clampLength: 100, namePrefix: 'odd.attention', seed: 8, initStandardDeviation: 0.5 });
+    const h = seededNormal([3, 5, 6], 1, 2, 'awg-h') as tf.Tensor3D;
+    const x = seededNormal([3, 7, 6], 1, 2, 'awg-x') as tf.Tensor3D;
+    const probe = seededNormal([3, 5, 6], 1, 2, 'awg-probe') as tf.Tensor3D;
+    const expectedOutput = plainContent(attention, h, x);
+    // Upstream gradient depending on the output, as the reconstruction loss's does: G = probe * O.
+    const expectedGradient = tf.grad((t: tf.Tensor) => tf.mul(0.5, tf.sum(tf.mul(probe, tf.square(plainContent(attention, h, t as tf.Tensor3D))))))(x);
+    const before = tf.memory().numTensors;
+    const bound = attention.contentAttention.forQueries(h);
+    let seen: number[] = [];
+    const { output, keyValueGradient } = bound.attendWithGradient(x, (o) => {
+      seen = Array.from(o.dataSync());
+      return tf.mul(probe, o) as tf.Tensor3D;
+    });
+    expect(output.shape).toEqual([3, 5, 6]);
+    expect(keyValueGradient.shape).toEqual([3, 7, 6]);
+    expectClose(output, expectedOutput, { atol: 1e-5, rtol: 1e-4 });
+    const seenOutput = tf.tensor3d(seen, [3, 5, 6]);
+    expectClose(seenOutput, expectedOutput, { atol: 1e-5, rtol: 1e-4 });
+    const attended = bound.attend(x);
+    expectClose(output, attended, { atol: 1e-6, rtol: 1e-6 });
+    expectClose(keyValueGradient, expectedGradient, { atol: 1e-5, rtol: 1e-4 });
+    expect(Math.max(...Array.from(keyValueGradient.dataSync(), Math.abs))).toBeGreaterThan(1e-2);
+    tf.dispose([output, keyValueGradient, attended, seenOutput]);
+    bound.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(() => bound.attendWithGradient(x, (o) => o)).toThrow(/attendWithGradient\(\) was called after dispose\(\)/);
+    tf.dispose([h, x, probe, expectedOutput, expectedGradient]);
+    attention.dispose();
+  });
+
+  test('matches finite differences on a tiny case, and refuses an upstream gradient of the wrong shape without leaking', () => {
+    const attention = createRelativeAttention({ modelDim: 4, numHeads: 2, clampLength: 100, namePrefix: 'tiny.attention', seed: 5, initStandardDeviation: 0.6 });
+    const h = seededNormal([1, 2, 4], 1, 3, 'awg-fd-h') as tf.Tensor3D;
+    const x = seededNormal([1, 3, 4], 1, 3, 'awg-fd-x') as tf.Tensor3D;
+    const probe = seededNormal([1, 2, 4], 1, 3, 'awg-fd-probe') as tf.Tensor3D;
+    const bound = attention.contentAttention.forQueries(h);
+    const { output, keyValueGradient } = bound.attendWithGradient(x, () => tf.clone(probe));
+    const numeric = finiteDifferences((t) => tf.sum(tf.mul(bound.attend(t), probe)) as tf.Scalar, x, 1e-2);
+    const numericGradient = tf.tensor3d(numeric, x.shape);
+    expectClose(keyValueGradient, numericGradient, { atol: 1e-3, rtol: 1e-2 });
+    expect(Math.max(...Array.from(numeric, Math.abs))).toBeGreaterThan(1e-2);
+    tf.dispose([output, keyValueGradient, numericGradient]);
+    const before = tf.memory().numTensors;
+    expect(() => bound.attendWithGradient(x, () => tf.zeros([1, 2, 3]) as tf.Tensor3D)).toThrow(/outputGradient must return the gradient of the output/);
+    expect(tf.memory().numTensors).toBe(before);
+    bound.dispose();
+    tf.dispose([h, x, probe]);
+    attention.dispose();
+  });
+});
+
 describe('lifecycle and options', () => {
   test('no tensor leak from apply (both paths, probabilities, soft mask) and contentAttention', () => {
     const attention = layer();

@@ -1,6 +1,7 @@
 // Relative-position multi-head attention over [memory; current segment] (SPEC 2.2, Transformer-XL Dai et al. 2019 sec. 3.3).
 import * as tf from '@tensorflow/tfjs';
 import {
+  fastKernelsActive,
   gatherRelativeScores,
   headApply,
   headScores,
@@ -458,32 +459,48 @@ export class RelativeAttention {
    * `softmax(Q(queryInput) K(keyValueInput)^T / sqrt(d)) V(keyValueInput)` per head, heads merged;
    * no position terms, no mask, no output projection, no norm (the model applies its pre-norm).
    * `contentAttention.forQueries(queryInput)` projects and scales the queries once and returns `attend(keyValueInput)`
-   * with the same result (and gradient with respect to the key input) for any number of key inputs, plus `dispose()`
-   * for the kept queries (the `ContentAttention` contract of `@engram/memory`).
+   * with the same result (and gradient with respect to the key input) for any number of key inputs,
+   * `attendWithGradient(keyValueInput, outputGradient)` (the output and its key-input gradient by a hand-written
+   * backward pass, see {@link RelativeAttention.attendContentWithGradient}), plus `dispose()` for the kept queries
+   * (the `ContentAttention` contract of `@engram/memory`).
    * @param queryInput `[batch, queries, D]`
    * @param keyValueInput `[batch, n, D]`
    * @returns `[batch, queries, D]`
    */
   readonly contentAttention: ((queryInput: tf.Tensor3D, keyValueInput: tf.Tensor3D) => tf.Tensor3D) & {
-    forQueries(queryInput: tf.Tensor3D): { attend(keyValueInput: tf.Tensor3D): tf.Tensor3D; dispose(): void };
+    forQueries(queryInput: tf.Tensor3D): {
+      attend(keyValueInput: tf.Tensor3D): tf.Tensor3D;
+      attendWithGradient(
+        keyValueInput: tf.Tensor3D,
+        outputGradient: (output: tf.Tensor3D) => tf.Tensor3D,
+      ): { output: tf.Tensor3D; keyValueGradient: tf.Tensor3D };
+      dispose(): void;
+    };
   } = Object.assign(
     (queryInput: tf.Tensor3D, keyValueInput: tf.Tensor3D): tf.Tensor3D => {
       this.checkContentInputs(queryInput, keyValueInput);
-      return tf.tidy(() => this.attendContent(this.contentQueries(queryInput), keyValueInput));
+      return tf.tidy(() => this.attendContent(this.contentQueries(queryInput), keyValueInput).output);
     },
     {
       forQueries: (queryInput: tf.Tensor3D) => {
         this.checkContentInputs(queryInput, queryInput);
         const queries = tf.tidy(() => tf.keep(this.contentQueries(queryInput)));
+        const checkLive = (method: string, keyValueInput: tf.Tensor3D): void => {
+          if (queries.isDisposed) {
+            throw new AttentionInputError(
+              `RelativeAttention.contentAttention.forQueries (${this.namePrefix}): ${method}() was called after dispose(); call forQueries(queryInput) again for fresh queries.`,
+            );
+          }
+          this.checkContentInputs(queries, keyValueInput);
+        };
         return {
           attend: (keyValueInput: tf.Tensor3D): tf.Tensor3D => {
-            if (queries.isDisposed) {
-              throw new AttentionInputError(
-                `RelativeAttention.contentAttention.forQueries (${this.namePrefix}): attend() was called after dispose(); call forQueries(queryInput) again for fresh queries.`,
-              );
-            }
-            this.checkContentInputs(queries, keyValueInput);
-            return tf.tidy(() => this.attendContent(queries, keyValueInput));
+            checkLive('attend', keyValueInput);
+            return tf.tidy(() => this.attendContent(queries, keyValueInput).output);
+          },
+          attendWithGradient: (keyValueInput: tf.Tensor3D, outputGradient: (output: tf.Tensor3D) => tf.Tensor3D) => {
+            checkLive('attendWithGradient', keyValueInput);
+            return this.attendContentWithGradient(queries, keyValueInput, outputGradient);
           },
           dispose: (): void => queries.dispose(),
         };
@@ -508,17 +525,66 @@ export class RelativeAttention {
   }
 
   /**
-   * `softmax(queries K(x)^T) V(x)` per head: queries `[batch, queries, D]` (scaled), x `[batch, n, D]` -> `[batch, queries, D]`.
+   * `softmax(queries K(x)^T) V(x)` per head: queries `[batch, queries, D]` (scaled), x `[batch, n, D]` -> output
+   * `[batch, queries, D]`, with the values `V(x)` `[batch, n, D]` and probabilities `[batch, heads, queries, n]` it
+   * was made from (the caller's tidy scope owns all three).
    * The key and value products are tfjs's own, whose recorded gradient is taken only for what a gradient asks for: a
    * gradient with respect to `x` alone (the attention-reconstruction loss) computes no `[D, D]` weight gradients.
    */
-  private attendContent(queries: tf.Tensor3D, keyValueInput: tf.Tensor3D): tf.Tensor3D {
+  private attendContent(queries: tf.Tensor3D, keyValueInput: tf.Tensor3D): { output: tf.Tensor3D; values: tf.Tensor3D; probabilities: tf.Tensor4D } {
     const [batch, count] = keyValueInput.shape;
     const flat = tf.reshape(keyValueInput, [batch * count, this.modelDim]) as tf.Tensor2D;
     const keys = tf.reshape(tf.matMul(flat, this.key), [batch, count, this.modelDim]) as tf.Tensor3D;
     const values = tf.reshape(tf.matMul(flat, this.value), [batch, count, this.modelDim]) as tf.Tensor3D;
     const probabilities = tf.softmax(headScores(queries, keys, this.numHeads)) as tf.Tensor4D; // [B, H, queries, n]
-    return headApply(probabilities, values, this.numHeads);
+    return { output: headApply(probabilities, values, this.numHeads), values, probabilities };
+  }
+
+  /**
+   * {@link attendContent}'s output `O` and the gradient of a loss of it with respect to `x`, backward by hand (no
+   * tape; the queries and the projections are constants, so their gradients are not formed). Per head, with
+   * `P = softmax(S)`, `S = Q K^T`, `K = x Wk`, `V = x Wv` and `G = outputGradient(O)`:
+   * `dV = P^T G`, `dP = G V^T`, `dS = P * (dP - rowsum(dP * P))`, `dK = dS^T Q` (Q carries the `1/sqrt(d)`), then
+   * `dx = dK Wk^T + dV Wv^T`. The transposed products run on `P^T`, `dP^T` and `dS^T` `[batch, heads, n, queries]`
+   * (one transpose of `P`), so they are the same head products as the forward pass.
+   * @param queries scaled queries `[batch, queries, D]`
+   * @param keyValueInput x `[batch, n, D]`
+   * @param outputGradient `O [batch, queries, D]` -> `dL/dO` of the same shape
+   * @returns `output` `[batch, queries, D]` and `keyValueGradient` `[batch, n, D]` (the caller owns both)
+   */
+  private attendContentWithGradient(
+    queries: tf.Tensor3D,
+    keyValueInput: tf.Tensor3D,
+    outputGradient: (output: tf.Tensor3D) => tf.Tensor3D,
+  ): { output: tf.Tensor3D; keyValueGradient: tf.Tensor3D } {
+    return tf.tidy(() => {
+      const { numHeads, modelDim } = this;
+      const [batch, count] = keyValueInput.shape;
+      const { output, values, probabilities } = this.attendContent(queries, keyValueInput);
+      const upstream = outputGradient(output);
+      if (!(upstream instanceof tf.Tensor) || upstream.shape.join() !== output.shape.join()) {
+        throw new AttentionInputError(
+          `RelativeAttention.contentAttention.forQueries (${this.namePrefix}): attendWithGradient's outputGradient must return the gradient of the output, shaped like it [${output.shape.join(', ')}], got ${describe(upstream)}.`,
+        );
+      }
+      const transposed = tf.transpose(probabilities, [0, 1, 3, 2]) as tf.Tensor4D; // P^T [B, H, n, queries]
+      const valueGradient = headApply(transposed, upstream, numHeads); // [B, n, D]
+      const transposedScoreGradient = tf.tidy(() => {
+        const probabilityGradient = headScores(values, upstream, numHeads); // dP^T [B, H, n, queries]
+        const rowSums = tf.sum(tf.mul(probabilityGradient, transposed), 2, true); // [B, H, 1, queries]
+        return tf.mul(transposed, tf.sub(probabilityGradient, rowSums)) as tf.Tensor4D; // dS^T
+      });
+      const keyGradient = headApply(transposedScoreGradient, queries, numHeads); // [B, n, D]
+      // Through the projections: `g W^T` by matMul's transpose flag with Engram's wasm kernels and off wasm; the stock
+      // wasm kernels run a flagged product 15-45x slower (see @engram/kernels matMul), so there W `[D, D]` is transposed.
+      const flagged = tf.getBackend() !== 'wasm' || fastKernelsActive();
+      const backThrough = (gradient: tf.Tensor3D, weight: tf.Variable): tf.Tensor2D => {
+        const rows = tf.reshape(gradient, [batch * count, modelDim]) as tf.Tensor2D;
+        return flagged ? tf.matMul(rows, weight, false, true) : tf.matMul(rows, tf.transpose(weight));
+      };
+      const inputGradient = tf.add(backThrough(keyGradient, this.key), backThrough(valueGradient, this.value));
+      return { output, keyValueGradient: tf.reshape(inputGradient, [batch, count, modelDim]) as tf.Tensor3D };
+    });
   }
 }
 

@@ -86,30 +86,59 @@ describe('attentionReconstructionLoss with shared queries (ContentAttention.forQ
     test.dispose();
   });
 
-  it('matches finite differences, gives the projections no gradient and leaks nothing, also when the loss throws', () => {
+  it.each(['shared', 'withGradient'] as const)('%s: matches finite differences, gives the projections no gradient and leaks nothing, also when the loss throws', (form) => {
     const test = createTestAttention(3, 31);
     const h = tf.randomNormal([1, 4, 3], 0, 1, 'float32', 32) as tf.Tensor3D;
     const old = tf.randomNormal([1, 4, 3], 0, 1, 'float32', 33) as tf.Tensor3D;
     const compressed = tf.randomNormal([1, 2, 3], 0, 1, 'float32', 34);
-    checkGradients((x: tf.Tensor) => attentionReconstructionLoss(test.shared, h, old, x as tf.Tensor3D), [compressed], {
+    checkGradients((x: tf.Tensor) => attentionReconstructionLoss(test[form], h, old, x as tf.Tensor3D), [compressed], {
       epsilon: 1e-2,
       atol: 1e-3,
       rtol: 1e-2,
     });
-    const keys = tf.variable(compressed, true, 'losses-test-shared-compressed');
+    // withGradient: the loss took the key gradient from attendWithGradient, shared: from a nested gradient.
+    expect(test.gradientCalls.attendWithGradient > 0).toBe(form === 'withGradient');
+    const keys = tf.variable(compressed, true, `losses-test-${form}-compressed`);
     const before = tf.memory().numTensors;
     for (let step = 0; step < 3; step++) {
-      const { value, grads } = tf.variableGrads(() => attentionReconstructionLoss(test.shared, h, old, tf.mul(keys, 1) as tf.Tensor3D));
+      const { value, grads } = tf.variableGrads(() => attentionReconstructionLoss(test[form], h, old, tf.mul(keys, 1) as tf.Tensor3D));
       expect(Object.keys(grads)).toEqual([keys.name]);
       value.dispose();
       tf.dispose(Object.values(grads));
     }
     // A key input of the wrong width makes attend throw: the prepared queries are released all the same.
     const wrong = tf.zeros([1, 2, 5]) as tf.Tensor3D;
-    expect(() => attentionReconstructionLoss(test.shared, h, old, wrong)).toThrow();
+    expect(() => attentionReconstructionLoss(test[form], h, old, wrong)).toThrow();
     wrong.dispose();
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([h, old, compressed, keys]);
+    test.dispose();
+  });
+});
+
+describe('attentionReconstructionLoss with a hand-written key gradient (QueryBoundAttention.attendWithGradient)', () => {
+  it('uses it once and gives the value and gradient of the nested-gradient path; only the keys get a gradient; no leak', () => {
+    const test = createTestAttention(4, 41);
+    const h = tf.randomNormal([3, 5, 4], 0, 1, 'float32', 42) as tf.Tensor3D;
+    const old = tf.randomNormal([3, 6, 4], 0, 1, 'float32', 43) as tf.Tensor3D;
+    const keys = tf.variable(tf.randomNormal([3, 3, 4], 0, 1, 'float32', 44), true, 'losses-test-hand-compressed');
+    const every = [keys, ...test.variables];
+    const loss = (attention: typeof test.shared) => () => attentionReconstructionLoss(attention, h, old, tf.mul(keys, 1) as tf.Tensor3D);
+    const nested = tf.variableGrads(loss(test.shared), every);
+    expect(test.gradientCalls.attendWithGradient).toBe(0);
+    const before = tf.memory().numTensors;
+    const hand = tf.variableGrads(loss(test.withGradient), every);
+    expect(test.gradientCalls.attendWithGradient).toBe(1);
+    expect(Object.keys(hand.grads)).toEqual([keys.name]);
+    expect(tf.memory().numTensors).toBe(before + 2);
+    expectClose(hand.value, nested.value, { atol: 1e-7, rtol: 1e-5, message: 'value' });
+    expectClose(hand.grads[keys.name] as tf.Tensor, nested.grads[keys.name] as tf.Tensor, { atol: 1e-7, rtol: 1e-4, message: 'gradient' });
+    expect(Array.from((hand.grads[keys.name] as tf.Tensor).dataSync()).some((v) => v !== 0)).toBe(true);
+    // Outside any gradient computation: the same value.
+    const plainValue = attentionReconstructionLoss(test.withGradient, h, old, keys as unknown as tf.Tensor3D);
+    expectClose(plainValue, nested.value, { atol: 1e-7, rtol: 1e-5, message: 'untaped value' });
+    tf.dispose([plainValue, hand.value, nested.value, ...Object.values(hand.grads), ...Object.values(nested.grads)]);
+    tf.dispose([h, old, keys]);
     test.dispose();
   });
 });

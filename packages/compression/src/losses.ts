@@ -22,12 +22,15 @@ export const COMPRESSION_TRAINING_MODES: readonly CompressionTraining[] = [
  *
  * The gradient reaches `compressed` (hence f_c) only: the projections inside `A` are held constant even when the
  * gradient is taken over every variable of the model. The target `A(h, old)`, the value `L` and its gradient
- * `g = dL/dcompressed` are computed off the enclosing gradient tape (a nested gradient with a tape of its own, see
- * {@link keyValueOnlyGradient}); the enclosing tape records one node, `compressed -> L` with gradient `dy * g`.
+ * `g = dL/dcompressed` are computed off the enclosing gradient tape; the enclosing tape records one node,
+ * `compressed -> L` with gradient `dy * g` ({@link linearisedAt}).
  *
  * When `attention` offers {@link ContentAttention.forQueries}, the queries of `h` (norm, projection, scale) are
  * prepared once and shared by the target, the reconstruction and its gradient; a plain function is called twice
- * (target and reconstruction), with the same value and gradient.
+ * (target and reconstruction), with the same value and gradient. When the prepared attention also offers
+ * `attendWithGradient`, `g` is its hand-written backward pass of `A` for the upstream gradient
+ * `2 (A(h, compressed) - A(h, old)) / size`; otherwise a nested gradient of the loss on a tape of its own
+ * ({@link keyValueOnlyGradient}).
  * @param attention content attention of the layer
  * @param queryInput `h`, the current segment's layer input `[batch, T, D]` (detached)
  * @param old the evicted memories `[batch, n, D]` (detached)
@@ -44,8 +47,7 @@ export function attentionReconstructionLoss(
   try {
     return tf.tidy(() => {
       const target = outsideTape(() => bound.attend(old));
-      const lossOf = (keys: tf.Tensor): tf.Scalar => {
-        const reconstruction = bound.attend(keys as tf.Tensor3D);
+      const checkShape = (reconstruction: tf.Tensor): void => {
         if (target.shape.join() !== reconstruction.shape.join()) {
           throw new InvalidCompressorInputError({
             operation: 'attentionReconstructionLoss',
@@ -54,6 +56,22 @@ export function attentionReconstructionLoss(
             actual: `[${target.shape.join(', ')}] for the evicted memories and [${reconstruction.shape.join(', ')}] for the compressed ones`,
           });
         }
+      };
+      if (bound.attendWithGradient) {
+        const attendWithGradient = bound.attendWithGradient.bind(bound);
+        const { value, slope } = outsideTape(() => {
+          // d mean((r - t)^2) / dr = 2 (r - t) / size, r = A(h, compressed).
+          const { output, keyValueGradient } = attendWithGradient(compressed, (reconstruction) => {
+            checkShape(reconstruction);
+            return tf.mul(tf.sub(reconstruction, target), 2 / target.size) as tf.Tensor3D;
+          });
+          return { value: tf.mean(tf.squaredDifference(target, output)) as tf.Scalar, slope: keyValueGradient };
+        });
+        return linearisedAt(compressed, value, slope);
+      }
+      const lossOf = (keys: tf.Tensor): tf.Scalar => {
+        const reconstruction = bound.attend(keys as tf.Tensor3D);
+        checkShape(reconstruction);
         return tf.mean(tf.squaredDifference(target, reconstruction)) as tf.Scalar;
       };
       return keyValueOnlyGradient(lossOf, compressed);
@@ -74,25 +92,35 @@ function bindQueries(attention: ContentAttention, queryInput: tf.Tensor3D): Quer
  * {@link attentionReconstructionLoss}). Works inside an enclosing gradient computation (the model's) and outside.
  *
  * `lossOf` and its gradient with respect to `keys` run off the enclosing tape ({@link outsideTape}), so the enclosing
- * backward pass never walks through them and none of their tensors is saved for it; the result is one recorded
- * operation of `keys` whose value is `L = lossOf(keys)` and whose gradient is `dy * dL/dkeys` (the slope is computed
- * once, in the forward pass, with the values `keys` has then).
+ * backward pass never walks through them and none of their tensors is saved for it; the result is
+ * {@link linearisedAt} of `L = lossOf(keys)` and its slope `dL/dkeys`.
  * @param lossOf scalar function of `keys`
  * @param keys any float32 tensor
  */
 export function keyValueOnlyGradient(lossOf: (keys: tf.Tensor) => tf.Scalar, keys: tf.Tensor): tf.Scalar {
   return tf.tidy(() => {
     const { value, grads } = outsideTape(() => tf.valueAndGrads(lossOf)([keys]));
-    const slope = grads[0] as tf.Tensor;
-    const linearised = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
-      (inputs[1] as tf.GradSaveFunc)([slope]);
-      return {
-        value: tf.clone(value),
-        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(dy, saved[0] as tf.Tensor)],
-      };
-    });
-    return linearised(keys) as tf.Scalar;
+    return linearisedAt(keys, value, grads[0] as tf.Tensor);
   });
+}
+
+/**
+ * One recorded operation of `keys` whose value is `value` and whose gradient is `dy * slope` (the slope is computed
+ * once, in the forward pass, with the values `keys` has then): the only node a loss computed off the tape leaves on
+ * the enclosing one. Outside a gradient computation it is a copy of `value`.
+ * @param keys the tensor the gradient flows into, any shape
+ * @param value scalar loss
+ * @param slope `dvalue/dkeys`, shaped like `keys` (kept for the backward pass; the caller's tidy scope owns it)
+ */
+function linearisedAt(keys: tf.Tensor, value: tf.Scalar, slope: tf.Tensor): tf.Scalar {
+  const linearised = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    (inputs[1] as tf.GradSaveFunc)([slope]);
+    return {
+      value: tf.clone(value),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(dy, saved[0] as tf.Tensor)],
+    };
+  });
+  return linearised(keys) as tf.Scalar;
 }
 
 /**

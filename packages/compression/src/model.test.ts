@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { expectClose } from '@engram/kernels/testing';
 import { createFifoPolicy, disposeState } from '@engram/memory';
-import type { MemoryPolicy, MemoryState } from '@engram/memory';
+import type { ContentAttention, MemoryPolicy, MemoryState } from '@engram/memory';
 import { createModel } from '@engram/model';
 import { loadModel, readModelConfig, saveModel } from '@engram/model/node';
 import type { Batch, MemoryTransformer, ModelConfig } from '@engram/model';
@@ -19,7 +19,7 @@ import {
 } from './builtins.js';
 import type { Compressor } from './compressor.js';
 import { createCompressivePolicyFromConfig } from './from-config.js';
-import type { CompressionTraining } from './losses.js';
+import { attentionReconstructionLoss, type CompressionTraining } from './losses.js';
 import { createCompressivePolicy } from './policy.js';
 import type { CompressivePolicy } from './policy-contract.js';
 
@@ -325,4 +325,67 @@ describe('streaming and weights with compressed memory', () => {
       await rm(directory, { recursive: true, force: true });
     }
   });
+});
+
+describe('attention-reconstruction loss with the model content attention', () => {
+  it.each(['pre', 'post'] as const)(
+    '%s-norm: the hand-written key gradient (attendWithGradient) gives the value and gradient of the nested-gradient fallback, to the compressed input only',
+    (norm) => {
+      // A FIFO model whose policy keeps the content attentions of the record it is handed.
+      let captured: readonly ContentAttention[] = [];
+      const fifo = createFifoPolicy({ memoryLength: 4 });
+      const policy: MemoryPolicy = Object.assign(Object.create(fifo) as MemoryPolicy, {
+        write: (...args: Parameters<MemoryPolicy['write']>) => {
+          captured = args[1].contentAttention;
+          return fifo.write(...args);
+        },
+      });
+      // Odd shapes: batch 3, queries 5, 8 evicted memories compressed to 3, heads 2 of width 3; norms off 1 and 0.
+      const model = createModel({ ...config, modelDim: 6, numHeads: 2, norm }, { policy });
+      const variables = Object.entries(model.namedVariables());
+      for (const [name, variable] of variables) {
+        if (!name.includes('attention_norm')) continue;
+        const value = tf.randomNormal(variable.shape, name.endsWith('weight') ? 1 : 0, 0.5, 'float32', 60);
+        variable.assign(value);
+        value.dispose();
+      }
+      const { inputs, targets } = batchFor(0, 3);
+      const result = model.forward(inputs, model.initialState(3));
+      const h = tf.randomNormal([3, 5, 6], 0, 1, 'float32', 61) as tf.Tensor3D;
+      const old = tf.randomNormal([3, 8, 6], 0, 1, 'float32', 62) as tf.Tensor3D;
+      const compressed = tf.variable(tf.randomNormal([3, 3, 6], 0, 1, 'float32', 63), true, `model-test-compressed-${norm}`);
+      const every = [compressed, ...variables.map(([, variable]) => variable)];
+      expect(captured).toHaveLength(config.numLayers);
+      for (const attention of captured) {
+        const offered = attention.forQueries!(h);
+        expect(typeof offered.attendWithGradient).toBe('function');
+        offered.dispose();
+        // The same attention without attendWithGradient: the loss takes the nested-gradient path.
+        const fallback: ContentAttention = Object.assign((q: tf.Tensor3D, x: tf.Tensor3D) => attention(q, x), {
+          forQueries: (q: tf.Tensor3D) => {
+            const { attend, dispose } = attention.forQueries!(q);
+            return { attend, dispose };
+          },
+        });
+        const loss = (form: ContentAttention) => () => attentionReconstructionLoss(form, h, old, tf.mul(compressed, 1) as tf.Tensor3D);
+        const nested = tf.variableGrads(loss(fallback), every);
+        const before = tf.memory().numTensors;
+        const hand = tf.variableGrads(loss(attention), every);
+        expect(tf.memory().numTensors).toBe(before + 2);
+        expect(Object.keys(hand.grads)).toEqual([compressed.name]);
+        expect(Object.keys(nested.grads)).toEqual([compressed.name]);
+        expectClose(hand.value, nested.value, { atol: 1e-7, rtol: 1e-5, message: `${norm}-norm value` });
+        expectClose(hand.grads[compressed.name] as tf.Tensor, nested.grads[compressed.name] as tf.Tensor, {
+          atol: 1e-6,
+          rtol: 1e-4,
+          message: `${norm}-norm gradient`,
+        });
+        expect(Array.from((hand.grads[compressed.name] as tf.Tensor).dataSync()).some((v) => Math.abs(v) > 1e-4)).toBe(true);
+        tf.dispose([hand.value, nested.value, ...Object.values(hand.grads), ...Object.values(nested.grads)]);
+      }
+      tf.dispose([inputs, targets, h, old, compressed, result.logits]);
+      disposeState(result.state);
+      model.dispose();
+    },
+  );
 });

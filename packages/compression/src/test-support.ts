@@ -24,8 +24,16 @@ export interface TestAttention {
   attention: ContentAttention;
   /** The same attention offering `forQueries` (the queries projected once). */
   shared: ContentAttention;
-  /** How often each form projected queries: `plain` per call, `shared` per `forQueries`. */
+  /**
+   * The shared form whose prepared queries also offer `attendWithGradient` (output, then the vector-Jacobian product
+   * of `attend` with the upstream gradient by `tf.grad`; the hand-written backward passes of the real attentions are
+   * tested in @engram/attention and @engram/model).
+   */
+  withGradient: ContentAttention;
+  /** How often each form projected queries: `plain` per call, `shared` per `forQueries` (also `withGradient`'s). */
   queryProjections: { plain: number; shared: number };
+  /** How often `withGradient`'s `attendWithGradient` ran. */
+  gradientCalls: { attendWithGradient: number };
   variables: tf.Variable[];
   dispose(): void;
 }
@@ -64,10 +72,29 @@ export function createTestAttention(width: number, seed: number): TestAttention 
       return { attend: (keyValueInput: tf.Tensor3D) => fromQueries(q, keyValueInput), dispose: () => q.dispose() };
     },
   });
+  const gradientCalls = { attendWithGradient: 0 };
+  const withGradient: ContentAttention = Object.assign((queryInput: tf.Tensor3D, keyValueInput: tf.Tensor3D) => attention(queryInput, keyValueInput), {
+    forQueries: (queryInput: tf.Tensor3D) => {
+      const bound = shared.forQueries!(queryInput);
+      return {
+        ...bound,
+        attendWithGradient: (keyValueInput: tf.Tensor3D, outputGradient: (output: tf.Tensor3D) => tf.Tensor3D) =>
+          tf.tidy(() => {
+            gradientCalls.attendWithGradient++;
+            const output = bound.attend(keyValueInput);
+            const upstream = outputGradient(output);
+            const keyValueGradient = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(bound.attend(x as tf.Tensor3D), upstream)))(keyValueInput) as tf.Tensor3D;
+            return { output, keyValueGradient };
+          }),
+      };
+    },
+  });
   return {
     attention,
     shared,
+    withGradient,
     queryProjections,
+    gradientCalls,
     variables,
     dispose: () => {
       for (const variable of variables) variable.dispose();

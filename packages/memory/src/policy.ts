@@ -114,7 +114,23 @@ export interface ContentAttention {
 export interface QueryBoundAttention {
   /** `A(h, keyValueInput)`: keyValueInput `[batch, n, modelDim]` -> `[batch, queries, modelDim]`. */
   attend(keyValueInput: tf.Tensor3D): tf.Tensor3D;
-  /** Releases the prepared queries; `attend` must not be called afterwards. */
+  /**
+   * Optional: `A(h, x)` and the gradient with respect to `x` of a loss of it, without a gradient tape (the
+   * attention-reconstruction loss uses it when offered, else it differentiates `attend`).
+   *
+   * `x` = keyValueInput `[batch, n, modelDim]`. `outputGradient(output)` is called once with
+   * `output = A(h, x)` `[batch, queries, modelDim]` and returns the upstream gradient `dL/doutput` of the same shape
+   * (the loss needs the output to form it, hence a callback; other tensors it makes are released after it). The result is `output`
+   * and `keyValueGradient = dL/dx` `[batch, n, modelDim]`, the product of that upstream gradient with the Jacobian of
+   * `attend` at `x`: the prepared queries, the norm and the projections are constants (no gradient is computed for
+   * them). Both results belong to the caller; nothing else outlives the call. Call it off any enclosing gradient
+   * tape (the loss does): the results are meant as values, and the caller passes `keyValueGradient` on as a gradient.
+   */
+  attendWithGradient?(
+    keyValueInput: tf.Tensor3D,
+    outputGradient: (output: tf.Tensor3D) => tf.Tensor3D,
+  ): { output: tf.Tensor3D; keyValueGradient: tf.Tensor3D };
+  /** Releases the prepared queries; `attend` (and `attendWithGradient`) must not be called afterwards. */
   dispose(): void;
 }
 

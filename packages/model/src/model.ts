@@ -249,7 +249,10 @@ export class MemoryTransformer {
       const content = block.attention.contentAttention;
       if (c.norm === 'post') return content;
       // Pre-norm: both inputs pass the layer's attention norm; forQueries normalises and projects h once.
+      // attendWithGradient takes the key-input gradient of the attention back through the norm (a gradient of the
+      // norm alone, gamma and beta held constant): dL/dx = norm'(x)^T dL/dnorm(x).
       const normalise = (x: tf.Tensor3D): tf.Tensor3D => this.layerNorm(x, block.attentionNorm);
+      const normBackward = tf.grad((x: tf.Tensor) => normalise(x as tf.Tensor3D));
       return Object.assign(
         (queryInput: tf.Tensor3D, keyValueInput: tf.Tensor3D) => tf.tidy(() => content(normalise(queryInput), normalise(keyValueInput))),
         {
@@ -261,7 +264,15 @@ export class MemoryTransformer {
             } finally {
               normalised.dispose();
             }
-            return { attend: (keyValueInput: tf.Tensor3D) => tf.tidy(() => bound.attend(normalise(keyValueInput))), dispose: () => bound.dispose() };
+            return {
+              attend: (keyValueInput: tf.Tensor3D) => tf.tidy(() => bound.attend(normalise(keyValueInput))),
+              attendWithGradient: (keyValueInput: tf.Tensor3D, outputGradient: (output: tf.Tensor3D) => tf.Tensor3D) =>
+                tf.tidy(() => {
+                  const { output, keyValueGradient } = bound.attendWithGradient(normalise(keyValueInput), outputGradient);
+                  return { output, keyValueGradient: normBackward(keyValueInput, keyValueGradient) as tf.Tensor3D };
+                }),
+              dispose: () => bound.dispose(),
+            };
           },
         },
       );
