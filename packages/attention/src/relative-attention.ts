@@ -1,7 +1,6 @@
 // Relative-position multi-head attention over [memory; current segment] (SPEC 2.2, Transformer-XL Dai et al. 2019 sec. 3.3).
 import * as tf from '@tensorflow/tfjs';
 import {
-  fastKernelsActive,
   gatherRelativeScores,
   headApply,
   headScores,
@@ -575,14 +574,11 @@ export class RelativeAttention {
         return tf.mul(transposed, tf.sub(probabilityGradient, rowSums)) as tf.Tensor4D; // dS^T
       });
       const keyGradient = headApply(transposedScoreGradient, queries, numHeads); // [B, n, D]
-      // Through the projections: `g W^T` by matMul's transpose flag with Engram's wasm kernels and off wasm; the stock
-      // wasm kernels run a flagged product 15-45x slower (see @engram/kernels matMul), so there W `[D, D]` is transposed.
-      const flagged = tf.getBackend() !== 'wasm' || fastKernelsActive();
-      const backThrough = (gradient: tf.Tensor3D, weight: tf.Variable): tf.Tensor2D => {
-        const rows = tf.reshape(gradient, [batch * count, modelDim]) as tf.Tensor2D;
-        return flagged ? tf.matMul(rows, weight, false, true) : tf.matMul(rows, tf.transpose(weight));
-      };
-      const inputGradient = tf.add(backThrough(keyGradient, this.key), backThrough(valueGradient, this.value));
+      const rows = batch * count;
+      const inputGradient = tf.add(
+        tf.matMul(tf.reshape(keyGradient, [rows, modelDim]), this.key, false, true),
+        tf.matMul(tf.reshape(valueGradient, [rows, modelDim]), this.value, false, true),
+      );
       return { output, keyValueGradient: tf.reshape(inputGradient, [batch, count, modelDim]) as tf.Tensor3D };
     });
   }
