@@ -10,7 +10,7 @@ import { findResumableCheckpoint, loadCheckpoint, saveCheckpoint } from './check
 import { CheckpointMismatchError, CorruptCheckpointError, NothingToResumeError } from './errors.js';
 import { readTrainingLog } from './log.js';
 import { createTinyBatcher, createTinyModel, createTinyProbeModel } from './testing/fixtures.js';
-import { stepFields, temporaryFolderEachTest, trainRecordingSteps, trainUntilCrash } from './testing/runs.js';
+import { referenceAndCrashedRuns, stepFields, temporaryFolderEachTest, trainRecordingSteps } from './testing/runs.js';
 import { train } from './train.js';
 import type { TrainOptions } from './train.js';
 
@@ -74,14 +74,8 @@ describe('checkpoints', () => {
       progress: 'none',
       ...extra,
     });
-    const uninterrupted = options(join(folder(), 'reference'));
-    const { steps: reference } = await trainRecordingSteps(uninterrupted);
-    uninterrupted.model.dispose();
-
     // A run that dies after step 6 (its checkpoint of step 6 is never written).
-    const interrupted = options(join(folder(), 'run'));
-    await trainUntilCrash(interrupted, 6);
-    interrupted.model.dispose();
+    const reference = await referenceAndCrashedRuns(options, folder(), 6);
     const checkpoints = join(folder(), 'run', 'checkpoints');
     expect(readdirSync(checkpoints).sort().at(-1)).toBe('step-00000005');
     // Newest (5): a weight file cut short. Next (4): one byte of the optimizer state changed.
@@ -132,25 +126,21 @@ describe('checkpoints', () => {
       progress: 'none',
       ...extra,
     });
-    const first = options(join(folder(), 'reference'));
-    const { steps: reference } = await trainRecordingSteps(first);
+    const release = (used: TrainOptions): void => {
+      used.model.policy.dispose();
+      used.model.dispose();
+    };
+    const reference = await referenceAndCrashedRuns(options, folder(), 4, release);
     expect(reference.every((record) => typeof record.separateLoss === 'number')).toBe(true);
     // The separate loss falls: the probe is being trained by its own optimizer.
     expect(reference.at(-1)?.separateLoss as number).toBeLessThan(reference[0]?.separateLoss as number);
-    first.model.policy.dispose();
-    first.model.dispose();
 
-    const interrupted = options(join(folder(), 'run'));
-    await trainUntilCrash(interrupted, 4);
-    interrupted.model.policy.dispose();
-    interrupted.model.dispose();
     const resumed = options(join(folder(), 'run'), { resume: true });
     const { result, steps: continued } = await trainRecordingSteps(resumed);
     expect(result.resumedFromStep).toBe(3);
     const fields = ['step', 'loss', 'separateLoss'] as const;
     expect(stepFields(continued, fields)).toEqual(stepFields(reference.slice(3), fields));
-    resumed.model.policy.dispose();
-    resumed.model.dispose();
+    release(resumed);
   });
 
   it('refuses to resume when there is nothing to resume, and writes nothing', async () => {

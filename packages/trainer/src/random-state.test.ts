@@ -11,7 +11,7 @@ import { publishCheckpoint } from './checkpoint-store.js';
 import { CheckpointMismatchError } from './errors.js';
 import { restoreRandomState } from './random-state.js';
 import { createTinyBatcher, createTinyModel } from './testing/fixtures.js';
-import { stepFields, temporaryFolderEachTest, trainRecordingSteps, trainUntilCrash } from './testing/runs.js';
+import { referenceAndCrashedRuns, stepFields, temporaryFolderEachTest, trainRecordingSteps } from './testing/runs.js';
 import { train } from './train.js';
 import type { TrainOptions } from './train.js';
 
@@ -122,14 +122,8 @@ describe('model random state', () => {
     });
     const fields = ['step', 'loss', 'gradientNorm'] as const;
 
-    const uninterrupted = options(join(folder(), 'reference'));
-    const { steps: reference } = await trainRecordingSteps(uninterrupted);
-    uninterrupted.model.dispose();
-
     // A run that dies during step 4: its newest checkpoint is step 3.
-    const interrupted = options(join(folder(), 'run'));
-    await trainUntilCrash(interrupted, 4);
-    interrupted.model.dispose();
+    const reference = await referenceAndCrashedRuns(options, folder(), 4);
     cpSync(join(folder(), 'run'), join(folder(), 'run-unapplied'), { recursive: true });
     const saved = (JSON.parse(readFileSync(join(folder(), 'run', 'checkpoints', 'step-00000003', 'trainer.json'), 'utf8')) as {
       random: { dropoutCalls: number; attentionDropoutCalls: number[] };

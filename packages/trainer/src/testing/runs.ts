@@ -1,4 +1,4 @@
-// Vitest helpers shared by the trainer's tests: a fresh temporary folder per test, and runs recorded step by step or stopped by a simulated crash.
+// Vitest helpers shared by the trainer's tests: a fresh temporary folder per test, runs recorded step by step, and the reference and crashed runs of a resume test.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,7 +46,7 @@ export async function trainRecordingSteps(options: TrainOptions): Promise<{ resu
  * Trains `options` and crashes when step `crashAt` has been recorded (before that step's checkpoint is written),
  * expecting `train` to reject with the crash (`options.onStep`, if any, still runs first).
  */
-export async function trainUntilCrash(options: TrainOptions, crashAt: number): Promise<void> {
+async function trainUntilCrash(options: TrainOptions, crashAt: number): Promise<void> {
   await expect(
     train({
       ...options,
@@ -56,6 +56,26 @@ export async function trainUntilCrash(options: TrainOptions, crashAt: number): P
       },
     }),
   ).rejects.toThrow(SimulatedCrash);
+}
+
+/**
+ * The two runs a resume test compares with, each trained with a fresh `options(directory)` and then handed to `release`
+ * (default: dispose its model): an uninterrupted run in `<folder>/reference`, whose step records are returned, and a
+ * run in `<folder>/run` that crashes at step `crashAt` (its newest checkpoint is then one written before that step).
+ */
+export async function referenceAndCrashedRuns(
+  options: (directory: string) => TrainOptions,
+  folder: string,
+  crashAt: number,
+  release: (used: TrainOptions) => void = (used) => used.model.dispose(),
+): Promise<StepRecord[]> {
+  const uninterrupted = options(join(folder, 'reference'));
+  const { steps } = await trainRecordingSteps(uninterrupted);
+  release(uninterrupted);
+  const interrupted = options(join(folder, 'run'));
+  await trainUntilCrash(interrupted, crashAt);
+  release(interrupted);
+  return steps;
 }
 
 /** The fields `fields` of every record, step by step: what two runs are compared by. */
