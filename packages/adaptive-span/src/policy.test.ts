@@ -45,6 +45,18 @@ describe('createAdaptiveSpanPolicy options', () => {
     expectOptionErrors((options) => createAdaptiveSpanPolicy({ maxSpan: 8, ramp: 2, ...options }), AdaptiveSpanOptionError, bad);
   });
 
+  test('refuses options that are not an object, or saved by another kind, with the full message', () => {
+    expectOptionErrors((options: AdaptiveSpanOptions) => createAdaptiveSpanPolicy(options), AdaptiveSpanOptionError, [
+      [null as unknown as AdaptiveSpanOptions, 'options', 'createAdaptiveSpanPolicy: option "options" must be an object such as { maxSpan: 512, ramp: 32 }, got null.'],
+      [
+        { maxSpan: 8, ramp: 2, kind: 'expire-span' },
+        'kind',
+        'createAdaptiveSpanPolicy: option "kind" must be "adaptive-span" (or absent), got "expire-span". ' +
+          "This config was saved by another policy; recreate it with that policy's factory.",
+      ],
+    ]);
+  });
+
   test('defaults follow the official recipe, and config() recreates the policy', () => {
     const policy = createAdaptiveSpanPolicy({ maxSpan: 512, ramp: 32 });
     expect(policy.config()).toEqual({ kind: 'adaptive-span', maxSpan: 512, ramp: 32, alpha: 5e-7, initFraction: 0, buffer: 64 });

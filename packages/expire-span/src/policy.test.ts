@@ -83,6 +83,18 @@ describe('createExpireSpanPolicy options', () => {
     expect(() => createExpireSpanPolicy(undefined as unknown as ExpireSpanOptions)).toThrow(ExpireSpanOptionError);
   });
 
+  test('refuses options that are not an object, or saved by another kind, with the full message', () => {
+    expectOptionErrors((options: ExpireSpanOptions) => createExpireSpanPolicy(options), ExpireSpanOptionError, [
+      [undefined as unknown as ExpireSpanOptions, 'options', 'createExpireSpanPolicy: option "options" must be an object such as { maxSpan: 1024, ramp: 32 }, got undefined.'],
+      [
+        { maxSpan: 4, ramp: 1, kind: 'fifo' },
+        'kind',
+        'createExpireSpanPolicy: option "kind" must be "expire-span" (or absent), got "fifo". ' +
+          "This config was saved by another policy; recreate it with that policy's factory.",
+      ],
+    ]);
+  });
+
   test('config() recreates the same policy', () => {
     const policy = createExpireSpanPolicy({ maxSpan: 64, ramp: 8, alpha: 2e-6, preDiv: 64, noise: true, maxMemory: 100, seed: 3 });
     const config = policy.config();

@@ -261,15 +261,15 @@ export function builtPoliciesEachTest<Options, Policy extends MemoryPolicy>(
 }
 
 /**
- * Expects `create(options)` to throw, for each `[options, option]` case, an error of `errorClass` whose `option` field
- * is `option` and whose message names it in quotes (`"maxSpan"`).
+ * Expects `create(options)` to throw, for each `[options, option, message?]` case, an error of `errorClass` whose
+ * `option` field is `option` and whose message names it in quotes (`"maxSpan"`), or is exactly `message` when given.
  */
 export function expectOptionErrors<Options>(
   create: (options: Options) => unknown,
   errorClass: abstract new (...args: never[]) => Error & { readonly option: string },
-  cases: readonly (readonly [Options, string])[],
+  cases: readonly (readonly [options: Options, option: string, message?: string])[],
 ): void {
-  for (const [options, option] of cases) {
+  for (const [options, option, message] of cases) {
     let error: unknown;
     try {
       create(options);
@@ -278,6 +278,7 @@ export function expectOptionErrors<Options>(
     }
     expect(error, `the error for a bad "${option}"`).toBeInstanceOf(errorClass);
     expect((error as { option: string }).option).toBe(option);
-    expect((error as Error).message).toContain(`"${option}"`);
+    if (message === undefined) expect((error as Error).message).toContain(`"${option}"`);
+    else expect((error as Error).message).toBe(message);
   }
 }
