@@ -4,10 +4,10 @@ import { maskedSoftmax } from '@engram/kernels';
 import { expectClose } from '@engram/kernels/testing';
 import { createFifoPolicy, disposeState } from '@engram/memory';
 import type { MemoryPolicy, MemoryState } from '@engram/memory';
-import { testMemoryPolicy, testMemoryPolicyDescriptor, writeSegment } from '@engram/memory/testing';
+import { builtPoliciesEachTest, expectOptionErrors, testMemoryPolicy, testMemoryPolicyDescriptor, writeSegment } from '@engram/memory/testing';
 import { adaptiveSpanPolicyDescriptor } from './descriptor.js';
 import { createModel } from '@engram/model';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { AdaptiveSpanOptionError, AdaptiveSpanUsageError } from './errors.js';
 import { createAdaptiveSpanPolicy } from './policy.js';
 import type { AdaptiveSpanOptions, AdaptiveSpanPolicy } from './policy.js';
@@ -21,20 +21,11 @@ testMemoryPolicy({
 
 testMemoryPolicyDescriptor(adaptiveSpanPolicyDescriptor, { maxSpan: 64, ramp: 5 });
 
-const created: AdaptiveSpanPolicy[] = [];
-afterEach(() => {
-  while (created.length > 0) created.pop()?.dispose();
-});
-
-function makePolicy(
-  options: Partial<AdaptiveSpanOptions> = {},
-  dimensions = { numLayers: 2, modelDim: 4, numHeads: 2, segmentLength: 2 },
-): AdaptiveSpanPolicy {
-  const policy = createAdaptiveSpanPolicy({ maxSpan: 8, ramp: 2, ...options });
-  policy.build(dimensions);
-  created.push(policy);
-  return policy;
-}
+/** A policy (maxSpan 8, ramp 2 unless `options` say otherwise) built for 2 layers of width 4, 2 heads, segments of 2 (or `dimensions`); disposed after the test. */
+const makePolicy = builtPoliciesEachTest(
+  (options: Partial<AdaptiveSpanOptions> = {}) => createAdaptiveSpanPolicy({ maxSpan: 8, ramp: 2, ...options }),
+  { numLayers: 2, modelDim: 4, numHeads: 2, segmentLength: 2 },
+);
 
 function setRatios(policy: AdaptiveSpanPolicy, layer: number, values: number[]): void {
   tf.tidy(() => policy.spanRatios(layer).assign(tf.tensor1d(values)));
@@ -42,26 +33,18 @@ function setRatios(policy: AdaptiveSpanPolicy, layer: number, values: number[]):
 
 describe('createAdaptiveSpanPolicy options', () => {
   test('rejects bad options with a message naming the option', () => {
-    const bad: [Partial<AdaptiveSpanOptions>, string][] = [
+    const bad: [Partial<AdaptiveSpanOptions>, string, string?][] = [
       [{ maxSpan: 0 }, 'maxSpan'],
       [{ maxSpan: 7.5 }, 'maxSpan'],
       [{ ramp: 0 }, 'ramp'],
       [{ alpha: Number.NaN }, 'alpha'],
       [{ initFraction: 1.5 }, 'initFraction'],
       [{ buffer: -1 }, 'buffer'],
-      [{ kind: 'expire-span' }, 'kind'],
+      [{ kind: 'expire-span' }, 'kind', `createAdaptiveSpanPolicy: option "kind" must be "adaptive-span" (or absent), got "expire-span". This config was saved by another policy; recreate it with that policy's factory.`],
     ];
-    for (const [options, name] of bad) {
-      let error: unknown;
-      try {
-        createAdaptiveSpanPolicy({ maxSpan: 8, ramp: 2, ...options });
-      } catch (caught) {
-        error = caught;
-      }
-      expect(error).toBeInstanceOf(AdaptiveSpanOptionError);
-      expect((error as AdaptiveSpanOptionError).option).toBe(name);
-      expect((error as Error).message).toContain(`"${name}"`);
-    }
+    expectOptionErrors((options) => createAdaptiveSpanPolicy({ maxSpan: 8, ramp: 2, ...options }), AdaptiveSpanOptionError, bad);
+    const notAnObject = 'createAdaptiveSpanPolicy: option "options" must be an object such as { maxSpan: 512, ramp: 32 }, got null.';
+    expectOptionErrors(createAdaptiveSpanPolicy, AdaptiveSpanOptionError, [[null as unknown as AdaptiveSpanOptions, 'options', notAnObject]]);
   });
 
   test('defaults follow the official recipe, and config() recreates the policy', () => {

@@ -1,6 +1,6 @@
 // The Adaptive-Span MemoryPolicy (SPEC 5, Sukhbaatar et al. 2019): a learned span per head, soft mask, span loss, trimming.
 import * as tf from '@tensorflow/tfjs';
-import { describeValue } from '@engram/core';
+import { checkOptionsOfKind, describeValue } from '@engram/core';
 import { defineMemoryPolicy } from '@engram/memory';
 import type {
   AttentionModulation,
@@ -183,21 +183,7 @@ export function adaptiveSpanTemporalRange(options: { maxSpan: number }, numLayer
 }
 
 function resolveOptions(options: AdaptiveSpanOptions): ResolvedAdaptiveSpanOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw new AdaptiveSpanOptionError({
-      option: 'options',
-      expected: 'an object such as { maxSpan: 512, ramp: 32 }',
-      actual: describeValue(options),
-    });
-  }
-  if (options.kind !== undefined && options.kind !== ADAPTIVE_SPAN_KIND) {
-    throw new AdaptiveSpanOptionError({
-      option: 'kind',
-      expected: `"${ADAPTIVE_SPAN_KIND}" (or absent)`,
-      actual: describeValue(options.kind),
-      fix: "This config was saved by another policy; recreate it with that policy's factory.",
-    });
-  }
+  checkOptionsOfKind(AdaptiveSpanOptionError, options, { kind: ADAPTIVE_SPAN_KIND, example: '{ maxSpan: 512, ramp: 32 }', savedBy: 'policy' });
   const { maxSpan, ramp } = options;
   if (typeof maxSpan !== 'number' || !Number.isInteger(maxSpan) || maxSpan < 1) {
     throw new AdaptiveSpanOptionError({

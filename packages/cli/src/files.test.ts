@@ -1,15 +1,14 @@
 // Tests of the file-safety helpers: folder swap (success and failure), leftovers, file-system error messages, the caller's directory, the parser's exit codes and the backend advice.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { setupBackend } from './backend.js';
 import { explainedFileSystemCodes, fileSystemError, removeTemporaryLeftovers, replaceFolder, withDirectoryLock } from './files.js';
 import { captureIo } from './io.js';
 import { runCli, userDirectoryOf } from './program.js';
+import { temporaryRoot } from './test-support.js';
 
-const root = mkdtempSync(join(tmpdir(), 'engram-cli-files-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = temporaryRoot('engram-cli-files-');
 
 describe('replaceFolder', () => {
   it('swaps a new folder in and removes the old one only afterwards', async () => {

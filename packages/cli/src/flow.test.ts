@@ -1,11 +1,10 @@
 // End-to-end: a tiny train -> eval -> generate -> export -> inspect flow per memory kind in a temporary directory, plus the data commands.
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { loadBundledBook } from '@engram/datasets';
 import { readSafetensors } from '@engram/model/node';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { dataDownloadCommand, dataListCommand, dataPrepareCommand, dataVerifyCommand } from './commands/data.js';
 import { evalCommand } from './commands/eval.js';
 import { exportCommand } from './commands/export.js';
@@ -16,25 +15,12 @@ import { captureIo } from './io.js';
 import { loadCorpusTokens } from './data.js';
 import { loadTrainedModel } from './model-files.js';
 import { runCli } from './program.js';
-import { rm } from 'node:fs/promises';
+import { temporaryRoot, tinyRunSettings } from './test-support.js';
 
-const root = mkdtempSync(join(tmpdir(), 'engram-cli-flow-'));
-afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+const root = temporaryRoot('engram-cli-flow-');
 
 /** A model small enough to train a few steps in about a second. */
-const tinySettings = [
-  'model.modelDim=32',
-  'model.numHeads=2',
-  'model.numLayers=2',
-  'model.feedForwardDim=64',
-  'model.segmentLength=16',
-  'training.steps=3',
-  'training.batchSize=2',
-  'training.warmupSteps=1',
-  'training.evalTokens=64',
-];
+const tinySettings = tinyRunSettings({ modelDim: 32, segmentLength: 16, steps: 3, evalTokens: 64 });
 
 const memorySettings: Record<string, string[]> = {
   txl: ['memory.memoryLength=16'],

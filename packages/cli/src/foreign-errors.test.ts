@@ -1,18 +1,16 @@
 // Tests that the command recognises errors of @engram/kernels and @engram/trainer made by a second copy of those packages (isInstance, not instanceof).
-import { mkdtempSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EngramError } from '@engram/core';
 import { BackendUnavailableError, TensorBudgetError, assertTensorBudget, initBackend } from '@engram/kernels';
 import { NonFiniteLossError } from '@engram/trainer';
 import { train } from '@engram/trainer/node';
-import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { setupBackend } from './backend.js';
 import { assertFits } from './budget.js';
 import { trainCommand } from './commands/train.js';
 import { CliError } from './errors.js';
 import { captureIo } from './io.js';
+import { temporaryRoot } from './test-support.js';
 
 // The real functions, wrapped so that one call can be made to throw a foreign error.
 vi.mock('@engram/kernels', async (importOriginal) => {
@@ -59,11 +57,8 @@ function secondCopy() {
 }
 
 const copy = secondCopy();
-const root = mkdtempSync(join(tmpdir(), 'engram-cli-foreign-'));
+const root = temporaryRoot('engram-cli-foreign-');
 afterEach(() => vi.clearAllMocks());
-afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
-});
 
 describe('errors from a second copy of a library package', () => {
   it('the copies are not instanceof the classes the command imports, but isInstance knows them', () => {

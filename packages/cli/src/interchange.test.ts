@@ -1,7 +1,5 @@
 // End-to-end: train here -> engram export --format transformer-xl -> engram import -> same evaluation; and the commands' refusals.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { createByteTokenizer } from '@engram/datasets';
@@ -9,7 +7,7 @@ import { saveTokenizer } from '@engram/datasets/node';
 import { createFifoPolicy } from '@engram/memory';
 import { createModel, decodeSafetensors, type MemoryTransformer } from '@engram/model';
 import { saveModel } from '@engram/model/node';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { evalCommand } from './commands/eval.js';
 import { exportCommand } from './commands/export.js';
 import { importCommand } from './commands/import.js';
@@ -17,24 +15,11 @@ import { trainCommand } from './commands/train.js';
 import { captureIo } from './io.js';
 import { loadTrainedModel } from './model-files.js';
 import { runCli } from './program.js';
+import { temporaryRoot, tinyRunSettings } from './test-support.js';
 
-const root = mkdtempSync(join(tmpdir(), 'engram-cli-interchange-'));
-afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+const root = temporaryRoot('engram-cli-interchange-');
 
-const tinySettings = [
-  'model.modelDim=16',
-  'model.numHeads=2',
-  'model.numLayers=2',
-  'model.feedForwardDim=32',
-  'model.segmentLength=8',
-  'memory.memoryLength=8',
-  'training.steps=2',
-  'training.batchSize=2',
-  'training.warmupSteps=1',
-  'training.evalTokens=32',
-];
+const tinySettings = [...tinyRunSettings(), 'memory.memoryLength=8'];
 
 /** An official-compatible pre-norm model: no final norm, scaled embeddings, same_length. */
 const pytorchSettings = ['model.finalNorm=false', 'model.scaleEmbedding=true', 'model.sameLength=true', 'model.clampLength=0'];

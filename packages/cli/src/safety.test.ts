@@ -1,19 +1,18 @@
 // Nothing lost, ever: every refusal of the commands exits non-zero with one clear line, leaves the files that were there byte-identical and no temporary file behind.
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { readSafetensors, writeSafetensors } from '@engram/model/node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { trainCommand } from './commands/train.js';
 import { withDirectoryLock } from './files.js';
 import { captureIo } from './io.js';
 import { runCli } from './program.js';
+import { temporaryRoot } from './test-support.js';
 
-const root = mkdtempSync(join(tmpdir(), 'engram-cli-safety-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = temporaryRoot('engram-cli-safety-');
 
 const tiny = [
   '--set', 'model.modelDim=16',

@@ -1,9 +1,7 @@
 // One temporal range per configuration: `engram presets`, the policy, the model and a training run's log header agree.
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createPolicy, temporalRangeOf } from './build.js';
 import { presetsCommand } from './commands/config.js';
 import { trainCommand } from './commands/train.js';
@@ -11,11 +9,9 @@ import { presetNames } from './config/presets.js';
 import { resolveConfig } from './config/resolve.js';
 import { modelKinds, policyDescriptors } from './config/schema.js';
 import { captureIo } from './io.js';
+import { temporaryRoot } from './test-support.js';
 
-const root = mkdtempSync(join(tmpdir(), 'engram-cli-range-'));
-afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+const root = temporaryRoot('engram-cli-range-');
 
 describe('temporal range: one function per policy kind', () => {
   it('the presets table equals the policy of every kind and preset', () => {

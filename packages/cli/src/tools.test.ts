@@ -1,22 +1,18 @@
 // The tools around a run: TensorBoard and CSV logs of `engram train`, the best-checkpoint pointer, `engram plot` (SVG and PNG), the model card of `engram export`, `engram config --schema`, the new flags, --quiet and --version.
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readEventFile, readTrainingLog } from '@engram/trainer/node';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { exportCommand } from './commands/export.js';
 import { RUN_FILES, trainCommand } from './commands/train.js';
 import { resolveConfig } from './config/resolve.js';
 import { captureIo } from './io.js';
 import { cliVersion, runCli } from './program.js';
+import { temporaryRoot } from './test-support.js';
 
-const root = mkdtempSync(join(tmpdir(), 'engram-cli-tools-'));
-afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+const root = temporaryRoot('engram-cli-tools-');
 
 const tinyFlags = [
   '--set', 'model.modelDim=32', '--set', 'model.numHeads=2', '--set', 'model.numLayers=2', '--set', 'model.feedForwardDim=64',

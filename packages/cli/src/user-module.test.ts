@@ -1,21 +1,17 @@
 // A user's own policy and compressor named in a config file: trained, saved, reloaded from the checkpoint, and the load errors.
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { captureIo } from './io.js';
 import { runCli } from './program.js';
+import { temporaryRoot, tinyRunSettings } from './test-support.js';
 
 const packageDirectory = fileURLToPath(new URL('..', import.meta.url));
 // A user project: its own folder, with the engram packages installed (node_modules linked to the CLI's).
-const root = mkdtempSync(join(tmpdir(), 'engram-user-module-'));
+const root = temporaryRoot('engram-user-module-');
 symlinkSync(join(packageDirectory, 'node_modules'), join(root, 'node_modules'), 'dir');
 writeFileSync(join(root, 'package.json'), '{ "type": "module" }\n');
-afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
-});
 
 /** A sliding window that keeps every other token of each segment: a policy no built-in descriptor knows. */
 writeFileSync(
@@ -99,18 +95,7 @@ export default defineCompressorDescriptor({
 `,
 );
 
-const tinySettings = [
-  'model.modelDim=16',
-  'model.numHeads=2',
-  'model.numLayers=2',
-  'model.feedForwardDim=32',
-  'model.segmentLength=8',
-  'training.steps=2',
-  'training.batchSize=2',
-  'training.warmupSteps=1',
-  'training.evalTokens=32',
-  'training.checkpointEvery=1',
-].flatMap((setting) => ['--set', setting]);
+const tinySettings = [...tinyRunSettings(), 'training.checkpointEvery=1'].flatMap((setting) => ['--set', setting]);
 
 /** A configuration file in a subfolder, naming the module relative to itself. */
 function configFile(name: string, memory: Record<string, unknown>, kind?: string): string {

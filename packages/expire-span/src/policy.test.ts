@@ -4,10 +4,10 @@ import { maskedSoftmax } from '@engram/kernels';
 import { expectClose } from '@engram/kernels/testing';
 import { disposeState, disposeStateExcept } from '@engram/memory';
 import type { MemoryState } from '@engram/memory';
-import { testMemoryPolicy, testMemoryPolicyDescriptor, writeSegment } from '@engram/memory/testing';
+import { builtPoliciesEachTest, expectOptionErrors, testMemoryPolicy, testMemoryPolicyDescriptor, writeSegment } from '@engram/memory/testing';
 import { expireSpanPolicyDescriptor } from './descriptor.js';
 import { createModel } from '@engram/model';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { ExpireSpanOptionError, ExpireSpanUsageError } from './errors.js';
 import { createExpireSpanPolicy } from './policy.js';
 import type { ExpireSpanOptions, ExpireSpanPolicy } from './policy.js';
@@ -26,20 +26,11 @@ testMemoryPolicy({
 testMemoryPolicyDescriptor(expireSpanPolicyDescriptor, { maxSpan: 64, ramp: 5 });
 testMemoryPolicyDescriptor(expireSpanPolicyDescriptor, { maxSpan: 64, ramp: 5, maxMemory: 20, noise: true }, { name: 'expire-span descriptor with a memory cap' });
 
-const created: ExpireSpanPolicy[] = [];
-afterEach(() => {
-  while (created.length > 0) created.pop()?.dispose();
-});
-
-function makePolicy(
-  options: Partial<ExpireSpanOptions> = {},
-  dimensions = { numLayers: 1, modelDim: 4, numHeads: 2, segmentLength: 2 },
-): ExpireSpanPolicy {
-  const policy = createExpireSpanPolicy({ maxSpan: 4, ramp: 1, ...options });
-  policy.build(dimensions);
-  created.push(policy);
-  return policy;
-}
+/** A policy (maxSpan 4, ramp 1 unless `options` say otherwise) built for 1 layer of width 4, 2 heads, segments of 2 (or `dimensions`); disposed after the test. */
+const makePolicy = builtPoliciesEachTest(
+  (options: Partial<ExpireSpanOptions> = {}) => createExpireSpanPolicy({ maxSpan: 4, ramp: 1, ...options }),
+  { numLayers: 1, modelDim: 4, numHeads: 2, segmentLength: 2 },
+);
 
 /** Writes one segment and disposes what the old state held and the new one does not (as the model does), and the inputs. */
 const step = (policy: ExpireSpanPolicy, state: MemoryState, inputs: tf.Tensor3D[]): MemoryState =>
@@ -77,7 +68,7 @@ function setPredictor(policy: ExpireSpanPolicy, layer: number, weight: number[],
 
 describe('createExpireSpanPolicy options', () => {
   test('rejects bad options with a message naming the option', () => {
-    const bad: [Partial<ExpireSpanOptions>, string][] = [
+    const bad: [Partial<ExpireSpanOptions>, string, string?][] = [
       [{ maxSpan: 0 }, 'maxSpan'],
       [{ ramp: -1 }, 'ramp'],
       [{ alpha: -1 }, 'alpha'],
@@ -86,20 +77,11 @@ describe('createExpireSpanPolicy options', () => {
       [{ maxMemory: 0 }, 'maxMemory'],
       [{ maxMemory: 2.5 }, 'maxMemory'],
       [{ seed: 0.5 }, 'seed'],
-      [{ kind: 'fifo' }, 'kind'],
+      [{ kind: 'fifo' }, 'kind', `createExpireSpanPolicy: option "kind" must be "expire-span" (or absent), got "fifo". This config was saved by another policy; recreate it with that policy's factory.`],
     ];
-    for (const [options, name] of bad) {
-      let error: unknown;
-      try {
-        createExpireSpanPolicy({ maxSpan: 4, ramp: 1, ...options });
-      } catch (caught) {
-        error = caught;
-      }
-      expect(error).toBeInstanceOf(ExpireSpanOptionError);
-      expect((error as ExpireSpanOptionError).option).toBe(name);
-      expect((error as Error).message).toContain(`"${name}"`);
-    }
-    expect(() => createExpireSpanPolicy(undefined as unknown as ExpireSpanOptions)).toThrow(ExpireSpanOptionError);
+    expectOptionErrors((options) => createExpireSpanPolicy({ maxSpan: 4, ramp: 1, ...options }), ExpireSpanOptionError, bad);
+    const notAnObject = 'createExpireSpanPolicy: option "options" must be an object such as { maxSpan: 1024, ramp: 32 }, got undefined.';
+    expectOptionErrors(createExpireSpanPolicy, ExpireSpanOptionError, [[undefined as unknown as ExpireSpanOptions, 'options', notAnObject]]);
   });
 
   test('config() recreates the same policy', () => {

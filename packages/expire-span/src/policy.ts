@@ -1,6 +1,6 @@
 // The Expire-Span MemoryPolicy (SPEC 4, Sukhbaatar et al. 2021): learned spans, soft ramp mask, span loss, real pruning.
 import * as tf from '@tensorflow/tfjs';
-import { createSeededRandom, describeValue, type SeededRandomState } from '@engram/core';
+import { checkOptionsOfKind, createSeededRandom, describeValue, type SeededRandomState } from '@engram/core';
 import { appendToMemory, defineMemoryPolicy } from '@engram/memory';
 import type {
   AttentionModulation,
@@ -418,21 +418,7 @@ function positionsAreContiguous(data: ArrayLike<number>, batch: number, slots: n
 }
 
 function resolveOptions(options: ExpireSpanOptions): ResolvedExpireSpanOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw new ExpireSpanOptionError({
-      option: 'options',
-      expected: 'an object such as { maxSpan: 1024, ramp: 32 }',
-      actual: describeValue(options),
-    });
-  }
-  if (options.kind !== undefined && options.kind !== EXPIRE_SPAN_KIND) {
-    throw new ExpireSpanOptionError({
-      option: 'kind',
-      expected: `"${EXPIRE_SPAN_KIND}" (or absent)`,
-      actual: describeValue(options.kind),
-      fix: 'This config was saved by another policy; recreate it with that policy\'s factory.',
-    });
-  }
+  checkOptionsOfKind(ExpireSpanOptionError, options, { kind: EXPIRE_SPAN_KIND, example: '{ maxSpan: 1024, ramp: 32 }', savedBy: 'policy' });
   const positive = (name: keyof ExpireSpanOptions, value: unknown, fallback?: number): number => {
     const actual = value === undefined ? fallback : value;
     if (typeof actual !== 'number' || !Number.isFinite(actual) || actual <= 0) {

@@ -3,16 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, test } from 'vitest';
 import { MemorySerializationError, MemoryStateError } from './errors.js';
 import type { MemoryState } from './policy.js';
-import {
-  appendToMemory,
-  deserializeLayers,
-  disposeState,
-  disposeStateExcept,
-  emptyLayerMemory,
-  keepState,
-  serializeLayers,
-  stateTensors,
-} from './state.js';
+import { appendToMemory, deserializeLayers, disposeState, disposeStateExcept, emptyLayerMemory, keepState, serializeLayers, stateTensors } from './state.js';
 
 function block(batch: number, start: number, length: number, dim: number): { hidden: tf.Tensor3D; positions: tf.Tensor2D } {
   // hidden[b, i, :] = 100 * b + position, so slots are recognisable after concat/slice.

@@ -1,5 +1,6 @@
 // Error rate on labelled positions only (SPEC 7, copy and collision tasks): wrong predictions / labelled positions.
 import { describeValue } from '@engram/core';
+import { requireInteger } from './checks.js';
 import { EmptyMetricError, InvalidMetricInputError } from './errors.js';
 
 /**
@@ -8,23 +9,8 @@ import { EmptyMetricError, InvalidMetricInputError } from './errors.js';
  * @param labelled number of labelled positions (> 0)
  */
 export function errorRate(errors: number, labelled: number): number {
-  if (!Number.isInteger(errors) || errors < 0) {
-    throw new InvalidMetricInputError({
-      operation: 'errorRate',
-      parameter: 'errors',
-      expected: 'an integer >= 0',
-      actual: describeValue(errors),
-    });
-  }
-  if (!Number.isInteger(labelled) || labelled <= 0) {
-    throw new InvalidMetricInputError({
-      operation: 'errorRate',
-      parameter: 'labelled',
-      expected: 'an integer > 0',
-      actual: describeValue(labelled),
-      fix: 'Evaluate at least one labelled position.',
-    });
-  }
+  requireInteger('errorRate', 'errors', errors, '>= 0');
+  requireInteger('errorRate', 'labelled', labelled, '> 0', 'Evaluate at least one labelled position.');
   if (errors > labelled) {
     throw new InvalidMetricInputError({
       operation: 'errorRate',

@@ -1,30 +1,7 @@
 // Bits per character/byte and perplexity over a whole split (SPEC 7): total NLL over total count, never a mean of per-batch means.
 import { describeValue } from '@engram/core';
+import { requireFiniteNonNegative, requirePositiveCount } from './checks.js';
 import { EmptyMetricError, InvalidMetricInputError } from './errors.js';
-
-function requireFiniteNonNegative(operation: string, parameter: string, value: number, fix: string): void {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new InvalidMetricInputError({
-      operation,
-      parameter,
-      expected: 'a finite number >= 0',
-      actual: describeValue(value),
-      fix,
-    });
-  }
-}
-
-function requirePositiveCount(operation: string, parameter: string, value: number, fix: string): void {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new InvalidMetricInputError({
-      operation,
-      parameter,
-      expected: 'a finite number > 0',
-      actual: describeValue(value),
-      fix,
-    });
-  }
-}
 
 /**
  * Mean negative log-likelihood in nats per predicted token: `nllSum / count`.

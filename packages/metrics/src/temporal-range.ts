@@ -1,5 +1,6 @@
 // Temporal range of a memory configuration (SPEC 3): how far back, in tokens, information can travel through memory.
 import { describeValue } from '@engram/core';
+import { requireInteger } from './checks.js';
 import { InvalidMetricInputError } from './errors.js';
 
 /**
@@ -28,14 +29,7 @@ export function temporalRange<Options>(source: TemporalRangeSource<Options>, opt
       fix: 'Pass the descriptor of the policy kind, e.g. fifoPolicyDescriptor from @engram/memory.',
     });
   }
-  if (typeof numLayers !== 'number' || !Number.isInteger(numLayers) || numLayers < 1) {
-    throw new InvalidMetricInputError({
-      operation: `temporalRange(${source.kind})`,
-      parameter: 'numLayers',
-      expected: 'an integer >= 1',
-      actual: describeValue(numLayers),
-    });
-  }
+  requireInteger(`temporalRange(${source.kind})`, 'numLayers', numLayers, '>= 1');
   const range = source.temporalRange(options, numLayers);
   if (typeof range !== 'number' || !Number.isFinite(range) || range < 0) {
     throw new InvalidMetricInputError({

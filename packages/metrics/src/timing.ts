@@ -1,6 +1,6 @@
 // Wall-clock timing: a stopwatch, time per batch and throughput in tokens per second.
-import { describeValue } from '@engram/core';
-import { EmptyMetricError, InvalidMetricInputError } from './errors.js';
+import { requireFiniteNonNegative, requireInteger } from './checks.js';
+import { EmptyMetricError } from './errors.js';
 
 /** A monotonic clock in seconds. The default reads `process.hrtime.bigint()`. */
 export type Clock = () => number;
@@ -84,14 +84,7 @@ export class ThroughputMeter {
 
   constructor(options: { warmupBatches?: number } = {}) {
     const warmup = options.warmupBatches ?? 0;
-    if (!Number.isInteger(warmup) || warmup < 0) {
-      throw new InvalidMetricInputError({
-        operation: 'ThroughputMeter',
-        parameter: 'warmupBatches',
-        expected: 'an integer >= 0',
-        actual: describeValue(warmup),
-      });
-    }
+    requireInteger('ThroughputMeter', 'warmupBatches', warmup, '>= 0');
     this.#warmupBatches = warmup;
   }
 
@@ -101,22 +94,8 @@ export class ThroughputMeter {
    * @param seconds wall time of the batch
    */
   record(tokens: number, seconds: number): void {
-    if (!Number.isFinite(tokens) || tokens < 0) {
-      throw new InvalidMetricInputError({
-        operation: 'ThroughputMeter.record',
-        parameter: 'tokens',
-        expected: 'a finite number >= 0',
-        actual: describeValue(tokens),
-      });
-    }
-    if (!Number.isFinite(seconds) || seconds < 0) {
-      throw new InvalidMetricInputError({
-        operation: 'ThroughputMeter.record',
-        parameter: 'seconds',
-        expected: 'a finite number >= 0',
-        actual: describeValue(seconds),
-      });
-    }
+    requireFiniteNonNegative('ThroughputMeter.record', 'tokens', tokens);
+    requireFiniteNonNegative('ThroughputMeter.record', 'seconds', seconds);
     this.#seen += 1;
     this.#lastTokens = tokens;
     this.#lastSeconds = seconds;

@@ -1,27 +1,21 @@
 // Tests of training checkpoints: a full round trip, and resume falling back past corrupt or truncated newest checkpoints with a warning.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { batchToTensors, disposeBatchTensors } from '@engram/datasets/tensors';
 import { disposeState, stateTensors } from '@engram/memory';
 import { createAdam } from '@engram/model';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { findResumableCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { CheckpointMismatchError, CorruptCheckpointError, NothingToResumeError } from './errors.js';
 import { readTrainingLog } from './log.js';
 import { createTinyBatcher, createTinyModel, createTinyProbeModel } from './testing/fixtures.js';
+import { referenceAndCrashedRuns, stepFields, temporaryFolderEachTest, trainRecordingSteps } from './testing/runs.js';
 import { train } from './train.js';
-import type { StepRecord, TrainOptions } from './train.js';
-
-class StopRun extends Error {}
+import type { TrainOptions } from './train.js';
 
 describe('checkpoints', () => {
-  let folder: string;
-  beforeEach(() => {
-    folder = mkdtempSync(join(tmpdir(), 'engram-checkpoint-'));
-  });
-  afterEach(() => rmSync(folder, { recursive: true, force: true }));
+  const folder = temporaryFolderEachTest('engram-checkpoint-');
 
   it('round-trips weights, optimizer state, memory state and progress', async () => {
     const model = createTinyModel(1);
@@ -35,8 +29,8 @@ describe('checkpoints', () => {
       state = result.state;
     }
     const progress = { step: 3, data: batcher.getState(), bestMetric: 1.5, bestStep: 2, nonFiniteInARow: 0, nonFiniteTotal: 1 };
-    const path = await saveCheckpoint({ directory: folder, model, optimizer, memoryState: state, progress, run: { note: 'x' } });
-    expect(path).toBe(join(folder, 'step-00000003'));
+    const path = await saveCheckpoint({ directory: folder(), model, optimizer, memoryState: state, progress, run: { note: 'x' } });
+    expect(path).toBe(join(folder(), 'step-00000003'));
     expect(readdirSync(path).sort()).toEqual(['manifest.json', 'memory.safetensors', 'model', 'optimizer.safetensors', 'trainer.json']);
 
     const restoredModel = createTinyModel(99); // different initial weights
@@ -80,20 +74,9 @@ describe('checkpoints', () => {
       progress: 'none',
       ...extra,
     });
-    const reference: StepRecord[] = [];
-    const uninterrupted = options(join(folder, 'reference'), { onStep: (record) => void reference.push(record) });
-    await train(uninterrupted);
-    uninterrupted.model.dispose();
-
     // A run that dies after step 6 (its checkpoint of step 6 is never written).
-    const interrupted = options(join(folder, 'run'), {
-      onStep: (record) => {
-        if (record.step === 6) throw new StopRun('simulated crash');
-      },
-    });
-    await expect(train(interrupted)).rejects.toThrow(StopRun);
-    interrupted.model.dispose();
-    const checkpoints = join(folder, 'run', 'checkpoints');
+    const reference = await referenceAndCrashedRuns(options, folder(), 6);
+    const checkpoints = join(folder(), 'run', 'checkpoints');
     expect(readdirSync(checkpoints).sort().at(-1)).toBe('step-00000005');
     // Newest (5): a weight file cut short. Next (4): one byte of the optimizer state changed.
     const weights = join(checkpoints, 'step-00000005', 'model', 'model.safetensors');
@@ -114,23 +97,18 @@ describe('checkpoints', () => {
     expect(candidate.skipped.map((entry) => entry.step)).toEqual([5, 4]);
 
     const warnings: string[] = [];
-    const resumedSteps: StepRecord[] = [];
-    const resumed = options(join(folder, 'run'), {
-      resume: true,
-      onWarning: (message) => warnings.push(message),
-      onStep: (record) => void resumedSteps.push(record),
-    });
-    const result = await train(resumed);
+    const resumed = options(join(folder(), 'run'), { resume: true, onWarning: (message) => warnings.push(message) });
+    const { result, steps: resumedSteps } = await trainRecordingSteps(resumed);
     resumed.model.dispose();
     expect(result.resumedFromStep).toBe(3);
     expect(warnings).toHaveLength(2);
     expect(warnings[0]).toMatch(/step 5 .* skipped: .*model\/model\.safetensors has \d+ bytes.*truncated/);
     expect(warnings[1]).toMatch(/step 4 .* skipped: .*optimizer\.safetensors has SHA-256/);
     expect(resumedSteps.map((record) => record.step)).toEqual([4, 5, 6, 7, 8, 9]);
-    const pick = (records: StepRecord[]) => records.map((record) => [record.step, record.loss, record.gradientNorm]);
-    expect(pick(resumedSteps)).toEqual(pick(reference.slice(3)));
+    const fields = ['step', 'loss', 'gradientNorm'] as const;
+    expect(stepFields(resumedSteps, fields)).toEqual(stepFields(reference.slice(3), fields));
 
-    const log = readTrainingLog(join(folder, 'run', 'log.jsonl'));
+    const log = readTrainingLog(join(folder(), 'run', 'log.jsonl'));
     expect(log.headers.map((header) => header.resumedFromStep)).toEqual([null, 3]);
     expect(log.warnings).toHaveLength(2);
     expect(log.steps.map((record) => [record.step, record.loss])).toEqual(reference.map((record) => [record.step, record.loss]));
@@ -148,31 +126,21 @@ describe('checkpoints', () => {
       progress: 'none',
       ...extra,
     });
-    const reference: StepRecord[] = [];
-    const first = options(join(folder, 'reference'), { onStep: (record) => void reference.push(record) });
-    await train(first);
+    const release = (used: TrainOptions): void => {
+      used.model.policy.dispose();
+      used.model.dispose();
+    };
+    const reference = await referenceAndCrashedRuns(options, folder(), 4, release);
     expect(reference.every((record) => typeof record.separateLoss === 'number')).toBe(true);
     // The separate loss falls: the probe is being trained by its own optimizer.
     expect(reference.at(-1)?.separateLoss as number).toBeLessThan(reference[0]?.separateLoss as number);
-    first.model.policy.dispose();
-    first.model.dispose();
 
-    const interrupted = options(join(folder, 'run'), {
-      onStep: (record) => {
-        if (record.step === 4) throw new StopRun('simulated crash');
-      },
-    });
-    await expect(train(interrupted)).rejects.toThrow(StopRun);
-    interrupted.model.policy.dispose();
-    interrupted.model.dispose();
-    const continued: StepRecord[] = [];
-    const resumed = options(join(folder, 'run'), { resume: true, onStep: (record) => void continued.push(record) });
-    const result = await train(resumed);
+    const resumed = options(join(folder(), 'run'), { resume: true });
+    const { result, steps: continued } = await trainRecordingSteps(resumed);
     expect(result.resumedFromStep).toBe(3);
-    const pick = (records: StepRecord[]) => records.map((record) => [record.step, record.loss, record.separateLoss]);
-    expect(pick(continued)).toEqual(pick(reference.slice(3)));
-    resumed.model.policy.dispose();
-    resumed.model.dispose();
+    const fields = ['step', 'loss', 'separateLoss'] as const;
+    expect(stepFields(continued, fields)).toEqual(stepFields(reference.slice(3), fields));
+    release(resumed);
   });
 
   it('refuses to resume when there is nothing to resume, and writes nothing', async () => {
@@ -182,17 +150,17 @@ describe('checkpoints', () => {
       data: createTinyBatcher(),
       steps: 2,
       schedule: { learningRate: 1e-3 },
-      log: { path: join(folder, 'empty-run', 'log.jsonl') },
+      log: { path: join(folder(), 'empty-run', 'log.jsonl') },
       progress: 'none' as const,
     };
-    const empty = join(folder, 'empty-run', 'checkpoints');
+    const empty = join(folder(), 'empty-run', 'checkpoints');
     const error = await train({ ...base, checkpoint: { directory: empty }, resume: true }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(NothingToResumeError);
     expect((error as Error).message).toMatch(/cannot resume: .*empty-run\/checkpoints holds no checkpoint\. Start a fresh run/);
-    expect(existsSync(join(folder, 'empty-run'))).toBe(false);
+    expect(existsSync(join(folder(), 'empty-run'))).toBe(false);
 
     // Only unusable checkpoints: refused even with 'if-present', the files stay as they were.
-    const broken = join(folder, 'broken-run');
+    const broken = join(folder(), 'broken-run');
     mkdirSync(join(broken, 'checkpoints', 'step-00000004'), { recursive: true });
     writeFileSync(join(broken, 'log.jsonl'), '{"type":"header"}\n');
     const unusable = await train({

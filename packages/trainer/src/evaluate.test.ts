@@ -1,6 +1,5 @@
-// Tests of in-order evaluation against a token-by-token reference (the model's stream), word-level perplexity on a tiny PG-19 folder, and error rate on labelled positions.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// Tests of in-order evaluation against a token-by-token reference (the model's stream), word-level perplexity on a tiny PG-19 folder(), and error rate on labelled positions.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { TaskStream, createByteTokenizer, createCopyTask, evaluationBatches, planEvaluation } from '@engram/datasets';
@@ -8,9 +7,10 @@ import { countSplitWords, encodeSplit, preparePg19 } from '@engram/datasets/node
 import type { TokenBatch } from '@engram/datasets';
 import { createModel } from '@engram/model';
 import type { MemoryTransformer } from '@engram/model';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { evaluate } from './evaluate.js';
 import { createTinyModel, tinyTokens } from './testing/fixtures.js';
+import { temporaryFolderEachTest } from './testing/runs.js';
 
 /** -log softmax(logits)[target] in double precision. */
 function referenceNll(logits: Float32Array, target: number): number {
@@ -50,6 +50,18 @@ function streamScores(model: MemoryTransformer, rows: { inputs: number[]; target
   });
 }
 
+/** The rows of an evaluation layout `plan` over `tokens`, every position labelled: what {@link streamScores} feeds token by token. */
+function evaluationRows(tokens: Int32Array, plan: ReturnType<typeof planEvaluation>): { inputs: number[]; targets: number[]; labelled: boolean[] }[] {
+  return plan.rowStarts.map((start, row) => {
+    const length = plan.rowLengths[row] as number;
+    return {
+      inputs: Array.from(tokens.subarray(start, start + length)),
+      targets: Array.from(tokens.subarray(start + 1, start + 1 + length)),
+      labelled: new Array<boolean>(length).fill(true),
+    };
+  });
+}
+
 /** Totals of {@link streamScores}. */
 function streamReference(
   model: MemoryTransformer,
@@ -69,11 +81,7 @@ function streamReference(
 }
 
 describe('evaluate', () => {
-  let folder: string;
-  beforeEach(() => {
-    folder = mkdtempSync(join(tmpdir(), 'engram-evaluate-'));
-  });
-  afterEach(() => rmSync(folder, { recursive: true, force: true }));
+  const folder = temporaryFolderEachTest('engram-evaluate-');
 
   it('computes bits per token from the total NLL of an in-order pass with memory, like a token-by-token stream', () => {
     const model = createTinyModel(3);
@@ -84,14 +92,7 @@ describe('evaluate', () => {
     expect(tf.memory().numTensors).toBe(before);
 
     const plan = planEvaluation(tokens.length, options);
-    const rows = plan.rowStarts.map((start, row) => {
-      const length = plan.rowLengths[row] as number;
-      return {
-        inputs: Array.from(tokens.subarray(start, start + length)),
-        targets: Array.from(tokens.subarray(start + 1, start + 1 + length)),
-        labelled: new Array<boolean>(length).fill(true),
-      };
-    });
+    const rows = evaluationRows(tokens, plan);
     const reference = streamReference(model, rows);
     expect(result.split).toBe('test');
     expect(result.count).toBe(82);
@@ -114,14 +115,14 @@ describe('evaluate', () => {
     model.dispose();
   });
 
-  it('gives word-level perplexity exp(total NLL / words) on a tiny PG-19-format folder', async () => {
-    for (const split of ['train', 'validation', 'test']) mkdirSync(join(folder, split));
-    writeFileSync(join(folder, 'train', '10.txt'), 'Call me Ishmael.\n');
-    writeFileSync(join(folder, 'validation', '20.txt'), 'Some years ago.\n');
-    writeFileSync(join(folder, 'test', '30.txt'), 'It was the best of times,\nit was the worst of times.\n');
-    writeFileSync(join(folder, 'test', '31.txt'), 'Happy families are all alike.\n');
-    writeFileSync(join(folder, 'metadata.csv'), '30,A Tale,1859,http://example.org/30\n31,Anna,1878,http://example.org/31\n');
-    const corpus = await preparePg19({ source: folder });
+  it('gives word-level perplexity exp(total NLL / words) on a tiny PG-19-format folder()', async () => {
+    for (const split of ['train', 'validation', 'test']) mkdirSync(join(folder(), split));
+    writeFileSync(join(folder(), 'train', '10.txt'), 'Call me Ishmael.\n');
+    writeFileSync(join(folder(), 'validation', '20.txt'), 'Some years ago.\n');
+    writeFileSync(join(folder(), 'test', '30.txt'), 'It was the best of times,\nit was the worst of times.\n');
+    writeFileSync(join(folder(), 'test', '31.txt'), 'Happy families are all alike.\n');
+    writeFileSync(join(folder(), 'metadata.csv'), '30,A Tale,1859,http://example.org/30\n31,Anna,1878,http://example.org/31\n');
+    const corpus = await preparePg19({ source: folder() });
     const split = corpus.splits.test;
     const tokenizer = createByteTokenizer();
     const tokens = await encodeSplit(tokenizer, split);
@@ -136,14 +137,7 @@ describe('evaluate', () => {
     expect(result.wordLevelPerplexity).toBeCloseTo(Math.exp(result.nllSum / 17), 6);
     // Against the token-by-token reference (relative tolerance: the value is large).
     const plan = planEvaluation(tokens.length, options);
-    const rows = plan.rowStarts.map((start, row) => {
-      const length = plan.rowLengths[row] as number;
-      return {
-        inputs: Array.from(tokens.subarray(start, start + length)),
-        targets: Array.from(tokens.subarray(start + 1, start + 1 + length)),
-        labelled: new Array<boolean>(length).fill(true),
-      };
-    });
+    const rows = evaluationRows(tokens, plan);
     const reference = streamReference(model, rows);
     const expected = Math.exp(reference.nllSum / 17);
     expect(Math.abs((result.wordLevelPerplexity as number) / expected - 1)).toBeLessThan(1e-3);

@@ -1,19 +1,15 @@
 // Tests of the JSON-lines log: one record per line, non-finite numbers, and repair of a cut-off last line on resume.
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { JsonLinesWriter, readJsonLines } from './log.js';
+import { temporaryFolderEachTest } from './testing/runs.js';
 
 describe('JSON-lines log', () => {
-  let folder: string;
-  beforeEach(() => {
-    folder = mkdtempSync(join(tmpdir(), 'engram-log-'));
-  });
-  afterEach(() => rmSync(folder, { recursive: true, force: true }));
+  const folder = temporaryFolderEachTest('engram-log-');
 
   it('writes one record per line and reads non-finite numbers back', () => {
-    const path = join(folder, 'nested', 'train.jsonl');
+    const path = join(folder(), 'nested', 'train.jsonl');
     const writer = JsonLinesWriter.open(path, { append: false });
     writer.write({ type: 'header', seed: 1 });
     writer.write({ type: 'step', step: 1, loss: Number.NaN, gradientNorm: Number.POSITIVE_INFINITY, note: 'ok' });
@@ -29,7 +25,7 @@ describe('JSON-lines log', () => {
   });
 
   it('drops a cut-off last line when reading and repairs it when appending', () => {
-    const path = join(folder, 'train.jsonl');
+    const path = join(folder(), 'train.jsonl');
     const writer = JsonLinesWriter.open(path, { append: false });
     writer.write({ step: 1 });
     writer.close();
@@ -43,19 +39,19 @@ describe('JSON-lines log', () => {
   });
 
   it('replaces the file unless appending, and reports corrupt middle lines', () => {
-    const path = join(folder, 'train.jsonl');
+    const path = join(folder(), 'train.jsonl');
     appendFileSync(path, 'garbage\n{"a":1}\n');
     expect(() => readJsonLines(path)).toThrow(/line 1/);
     const writer = JsonLinesWriter.open(path, { append: false });
     writer.write({ b: 2 });
     writer.close();
     expect(readJsonLines(path).records).toEqual([{ b: 2 }]);
-    const whole = JsonLinesWriter.open(join(folder, 'no-newline.jsonl'), { append: true });
+    const whole = JsonLinesWriter.open(join(folder(), 'no-newline.jsonl'), { append: true });
     whole.close();
-    appendFileSync(join(folder, 'only-partial.jsonl'), '{"x"');
-    const repaired = JsonLinesWriter.open(join(folder, 'only-partial.jsonl'), { append: true });
+    appendFileSync(join(folder(), 'only-partial.jsonl'), '{"x"');
+    const repaired = JsonLinesWriter.open(join(folder(), 'only-partial.jsonl'), { append: true });
     expect(repaired.repairedBytes).toBe(4);
     repaired.close();
-    expect(readFileSync(join(folder, 'only-partial.jsonl'), 'utf8')).toBe('');
+    expect(readFileSync(join(folder(), 'only-partial.jsonl'), 'utf8')).toBe('');
   });
 });

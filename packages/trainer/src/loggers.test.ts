@@ -1,25 +1,17 @@
 // Tests of the run loggers: TensorBoard event files read back with CRCs checked (and the CRC32C checked against its known vector), CSV scalars and their resume, custom callbacks in the loop.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32c } from '@aws-crypto/crc32c';
 import { evaluationBatches } from '@engram/datasets';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunRecord, TrainerCallback } from './callbacks.js';
 import { CsvLogger, TensorBoardLogger, scalarsOf } from './loggers.js';
 import { EventFileWriter, EVENT_FILE_VERSION, frameRecord, maskedCrc32c, readEventFile, SESSION_START } from './tensorboard.js';
 import { createTinyBatcher, createTinyModel, tinyTokens } from './testing/fixtures.js';
+import { temporaryFolderEachTest } from './testing/runs.js';
 import { train } from './train.js';
 
-const folders: string[] = [];
-function folder(): string {
-  const path = mkdtempSync(join(tmpdir(), 'engram-loggers-'));
-  folders.push(path);
-  return path;
-}
-afterEach(() => {
-  for (const path of folders.splice(0)) rmSync(path, { recursive: true, force: true });
-});
+const folder = temporaryFolderEachTest('engram-loggers-');
 
 describe('TFRecord framing', () => {
   it('uses CRC32C (Castagnoli) with the TFRecord mask', () => {

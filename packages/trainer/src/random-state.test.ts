@@ -1,21 +1,19 @@
 // Tests of the model's random state in checkpoints: restored on resume, refused when missing for a model with dropout, and shown to decide the losses after a resume.
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { disposeState } from '@engram/memory';
 import { ModelInputError, createAdam } from '@engram/model';
 import type { MemoryTransformer } from '@engram/model';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadCheckpoint } from './checkpoint.js';
 import { publishCheckpoint } from './checkpoint-store.js';
 import { CheckpointMismatchError } from './errors.js';
 import { restoreRandomState } from './random-state.js';
 import { createTinyBatcher, createTinyModel } from './testing/fixtures.js';
+import { referenceAndCrashedRuns, stepFields, temporaryFolderEachTest, trainRecordingSteps } from './testing/runs.js';
 import { train } from './train.js';
-import type { StepRecord, TrainOptions } from './train.js';
-
-class StopRun extends Error {}
+import type { TrainOptions } from './train.js';
 
 const DROPOUT = { dropout: 0.1, attentionDropout: 0.1 };
 
@@ -33,11 +31,7 @@ async function copyWithoutRandomState(checkpoint: string, root: string, step: nu
 }
 
 describe('model random state', () => {
-  let folder: string;
-  beforeEach(() => {
-    folder = mkdtempSync(join(tmpdir(), 'engram-random-'));
-  });
-  afterEach(() => rmSync(folder, { recursive: true, force: true }));
+  const folder = temporaryFolderEachTest('engram-random-');
 
   it('restores the counters, and refuses a missing state (model with dropout) or one of another layer count without changing anything', () => {
     const model = createTinyModel(7, DROPOUT);
@@ -79,11 +73,11 @@ describe('model random state', () => {
         data: createTinyBatcher(),
         steps: 2,
         schedule: { learningRate: 1e-3 },
-        checkpoint: { directory: join(folder, run.name, 'checkpoints'), every: 1 },
+        checkpoint: { directory: join(folder(), run.name, 'checkpoints'), every: 1 },
         progress: 'none',
       });
       model.dispose();
-      copies[run.name] = await copyWithoutRandomState(join(folder, run.name, 'checkpoints', 'step-00000002'), join(folder, `${run.name}-old`), 2);
+      copies[run.name] = await copyWithoutRandomState(join(folder(), run.name, 'checkpoints', 'step-00000002'), join(folder(), `${run.name}-old`), 2);
     }
 
     const before = tf.memory().numTensors;
@@ -97,7 +91,7 @@ describe('model random state', () => {
         data: createTinyBatcher(),
         steps: 3,
         schedule: { learningRate: 1e-3 },
-        checkpoint: { directory: join(folder, 'dropout-old') },
+        checkpoint: { directory: join(folder(), 'dropout-old') },
         resume: true,
         progress: 'none',
       }),
@@ -126,40 +120,29 @@ describe('model random state', () => {
       progress: 'none',
       ...extra,
     });
-    const pick = (records: StepRecord[]) => records.map((record) => [record.step, record.loss, record.gradientNorm]);
-
-    const reference: StepRecord[] = [];
-    const uninterrupted = options(join(folder, 'reference'), { onStep: (record) => void reference.push(record) });
-    await train(uninterrupted);
-    uninterrupted.model.dispose();
+    const fields = ['step', 'loss', 'gradientNorm'] as const;
 
     // A run that dies during step 4: its newest checkpoint is step 3.
-    const interrupted = options(join(folder, 'run'), {
-      onStep: (record) => {
-        if (record.step === 4) throw new StopRun('simulated crash');
-      },
-    });
-    await expect(train(interrupted)).rejects.toThrow(StopRun);
-    interrupted.model.dispose();
-    cpSync(join(folder, 'run'), join(folder, 'run-unapplied'), { recursive: true });
-    const saved = (JSON.parse(readFileSync(join(folder, 'run', 'checkpoints', 'step-00000003', 'trainer.json'), 'utf8')) as {
+    const reference = await referenceAndCrashedRuns(options, folder(), 4);
+    cpSync(join(folder(), 'run'), join(folder(), 'run-unapplied'), { recursive: true });
+    const saved = (JSON.parse(readFileSync(join(folder(), 'run', 'checkpoints', 'step-00000003', 'trainer.json'), 'utf8')) as {
       random: { dropoutCalls: number; attentionDropoutCalls: number[] };
     }).random;
     expect(saved.dropoutCalls).toBeGreaterThan(0);
     expect(saved.attentionDropoutCalls.every((calls) => calls > 0)).toBe(true);
 
-    const continued: StepRecord[] = [];
-    const resumed = options(join(folder, 'run'), { resume: true, onStep: (record) => void continued.push(record) });
-    expect((await train(resumed)).resumedFromStep).toBe(3);
+    const resumed = options(join(folder(), 'run'), { resume: true });
+    const { result, steps: continued } = await trainRecordingSteps(resumed);
+    expect(result.resumedFromStep).toBe(3);
     resumed.model.dispose();
-    expect(pick(continued)).toEqual(pick(reference.slice(3)));
+    expect(stepFields(continued, fields)).toEqual(stepFields(reference.slice(3), fields));
 
     // The same resume with setRandomState turned into a no-op on this one model instance: the weights,
     // optimizer, memory and data position are restored, the dropout counters start again from 0.
-    const unappliedSteps: StepRecord[] = [];
-    const unapplied = options(join(folder, 'run-unapplied'), { resume: true, onStep: (record) => void unappliedSteps.push(record) });
+    const unapplied = options(join(folder(), 'run-unapplied'), { resume: true });
     unapplied.model.setRandomState = () => {};
-    expect((await train(unapplied)).resumedFromStep).toBe(3);
+    const { result: unappliedResult, steps: unappliedSteps } = await trainRecordingSteps(unapplied);
+    expect(unappliedResult.resumedFromStep).toBe(3);
     unapplied.model.dispose();
     expect(unappliedSteps.map((record) => record.step)).toEqual([4, 5, 6]);
     for (const [index, record] of unappliedSteps.entries()) {

@@ -1,14 +1,14 @@
 // Kill-and-resume: a training process killed with SIGKILL and resumed logs the same losses, bit for bit, as an uninterrupted run, without and with dropout.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkpointDirectoryName } from './checkpoint-store.js';
 import { readTrainingLog } from './log.js';
 import type { ChildOptions } from './testing/train-child.js';
+import { temporaryFolderEachTest } from './testing/runs.js';
 
 const packageRoot = fileURLToPath(new URL('..', import.meta.url));
 const childScript = fileURLToPath(new URL('./testing/train-child.ts', import.meta.url));
@@ -63,24 +63,20 @@ describe.each([
   { name: 'without dropout', dropout: 0, attentionDropout: 0 },
   { name: 'with residual and attention dropout', dropout: 0.1, attentionDropout: 0.1 },
 ])('kill and resume $name', ({ dropout, attentionDropout }) => {
-  let folder: string;
-  beforeEach(() => {
-    folder = mkdtempSync(join(tmpdir(), 'engram-resume-'));
-  });
-  afterEach(() => rmSync(folder, { recursive: true, force: true }));
+  const folder = temporaryFolderEachTest('engram-resume-');
 
   it('continues after SIGKILL with losses identical to an uninterrupted run', { timeout: 180_000 }, async () => {
     const uninterrupted = startChild({
-      checkpointDirectory: join(folder, 'reference', 'checkpoints'),
-      logPath: join(folder, 'reference', 'log.jsonl'),
+      checkpointDirectory: join(folder(), 'reference', 'checkpoints'),
+      logPath: join(folder(), 'reference', 'log.jsonl'),
       steps: STEPS,
       resume: false,
       dropout,
       attentionDropout,
     });
     const interruptedOptions: ChildOptions = {
-      checkpointDirectory: join(folder, 'interrupted', 'checkpoints'),
-      logPath: join(folder, 'interrupted', 'log.jsonl'),
+      checkpointDirectory: join(folder(), 'interrupted', 'checkpoints'),
+      logPath: join(folder(), 'interrupted', 'log.jsonl'),
       steps: STEPS,
       resume: false,
       stepDelayMilliseconds: 150,
@@ -105,7 +101,7 @@ describe.each([
     expect(resumedExit.code).toBe(0);
     expect(referenceExit.code).toBe(0);
 
-    const reference = readTrainingLog(join(folder, 'reference', 'log.jsonl'));
+    const reference = readTrainingLog(join(folder(), 'reference', 'log.jsonl'));
     const continued = readTrainingLog(interruptedOptions.logPath);
     // It really resumed from a checkpoint written before the kill (not from scratch).
     expect(continued.headers).toHaveLength(2);
@@ -133,7 +129,7 @@ describe.each([
       else expect(calls).toBe(0);
     }
     expect(savedRandomState(interruptedOptions.checkpointDirectory, STEPS)).toEqual(
-      savedRandomState(join(folder, 'reference', 'checkpoints'), STEPS),
+      savedRandomState(join(folder(), 'reference', 'checkpoints'), STEPS),
     );
   });
 });

@@ -1,30 +1,26 @@
 // Tests of the training loop: learning, logs, evaluation records, checkpoints, non-finite steps, leaks.
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { StreamBatcher, evaluationBatches } from '@engram/datasets';
 import { batchToTensors, disposeBatchTensors } from '@engram/datasets/tensors';
 import { disposeState } from '@engram/memory';
 import { createAdam } from '@engram/model';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { NonFiniteLossError } from './errors.js';
 import { readJsonLines } from './log.js';
 import { createTinyBatcher, createTinyModel, tinyTokens } from './testing/fixtures.js';
 import { train } from './train.js';
 import type { StepRecord } from './train.js';
+import { temporaryFolderEachTest } from './testing/runs.js';
 
 describe('train', () => {
-  let folder: string;
-  beforeEach(() => {
-    folder = mkdtempSync(join(tmpdir(), 'engram-train-'));
-  });
-  afterEach(() => rmSync(folder, { recursive: true, force: true }));
+  const folder = temporaryFolderEachTest('engram-train-');
 
   it('trains, logs a header and one record per step and evaluation, checkpoints, and leaks nothing', async () => {
     const model = createTinyModel();
     const before = tf.memory().numTensors;
-    const logPath = join(folder, 'log.jsonl');
+    const logPath = join(folder(), 'log.jsonl');
     const seen: StepRecord[] = [];
     const tokens = tinyTokens();
     const result = await train({
@@ -34,7 +30,7 @@ describe('train', () => {
       steps: 12,
       schedule: { learningRate: 3e-3, warmupSteps: 2 },
       evalEvery: 6,
-      checkpoint: { directory: join(folder, 'checkpoints'), every: 4, keepLast: 2 },
+      checkpoint: { directory: join(folder(), 'checkpoints'), every: 4, keepLast: 2 },
       log: { path: logPath },
       progress: 'none',
       datasetChecksum: 'abc',
@@ -65,7 +61,7 @@ describe('train', () => {
     expect(evaluations[0]).toMatchObject({ split: 'valid', step: 6, count: 199 });
     expect(records.at(-1)).toMatchObject({ type: 'end', reason: 'completed', step: 12 });
     // Checkpoints at 4, 8, 12 plus the best evaluations (6, 12); the newest two and the best are kept.
-    const kept = readdirSync(join(folder, 'checkpoints')).sort();
+    const kept = readdirSync(join(folder(), 'checkpoints')).sort();
     expect(kept).toContain('step-00000012');
     expect(kept).toContain('step-00000008');
     expect(kept.length).toBeLessThanOrEqual(3);
@@ -74,7 +70,7 @@ describe('train', () => {
 
   it('skips and counts a non-finite step, and stops after K in a row', async () => {
     const model = createTinyModel();
-    const logPath = join(folder, 'log.jsonl');
+    const logPath = join(folder(), 'log.jsonl');
     const weightsAround: Record<number, Float32Array> = {};
     const embedding = model.namedVariables()['embedding.weight'] as tf.Variable;
     const seen: StepRecord[] = [];
@@ -117,7 +113,7 @@ describe('train', () => {
     // Weights gone bad (as after a divergent update): every loss is NaN, and the evaluation of step 1 comes first.
     const embedding = model.namedVariables()['embedding.weight'] as tf.Variable;
     embedding.assign(tf.fill(embedding.shape, Number.NaN));
-    const logPath = join(folder, 'nan-eval.jsonl');
+    const logPath = join(folder(), 'nan-eval.jsonl');
     const validation = tinyTokens().subarray(0, 65);
     const before = tf.memory().numTensors;
     const error = await train({
@@ -128,7 +124,7 @@ describe('train', () => {
       steps: 10,
       schedule: { learningRate: 1e-3 },
       log: { path: logPath },
-      checkpoint: { directory: join(folder, 'nan-checkpoints') },
+      checkpoint: { directory: join(folder(), 'nan-checkpoints') },
       progress: 'none',
     }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(NonFiniteLossError);
@@ -137,7 +133,7 @@ describe('train', () => {
     expect((error as Error).message).toMatch(/stopped at step 1 with a non-finite validation loss \(NaN\)/);
     expect(readJsonLines(logPath).records.at(-1)).toMatchObject({ type: 'end', reason: 'non-finite', step: 1 });
     // No checkpoint of the bad weights was written.
-    expect(existsSync(join(folder, 'nan-checkpoints'))).toBe(false);
+    expect(existsSync(join(folder(), 'nan-checkpoints'))).toBe(false);
     expect(tf.memory().numTensors).toBe(before);
     model.dispose();
   });

@@ -1,7 +1,7 @@
-// Test fixtures shared by the policy packages' own tests: seeded token streams, segment tensors and records, and runs of a model segment by segment.
+// Test fixtures shared by the policy packages' own tests: seeded token streams, segment tensors and records, runs of a model segment by segment or token by token, built policies per test, option-error checks.
 import * as tf from '@tensorflow/tfjs';
-import { expect } from 'vitest';
-import type { MemoryPolicy, MemoryState, SegmentRecord } from '../policy.js';
+import { afterEach, expect } from 'vitest';
+import type { MemoryPolicy, MemoryState, ModelDimensions, SegmentRecord } from '../policy.js';
 import { disposeState, disposeStateExcept } from '../state.js';
 import type { ConformanceModelConfig } from './index.js';
 
@@ -219,4 +219,66 @@ export function runSegmentsSideBySide(
     second = b.state;
   }
   return [first, second];
+}
+
+/** The part of `@engram/model`'s `MemoryTransformer` that {@link streamLogits} uses. */
+export interface StreamingModel {
+  /** A token-by-token stream; `push(token)` returns the next-token logits `[vocab]`. */
+  createStream(): { push(token: number): ArrayLike<number>; dispose(): void };
+}
+
+/** Pushes `tokens` one by one through a new stream of `model` and returns every push's logits, concatenated (`[tokens * vocab]`); disposes the stream. */
+export function streamLogits(model: StreamingModel, tokens: readonly number[]): number[] {
+  const stream = model.createStream();
+  const pushed: number[] = [];
+  try {
+    for (const token of tokens) pushed.push(...Array.from(stream.push(token)));
+  } finally {
+    stream.dispose();
+  }
+  return pushed;
+}
+
+/**
+ * For a test file's policy-level tests: registers an `afterEach` that disposes (newest first) every policy the returned
+ * function made during the test. The function creates a policy with `create(options)` and builds it for `dimensions`
+ * (default `defaultDimensions`).
+ */
+export function builtPoliciesEachTest<Options, Policy extends MemoryPolicy>(
+  create: (options?: Options) => Policy,
+  defaultDimensions: ModelDimensions,
+): (options?: Options, dimensions?: ModelDimensions) => Policy {
+  const created: Policy[] = [];
+  afterEach(() => {
+    while (created.length > 0) created.pop()?.dispose();
+  });
+  return (options, dimensions = defaultDimensions) => {
+    const policy = create(options);
+    policy.build(dimensions);
+    created.push(policy);
+    return policy;
+  };
+}
+
+/**
+ * Expects `create(options)` to throw, for each `[options, option, message?]` case, an error of `errorClass` whose
+ * `option` field is `option` and whose message names it in quotes (`"maxSpan"`), or is exactly `message` when given.
+ */
+export function expectOptionErrors<Options>(
+  create: (options: Options) => unknown,
+  errorClass: abstract new (...args: never[]) => Error & { readonly option: string },
+  cases: readonly (readonly [options: Options, option: string, message?: string])[],
+): void {
+  for (const [options, option, message] of cases) {
+    let error: unknown;
+    try {
+      create(options);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error, `the error for a bad "${option}"`).toBeInstanceOf(errorClass);
+    expect((error as { option: string }).option).toBe(option);
+    if (message === undefined) expect((error as Error).message).toContain(`"${option}"`);
+    else expect((error as Error).message).toBe(message);
+  }
 }
