@@ -93,6 +93,13 @@ describe('build, modulate and clamping', () => {
     }, policy.variables());
     const gradient = grads[policy.spanRatios(1).name] as tf.Tensor;
     expect(tf.min(tf.abs(gradient)).dataSync()[0]).toBeGreaterThan(1e-4);
+    // Position tensors of the wrong shape: the package's usage error, naming the policy and the shape it needs.
+    expect(() => policy.modulate?.({ ...context, keyPositions: queryPositions })).toThrow(
+      expect.objectContaining({ constructor: AdaptiveSpanUsageError, message: 'adaptive-span policy: modulate: keyPositions must be [2, 6] to match keyHidden, got [2, 2].' }),
+    );
+    expect(() => policy.modulate?.({ ...context, queryPositions: keyHidden as unknown as tf.Tensor2D })).toThrow(
+      expect.objectContaining({ name: 'AdaptiveSpanUsageError', message: 'adaptive-span policy: modulate: queryPositions must be [2, queries], got [2, 6, 4].' }),
+    );
     tf.dispose([keyHidden, keyPositions, queryPositions, result?.softMask, result?.auxiliaryLoss, distances, mask, loss, probe, value, ...Object.values(grads)] as tf.Tensor[]);
   });
 

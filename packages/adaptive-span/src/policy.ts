@@ -104,18 +104,9 @@ export function createAdaptiveSpanPolicy(options: AdaptiveSpanOptions): Adaptive
     // A trimmed FIFO: the default read (the memory always ends right before the current segment).
 
     modulate(context: ModulationContext, kit: PolicyKit): AttentionModulation {
-      const { layer, keyHidden, keyPositions, queryPositions } = context;
+      const { layer, keyPositions, queryPositions } = context;
       const variable = ratiosOf(kit, layer, 'modulate');
-      if (keyPositions.rank !== 2 || keyPositions.shape[0] !== keyHidden.shape[0] || keyPositions.shape[1] !== keyHidden.shape[1]) {
-        throw new AdaptiveSpanUsageError(
-          `adaptive-span policy: modulate: keyPositions must be [${keyHidden.shape[0]}, ${keyHidden.shape[1]}] to match keyHidden, got [${keyPositions.shape.join(', ')}].`,
-        );
-      }
-      if (queryPositions.rank !== 2 || queryPositions.shape[0] !== keyPositions.shape[0]) {
-        throw new AdaptiveSpanUsageError(
-          `adaptive-span policy: modulate: queryPositions must be [${keyPositions.shape[0]}, queries], got [${queryPositions.shape.join(', ')}].`,
-        );
-      }
+      kit.checkModulation(context, 'modulate');
       return tf.tidy(() => {
         const distances = headDistances(queryPositions, keyPositions);
         return {

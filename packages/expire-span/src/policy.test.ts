@@ -145,14 +145,23 @@ describe('modulate', () => {
     const keyHidden = tf.randomNormal([2, 5, 3], 0, 1, 'float32', 7) as tf.Tensor3D;
     const keyPositions = tf.tensor2d([[0, 2, 3, 4, 5], [1, 2, 3, 4, 5]], undefined, 'int32');
     const queryPositions = tf.tensor2d([[4, 5], [4, 5]], undefined, 'int32');
-    const result = policy.modulate?.({ layer: 1, keyHidden, keyPositions, queryPositions, memorySlots: 3, training: true });
+    const context = { layer: 1, keyHidden, keyPositions, queryPositions, memorySlots: 3, training: true };
+    const result = policy.modulate?.(context);
     expect(result?.softMask?.shape).toEqual([2, 1, 2, 5]);
+    // Position tensors of the wrong shape: the package's usage error, naming the policy and the shape it needs.
+    expect(() => policy.modulate?.({ ...context, keyPositions: keyHidden as unknown as tf.Tensor2D })).toThrow(
+      expect.objectContaining({ constructor: ExpireSpanUsageError, message: 'expire-span policy: modulate: keyPositions must be [2, 5] to match keyHidden, got [2, 5, 3].' }),
+    );
+    const oneRow = tf.tensor2d([[4, 5]], undefined, 'int32');
+    expect(() => policy.modulate?.({ ...context, queryPositions: oneRow })).toThrow(
+      expect.objectContaining({ name: 'ExpireSpanUsageError', message: 'expire-span policy: modulate: queryPositions must be [2, queries], got [1, 2].' }),
+    );
     const spans = policy.predictSpans(1, keyHidden);
     const distances = queryKeyDistances(queryPositions, keyPositions);
     const { mask, remaining } = expireSpanMask(spans, distances, 2);
     expectClose(result?.softMask as tf.Tensor, tf.expandDims(mask, 1));
     expectClose(result?.auxiliaryLoss as tf.Tensor, expireSpanAuxiliaryLoss(remaining, mask, 0.5, 2));
-    tf.dispose([keyHidden, keyPositions, queryPositions, result?.softMask, result?.auxiliaryLoss, spans, distances, mask, remaining] as tf.Tensor[]);
+    tf.dispose([keyHidden, keyPositions, queryPositions, oneRow, result?.softMask, result?.auxiliaryLoss, spans, distances, mask, remaining] as tf.Tensor[]);
   });
 
   test('the task loss and the span loss both reach the span predictor of that layer only', () => {

@@ -266,16 +266,7 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
 
     modulate(context: ModulationContext, kit: PolicyKit): AttentionModulation {
       const { layer, keyHidden, keyPositions, queryPositions, training } = context;
-      if (keyPositions.rank !== 2 || keyPositions.shape[0] !== keyHidden.shape[0] || keyPositions.shape[1] !== keyHidden.shape[1]) {
-        throw new ExpireSpanUsageError(
-          `expire-span policy: modulate: keyPositions must be [${keyHidden.shape[0]}, ${keyHidden.shape[1]}] to match keyHidden, got [${keyPositions.shape.join(', ')}].`,
-        );
-      }
-      if (queryPositions.rank !== 2 || queryPositions.shape[0] !== keyHidden.shape[0]) {
-        throw new ExpireSpanUsageError(
-          `expire-span policy: modulate: queryPositions must be [${keyHidden.shape[0]}, queries], got [${queryPositions.shape.join(', ')}].`,
-        );
-      }
+      kit.checkModulation(context, 'modulate');
       // One noise draw per forward pass, shared by the layers (drawn when layer 0 is modulated).
       let limit: number | null = null;
       if (training && noise) {

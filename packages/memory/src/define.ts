@@ -50,6 +50,13 @@ export interface PolicyKit {
    * positions), as `write()` does; returns the dimensions.
    */
   checkRecord(state: MemoryState, record: SegmentRecord, method: string): ModelDimensions;
+  /**
+   * Checks the keys and queries of one attention call: `keyPositions` `[batch, keys]` matching `keyHidden`
+   * `[batch, keys, modelDim]`, and `queryPositions` `[batch, queries]` of the same batch. For a `modulate` that
+   * reads positions (span methods); the skeleton itself checks only `context.layer`. Throws the policy's error
+   * (`<kind> policy: <method>: keyPositions must be ...`).
+   */
+  checkModulation(context: ModulationContext, method: string): void;
   /** Throws the policy's error for `details` with `message` (prefixed with `<kind> policy: `). */
   fail(message: string, details: PolicyErrorDetails): never;
   /** Whether `dispose()` was called. */
@@ -259,6 +266,28 @@ export function defineMemoryPolicy<Extension extends object = Record<never, neve
       return layer;
     },
     checkRecord: (state, record, method) => checkRecord(state, record, method),
+    checkModulation({ keyHidden, keyPositions, queryPositions }: ModulationContext, method: string): void {
+      built(method);
+      const [batch, keys] = keyHidden.shape;
+      if (keyPositions.rank !== 2 || keyPositions.shape[0] !== batch || keyPositions.shape[1] !== keys) {
+        fail(`${method}: keyPositions must be [${batch}, ${keys}] to match keyHidden, got [${keyPositions.shape.join(', ')}].`, {
+          category: 'input',
+          method,
+          parameter: 'keyPositions',
+          expected: `[${batch}, ${keys}]`,
+          actual: `[${keyPositions.shape.join(', ')}]`,
+        });
+      }
+      if (queryPositions.rank !== 2 || queryPositions.shape[0] !== batch) {
+        fail(`${method}: queryPositions must be [${batch}, queries], got [${queryPositions.shape.join(', ')}].`, {
+          category: 'input',
+          method,
+          parameter: 'queryPositions',
+          expected: `[${batch}, queries]`,
+          actual: `[${queryPositions.shape.join(', ')}]`,
+        });
+      }
+    },
     fail,
     get disposed() {
       return disposed;
