@@ -15,7 +15,7 @@ import {
   unregisterFastKernels,
 } from './fast-kernels.js';
 import { allowRelaxedSimd, GEMM_INSTRUCTIONS, type GemmCall } from './gemm.js';
-import { splitCalls } from './threaded-gemm.js';
+import { splitCalls, waitForJob } from './threaded-gemm.js';
 
 const testBackend = tf.getBackend();
 const onWasm = testBackend === 'wasm';
@@ -111,6 +111,48 @@ describe('splitCalls (never along K, disjoint outputs)', () => {
     const split = splitCalls([heads]);
     expect(split?.main[0]).toMatchObject({ batch: 4, m: 8 });
     expect(split?.worker[0]).toMatchObject({ batch: 4, m: 8, c: heads.c + 4 * 8 * 32 });
+  });
+});
+
+describe('waitForJob (the main thread waiting for the worker)', () => {
+  /** A DONE word the worker sets to `job` after `readsBefore` reads, and a sleep that behaves like Atomics.wait. */
+  function fakeWord(job: number, readsBefore: number) {
+    let value = job - 1;
+    let reads = 0;
+    const sleeps: { expected: number; outcome: string }[] = [];
+    const readDone = (): number => {
+      reads += 1;
+      if (reads > readsBefore) value = job;
+      return value;
+    };
+    // Atomics.wait: 'not-equal' at once when the word has moved on; else it sleeps until a notify ('ok': the worker
+    // finishes while it sleeps) or, when the worker has already finished and notified, until the timeout.
+    const sleep = (expected: number): string => {
+      let outcome = 'not-equal';
+      if (value === expected) {
+        outcome = value === job ? 'timed-out' : 'ok';
+        value = job;
+      }
+      sleeps.push({ expected, outcome });
+      return outcome;
+    };
+    return { readDone, sleep, sleeps };
+  }
+
+  test('a worker that finishes right after the check is not slept on (no wait runs out its timeout)', () => {
+    for (let readsBefore = 0; readsBefore < 4; readsBefore++) {
+      const word = fakeWord(7, readsBefore);
+      waitForJob(7, word.readDone, word.sleep, 60_000);
+      expect(word.sleeps.filter((entry) => entry.outcome === 'timed-out'), `worker done after ${readsBefore} reads`).toEqual([]);
+    }
+  });
+
+  test('gives up at the limit when the worker never finishes', () => {
+    let clock = 0;
+    const sleeps: number[] = [];
+    waitForJob(3, () => 2, (expected) => (sleeps.push(expected), 'timed-out'), 5_000, () => (clock += 1000));
+    expect(sleeps.length).toBeGreaterThan(0);
+    expect(sleeps.length).toBeLessThanOrEqual(6);
   });
 });
 
