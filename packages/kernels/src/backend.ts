@@ -131,57 +131,47 @@ function readEnvironment(): Record<string, string | undefined> {
   return processLike?.env ?? {};
 }
 
-function resolveChoice(options: InitBackendOptions): BackendChoice {
-  if (options.backend !== undefined) {
-    if (!BACKEND_CHOICES.includes(options.backend)) {
-      throw new InvalidArgumentError({
-        operation: 'initBackend',
-        parameter: 'backend',
-        expected: `one of ${BACKEND_CHOICES.join(', ')}`,
-        actual: JSON.stringify(options.backend),
-      });
+/**
+ * One setting of `initBackend`: the option when given, else the environment variable (trimmed; unset or empty means
+ * absent), else absent (undefined). A value outside `choices` throws `InvalidArgumentError` naming the option or the
+ * variable, with `expected` as the accepted values.
+ */
+function optionOrVariable<T extends string | number>(
+  options: InitBackendOptions,
+  setting: { option: keyof InitBackendOptions; variable: string; choices: readonly T[]; expected: string },
+): T | undefined {
+  const { option, variable, choices, expected } = setting;
+  const given = options[option] as T | undefined;
+  if (given !== undefined) {
+    if (!choices.includes(given)) {
+      throw new InvalidArgumentError({ operation: 'initBackend', parameter: option, expected, actual: JSON.stringify(given) });
     }
-    return options.backend;
+    return given;
   }
-  const fromEnvironment = (options.env ?? readEnvironment()).ENGRAM_BACKEND?.trim();
-  if (fromEnvironment === undefined || fromEnvironment === '') return 'auto';
-  if (!BACKEND_CHOICES.includes(fromEnvironment as BackendChoice)) {
+  const fromEnvironment = (options.env ?? readEnvironment())[variable]?.trim();
+  if (fromEnvironment === undefined || fromEnvironment === '') return undefined;
+  const chosen = choices.find((choice) => String(choice) === fromEnvironment);
+  if (chosen === undefined) {
     throw new InvalidArgumentError({
       operation: 'initBackend',
-      parameter: 'ENGRAM_BACKEND',
-      expected: `one of ${BACKEND_CHOICES.join(', ')}`,
+      parameter: variable,
+      expected,
       actual: JSON.stringify(fromEnvironment),
       fix: 'Fix or unset the environment variable.',
     });
   }
-  return fromEnvironment as BackendChoice;
+  return chosen;
+}
+
+/** The backend asked for: `options.backend`, else `ENGRAM_BACKEND`, else `auto`. */
+function resolveChoice(options: InitBackendOptions): BackendChoice {
+  const expected = `one of ${BACKEND_CHOICES.join(', ')}`;
+  return optionOrVariable(options, { option: 'backend', variable: 'ENGRAM_BACKEND', choices: BACKEND_CHOICES, expected }) ?? 'auto';
 }
 
 /** The GEMM threads asked for: `options.threads`, else `ENGRAM_KERNEL_THREADS`, else undefined (the default). */
 function resolveKernelThreads(options: InitBackendOptions): number | undefined {
-  if (options.threads !== undefined) {
-    if (options.threads !== 1 && options.threads !== 2) {
-      throw new InvalidArgumentError({
-        operation: 'initBackend',
-        parameter: 'threads',
-        expected: '1 or 2',
-        actual: JSON.stringify(options.threads),
-      });
-    }
-    return options.threads;
-  }
-  const fromEnvironment = (options.env ?? readEnvironment()).ENGRAM_KERNEL_THREADS?.trim();
-  if (fromEnvironment === undefined || fromEnvironment === '') return undefined;
-  if (fromEnvironment !== '1' && fromEnvironment !== '2') {
-    throw new InvalidArgumentError({
-      operation: 'initBackend',
-      parameter: 'ENGRAM_KERNEL_THREADS',
-      expected: '1 or 2',
-      actual: JSON.stringify(fromEnvironment),
-      fix: 'Fix or unset the environment variable.',
-    });
-  }
-  return Number(fromEnvironment);
+  return optionOrVariable(options, { option: 'threads', variable: 'ENGRAM_KERNEL_THREADS', choices: [1, 2], expected: '1 or 2' });
 }
 
 const INSTRUCTION_CHOICES: readonly (GemmInstructions | 'auto')[] = ['auto', ...GEMM_INSTRUCTIONS];
@@ -189,24 +179,8 @@ const INSTRUCTION_CHOICES: readonly (GemmInstructions | 'auto')[] = ['auto', ...
 /** The GEMM instruction set asked for: `options.instructions`, else `ENGRAM_KERNEL_INSTRUCTIONS`, else `auto`. */
 function resolveKernelInstructions(options: InitBackendOptions): GemmInstructions | 'auto' {
   const expected = `one of ${INSTRUCTION_CHOICES.join(', ')}`;
-  if (options.instructions !== undefined) {
-    if (!INSTRUCTION_CHOICES.includes(options.instructions)) {
-      throw new InvalidArgumentError({ operation: 'initBackend', parameter: 'instructions', expected, actual: JSON.stringify(options.instructions) });
-    }
-    return options.instructions;
-  }
-  const fromEnvironment = (options.env ?? readEnvironment()).ENGRAM_KERNEL_INSTRUCTIONS?.trim();
-  if (fromEnvironment === undefined || fromEnvironment === '') return 'auto';
-  if (!INSTRUCTION_CHOICES.includes(fromEnvironment as GemmInstructions)) {
-    throw new InvalidArgumentError({
-      operation: 'initBackend',
-      parameter: 'ENGRAM_KERNEL_INSTRUCTIONS',
-      expected,
-      actual: JSON.stringify(fromEnvironment),
-      fix: 'Fix or unset the environment variable.',
-    });
-  }
-  return fromEnvironment as GemmInstructions | 'auto';
+  const setting = { option: 'instructions', variable: 'ENGRAM_KERNEL_INSTRUCTIONS', choices: INSTRUCTION_CHOICES, expected } as const;
+  return optionOrVariable(options, setting) ?? 'auto';
 }
 
 /** What `initBackend` asks of the wasm backend's kernels. */
