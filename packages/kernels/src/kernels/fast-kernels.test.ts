@@ -588,7 +588,7 @@ describe('the GEMM module on a heap of its own', () => {
       "console.log(JSON.stringify({ before, refusal, auto, allowed, after: gemm.gemmInstructions() }));",
     ].join('\n');
     const packageRoot = fileURLToPath(new URL('../..', import.meta.url));
-    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: packageRoot, encoding: 'utf8' });
+    const child = spawnSync(process.execPath, ['--conditions=@engram/source', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: packageRoot, encoding: 'utf8' });
     expect(child.status, child.stderr).toBe(0);
     const seen = JSON.parse(child.stdout.trim().split('\n').at(-1) as string) as Record<string, unknown>;
     const nodeMajor = Number(process.versions.node.split('.')[0]);

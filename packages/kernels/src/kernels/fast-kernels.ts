@@ -65,8 +65,10 @@ function gemmFor(backend: unknown): HeapGemm {
 }
 
 let threaded: ThreadedGemm | null = null;
+/** What `setFastKernelThreads` accepts: the worker's build always follows the heap GEMM's. */
+type FastKernelThreadOptions = Omit<ThreadedGemmOptions, 'instructions'>;
 /** The options of the last `setFastKernelThreads(2)`, reused when a change of instruction set restarts the worker. */
-let threadOptions: ThreadedGemmOptions = {};
+let threadOptions: FastKernelThreadOptions = {};
 
 /** Runs independent GEMM calls (disjoint outputs), on two threads when `setFastKernelThreads(2)` is in force. */
 function runCalls(gemm: HeapGemm, calls: GemmCall[]): void {
@@ -80,7 +82,7 @@ function runCalls(gemm: HeapGemm, calls: GemmCall[]): void {
  * worker cannot start (no worker_threads, no SharedArrayBuffer), after a one-time warning through `warn`.
  * `unregisterFastKernels` terminates the worker; call this again after registering to thread again.
  */
-export async function setFastKernelThreads(threads: number, options: ThreadedGemmOptions = {}): Promise<number> {
+export async function setFastKernelThreads(threads: number, options: FastKernelThreadOptions = {}): Promise<number> {
   if (!Number.isInteger(threads) || threads < 1 || threads > 2) {
     throw new InvalidArgumentError({ operation: 'setFastKernelThreads', parameter: 'threads', expected: '1 or 2', actual: String(threads) });
   }
@@ -88,7 +90,7 @@ export async function setFastKernelThreads(threads: number, options: ThreadedGem
   if (threads === 1) return 1;
   threadOptions = options;
   try {
-    threaded = await startThreadedGemm({ instructions: heapGemm?.instructions ?? gemmInstructions(), ...options });
+    threaded = await startThreadedGemm({ ...options, instructions: heapGemm?.instructions ?? gemmInstructions() });
     return 2;
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
@@ -125,11 +127,7 @@ export async function setFastKernelInstructions(choice: GemmInstructions | 'auto
       actual: JSON.stringify(choice),
     });
   }
-  try {
-    preferGemmInstructions(choice);
-  } catch (error) {
-    throw new BackendUnavailableError('wasm', (error as Error).message.replace('@engram/kernels: ', ''), { cause: error });
-  }
+  preferGemmInstructions(choice);
   const next = gemmInstructions();
   if (heapGemm !== null && heapGemm.instructions !== next) {
     const { backend } = heapGemm;

@@ -1,4 +1,5 @@
 // The strided SIMD GEMM and blocked transpose of native/gemm.c on a heap, in its SIMD128 or relaxed-SIMD build.
+import { BackendUnavailableError } from '../errors.js';
 import { GEMM_WASM_BASE64 } from '../wasm/gemm-binary.js';
 import { GEMM_RELAXED_WASM_BASE64 } from '../wasm/gemm-relaxed-binary.js';
 import type { WasmHeapBackend } from './wasm-backend.js';
@@ -128,12 +129,13 @@ export function gemmInstructions(): GemmInstructions {
 
 /**
  * Sets the instruction set of GEMM instances made from now on (`auto`: relaxed SIMD where it validates, else SIMD128).
- * `relaxed-simd` where the engine rejects it throws, saying what would provide it.
+ * `relaxed-simd` where the engine rejects it throws `BackendUnavailableError`, saying what would provide it.
  */
 export function preferGemmInstructions(choice: GemmInstructions | 'auto'): void {
   if (choice === 'relaxed-simd' && !relaxedSimdSupported()) {
-    throw new Error(
-      '@engram/kernels: this engine does not validate relaxed SIMD (f32x4.relaxed_madd): it needs Node 22 or later, ' +
+    throw new BackendUnavailableError(
+      'wasm',
+      'this engine does not validate relaxed SIMD (f32x4.relaxed_madd): it needs Node 22 or later, ' +
         'Node 20 with --experimental-wasm-relaxed-simd (initBackend sets it), or Chrome 114 or later.',
     );
   }
