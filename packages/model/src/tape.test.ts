@@ -157,6 +157,56 @@ describe('lowPeakGradients', () => {
   });
 });
 
+/** Runs `f` and counts the kernels it dispatches by name. */
+function dispatchesOf(f: () => void): Map<string, number> {
+  const engine = tf.engine() as unknown as { runKernel: (name: string, ...rest: unknown[]) => unknown };
+  const runKernel = engine.runKernel;
+  const counts = new Map<string, number>();
+  engine.runKernel = function (this: unknown, name: string, ...rest: unknown[]) {
+    counts.set(name, (counts.get(name) ?? 0) + 1);
+    return runKernel.call(this, name, ...rest);
+  };
+  try {
+    f();
+  } finally {
+    engine.runKernel = runKernel;
+  }
+  return counts;
+}
+
+describe('saved tensors', () => {
+  test('are second handles on the saved buffers: no Identity dispatch beyond the function\'s own, and tfjs\'s clone is back afterwards', () => {
+    const a = seeded([4, 3], 11);
+    const b = seeded([3, 3], 12);
+    const bias = seeded([3], 13);
+    const sources = [a, b, bias];
+    const alone = dispatchesOf(() => tf.tidy(() => mixed(a, b, bias))).get(tf.Identity) ?? 0;
+    let stock: { value: tf.Tensor; grads: tf.Tensor[] } | undefined;
+    const stockIdentities = dispatchesOf(() => {
+      stock = tf.engine().gradients(() => mixed(a, b, bias), sources);
+    }).get(tf.Identity) ?? 0;
+    let ours: { value: tf.Tensor; grads: Array<tf.Tensor | null> } | undefined;
+    const forward = dispatchesOf(() => {
+      ours = lowPeakGradients(() => mixed(a, b, bias), sources);
+    });
+    // tfjs copies every saved tensor with an Identity kernel; here the backward pass's own Identity dispatches (the
+    // custom op's gradient passes dy through) are all that remain beyond the function's.
+    expect(stockIdentities).toBeGreaterThan(alone + 5);
+    expect(forward.get(tf.Identity) ?? 0).toBeLessThanOrEqual(alone + 2);
+    expect(Object.prototype.hasOwnProperty.call(tf.engine(), 'clone')).toBe(false);
+    const reference = stock as { value: tf.Tensor; grads: tf.Tensor[] };
+    const result = ours as { value: tf.Tensor; grads: Array<tf.Tensor | null> };
+    result.grads.forEach((gradient, index) => expect((gradient as tf.Tensor).dataSync()).toEqual((reference.grads[index] as tf.Tensor).dataSync()));
+    tf.dispose([reference.value, ...reference.grads, result.value, ...(result.grads as tf.Tensor[])]);
+    expect(() => lowPeakGradients(() => {
+      tf.exp(a);
+      throw new Error('boom');
+    }, sources)).toThrow('boom');
+    expect(Object.prototype.hasOwnProperty.call(tf.engine(), 'clone')).toBe(false);
+    tf.dispose(sources);
+  });
+});
+
 describe('shape-only saves', () => {
   test('reshape, add, sub, concat, slice, expandDims and pad keep no saved copy in the forward pass; multiply keeps its two', () => {
     const a = seeded([2, 3], 7);
