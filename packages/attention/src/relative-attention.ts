@@ -428,7 +428,7 @@ export class RelativeAttention {
       });
       const causal = distance.causal;
       const mask = tf.expandDims(causal, 1) as tf.Tensor4D; // [B or 1, 1, T, K]
-      const softMask = input.softMask ? (tf.cast(input.softMask, 'float32') as tf.Tensor4D) : undefined;
+      const softMask = input.softMask && input.softMask.dtype !== 'float32' ? (tf.cast(input.softMask, 'float32') as tf.Tensor4D) : input.softMask;
       if (!input.returnProbabilities) {
         // One taped op from the biased queries to the weighted values: no score-sized tensor outlives this layer's
         // backward pass (the probabilities are returned only by the unfused path below).

@@ -1,4 +1,4 @@
-// Fused gradient-scale (global-norm clip) + Adam update of one float32 variable for wasm32 SIMD, on the tfjs wasm heap.
+// Fused gradient-scale (global-norm clip) + Adam update of one float32 variable, and the sum of squares the clip's global norm needs, for wasm32 SIMD on the tfjs wasm heap.
 //
 // Built by scripts/build-wasm.mjs (the same flags and heap rules as native/gemm.c: no data segment, no statics, no
 // shadow stack). Per element, in float32 and in the order tf.AdamOptimizer (tfjs 4.22) rounds them:
@@ -43,4 +43,21 @@ __attribute__((export_name("adam_f32"))) void adam_f32(int n, const float *param
     store_partial(out_v + i, v1, lanes);
     store_partial(out_param + i, p1, lanes);
   }
+}
+
+/**
+ * Sum of x[i]^2 over n floats, accumulated in double (each square rounded to double exactly, four running sums
+ * added at the end), for the global gradient norm of the clip: one call per gradient tensor, no tfjs dispatch.
+ */
+__attribute__((export_name("sum_of_squares_f32"))) double sum_of_squares_f32(int n, const float *x) {
+  v128_t low = wasm_f64x2_splat(0.0);
+  v128_t high = wasm_f64x2_splat(0.0);
+  for (int i = 0; i < n; i += 4) {
+    const v128_t values = load_partial(x + i, n - i < 4 ? n - i : 4);
+    const v128_t squares_low = wasm_f64x2_promote_low_f32x4(values);
+    const v128_t squares_high = wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(values, values, 2, 3, 0, 1));
+    low = wasm_f64x2_add(low, wasm_f64x2_mul(squares_low, squares_low));
+    high = wasm_f64x2_add(high, wasm_f64x2_mul(squares_high, squares_high));
+  }
+  return (wasm_f64x2_extract_lane(low, 0) + wasm_f64x2_extract_lane(high, 0)) + (wasm_f64x2_extract_lane(low, 1) + wasm_f64x2_extract_lane(high, 1));
 }

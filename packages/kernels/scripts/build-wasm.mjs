@@ -79,7 +79,7 @@ const VARIANTS = [
     flags: [...COMMON_FLAGS, ...RELAXED_FLAGS, ...SHARED_FLAGS],
     shared: true,
   },
-  { name: 'adam', source: 'adam', label: 'fused clip + Adam', exports: ['adam_f32:function'], constant: 'ADAM_WASM', flags: COMMON_FLAGS, shared: false },
+  { name: 'adam', source: 'adam', label: 'fused clip + Adam', exports: ['adam_f32:function', 'sum_of_squares_f32:function'], constant: 'ADAM_WASM', flags: COMMON_FLAGS, shared: false },
   {
     name: 'span',
     source: 'span',

@@ -23,7 +23,9 @@ import {
 import { fastTranspose } from './fast-transpose.js';
 import { fastGatherV2, fastSlice, fastSplitV } from './fast-copy.js';
 import { startThreadedGemm, type ThreadedGemmOptions, type ThreadedGemm } from './threaded-gemm.js';
-import { FUSED_ADAM, fusedAdamKernel } from './fused-adam.js';
+import { FUSED_ADAM, fusedAdamKernel, globalNormKernel } from './fused-adam.js';
+import { POSITION_DISTANCES, positionDistancesKernel, RELATIVE_DISTANCE_INDEX, relativeDistanceIndexKernel } from './position-kernels.js';
+import { GLOBAL_NORM } from '../ops/gradient.js';
 import {
   SOFT_MASKED_SOFTMAX,
   SOFT_MASKED_SOFTMAX_GRAD,
@@ -422,6 +424,9 @@ const ENGRAM_KERNEL_FUNCS: Record<string, tf.KernelFunc> = {
   [HEAD_APPLY]: headProduct('apply'),
   [HEAD_APPLY_TRANSPOSED]: headProduct('applyTransposed'),
   [FUSED_ADAM]: fusedAdamKernel,
+  [GLOBAL_NORM]: globalNormKernel,
+  [POSITION_DISTANCES]: positionDistancesKernel,
+  [RELATIVE_DISTANCE_INDEX]: relativeDistanceIndexKernel,
   [SPAN_MASK]: spanMaskKernel,
   [SPAN_MASK_GRAD]: spanMaskGradKernel,
   [SPAN_PENALTY]: spanPenaltyKernel,

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, test } from 'vitest';
 import { randomValues, withFastKernels } from '../test-support.js';
 import { clipAndApplyGradients, FusedAdamOptimizer } from './fused-adam.js';
-import { clipByGlobalNorm } from '../ops/gradient.js';
+import { clipByGlobalNorm, GLOBAL_NORM, globalGradientNorm } from '../ops/gradient.js';
 
 /** Odd sizes (not multiples of 4), a scalar, an empty tensor and one full SIMD block. */
 const SHAPES: number[][] = [[], [1], [3], [5, 7], [2, 3, 11], [130], [0], [4, 8]];
@@ -143,5 +143,49 @@ describe('FusedAdamOptimizer on the fused wasm kernel', () => {
     expect(Array.from(variable.dataSync())).toEqual([1, 1]);
     optimizer.dispose();
     tf.dispose([variable, gradient]);
+  });
+});
+
+describe('the global norm kernel', () => {
+  withFastKernels();
+
+  test('is one dispatch, within float32 rounding of a float64 sum, and agrees with the stock ops on cpu', async () => {
+    await tf.setBackend('wasm');
+    const values = SHAPES.map((shape, index) => randomValues(sizeOf(shape), 40 + index, -3, 3));
+    let exact = 0;
+    for (const array of values) for (const value of array) exact += value * value;
+    exact = Math.sqrt(exact);
+    const norm = async (backend: string): Promise<{ norm: number; kernels: string[] }> => {
+      await tf.setBackend(backend);
+      const gradients = Object.fromEntries(SHAPES.map((shape, index) => [`g${index}`, tf.tensor(values[index] as Float32Array, shape)]));
+      const info = await tf.profile(() => {
+        globalGradientNorm(gradients);
+      });
+      const result = globalGradientNorm(gradients);
+      tf.dispose(Object.values(gradients));
+      return { norm: result, kernels: info.kernels.map((kernel) => kernel.name) };
+    };
+    const wasm = await norm('wasm');
+    const cpu = await norm('cpu');
+    await tf.setBackend('wasm');
+    expect(wasm.kernels).toEqual([GLOBAL_NORM]);
+    expect(cpu.kernels).not.toContain(GLOBAL_NORM);
+    expect(Math.abs(wasm.norm - exact)).toBeLessThanOrEqual(exact * 2 ** -23);
+    expect(Math.abs(cpu.norm - wasm.norm)).toBeLessThanOrEqual(exact * 1e-6);
+  });
+
+  test('leaks nothing, gives 0 for zeros and an empty list, and keeps the stock ops for other dtypes', async () => {
+    await tf.setBackend('wasm');
+    const zeros = { a: tf.zeros([3, 5]), b: tf.zeros([0]) };
+    expect(globalGradientNorm(zeros)).toBe(0);
+    expect(globalGradientNorm({})).toBe(0);
+    const integers = { a: tf.tensor1d([3, 4], 'int32') };
+    expect(globalGradientNorm(integers)).toBe(5);
+    const mixed = { a: tf.tensor1d([3]), b: tf.tensor1d([4], 'int32') };
+    expect(globalGradientNorm(mixed)).toBe(5);
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 5; i++) globalGradientNorm(zeros);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([...Object.values(zeros), ...Object.values(integers), ...Object.values(mixed)]);
   });
 });

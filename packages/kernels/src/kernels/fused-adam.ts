@@ -1,7 +1,7 @@
-// Fused clip + Adam: the wasm kernel of native/adam.c on the tfjs heap, and an AdamOptimizer that dispatches it.
+// Fused clip + Adam and the clip's global norm: the wasm kernels of native/adam.c on the tfjs heap, and an AdamOptimizer that dispatches them.
 import * as tf from '@tensorflow/tfjs';
 import { ADAM_WASM_BASE64 } from '../wasm/adam-binary.js';
-import { clipFactor, globalGradientNorm } from '../ops/gradient.js';
+import { clipFactor, GLOBAL_NORM, globalGradientNorm } from '../ops/gradient.js';
 import { asWasmHeapBackend, heapOffset, type WasmHeapBackend } from './wasm-backend.js';
 import { isSharedMemory, webAssembly, type WasmInstance } from './webassembly.js';
 
@@ -24,10 +24,18 @@ type NamedGradient = Extract<VariableGradients, unknown[]>[number];
 
 type AdamUpdate = (...args: number[]) => void;
 
-let heapAdam: { backend: WasmHeapBackend; update: AdamUpdate } | null = null;
+/** The exports of native/adam.c on one backend's heap. */
+interface HeapAdam {
+  backend: WasmHeapBackend;
+  update: AdamUpdate;
+  /** `sum_of_squares_f32(n, x)`: the sum of x[i]^2 over n floats at heap offset x, in double. */
+  sumOfSquares: (n: number, x: number) => number;
+}
 
-function adamFor(backend: unknown): AdamUpdate {
-  if (heapAdam !== null && heapAdam.backend === backend) return heapAdam.update;
+let heapAdam: HeapAdam | null = null;
+
+function adamFor(backend: unknown): HeapAdam {
+  if (heapAdam !== null && heapAdam.backend === backend) return heapAdam;
   const heap = asWasmHeapBackend(backend, 'the fused Adam kernel');
   const memory = heap.wasm.asm.memory;
   if (isSharedMemory(memory)) {
@@ -38,10 +46,32 @@ function adamFor(backend: unknown): AdamUpdate {
   // 1 KB: synchronous compilation is allowed everywhere (browsers refuse it above 4 KB on the main thread).
   const api = webAssembly();
   const instance: WasmInstance = new api.Instance(new api.Module(bytes), { env: { memory } });
-  const update = instance.exports.adam_f32 as AdamUpdate;
-  heapAdam = { backend: heap, update };
-  return update;
+  heapAdam = {
+    backend: heap,
+    update: instance.exports.adam_f32 as AdamUpdate,
+    sumOfSquares: instance.exports.sum_of_squares_f32 as HeapAdam['sumOfSquares'],
+  };
+  return heapAdam;
 }
+
+/**
+ * {@link GLOBAL_NORM} on the heap: inputs `{ 0: x0, 1: x1, ... }` (float32, any shapes) -> the float32 scalar
+ * `sqrt(sum_t sum_i x_t[i]^2)`, each tensor's squares summed in double by `sum_of_squares_f32` and the tensors' sums
+ * added in double, so the one rounding to float32 is the last.
+ */
+export const globalNormKernel: tf.KernelFunc = ({ inputs, backend }) => {
+  const { sumOfSquares } = adamFor(backend);
+  const heap = backend as unknown as WasmHeapBackend;
+  let total = 0;
+  for (const info of Object.values(inputs) as tf.TensorInfo[]) {
+    if (info.dtype !== 'float32') throw new Error(`@engram/kernels: ${GLOBAL_NORM} needs float32 inputs, got ${info.dtype}.`);
+    const n = tf.util.sizeFromShape(info.shape);
+    if (n > 0) total += sumOfSquares(n, heapOffset(heap, info));
+  }
+  const output = heap.makeOutput([], 'float32');
+  new Float32Array(heap.wasm.asm.memory.buffer, heapOffset(heap, output), 1)[0] = Math.sqrt(total);
+  return output;
+};
 
 /**
  * inputs `{ param, gradient, m, v }` (float32, one shape), `{ accBeta1, accBeta2 }` (float32 scalars beta^t) ->
@@ -52,7 +82,7 @@ function adamFor(backend: unknown): AdamUpdate {
 export const fusedAdamKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const { param, gradient, m, v, accBeta1, accBeta2 } = inputs as Record<string, tf.TensorInfo>;
   const { scale, learningRate, beta1, beta2, epsilon } = attrs as unknown as FusedAdamAttrs;
-  const update = adamFor(backend);
+  const { update } = adamFor(backend);
   const heap = backend as unknown as WasmHeapBackend;
   const all = [param, gradient, m, v, accBeta1, accBeta2] as tf.TensorInfo[];
   if (all.some((info) => info === undefined || info.dtype !== 'float32')) {

@@ -74,13 +74,24 @@ export function clipByGlobalNorm(gradients: Record<string, tf.Tensor>, maxNorm: 
 }
 
 /**
- * `sqrt(sum over tensors of sum(g^2))` of live gradient tensors (any shapes), computed in float32; reads one number.
- * 0 for no gradients.
+ * Kernel name of the global norm `sqrt(sum over inputs of sum(x^2))` of any number of float32 inputs (any shapes) as
+ * a float32 scalar, in one dispatch. Registered for `wasm` with the fast kernels (summed in double there); where it
+ * is not registered, {@link globalGradientNorm} uses the stock ops.
+ */
+export const GLOBAL_NORM = 'EngramGlobalNorm';
+
+/**
+ * `sqrt(sum over tensors of sum(g^2))` of live gradient tensors (any shapes); reads one number. One
+ * {@link GLOBAL_NORM} dispatch where that kernel is registered (float32 gradients), else per tensor a square and a
+ * sum in float32 (non-float32 gradients cast first). 0 for no gradients.
  */
 export function globalGradientNorm(gradients: Record<string, tf.Tensor>): number {
   const tensors = Object.values(gradients);
   if (tensors.length === 0) return 0;
-  const normTensor = tf.tidy(() => tf.sqrt(tf.addN(tensors.map((gradient) => tf.sum(tf.square(tf.cast(gradient, 'float32')))))));
+  const fused = tensors.every((gradient) => gradient.dtype === 'float32') && tf.getKernel(GLOBAL_NORM, tf.getBackend()) !== undefined;
+  const normTensor = fused
+    ? (tf.engine().runKernel(GLOBAL_NORM, Object.fromEntries(tensors.map((tensor, index) => [String(index), tensor]))) as tf.Scalar)
+    : tf.tidy(() => tf.sqrt(tf.addN(tensors.map((gradient) => tf.sum(tf.square(gradient.dtype === 'float32' ? gradient : tf.cast(gradient, 'float32')))))));
   const globalNorm = normTensor.dataSync()[0] as number;
   normTensor.dispose();
   return globalNorm;

@@ -3,8 +3,9 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, test, vi } from 'vitest';
 import { registerMissingKernels } from '../kernels/index.js';
 import { RELATIVE_GATHER } from '../kernels/relative-gather.js';
+import { POSITION_DISTANCES, RELATIVE_DISTANCE_INDEX } from '../kernels/position-kernels.js';
 import { InvalidArgumentError } from '../errors.js';
-import { offset, randomTensor, seededRandom } from '../test-support.js';
+import { offset, randomTensor, seededRandom, withFastKernels } from '../test-support.js';
 import { checkGradients, expectClose, expectNoLeak } from '../testing/index.js';
 import { relShift } from './rel-shift.js';
 import { gatherRelativeScores, positionDistances, relativeDistanceIndex } from './relative-gather.js';
@@ -211,5 +212,53 @@ describe('through the registered wasm kernels (registerMissingKernels)', () => {
     const index = randomIndex([2, 3, 5], 4, 91);
     expectNoLeak(() => tf.grad((s: tf.Tensor) => tf.sum(gatherRelativeScores(s as tf.Tensor4D, index)))(scores).dispose());
     tf.dispose([scores, index]);
+  });
+});
+
+describe("through Engram's fast kernels (registerFastKernels): one dispatch each", () => {
+  withFastKernels();
+
+  /** Every distance output of odd shapes, both broadcasts, far absolute positions and windows, as plain arrays. */
+  const cases = (): { values: unknown[] } => {
+    const far = 2 ** 30 + 3;
+    const random = seededRandom(5);
+    const positions = (rows: number, length: number, start: number): tf.Tensor2D =>
+      tf.tensor2d(Array.from({ length: rows * length }, () => start + Math.floor(random() * 40)), [rows, length], 'int32');
+    const values: unknown[] = [];
+    for (const [queryRows, keyRows, queries, keys, start] of [
+      [3, 3, 5, 7, far],
+      [1, 3, 1, 9, 0],
+      [2, 1, 6, 3, far - 17],
+      [1, 1, 64, 128, 12],
+    ] as const) {
+      const query = positions(queryRows, queries, start);
+      const key = positions(keyRows, keys, start);
+      tf.tidy(() => {
+        const before = tf.engine().state.numTensors;
+        const distances = positionDistances(query, key);
+        const plain = relativeDistanceIndex(query, key, 11);
+        const windowed = relativeDistanceIndex(query, key, 30, { window: 7 });
+        expect(tf.engine().state.numTensors - before).toBe(5);
+        values.push(distances.arraySync(), plain.index.arraySync(), plain.causal.arraySync(), windowed.index.arraySync(), windowed.causal.arraySync());
+      });
+      tf.dispose([query, key]);
+    }
+    return { values };
+  };
+
+  test('equal the op path on the cpu backend exactly, and leak nothing', async () => {
+    await tf.setBackend('wasm');
+    const profiled = await tf.profile(() => {
+      cases();
+    });
+    expect(new Set(profiled.kernels.map((kernel) => kernel.name))).toEqual(new Set([POSITION_DISTANCES, RELATIVE_DISTANCE_INDEX]));
+    const wasm = cases().values;
+    await tf.setBackend('cpu');
+    const cpu = cases().values;
+    await tf.setBackend('wasm');
+    expect(wasm).toEqual(cpu);
+    const query = tf.tensor2d([[4, 5]], [1, 2], 'int32');
+    expectNoLeak(() => tf.dispose([positionDistances(query, query), ...Object.values(relativeDistanceIndex(query, query, 2, { window: 1 }))]));
+    query.dispose();
   });
 });

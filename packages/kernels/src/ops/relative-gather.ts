@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../errors.js';
 import { RELATIVE_GATHER, RELATIVE_SCATTER, type RelativeScatterAttrs } from '../kernels/relative-gather.js';
+import { POSITION_DISTANCES, RELATIVE_DISTANCE_INDEX, type RelativeDistanceAttrs } from '../kernels/position-kernels.js';
 import { assertDtype, assertInteger, assertTensor, describeShape } from './validate.js';
 
 /** Options of `gatherRelativeScores`. */
@@ -194,6 +195,11 @@ export function relativeDistanceIndex(
   assertInteger('relativeDistanceIndex', 'clampLength', clampLength, 0);
   if (options.window !== undefined) assertInteger('relativeDistanceIndex', 'window', options.window, 1);
   checkPositions('relativeDistanceIndex', queryPositions, keyPositions);
+  if (tf.getKernel(RELATIVE_DISTANCE_INDEX, tf.getBackend()) !== undefined) {
+    const attrs: RelativeDistanceAttrs = { clampLength, window: options.window ?? 0 };
+    const [index, causal] = tf.engine().runKernel(RELATIVE_DISTANCE_INDEX, { queryPositions, keyPositions }, attrs as unknown as tf.NamedAttrMap) as [tf.Tensor3D, tf.Tensor3D];
+    return { index, causal };
+  }
   return tf.tidy(() => {
     const delta = positionDistances(queryPositions, keyPositions);
     const index = tf.cast(tf.clipByValue(delta, 0, clampLength), 'int32') as tf.Tensor3D;
@@ -236,6 +242,9 @@ function checkPositions(operation: string, queryPositions: tf.Tensor2D, keyPosit
  */
 export function positionDistances(queryPositions: tf.Tensor2D, keyPositions: tf.Tensor2D): tf.Tensor3D {
   checkPositions('positionDistances', queryPositions, keyPositions);
+  if (tf.getKernel(POSITION_DISTANCES, tf.getBackend()) !== undefined) {
+    return tf.engine().runKernel(POSITION_DISTANCES, { queryPositions, keyPositions }) as tf.Tensor3D;
+  }
   return tf.tidy(() => {
     const origin = tf.slice(queryPositions, [0, 0], [-1, 1]); // [B or 1, 1]
     const queries = tf.cast(tf.sub(queryPositions, origin), 'float32');
