@@ -1,9 +1,9 @@
 // Builds native/gemm.c into src/wasm/gemm-binary.ts, gemm-shared-binary.ts, gemm-relaxed-binary.ts and
 // gemm-relaxed-shared-binary.ts, native/adam.c into src/wasm/adam-binary.ts, native/span.c into span-binary.ts,
-// native/loss.c into loss-binary.ts and native/norm.c into norm-binary.ts (base64), checks the modules own no heap
-// memory; --check compares.
+// native/loss.c into loss-binary.ts, native/norm.c into norm-binary.ts and native/pairs.c into pairs-binary.ts (base64),
+// checks the modules own no heap memory; --check compares.
 //
-//   node scripts/build-wasm.mjs          rebuild and rewrite the eight files (pnpm build:wasm)
+//   node scripts/build-wasm.mjs          rebuild and rewrite the nine files (pnpm build:wasm)
 //   node scripts/build-wasm.mjs --check  rebuild into a temporary folder and fail unless the bytes equal the committed ones
 //
 // Four variants of the GEMM source: `gemm` imports an unshared memory (the tfjs wasm heap); `gemm-shared` imports a
@@ -99,6 +99,7 @@ const VARIANTS = [
     shared: false,
   },
   { name: 'norm', source: 'norm', label: 'layer norm', exports: ['layer_norm_f32:function', 'layer_norm_grad_f32:function'], constant: 'NORM_WASM', flags: COMMON_FLAGS, shared: false },
+  { name: 'pairs', source: 'pairs', label: 'pair position scores', exports: ['pair_scores_f32:function'], constant: 'PAIRS_WASM', flags: COMMON_FLAGS, shared: false },
 ];
 const outputPathOf = (variant) => join(packageDirectory, 'src', 'wasm', `${variant.name}-binary.ts`);
 

@@ -24,6 +24,7 @@ import { fastTranspose } from './fast-transpose.js';
 import { fastGatherV2, fastSlice, fastSplitV } from './fast-copy.js';
 import { startThreadedGemm, type ThreadedGemmOptions, type ThreadedGemm } from './threaded-gemm.js';
 import { FUSED_ADAM, fusedAdamKernel, globalNormKernel } from './fused-adam.js';
+import { PAIR_SCORES, pairScoresKernel } from './pair-scores.js';
 import { POSITION_DISTANCES, positionDistancesKernel, RELATIVE_DISTANCE_INDEX, relativeDistanceIndexKernel } from './position-kernels.js';
 import { GLOBAL_NORM } from '../ops/gradient.js';
 import {
@@ -427,6 +428,7 @@ const ENGRAM_KERNEL_FUNCS: Record<string, tf.KernelFunc> = {
   [GLOBAL_NORM]: globalNormKernel,
   [POSITION_DISTANCES]: positionDistancesKernel,
   [RELATIVE_DISTANCE_INDEX]: relativeDistanceIndexKernel,
+  [PAIR_SCORES]: pairScoresKernel,
   [SPAN_MASK]: spanMaskKernel,
   [SPAN_MASK_GRAD]: spanMaskGradKernel,
   [SPAN_PENALTY]: spanPenaltyKernel,

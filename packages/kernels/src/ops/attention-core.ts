@@ -1,6 +1,7 @@
 // Fused relative-attention core: content + relative position scores, masked softmax, dropout and the value product in one taped op (SPEC 2.2, 4).
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../errors.js';
+import { PAIR_SCORES, type PairScoresAttrs } from '../kernels/pair-scores.js';
 import { SOFT_MASKED_SOFTMAX, SOFT_MASKED_SOFTMAX_GRAD } from '../kernels/span-kernels.js';
 import { applyOp, applyTransposedOp, reduceToBatch, scoresOp } from './head-matmul.js';
 import { hardMaskedBackward, hardMaskedForward, softMaskedBackward, softMaskedForward } from './masked-softmax.js';
@@ -106,14 +107,22 @@ export function relativeAttentionCore(
   }
   const seed = dropout?.seed ?? 0;
 
+  const gathered = positionIndex !== undefined;
+  // The gather path's forward as one per-pair kernel (native/pairs.c, wasm with the fast kernels): each (query, key)
+  // pair scores its own bucket, so no [B, H, T, P] table is scored and gathered from. The backward pass is the same
+  // on both forms: the gradient scattered into [B, H, T, P] and two head products.
+  const pairs = gathered && tf.getKernel(PAIR_SCORES, tf.getBackend()) !== undefined;
+  const pairAttrs: PairScoresAttrs = { heads };
   const positionTerm = (queriesWithV: tf.Tensor3D, projected: tf.Tensor3D, index: tf.Tensor3D | undefined): tf.Tensor4D => {
+    if (index !== undefined && pairs) {
+      return tf.engine().runKernel(PAIR_SCORES, { queries: queriesWithV, positions: projected, index }, pairAttrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+    }
     const raw = scoresOp(queriesWithV, projected, heads);
     return index === undefined ? shiftRelative(raw) : relativeGather(raw, index);
   };
   const positionAdjoint = (gradient: tf.Tensor4D, index: tf.Tensor3D | undefined): tf.Tensor4D =>
     index === undefined ? shiftRelativeAdjoint(gradient) : relativeScatter(gradient, index, [batch, heads, queries, distances]);
   const dropoutMultiplier = (like: tf.Tensor): tf.Tensor => tf.dropout(tf.onesLike(like), rate, undefined, seed);
-  const gathered = positionIndex !== undefined;
   const soft = softMask !== undefined;
   // The soft-mask path as native/span.c kernels (wasm with the fast kernels) when both masks have a key axis of K.
   const fusedSoft =
