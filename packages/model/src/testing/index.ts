@@ -1,7 +1,9 @@
-// Test helpers for memory policies inside the model (Node only): a model and its memory state saved to disk, reloaded, and streamed on side by side.
-import { mkdtemp, rm } from 'node:fs/promises';
+// Test helpers for memory policies inside the model (Node only): a model and its memory state saved, reloaded and streamed on side by side; a package README's example run as written.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
 import { expectClose } from '@engram/kernels/testing';
 import { disposeState } from '@engram/memory';
 import type { MemoryPolicy, MemoryState } from '@engram/memory';
@@ -63,4 +65,54 @@ export async function expectReloadResumesStream<Policy extends MemoryPolicy>(opt
     await rm(directory, { recursive: true, force: true });
   }
   return state;
+}
+
+/** Where {@link runReadmeExample} finds the example and which import it points at the package's sources. */
+export interface ReadmeExampleOptions {
+  /** The package's README.md, e.g. `new URL('../README.md', import.meta.url)`. */
+  readme: URL;
+  /** The `## ` heading whose first ```ts block is the example; default `Usage`. */
+  section?: string;
+  /** The package name the example imports from, e.g. `@engram/expire-span`. */
+  packageName: string;
+  /** The package's source entry that import is pointed at, e.g. `new URL('./index.ts', import.meta.url)`. */
+  entry: URL;
+}
+
+/** What the example printed (the arguments of each `console.log` call) and how many tensors it left alive. */
+export interface ReadmeExampleRun {
+  printed: unknown[][];
+  tensorsLeft: number;
+}
+
+const PRINT = '__engramReadmeExamplePrint';
+
+/**
+ * Runs a README's example as written, as a module of its own: imports of `packageName` are pointed at `entry`, the
+ * other imports resolve from the package's folder (the module is written to a temporary folder beside the README and
+ * removed afterwards), and `console.log` calls are captured instead of printed. Throws when the section or its
+ * ```ts block is missing.
+ */
+export async function runReadmeExample(options: ReadmeExampleOptions): Promise<ReadmeExampleRun> {
+  const section = options.section ?? 'Usage';
+  const readme = await readFile(options.readme, 'utf8');
+  const block = new RegExp(`^## ${section}\\n[\\s\\S]*?\`\`\`ts\\n([\\s\\S]*?)\`\`\``, 'm').exec(readme)?.[1];
+  if (block === undefined) throw new Error(`runReadmeExample: ${fileURLToPath(options.readme)} has no \`\`\`ts block under "## ${section}".`);
+  const source = block
+    .replaceAll(`from '${options.packageName}'`, `from ${JSON.stringify(fileURLToPath(options.entry))}`)
+    .replace(/\bconsole\.log\(/g, `globalThis.${PRINT}(`);
+  const printed: unknown[][] = [];
+  const global = globalThis as { [PRINT]?: (...values: unknown[]) => void };
+  global[PRINT] = (...values) => printed.push(values);
+  const folder = await mkdtemp(join(dirname(fileURLToPath(options.readme)), '.readme-example-'));
+  try {
+    const file = join(folder, 'example.ts');
+    await writeFile(file, source);
+    const before = tf.memory().numTensors;
+    await import(/* @vite-ignore */ file);
+    return { printed, tensorsLeft: tf.memory().numTensors - before };
+  } finally {
+    delete global[PRINT];
+    await rm(folder, { recursive: true, force: true });
+  }
 }
