@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { expectClose } from '@engram/kernels/testing';
 import { createFifoPolicy, disposeState } from '@engram/memory';
-import type { MemoryPolicy, MemoryState } from '@engram/memory';
+import type { MemoryPolicy } from '@engram/memory';
 import { createAdam, createModel } from '@engram/model';
 import { expectReloadResumesStream } from '@engram/model/testing';
 import type { MemoryTransformer, ModelConfig } from '@engram/model';
@@ -136,14 +136,8 @@ describe('Adaptive-Span in the model', () => {
     ]);
     const stream = tokens(2, 9 * segmentLength, 19);
     const state = await expectReloadResumesStream({
-      model,
-      policy,
-      state: runSegments(model, stream, { to: 5, segmentLength, keep: true }).state as MemoryState,
-      stream,
-      from: 5,
-      to: 9,
-      segmentLength,
-      recreatePolicy: (saved) => createAdaptiveSpanPolicy(saved.policy.config as unknown as AdaptiveSpanOptions),
+      model, policy, stream, segmentLength, saveAfter: 5, to: 9,
+      recreatePolicy: (config) => createAdaptiveSpanPolicy(config as unknown as AdaptiveSpanOptions),
       check: (reloaded) => {
         expect(Object.keys(reloaded.saved.tensors)).toContain('policy.layers.1.spanRatio');
         expect(reloaded.policy.spans()).toEqual(policy.spans());

@@ -233,21 +233,14 @@ describe('Expire-Span in the model', () => {
     const { model, policy } = makeModel({ noise: true, seed: 4 });
     mixedSpans(policy);
     const stream = tokens(2, 10 * segmentLength, 17);
-    const before = runSegments(model, stream, { to: 6, segmentLength, keep: true }).state as MemoryState;
     const state = await expectReloadResumesStream({
-      model,
-      policy,
-      state: before,
-      stream,
-      from: 6,
-      to: 10,
-      segmentLength,
-      recreatePolicy: (saved) => recreate(saved.policy.config as unknown as ExpireSpanOptions),
-      check: (reloaded) => {
+      model, policy, stream, segmentLength, saveAfter: 6, to: 10,
+      recreatePolicy: (config) => recreate(config as unknown as ExpireSpanOptions),
+      check: (reloaded, original) => {
         expect(Object.keys(reloaded.saved.tensors)).toContain('policy.layers.1.spanPredictor.weight');
         expect(reloaded.policy.config()).toEqual(policy.config());
         for (let layer = 0; layer < config.numLayers; layer++) {
-          expect(reloaded.policy.read(reloaded.state, layer).contiguous).toBe(policy.read(before, layer).contiguous);
+          expect(reloaded.policy.read(reloaded.state, layer).contiguous).toBe(policy.read(original.state, layer).contiguous);
         }
       },
     });
