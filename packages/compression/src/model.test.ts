@@ -8,7 +8,7 @@ import { createFifoPolicy, disposeState } from '@engram/memory';
 import type { ContentAttention, MemoryPolicy, MemoryState } from '@engram/memory';
 import { createModel } from '@engram/model';
 import { loadModel, readModelConfig, saveModel } from '@engram/model/node';
-import type { Batch, MemoryTransformer, ModelConfig } from '@engram/model';
+import type { Batch, MemoryTransformer } from '@engram/model';
 import { describe, expect, it } from 'vitest';
 import {
   createConvCompressor,
@@ -22,16 +22,9 @@ import { createCompressivePolicyFromConfig } from './from-config.js';
 import { attentionReconstructionLoss, type CompressionTraining } from './losses.js';
 import { createCompressivePolicy } from './policy.js';
 import type { CompressivePolicy } from './policy-contract.js';
+import { TEST_MODEL_CONFIG } from './test-support.js';
 
-const config: ModelConfig = {
-  vocabSize: 12,
-  modelDim: 8,
-  numHeads: 2,
-  numLayers: 2,
-  feedForwardDim: 16,
-  segmentLength: 4,
-  seed: 3,
-};
+const config = TEST_MODEL_CONFIG;
 
 /** Deterministic tokens of segment `step`, `[rows, T]`. */
 function tokenValues(step: number, rows = 2, length = config.segmentLength): number[][] {
