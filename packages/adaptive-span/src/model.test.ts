@@ -127,7 +127,7 @@ describe('Adaptive-Span in the model', () => {
     model.dispose();
   });
 
-  test('saveModel / loadModel and saveMemoryState / loadMemoryState resume the stream exactly', async () => {
+  test('encodeModel / decodeModel and encodeMemoryState / decodeMemoryState (what saveModel and saveMemoryState write) resume the stream exactly', () => {
     const policy = createAdaptiveSpanPolicy({ maxSpan: 20, ramp: 2, buffer: 1 });
     const model = createModel(config, { policy });
     setRatios(policy, [
@@ -135,7 +135,7 @@ describe('Adaptive-Span in the model', () => {
       [0.1, 0.6],
     ]);
     const stream = tokens(2, 9 * segmentLength, 19);
-    const state = await expectReloadResumesStream({
+    const state = expectReloadResumesStream({
       model, policy, stream, segmentLength, saveAfter: 5, to: 9,
       recreatePolicy: (config) => createAdaptiveSpanPolicy(config as unknown as AdaptiveSpanOptions),
       check: (reloaded) => {

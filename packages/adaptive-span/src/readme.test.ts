@@ -1,5 +1,5 @@
 // Runs the README usage example as written (console.log captured), so the documented example really works.
-import { runReadmeExample } from '@engram/model/testing';
+import { runReadmeExample } from '@engram/tooling/readme-example';
 import { expect, test } from 'vitest';
 
 test('the README example trains a model with the policy and frees every tensor', async () => {

@@ -229,11 +229,11 @@ describe('Expire-Span in the model', () => {
     model.dispose();
   });
 
-  test('saveModel / loadModel and saveMemoryState / loadMemoryState resume a pruned stream exactly', async () => {
+  test('encodeModel / decodeModel and encodeMemoryState / decodeMemoryState (what saveModel and saveMemoryState write) resume a pruned stream exactly', () => {
     const { model, policy } = makeModel({ noise: true, seed: 4 });
     mixedSpans(policy);
     const stream = tokens(2, 10 * segmentLength, 17);
-    const state = await expectReloadResumesStream({
+    const state = expectReloadResumesStream({
       model, policy, stream, segmentLength, saveAfter: 6, to: 10,
       recreatePolicy: (config) => recreate(config as unknown as ExpireSpanOptions),
       check: (reloaded, original) => {
