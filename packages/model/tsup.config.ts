@@ -1,3 +1,3 @@
 import { engramTsup } from '@engram/tooling/tsup';
 
-export default engramTsup({ index: 'src/index.ts', node: 'src/node.ts', internal: 'src/internal.ts' });
+export default engramTsup({ index: 'src/index.ts', node: 'src/node.ts', internal: 'src/internal.ts', testing: 'src/testing/index.ts' });

@@ -1,15 +1,12 @@
 // Adaptive-Span inside the real model (SPEC 5 with SPEC 2): trimming leaves outputs unchanged, clamping, training, leaks.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { expectClose } from '@engram/kernels/testing';
 import { createFifoPolicy, disposeState } from '@engram/memory';
-import type { MemoryPolicy, MemoryState } from '@engram/memory';
+import type { MemoryPolicy } from '@engram/memory';
 import { createAdam, createModel } from '@engram/model';
-import { loadMemoryState, loadModel, readModelConfig, saveMemoryState, saveModel } from '@engram/model/node';
+import { expectReloadResumesStream } from '@engram/model/testing';
 import type { MemoryTransformer, ModelConfig } from '@engram/model';
-import { congruentialTokens, runSegments, runSegmentsSideBySide, smallModelConfig, streamLogits, trainSegmentsWithoutLeak } from '@engram/memory/testing';
+import { congruentialTokens, runSegments, smallModelConfig, streamLogits, trainSegmentsWithoutLeak } from '@engram/memory/testing';
 import { describe, expect, test } from 'vitest';
 import { createAdaptiveSpanPolicy } from './policy.js';
 import type { AdaptiveSpanOptions, AdaptiveSpanPolicy } from './policy.js';
@@ -130,7 +127,7 @@ describe('Adaptive-Span in the model', () => {
     model.dispose();
   });
 
-  test('saveModel / loadModel and saveMemoryState / loadMemoryState resume the stream exactly', async () => {
+  test('encodeModel / decodeModel and encodeMemoryState / decodeMemoryState (what saveModel and saveMemoryState write) resume the stream exactly', () => {
     const policy = createAdaptiveSpanPolicy({ maxSpan: 20, ramp: 2, buffer: 1 });
     const model = createModel(config, { policy });
     setRatios(policy, [
@@ -138,28 +135,14 @@ describe('Adaptive-Span in the model', () => {
       [0.1, 0.6],
     ]);
     const stream = tokens(2, 9 * segmentLength, 19);
-    let state = runSegments(model, stream, { to: 5, segmentLength, keep: true }).state as MemoryState;
-    const directory = await mkdtemp(join(tmpdir(), 'engram-adaptive-span-'));
-    try {
-      await saveModel(model, directory);
-      await saveMemoryState(policy, state, join(directory, 'memory.safetensors'));
-      const saved = await readModelConfig(directory);
-      expect(Object.keys(saved.tensors)).toContain('policy.layers.1.spanRatio');
-      const restoredPolicy = createAdaptiveSpanPolicy(saved.policy.config as unknown as AdaptiveSpanOptions);
-      const restored = await loadModel(directory, { policy: restoredPolicy });
-      expect(restoredPolicy.spans()).toEqual(policy.spans());
-      let restoredState = await loadMemoryState(restoredPolicy, join(directory, 'memory.safetensors'));
-      [state, restoredState] = runSegmentsSideBySide([{ model, state }, { model: restored, state: restoredState }], stream, {
-        from: 5,
-        to: 9,
-        segmentLength,
-        compare: (a, b, index) => expectClose(b, a, { atol: 1e-6, rtol: 1e-6, message: `segment ${index}` }),
-      });
-      disposeState(restoredState);
-      restored.dispose();
-    } finally {
-      await rm(directory, { recursive: true, force: true });
-    }
+    const state = expectReloadResumesStream({
+      model, policy, stream, segmentLength, saveAfter: 5, to: 9,
+      recreatePolicy: (config) => createAdaptiveSpanPolicy(config as unknown as AdaptiveSpanOptions),
+      check: (reloaded) => {
+        expect(Object.keys(reloaded.saved.tensors)).toContain('policy.layers.1.spanRatio');
+        expect(reloaded.policy.spans()).toEqual(policy.spans());
+      },
+    });
     disposeState(state);
     model.dispose();
   });

@@ -36,8 +36,8 @@ describe('createAdaptiveSpanPolicy options', () => {
     const bad: [Partial<AdaptiveSpanOptions>, string, string?][] = [
       [{ maxSpan: 0 }, 'maxSpan'],
       [{ maxSpan: 7.5 }, 'maxSpan'],
-      [{ ramp: 0 }, 'ramp'],
-      [{ alpha: Number.NaN }, 'alpha'],
+      [{ ramp: 0 }, 'ramp', 'createAdaptiveSpanPolicy: option "ramp" must be a finite number > 0, got 0.'],
+      [{ alpha: Number.NaN }, 'alpha', 'createAdaptiveSpanPolicy: option "alpha" must be a finite number >= 0, got NaN.'],
       [{ initFraction: 1.5 }, 'initFraction'],
       [{ buffer: -1 }, 'buffer'],
       [{ kind: 'expire-span' }, 'kind', `createAdaptiveSpanPolicy: option "kind" must be "adaptive-span" (or absent), got "expire-span". This config was saved by another policy; recreate it with that policy's factory.`],

@@ -1,6 +1,6 @@
 // The Adaptive-Span MemoryPolicy (SPEC 5, Sukhbaatar et al. 2019): a learned span per head, soft mask, span loss, trimming.
 import * as tf from '@tensorflow/tfjs';
-import { checkOptionsOfKind, describeValue } from '@engram/core';
+import { checkOptionsOfKind, describeValue, finiteNumberOption } from '@engram/core';
 import { defineMemoryPolicy } from '@engram/memory';
 import type {
   AttentionModulation,
@@ -183,13 +183,8 @@ function resolveOptions(options: AdaptiveSpanOptions): ResolvedAdaptiveSpanOptio
       actual: describeValue(maxSpan),
     });
   }
-  if (typeof ramp !== 'number' || !Number.isFinite(ramp) || ramp <= 0) {
-    throw new AdaptiveSpanOptionError({ option: 'ramp', expected: 'a finite number > 0', actual: describeValue(ramp) });
-  }
-  const alpha = options.alpha ?? ADAPTIVE_SPAN_DEFAULTS.alpha;
-  if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha < 0) {
-    throw new AdaptiveSpanOptionError({ option: 'alpha', expected: 'a finite number >= 0', actual: describeValue(options.alpha) });
-  }
+  finiteNumberOption(AdaptiveSpanOptionError, 'ramp', ramp, { above: 0 });
+  const alpha = finiteNumberOption(AdaptiveSpanOptionError, 'alpha', options.alpha, { atLeast: 0, fallback: ADAPTIVE_SPAN_DEFAULTS.alpha });
   const initFraction = options.initFraction ?? ADAPTIVE_SPAN_DEFAULTS.initFraction;
   if (typeof initFraction !== 'number' || !(initFraction >= 0 && initFraction <= 1)) {
     throw new AdaptiveSpanOptionError({

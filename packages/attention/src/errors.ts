@@ -1,5 +1,5 @@
 // Error classes of @engram/attention: stable names, a cause, and messages that say how to fix the problem.
-import { EngramError } from '@engram/core';
+import { EngramError, namedError } from '@engram/core';
 import type { EngramErrorOptions } from '@engram/core';
 
 /** Options accepted by every error of this package. */
@@ -11,11 +11,7 @@ export class AttentionError extends EngramError {
 }
 
 /** Invalid options for creating an attention layer (width not divisible by heads, bad clamp length, ...). */
-export class AttentionConfigError extends AttentionError {
-  override readonly name = 'AttentionConfigError';
-}
+export class AttentionConfigError extends namedError(AttentionError, 'AttentionConfigError') {}
 
 /** An attention call got tensors of the wrong shape or dtype. */
-export class AttentionInputError extends AttentionError {
-  override readonly name = 'AttentionInputError';
-}
+export class AttentionInputError extends namedError(AttentionError, 'AttentionInputError') {}

@@ -1,5 +1,5 @@
 // Error classes of @engram/cli: each has a stable `name`, an optional `cause`, and a one-line message naming the fix.
-import { EngramError } from '@engram/core';
+import { EngramError, namedError } from '@engram/core';
 
 /** Base class of every error the `engram` command reports to the user. */
 export class CliError extends EngramError {
@@ -24,8 +24,7 @@ export interface ConfigIssue {
  * A configuration (preset + file + flags) failed validation. `issues` lists every bad field;
  * the message puts them all on one line: `invalid configuration: model.numHeads: ...; training.steps: ...`.
  */
-export class ConfigValidationError extends CliError {
-  override name = 'ConfigValidationError';
+export class ConfigValidationError extends namedError(CliError, 'ConfigValidationError') {
   readonly issues: readonly ConfigIssue[];
   /** Where the configuration came from, e.g. `config.yaml + flags`. */
   readonly source: string;
@@ -38,8 +37,7 @@ export class ConfigValidationError extends CliError {
 }
 
 /** A configuration file cannot be read or parsed. */
-export class ConfigFileError extends CliError {
-  override name = 'ConfigFileError';
+export class ConfigFileError extends namedError(CliError, 'ConfigFileError') {
   /** The file that failed. */
   readonly file: string;
   constructor(file: string, message: string, options?: { cause?: unknown }) {
@@ -49,16 +47,14 @@ export class ConfigFileError extends CliError {
 }
 
 /** A command-line flag or argument is missing or malformed. */
-export class UsageError extends CliError {
-  override name = 'UsageError';
+export class UsageError extends namedError(CliError, 'UsageError') {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, { ...options, exitCode: 2 });
   }
 }
 
 /** An input file or directory (model, text, corpus) is missing or unusable. */
-export class InputError extends CliError {
-  override name = 'InputError';
+export class InputError extends namedError(CliError, 'InputError') {
   /** The path that was given. */
   readonly path: string;
   constructor(path: string, message: string, options?: { cause?: unknown }) {

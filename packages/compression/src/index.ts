@@ -5,16 +5,8 @@ export { validateCompressorInput } from './compressor-checks.js';
 export { defineCompressor } from './define-compressor.js';
 // The variable naming helpers live in @engram/memory (every policy uses them); re-exported here for compressors.
 export { splitVariableName, uniqueVariableName, uniqueVariableScope } from '@engram/memory';
-export type {
-  Compressor,
-  CompressorBuildContext,
-  CompressorBuildOptions,
-  CompressorDefinition,
-  CompressorImplementation,
-  CompressorInput,
-  CompressorOutput,
-  LayerCompressor,
-} from './compressor.js';
+// The Compressor contract: every type of compressor.ts is public.
+export type * from './compressor.js';
 export {
   createConvCompressor,
   createDilatedConvCompressor,

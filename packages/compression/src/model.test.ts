@@ -8,30 +8,17 @@ import { createFifoPolicy, disposeState } from '@engram/memory';
 import type { ContentAttention, MemoryPolicy, MemoryState } from '@engram/memory';
 import { createModel } from '@engram/model';
 import { loadModel, readModelConfig, saveModel } from '@engram/model/node';
-import type { Batch, MemoryTransformer, ModelConfig } from '@engram/model';
+import type { Batch, MemoryTransformer } from '@engram/model';
 import { describe, expect, it } from 'vitest';
-import {
-  createConvCompressor,
-  createDilatedConvCompressor,
-  createMaxPoolCompressor,
-  createMeanPoolCompressor,
-  createMostUsedCompressor,
-} from './builtins.js';
+import { createConvCompressor, createDilatedConvCompressor, createMostUsedCompressor } from './builtins.js';
 import type { Compressor } from './compressor.js';
-import { createCompressivePolicyFromConfig } from './from-config.js';
-import { attentionReconstructionLoss, type CompressionTraining } from './losses.js';
+import { BUILT_IN_COMPRESSOR_KINDS, createCompressivePolicyFromConfig, createCompressorFromConfig } from './from-config.js';
+import { attentionReconstructionLoss, COMPRESSION_TRAINING_MODES, type CompressionTraining } from './losses.js';
 import { createCompressivePolicy } from './policy.js';
 import type { CompressivePolicy } from './policy-contract.js';
+import { TEST_MODEL_CONFIG } from './test-support.js';
 
-const config: ModelConfig = {
-  vocabSize: 12,
-  modelDim: 8,
-  numHeads: 2,
-  numLayers: 2,
-  feedForwardDim: 16,
-  segmentLength: 4,
-  seed: 3,
-};
+const config = TEST_MODEL_CONFIG;
 
 /** Deterministic tokens of segment `step`, `[rows, T]`. */
 function tokenValues(step: number, rows = 2, length = config.segmentLength): number[][] {
@@ -189,17 +176,11 @@ describe('compressive policy in the model', () => {
   }
 });
 
-const compressorCases: [string, () => Compressor, CompressionTraining[]][] = [
-  ['max-pool', () => createMaxPoolCompressor({ rate: 2 }), ['none']],
-  ['mean-pool', () => createMeanPoolCompressor({ rate: 2 }), ['none']],
-  ['most-used', () => createMostUsedCompressor({ rate: 2 }), ['none']],
-  ['conv', () => createConvCompressor({ rate: 2, seed: 5 }), ['none', 'attention-reconstruction', 'auto-encoding', 'bptt']],
-  [
-    'dilated-conv',
-    () => createDilatedConvCompressor({ rate: 2, seed: 5 }),
-    ['none', 'attention-reconstruction', 'auto-encoding', 'bptt'],
-  ],
-];
+/** Every built-in compressor at rate 2, with every training mode when it is trainable and `none` otherwise. */
+const compressorCases: [string, () => Compressor, readonly CompressionTraining[]][] = BUILT_IN_COMPRESSOR_KINDS.map((kind) => {
+  const make = (): Compressor => createCompressorFromConfig({ kind, rate: 2, seed: 5 });
+  return [kind, make, make().trainable ? COMPRESSION_TRAINING_MODES : ['none']];
+});
 
 describe('every compressor x training mode trains in the model (smoke)', () => {
   for (const [name, make, modes] of compressorCases) {

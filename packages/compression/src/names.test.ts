@@ -9,7 +9,7 @@ import { createFifoPolicy, disposeState } from '@engram/memory';
 import type { MemoryState, ModelDimensions } from '@engram/memory';
 import { createModel, WEIGHTS_FILE } from '@engram/model';
 import { loadModel, readModelConfig, readSafetensors, saveModel } from '@engram/model/node';
-import type { MemoryTransformer, ModelConfig } from '@engram/model';
+import type { MemoryTransformer } from '@engram/model';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createConvCompressor, createDilatedConvCompressor, createMaxPoolCompressor } from './builtins.js';
 import type { Compressor } from './compressor.js';
@@ -17,16 +17,9 @@ import { createCompressivePolicyFromConfig } from './from-config.js';
 import type { CompressionTraining } from './losses.js';
 import { createCompressivePolicy } from './policy.js';
 import type { CompressivePolicy } from './policy-contract.js';
+import { TEST_MODEL_CONFIG } from './test-support.js';
 
-const config: ModelConfig = {
-  vocabSize: 12,
-  modelDim: 8,
-  numHeads: 2,
-  numLayers: 2,
-  feedForwardDim: 16,
-  segmentLength: 4,
-  seed: 3,
-};
+const config = TEST_MODEL_CONFIG;
 
 /** Deterministic tokens `[2, T]` of segment `step`. */
 function tokens(step: number): tf.Tensor2D {

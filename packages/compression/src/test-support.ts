@@ -1,6 +1,18 @@
-// Test support (not exported): synthetic SegmentRecords and a plain-array simulator of the compressive memory rules of SPEC 3.
+// Test support (not exported): the tests' small model, synthetic SegmentRecords and a plain-array simulator of the compressive memory rules of SPEC 3.
 import * as tf from '@tensorflow/tfjs';
 import type { ContentAttention, MemoryState, SegmentRecord } from '@engram/memory';
+import type { ModelConfig } from '@engram/model';
+
+/** The model the tests run compressive policies in: two layers of width 8 (2 heads), segments of 4 tokens, vocabulary 12. */
+export const TEST_MODEL_CONFIG: ModelConfig = Object.freeze({
+  vocabSize: 12,
+  modelDim: 8,
+  numHeads: 2,
+  numLayers: 2,
+  feedForwardDim: 16,
+  segmentLength: 4,
+  seed: 3,
+});
 
 /** Value of channel d of the layer input at (layer, row, position): distinct, smooth, reproducible. */
 export function inputValue(layer: number, row: number, position: number, channel: number): number {

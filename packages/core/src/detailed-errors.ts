@@ -1,6 +1,6 @@
 // The two detailed error shapes every package shares: a bad parameter of an operation and a bad option of a factory, with one message format each.
 import { describeValue } from './describe-value.js';
-import type { EngramError, EngramErrorOptions } from './errors.js';
+import type { EngramErrorOptions, ErrorClass } from './errors.js';
 
 /** What was wrong with one value: what it must be, what it was, and (optionally) how to fix it. */
 export interface ValueProblem {
@@ -27,9 +27,6 @@ export interface OptionProblem extends ValueProblem {
   /** The option name, e.g. `rate`. */
   option: string;
 }
-
-/** The constructor of an Engram error class: `(message, options?)`, like {@link EngramError}'s own. */
-export type ErrorClass = abstract new (...args: any[]) => EngramError;
 
 function problemText(where: string, what: string, problem: ValueProblem): string {
   const actual = typeof problem.actual === 'string' ? problem.actual : describeValue(problem.actual);

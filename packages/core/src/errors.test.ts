@@ -1,6 +1,6 @@
-// Tests of EngramError: stable names, cause, and isInstance within one copy and across two copies of a module.
+// Tests of EngramError and namedError: stable names, cause, and isInstance within one copy and across two copies of a module.
 import { describe, expect, test, vi } from 'vitest';
-import { EngramError } from './errors.js';
+import { EngramError, namedError } from './errors.js';
 
 class ShelfError extends EngramError {
   override readonly name: string = 'ShelfError';
@@ -64,5 +64,63 @@ describe('EngramError', () => {
     // And the other way round.
     expect(copy.EngramError.isInstance(new FullShelfError('ours'))).toBe(true);
     expect(CopiedShelfError.isInstance(new FullShelfError('ours'))).toBe(true);
+  });
+});
+
+/** A named leaf made by the factory, as the packages declare theirs. */
+class EmptyShelfError extends namedError(ShelfError, 'EmptyShelfError') {}
+
+describe('namedError', () => {
+  test('gives the declared class its stable name, message and cause, and keeps the chain', () => {
+    const reason = new Error('nothing left');
+    const error = new EmptyShelfError('the shelf is empty: add a book first', { cause: reason });
+    const name: 'EmptyShelfError' = error.name;
+    expect(name).toBe('EmptyShelfError');
+    expect(EmptyShelfError.name).toBe('EmptyShelfError');
+    expect(String(error)).toBe('EmptyShelfError: the shelf is empty: add a book first');
+    expect(error.cause).toBe(reason);
+    expect('cause' in new EmptyShelfError('empty')).toBe(false);
+    expect(error).toBeInstanceOf(EmptyShelfError);
+    expect(error).toBeInstanceOf(ShelfError);
+    expect(error).toBeInstanceOf(EngramError);
+    expect(Object.getOwnPropertyDescriptor(error, 'name')).toEqual({ value: 'EmptyShelfError', writable: true, enumerable: true, configurable: true });
+  });
+
+  test('isInstance follows the chain, within one copy and across copies', async () => {
+    const empty = new EmptyShelfError('empty');
+    expect(EmptyShelfError.isInstance(empty)).toBe(true);
+    expect(ShelfError.isInstance(empty)).toBe(true);
+    expect(FullShelfError.isInstance(empty)).toBe(false);
+    expect(EmptyShelfError.isInstance(new ShelfError('shelf'))).toBe(false);
+    vi.resetModules();
+    const copy = (await import('./errors.js')) as typeof import('./errors.js');
+    class CopiedShelfError extends copy.EngramError {
+      override readonly name: string = 'ShelfError';
+    }
+    Object.defineProperty(CopiedShelfError, 'name', { value: 'ShelfError' });
+    class CopiedEmptyShelfError extends copy.namedError(CopiedShelfError, 'EmptyShelfError') {}
+    Object.defineProperty(CopiedEmptyShelfError, 'name', { value: 'EmptyShelfError' });
+    const foreign = new CopiedEmptyShelfError('from the other copy');
+    expect(foreign instanceof EmptyShelfError).toBe(false);
+    expect(EmptyShelfError.isInstance(foreign)).toBe(true);
+    expect(ShelfError.isInstance(foreign)).toBe(true);
+    expect(FullShelfError.isInstance(foreign)).toBe(false);
+    expect(CopiedEmptyShelfError.isInstance(empty)).toBe(true);
+  });
+
+  test('the declared class can be subclassed, and a subclass of its subclass is recognised by both', () => {
+    class VeryEmptyShelfError extends EmptyShelfError {
+      readonly shelf: number;
+      constructor(shelf: number) {
+        super(`shelf ${shelf} is empty`);
+        this.shelf = shelf;
+      }
+    }
+    const error = new VeryEmptyShelfError(3);
+    expect(error.name).toBe('EmptyShelfError');
+    expect(error.shelf).toBe(3);
+    expect(EmptyShelfError.isInstance(error)).toBe(true);
+    expect(VeryEmptyShelfError.isInstance(error)).toBe(true);
+    expect(VeryEmptyShelfError.isInstance(new EmptyShelfError('empty'))).toBe(false);
   });
 });

@@ -1,4 +1,4 @@
-// The base class of every Engram error: a stable `name`, an optional `cause`, and an `isInstance` check that works across duplicate copies of a package.
+// The base class of every Engram error (a stable `name`, an optional `cause`, an `isInstance` check that works across duplicate copies of a package) and the factory of its named subclasses.
 
 /** Options accepted by every Engram error. */
 export interface EngramErrorOptions {
@@ -18,7 +18,9 @@ const ERROR_LINEAGE = Symbol.for('@engram/core.error-lineage');
 function lineageOf(target: unknown): readonly string[] {
   const names: string[] = [];
   for (let current = target; typeof current === 'function'; current = Object.getPrototypeOf(current)) {
-    names.push((current as { name: string }).name);
+    const { name } = current as { name: string };
+    // A class made by `namedError` carries the name of the class declared on it: list that name once.
+    if (names[names.length - 1] !== name) names.push(name);
     if (current === EngramError) break;
   }
   return Object.freeze(names);
@@ -33,6 +35,8 @@ function lineageOf(target: unknown): readonly string[] {
  *   override readonly name = 'TooLongError';
  * }
  * ```
+ *
+ * (A class that adds nothing but its name is shorter as `class TooLongError extends namedError(EngramError, 'TooLongError') {}`.)
  *
  * Check errors with `SomeError.isInstance(error)` rather than `instanceof`: it is also true for an
  * error made by another installed copy of the same package (two versions side by side, a bundled
@@ -59,4 +63,31 @@ export class EngramError extends Error {
     const lineage = (value as { [ERROR_LINEAGE]?: unknown })[ERROR_LINEAGE];
     return Array.isArray(lineage) && lineage.includes(this.name);
   }
+}
+
+/** The constructor of an Engram error class: `(message, options?)` for {@link EngramError}, or a subclass's own parameters. */
+export type ErrorClass = abstract new (...args: any[]) => EngramError;
+
+/** The class {@link namedError} returns: the base's statics and constructor, and an instance `name` of the literal type `Name`. */
+export type NamedErrorClass<Base extends ErrorClass, Name extends string> = Pick<Base, keyof Base> &
+  (abstract new (...args: ConstructorParameters<Base>) => InstanceType<Base> & { readonly name: Name });
+
+/**
+ * The base of a subclass of `base` whose stable `name` is `name` (a readonly field of that literal type), for
+ * the many error classes that add nothing else; the package declares the class itself, so its name, doc
+ * comment, `instanceof`, `isInstance` and subclassing are those of an ordinary class:
+ *
+ * ```ts
+ * /** A memory state has the wrong shape. *\/
+ * export class MemoryStateError extends namedError(MemoryError, 'MemoryStateError') {}
+ * ```
+ *
+ * `name` must be the declared class's own name (the cross-copy `isInstance` compares class names).
+ */
+export function namedError<Base extends ErrorClass, const Name extends string>(base: Base, name: Name): NamedErrorClass<Base, Name> {
+  abstract class Named extends base {
+    override readonly name: Name = name;
+  }
+  Object.defineProperty(Named, 'name', { value: name });
+  return Named as unknown as NamedErrorClass<Base, Name>;
 }

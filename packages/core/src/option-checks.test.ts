@@ -1,8 +1,8 @@
-// Tests of checkOptionsOfKind: an object whose kind, when given, is the factory's own; the two messages and their fields.
+// Tests of checkOptionsOfKind (an object whose kind, when given, is the factory's own; the two messages and their fields) and finiteNumberOption.
 import { describe, expect, test } from 'vitest';
 import { withOptionProblem } from './detailed-errors.js';
 import { EngramError } from './errors.js';
-import { checkOptionsOfKind } from './option-checks.js';
+import { checkOptionsOfKind, finiteNumberOption } from './option-checks.js';
 
 class ShelfError extends EngramError {
   override readonly name: string = 'ShelfError';
@@ -47,5 +47,28 @@ describe('checkOptionsOfKind', () => {
       'createShelf: option "kind" must be "shelf" (or absent), got "box". This config was saved by another store; recreate it with that store\'s factory.',
     );
     expect((thrown(() => checkOptionsOfKind(ShelfOptionError, { kind: null }, expected)) as ShelfOptionError).message).toContain('got null.');
+  });
+});
+
+describe('finiteNumberOption', () => {
+  test('returns the value, or the fallback when it is undefined', () => {
+    expect(finiteNumberOption(ShelfOptionError, 'rows', 0, { atLeast: 0 })).toBe(0);
+    expect(finiteNumberOption(ShelfOptionError, 'rows', 2.5, { above: 0 })).toBe(2.5);
+    expect(finiteNumberOption(ShelfOptionError, 'rows', undefined, { atLeast: 0, fallback: 7 })).toBe(7);
+  });
+
+  test.each([
+    [-1, { atLeast: 0 }, 'must be a finite number >= 0, got -1.'],
+    [0, { above: 0 }, 'must be a finite number > 0, got 0.'],
+    [Number.NaN, { atLeast: 0 }, 'must be a finite number >= 0, got NaN.'],
+    [Number.POSITIVE_INFINITY, { above: 1 }, 'must be a finite number > 1, got Infinity.'],
+    ['3', { atLeast: 0, fallback: 1 }, 'must be a finite number >= 0, got "3".'],
+    [null, { atLeast: 0, fallback: 1 }, 'must be a finite number >= 0, got null.'],
+    [undefined, { above: 0 }, 'must be a finite number > 0, got undefined.'],
+  ] as const)('refuses %j with %j', (value, bound, tail) => {
+    const error = thrown(() => finiteNumberOption(ShelfOptionError, 'rows', value, bound)) as ShelfOptionError;
+    expect(error).toBeInstanceOf(ShelfOptionError);
+    expect([error.factory, error.option]).toEqual(['createShelf', 'rows']);
+    expect(error.message).toBe(`createShelf: option "rows" ${tail}`);
   });
 });

@@ -1,4 +1,4 @@
-// The first checks of a factory whose options may come from a saved config of some kind: the options are an object, and a given kind is its own.
+// The checks of a factory's options shared by several factories: the options are an object whose kind (when given) is its own, and a number option is finite and within a bound.
 import { describeValue } from './describe-value.js';
 import type { OptionProblem } from './detailed-errors.js';
 import type { EngramError } from './errors.js';
@@ -34,4 +34,25 @@ export function checkOptionsOfKind(errorClass: FactoryOptionErrorClass, options:
       fix: `This config was saved by another ${expected.savedBy}; recreate it with that ${expected.savedBy}'s factory.`,
     });
   }
+}
+
+/** The bound {@link finiteNumberOption} checks: `atLeast` (the value may equal it) or `above` (it may not), and the value an absent option takes. */
+export type FiniteNumberBound = ({ atLeast: number; above?: never } | { above: number; atLeast?: never }) & {
+  /** The value of an absent (`undefined`) option; without it, an absent option is refused. */
+  fallback?: number;
+};
+
+/**
+ * The value of a number option (or `bound.fallback` when it is `undefined`); throws `errorClass` for option `option`
+ * (`must be a finite number >= <atLeast>` or `> <above>`, got the value as given) unless that is a finite number
+ * within the bound: `finiteNumberOption(ExpireSpanOptionError, 'alpha', options.alpha, { atLeast: 0, fallback: 1e-6 })`.
+ */
+export function finiteNumberOption(errorClass: FactoryOptionErrorClass, option: string, value: unknown, bound: FiniteNumberBound): number {
+  const actual = value === undefined ? bound.fallback : value;
+  const inBound = (number: number): boolean => (bound.above === undefined ? number >= (bound.atLeast as number) : number > bound.above);
+  if (typeof actual !== 'number' || !Number.isFinite(actual) || !inBound(actual)) {
+    const expected = bound.above === undefined ? `a finite number >= ${bound.atLeast}` : `a finite number > ${bound.above}`;
+    throw new errorClass({ option, expected, actual: describeValue(value) });
+  }
+  return actual;
 }

@@ -1,15 +1,12 @@
 // Expire-Span inside the real model (SPEC 4 with SPEC 2): lossless pruning, equality with FIFO, streaming, training, leaks.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { expectClose, expectNoLeak } from '@engram/kernels/testing';
 import { createFifoPolicy, disposeState } from '@engram/memory';
 import type { MemoryState } from '@engram/memory';
 import { createAdam, createModel } from '@engram/model';
-import { loadMemoryState, loadModel, readModelConfig, saveMemoryState, saveModel } from '@engram/model/node';
+import { expectReloadResumesStream } from '@engram/model/testing';
 import type { MemoryTransformer, ModelConfig } from '@engram/model';
-import { congruentialTokens, runSegments, runSegmentsSideBySide, segmentTokens, smallModelConfig, streamLogits, trainSegmentsWithoutLeak } from '@engram/memory/testing';
+import { congruentialTokens, runSegments, segmentTokens, smallModelConfig, streamLogits, trainSegmentsWithoutLeak } from '@engram/memory/testing';
 import { describe, expect, test, vi } from 'vitest';
 import { createExpireSpanPolicy } from './policy.js';
 import type { ExpireSpanOptions, ExpireSpanPolicy } from './policy.js';
@@ -232,35 +229,21 @@ describe('Expire-Span in the model', () => {
     model.dispose();
   });
 
-  test('saveModel / loadModel and saveMemoryState / loadMemoryState resume a pruned stream exactly', async () => {
+  test('encodeModel / decodeModel and encodeMemoryState / decodeMemoryState (what saveModel and saveMemoryState write) resume a pruned stream exactly', () => {
     const { model, policy } = makeModel({ noise: true, seed: 4 });
     mixedSpans(policy);
     const stream = tokens(2, 10 * segmentLength, 17);
-    let state = runSegments(model, stream, { to: 6, segmentLength, keep: true }).state as MemoryState;
-    const directory = await mkdtemp(join(tmpdir(), 'engram-expire-span-'));
-    try {
-      await saveModel(model, directory);
-      await saveMemoryState(policy, state, join(directory, 'memory.safetensors'));
-      const saved = await readModelConfig(directory);
-      expect(Object.keys(saved.tensors)).toContain('policy.layers.1.spanPredictor.weight');
-      const restoredPolicy = recreate(saved.policy.config as unknown as ExpireSpanOptions);
-      const restored = await loadModel(directory, { policy: restoredPolicy });
-      let restoredState = await loadMemoryState(restoredPolicy, join(directory, 'memory.safetensors'));
-      expect(restoredPolicy.config()).toEqual(policy.config());
-      for (let layer = 0; layer < config.numLayers; layer++) {
-        expect(restoredPolicy.read(restoredState, layer).contiguous).toBe(policy.read(state, layer).contiguous);
-      }
-      [state, restoredState] = runSegmentsSideBySide([{ model, state }, { model: restored, state: restoredState }], stream, {
-        from: 6,
-        to: 10,
-        segmentLength,
-        compare: (a, b, index) => expectClose(b, a, { atol: 1e-6, rtol: 1e-6, message: `segment ${index}` }),
-      });
-      disposeState(restoredState);
-      restored.dispose();
-    } finally {
-      await rm(directory, { recursive: true, force: true });
-    }
+    const state = expectReloadResumesStream({
+      model, policy, stream, segmentLength, saveAfter: 6, to: 10,
+      recreatePolicy: (config) => recreate(config as unknown as ExpireSpanOptions),
+      check: (reloaded, original) => {
+        expect(Object.keys(reloaded.saved.tensors)).toContain('policy.layers.1.spanPredictor.weight');
+        expect(reloaded.policy.config()).toEqual(policy.config());
+        for (let layer = 0; layer < config.numLayers; layer++) {
+          expect(reloaded.policy.read(reloaded.state, layer).contiguous).toBe(policy.read(original.state, layer).contiguous);
+        }
+      },
+    });
     disposeState(state);
     model.dispose();
   });

@@ -70,8 +70,8 @@ describe('createExpireSpanPolicy options', () => {
   test('rejects bad options with a message naming the option', () => {
     const bad: [Partial<ExpireSpanOptions>, string, string?][] = [
       [{ maxSpan: 0 }, 'maxSpan'],
-      [{ ramp: -1 }, 'ramp'],
-      [{ alpha: -1 }, 'alpha'],
+      [{ ramp: -1 }, 'ramp', 'createExpireSpanPolicy: option "ramp" must be a finite number > 0, got -1.'],
+      [{ alpha: -1 }, 'alpha', 'createExpireSpanPolicy: option "alpha" must be a finite number >= 0, got -1.'],
       [{ initFraction: 1 }, 'initFraction'],
       [{ preDiv: 0 }, 'preDiv'],
       [{ maxMemory: 0 }, 'maxMemory'],

@@ -1,6 +1,6 @@
 // The Expire-Span MemoryPolicy (SPEC 4, Sukhbaatar et al. 2021): learned spans, soft ramp mask, span loss, real pruning.
 import * as tf from '@tensorflow/tfjs';
-import { checkOptionsOfKind, createSeededRandom, describeValue, type SeededRandomState } from '@engram/core';
+import { checkOptionsOfKind, createSeededRandom, describeValue, finiteNumberOption, type SeededRandomState } from '@engram/core';
 import { appendToMemory, defineMemoryPolicy } from '@engram/memory';
 import type {
   AttentionModulation,
@@ -410,25 +410,15 @@ function positionsAreContiguous(data: ArrayLike<number>, batch: number, slots: n
 
 function resolveOptions(options: ExpireSpanOptions): ResolvedExpireSpanOptions {
   checkOptionsOfKind(ExpireSpanOptionError, options, { kind: EXPIRE_SPAN_KIND, example: '{ maxSpan: 1024, ramp: 32 }', savedBy: 'policy' });
-  const positive = (name: keyof ExpireSpanOptions, value: unknown, fallback?: number): number => {
-    const actual = value === undefined ? fallback : value;
-    if (typeof actual !== 'number' || !Number.isFinite(actual) || actual <= 0) {
-      throw new ExpireSpanOptionError({ option: name, expected: 'a finite number > 0', actual: describeValue(value) });
-    }
-    return actual;
-  };
   const flag = (name: keyof ExpireSpanOptions, value: unknown, fallback: boolean): boolean => {
     if (value === undefined) return fallback;
     if (typeof value !== 'boolean') throw new ExpireSpanOptionError({ option: name, expected: 'true or false', actual: describeValue(value) });
     return value;
   };
-  const maxSpan = positive('maxSpan', options.maxSpan);
-  const ramp = positive('ramp', options.ramp);
-  const preDiv = positive('preDiv', options.preDiv, EXPIRE_SPAN_DEFAULTS.preDiv);
-  const alpha = options.alpha ?? EXPIRE_SPAN_DEFAULTS.alpha;
-  if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha < 0) {
-    throw new ExpireSpanOptionError({ option: 'alpha', expected: 'a finite number >= 0', actual: describeValue(options.alpha) });
-  }
+  const maxSpan = finiteNumberOption(ExpireSpanOptionError, 'maxSpan', options.maxSpan, { above: 0 });
+  const ramp = finiteNumberOption(ExpireSpanOptionError, 'ramp', options.ramp, { above: 0 });
+  const preDiv = finiteNumberOption(ExpireSpanOptionError, 'preDiv', options.preDiv, { above: 0, fallback: EXPIRE_SPAN_DEFAULTS.preDiv });
+  const alpha = finiteNumberOption(ExpireSpanOptionError, 'alpha', options.alpha, { atLeast: 0, fallback: EXPIRE_SPAN_DEFAULTS.alpha });
   const initFraction = options.initFraction ?? EXPIRE_SPAN_DEFAULTS.initFraction;
   if (typeof initFraction !== 'number' || !(initFraction > 0 && initFraction < 1)) {
     throw new ExpireSpanOptionError({

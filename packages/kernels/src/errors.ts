@@ -1,5 +1,5 @@
 // Error classes of @engram/kernels: each has a stable `name`, an optional `cause`, and a message naming the fix.
-import { EngramError, withParameterProblem } from '@engram/core';
+import { EngramError, namedError, withParameterProblem } from '@engram/core';
 
 /** Base class of every error thrown by @engram/kernels. */
 export class KernelsError extends EngramError {
@@ -10,13 +10,10 @@ export class KernelsError extends EngramError {
  * A parameter has the wrong shape, dtype or value.
  * The message names the parameter, what was expected, what was received, and how to fix it.
  */
-export class InvalidArgumentError extends withParameterProblem(KernelsError) {
-  override name = 'InvalidArgumentError';
-}
+export class InvalidArgumentError extends namedError(withParameterProblem(KernelsError), 'InvalidArgumentError') {}
 
 /** An explicitly requested tensor backend cannot be loaded or initialised here. */
-export class BackendUnavailableError extends KernelsError {
-  override name = 'BackendUnavailableError';
+export class BackendUnavailableError extends namedError(KernelsError, 'BackendUnavailableError') {
   /** The backend that was asked for, e.g. `tensorflow-gpu`. */
   readonly backend: string;
   constructor(backend: string, message: string, options?: { cause?: unknown }) {
@@ -26,8 +23,7 @@ export class BackendUnavailableError extends KernelsError {
 }
 
 /** A tensor allocation would exceed the wasm heap cap (4 GiB). */
-export class TensorBudgetError extends KernelsError {
-  override name = 'TensorBudgetError';
+export class TensorBudgetError extends namedError(KernelsError, 'TensorBudgetError') {
   /** What was about to be allocated, e.g. `attention scores of layer 3`. */
   readonly what: string;
   /** Bytes requested by the caller. */
@@ -49,13 +45,10 @@ export class TensorBudgetError extends KernelsError {
 }
 
 /** `expectClose` found values (or shapes) that differ beyond the tolerance. */
-export class NumericMismatchError extends KernelsError {
-  override name = 'NumericMismatchError';
-}
+export class NumericMismatchError extends namedError(KernelsError, 'NumericMismatchError') {}
 
 /** `checkGradients` found an analytic gradient that disagrees with finite differences. */
-export class GradientMismatchError extends KernelsError {
-  override name = 'GradientMismatchError';
+export class GradientMismatchError extends namedError(KernelsError, 'GradientMismatchError') {
   /** Index of the input (in the `inputs` array) whose gradient disagrees. */
   readonly inputIndex: number;
   /** Flat element index inside that input. */
@@ -68,8 +61,7 @@ export class GradientMismatchError extends KernelsError {
 }
 
 /** `expectNoLeak` saw more live tensors after the function than before. */
-export class TensorLeakError extends KernelsError {
-  override name = 'TensorLeakError';
+export class TensorLeakError extends namedError(KernelsError, 'TensorLeakError') {
   /** Live tensors after minus live tensors before. */
   readonly leaked: number;
   constructor(message: string, leaked: number) {

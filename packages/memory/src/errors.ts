@@ -1,5 +1,5 @@
 // Error classes of @engram/memory: stable names, a cause, and messages that say how to fix the problem.
-import { EngramError } from '@engram/core';
+import { EngramError, namedError } from '@engram/core';
 
 /** Base class of every error thrown by @engram/memory. */
 export class MemoryError extends EngramError {
@@ -7,16 +7,10 @@ export class MemoryError extends EngramError {
 }
 
 /** A memory policy was given invalid options or used against its contract. */
-export class MemoryPolicyError extends MemoryError {
-  override readonly name = 'MemoryPolicyError';
-}
+export class MemoryPolicyError extends namedError(MemoryError, 'MemoryPolicyError') {}
 
 /** A memory state (or the tensors handed to a helper) has the wrong shape, dtype or batch size. */
-export class MemoryStateError extends MemoryError {
-  override readonly name = 'MemoryStateError';
-}
+export class MemoryStateError extends namedError(MemoryError, 'MemoryStateError') {}
 
 /** A serialized memory state cannot be restored (missing tensors, wrong kind or version). */
-export class MemorySerializationError extends MemoryError {
-  override readonly name = 'MemorySerializationError';
-}
+export class MemorySerializationError extends namedError(MemoryError, 'MemorySerializationError') {}

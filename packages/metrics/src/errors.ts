@@ -1,5 +1,5 @@
 // Error classes of @engram/metrics: each has a stable `name`, an optional `cause`, and a message naming the fix.
-import { EngramError, withParameterProblem } from '@engram/core';
+import { EngramError, namedError, withParameterProblem } from '@engram/core';
 
 /** Base class of every error thrown by @engram/metrics. */
 export class MetricsError extends EngramError {
@@ -10,13 +10,10 @@ export class MetricsError extends EngramError {
  * A metric was given an argument it cannot use (negative count, mismatched lengths, ...).
  * The message names the function, the parameter, what was expected, what was received, and how to fix it.
  */
-export class InvalidMetricInputError extends withParameterProblem(MetricsError) {
-  override name = 'InvalidMetricInputError';
-}
+export class InvalidMetricInputError extends namedError(withParameterProblem(MetricsError), 'InvalidMetricInputError') {}
 
 /** A metric was read before anything was recorded (e.g. bits per token over zero tokens). */
-export class EmptyMetricError extends MetricsError {
-  override name = 'EmptyMetricError';
+export class EmptyMetricError extends namedError(MetricsError, 'EmptyMetricError') {
   /** The metric that has no data, e.g. `NllAccumulator.bitsPerToken`. */
   readonly metric: string;
   constructor(metric: string, fix: string, options?: { cause?: unknown }) {

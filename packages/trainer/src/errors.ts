@@ -1,5 +1,5 @@
 // Error classes of @engram/trainer: each has a stable `name`, an optional `cause`, and a message naming the fix.
-import { EngramError, withOptionProblem } from '@engram/core';
+import { EngramError, namedError, withOptionProblem } from '@engram/core';
 
 /** Base class of every error thrown by @engram/trainer. */
 export class TrainerError extends EngramError {
@@ -10,13 +10,10 @@ export class TrainerError extends EngramError {
  * A training option is missing or has the wrong value. The message names the option, what was
  * expected, what was received and how to fix it.
  */
-export class InvalidTrainOptionError extends withOptionProblem(TrainerError, 'train') {
-  override name = 'InvalidTrainOptionError';
-}
+export class InvalidTrainOptionError extends namedError(withOptionProblem(TrainerError, 'train'), 'InvalidTrainOptionError') {}
 
 /** Training stopped because the loss or gradient norm was not finite at too many steps in a row. */
-export class NonFiniteLossError extends TrainerError {
-  override name = 'NonFiniteLossError';
+export class NonFiniteLossError extends namedError(TrainerError, 'NonFiniteLossError') {
   /** The step at which training stopped (1-based, counting skipped steps). */
   readonly step: number;
   /** Consecutive non-finite steps when it stopped. */
@@ -54,8 +51,7 @@ export class NonFiniteLossError extends TrainerError {
  * `resume: true` found nothing to resume: no checkpoint, or only unusable ones (listed in `skipped`).
  * Nothing has been written when it is thrown.
  */
-export class NothingToResumeError extends TrainerError {
-  override name = 'NothingToResumeError';
+export class NothingToResumeError extends namedError(TrainerError, 'NothingToResumeError') {
   /** The checkpoint directory that was searched. */
   readonly directory: string;
   /** Unusable checkpoints found there, newest first, with the reason. */
@@ -75,8 +71,7 @@ export class NothingToResumeError extends TrainerError {
 }
 
 /** An evaluation met a non-finite loss (the weights or the tokens are bad); its result would be meaningless. */
-export class NonFiniteEvaluationError extends TrainerError {
-  override name = 'NonFiniteEvaluationError';
+export class NonFiniteEvaluationError extends namedError(TrainerError, 'NonFiniteEvaluationError') {
   /** The split's name. */
   readonly split: string;
   /** The batch (0-based) whose loss was not finite. */
@@ -95,8 +90,7 @@ export class NonFiniteEvaluationError extends TrainerError {
 }
 
 /** A checkpoint cannot be used: missing manifest, checksum mismatch, truncated or unreadable file. */
-export class CorruptCheckpointError extends TrainerError {
-  override name = 'CorruptCheckpointError';
+export class CorruptCheckpointError extends namedError(TrainerError, 'CorruptCheckpointError') {
   /** The checkpoint directory. */
   readonly path: string;
   constructor(path: string, reason: string, options?: { cause?: unknown }) {
@@ -106,11 +100,8 @@ export class CorruptCheckpointError extends TrainerError {
 }
 
 /** A checkpoint is valid but does not fit the model, policy or options it is being restored into. */
-export class CheckpointMismatchError extends TrainerError {
-  override name = 'CheckpointMismatchError';
-  readonly path: string;
-  constructor(path: string, reason: string, options?: { cause?: unknown }) {
+export class CheckpointMismatchError extends namedError(TrainerError, 'CheckpointMismatchError') {
+  constructor(readonly path: string, reason: string, options?: { cause?: unknown }) {
     super(`checkpoint ${path} does not match this run: ${reason}`, options);
-    this.path = path;
   }
 }
