@@ -18,7 +18,8 @@ interface Shape {
  * small: the bench's small speed shape, minutes of training on a CPU.
  * paper: the shapes of the papers' enwik8 models (Transformer-XL base, the Compressive Transformer,
  * Expire-Span and Adaptive-Span); far beyond a CPU, meant for a GPU backend. Memory sizes keep
- * the attention cost of the four kinds comparable within each preset.
+ * the attention cost of the four kinds comparable within each preset. Options a preset leaves out (the span
+ * losses' alpha, Expire-Span's paper initFraction) take the policy's own defaults from its descriptor.
  */
 const shapes: Record<PresetName, Shape> = {
   tiny: {
@@ -32,8 +33,8 @@ const shapes: Record<PresetName, Shape> = {
         compressionRate: 4,
         compressor: 'conv',
       },
-      'expire-span': { maxSpan: 512, ramp: 16, initFraction: 0.125, alpha: 1e-6 },
-      'adaptive-span': { maxSpan: 256, ramp: 32, alpha: 5e-7 },
+      'expire-span': { maxSpan: 512, ramp: 16, initFraction: 0.125 },
+      'adaptive-span': { maxSpan: 256, ramp: 32 },
     },
   },
   small: {
@@ -47,8 +48,8 @@ const shapes: Record<PresetName, Shape> = {
         compressionRate: 4,
         compressor: 'conv',
       },
-      'expire-span': { maxSpan: 1024, ramp: 32, initFraction: 0.125, alpha: 1e-6 },
-      'adaptive-span': { maxSpan: 512, ramp: 32, alpha: 5e-7 },
+      'expire-span': { maxSpan: 1024, ramp: 32, initFraction: 0.125 },
+      'adaptive-span': { maxSpan: 512, ramp: 32 },
     },
   },
   paper: {
@@ -76,8 +77,8 @@ const shapes: Record<PresetName, Shape> = {
         compressionRate: 3,
         compressor: 'conv',
       },
-      'expire-span': { maxSpan: 16_384, ramp: 128, initFraction: 0.1, alpha: 1e-6, preDiv: 64 },
-      'adaptive-span': { maxSpan: 8192, ramp: 32, alpha: 5e-7 },
+      'expire-span': { maxSpan: 16_384, ramp: 128, preDiv: 64 },
+      'adaptive-span': { maxSpan: 8192, ramp: 32 },
     },
   },
 };
