@@ -1,5 +1,5 @@
 // Query-key distances and the relative-attention distance index from int32 positions, each one pass over the heap instead of a chain of broadcast ops.
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { asWasmBackend } from './wasm-backend.js';
 
 /** `queryPositions` int32 `[QB, T]`, `keyPositions` int32 `[KB, K]` (QB, KB in {1, B}) -> float32 distances `[B, T, K]`. */
