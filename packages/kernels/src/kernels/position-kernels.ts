@@ -27,16 +27,22 @@ function positionRows(backend: unknown, inputs: tf.NamedTensorInfoMap, kernel: s
   return { heap, queryPositions, keyPositions, queryBatch, keyBatch, queries, keys, batch: Math.max(queryBatch, keyBatch) };
 }
 
+/** Which output a distance pass writes: the distances themselves, or the bucket index and the causal mask. */
+type DistanceOutputs =
+  | { kind: 'distances'; out: Float32Array }
+  | { kind: 'index'; index: Int32Array; causal: Float32Array; clampLength: number; window: number };
+
 /**
- * Calls `each(row, query, key, distance)` in row-major order for every element of `[B, T, K]`, with the distance
- * computed as `positionDistances`' ops compute it: both positions rebased on the row's first query position in
- * int32, each rounded to float32, then one float32 subtraction (the same bits).
+ * Writes every element of `[B, T, K]` in row-major order, with the distance computed as `positionDistances`' ops
+ * compute it: both positions rebased on the row's first query position in int32, each rounded to float32, then one
+ * float32 subtraction (the same bits). The loops are written out per output kind (no per-element callback), so
+ * each stays monomorphic on the hot path.
  */
-function forEachDistance(
+function writeDistances(
   query: Int32Array,
   key: Int32Array,
   shape: { queryBatch: number; keyBatch: number; queries: number; keys: number; batch: number },
-  each: (at: number, distance: number) => void,
+  outputs: DistanceOutputs,
 ): void {
   const { queryBatch, keyBatch, queries, keys, batch } = shape;
   const keyFloats = new Float32Array(keys);
@@ -48,7 +54,17 @@ function forEachDistance(
     for (let j = 0; j < keys; j++) keyFloats[j] = ((key[keyRow + j] as number) - origin) | 0;
     for (let i = 0; i < queries; i++) {
       const queryFloat = Math.fround(((query[queryRow + i] as number) - origin) | 0);
-      for (let j = 0; j < keys; j++) each(at++, Math.fround(queryFloat - (keyFloats[j] as number)));
+      if (outputs.kind === 'distances') {
+        const out = outputs.out;
+        for (let j = 0; j < keys; j++) out[at++] = queryFloat - (keyFloats[j] as number);
+      } else {
+        const { index, causal, clampLength, window } = outputs;
+        for (let j = 0; j < keys; j++, at++) {
+          const distance = Math.fround(queryFloat - (keyFloats[j] as number));
+          index[at] = distance <= 0 ? 0 : distance >= clampLength ? clampLength : distance;
+          causal[at] = distance >= 0 && (window === 0 || distance < window) ? 1 : 0;
+        }
+      }
     }
   }
 }
@@ -60,9 +76,7 @@ export const positionDistancesKernel: tf.KernelFunc = ({ inputs, backend }) => {
   const out = rows.heap.typedArrayFromHeap(output) as Float32Array;
   const query = rows.heap.typedArrayFromHeap(rows.queryPositions) as Int32Array;
   const key = rows.heap.typedArrayFromHeap(rows.keyPositions) as Int32Array;
-  forEachDistance(query, key, rows, (at, distance) => {
-    out[at] = distance;
-  });
+  writeDistances(query, key, rows, { kind: 'distances', out });
   return output;
 };
 
@@ -81,9 +95,6 @@ export const relativeDistanceIndexKernel: tf.KernelFunc = ({ inputs, backend, at
   const causal = rows.heap.typedArrayFromHeap(causalInfo) as Float32Array;
   const query = rows.heap.typedArrayFromHeap(rows.queryPositions) as Int32Array;
   const key = rows.heap.typedArrayFromHeap(rows.keyPositions) as Int32Array;
-  forEachDistance(query, key, rows, (at, distance) => {
-    index[at] = distance <= 0 ? 0 : distance >= clampLength ? clampLength : distance;
-    causal[at] = distance >= 0 && (window === 0 || distance < window) ? 1 : 0;
-  });
+  writeDistances(query, key, rows, { kind: 'index', index, causal, clampLength, window });
   return [indexInfo, causalInfo];
 };
