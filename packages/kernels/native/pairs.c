@@ -1,11 +1,11 @@
-// Relative position scores per (query, key) pair for wasm32 SIMD, on the tfjs wasm heap: the gather path's forward of SPEC 2.2 without a score table.
+// Relative position scores per (query, key) pair for wasm32 SIMD, on the tfjs wasm heap: the gather path's forward of SPEC 2.2 without a score table, and the scatter its backward adds into the table with.
 //
 // Built by scripts/build-wasm.mjs (the same flags and heap rules as native/gemm.c). For keys that are not one contiguous
 // range, each pair (query i, key j) reads the projected sinusoid of its own distance bucket, index[i][j], and takes one
 // dot product per head, instead of scoring every bucket ([B, H, T, P]) and gathering K of the P columns (measured at
 // the compressive tiny shape, [8, 4, 64, 128] pairs from 223 buckets, head width 32: 1.1 ms against 1.8-2.4 ms). The
-// backward pass keeps the table form (a scatter into [B, H, T, P] and two GEMMs): a per-pair backward adds every
-// pair's gradient into its bucket's row in memory, and measured 2.5x slower than the GEMMs. Layouts are
+// backward pass keeps the table form (pair_scatter_f32 into [B, H, T, P], then two GEMMs): a per-pair backward adds
+// every pair's gradient into its bucket's row in memory, and measured 2.5x slower than the GEMMs. Layouts are
 // token-major: queries [B, T, H*d], positions [RB, P, H*d] (RB = 1 shares one table), index int32 [IB, T, K]
 // (IB = 1 shares one index), scores [B, H, T, K]. Indices outside [0, P) are clamped to it (never read out of range).
 #include <wasm_simd128.h>
@@ -93,6 +93,33 @@ __attribute__((export_name("pair_scores_f32"))) void pair_scores_f32(int batch, 
         else if (head_dim == 32) row_scores_8(q, head_table, width, index_row, keys, buckets, out);
         else if (head_dim == 64) row_scores_16(q, head_table, width, index_row, keys, buckets, out);
         else row_scores_any(q, head_table, width, head_dim, index_row, keys, buckets, out);
+      }
+    }
+  }
+}
+
+/**
+ * The gradient of the table gather: out[sb][h][i][p] = sum of dy[b][h][i][j] over the b with sb = (score_batch == 1 ?
+ * 0 : b) and the j with index[ib][i][j] = p, added in b then j order (the float adds of the former JS loop, so the
+ * same bits). out is [score_batch, H, T, P] and is zeroed first; buckets outside [0, P) add nothing. dy is
+ * [B, H, T, K], index int32 [IB, T, K] (IB = 1 shares one index).
+ */
+__attribute__((export_name("pair_scatter_f32"))) void pair_scatter_f32(int batch, int heads, int queries, int keys, int buckets,
+                                                                       int score_batch, const float *dy, const int *index,
+                                                                       int index_batch_stride, float *out) {
+  const int total = score_batch * heads * queries * buckets;
+  for (int e = 0; e < total; e++) out[e] = 0.0f;
+  for (int b = 0; b < batch; b++) {
+    const int target_batch = score_batch == 1 ? 0 : b;
+    for (int h = 0; h < heads; h++) {
+      for (int i = 0; i < queries; i++) {
+        float *row = out + ((target_batch * heads + h) * queries + i) * buckets;
+        const int *index_row = index + b * index_batch_stride + i * keys;
+        const float *dy_row = dy + ((b * heads + h) * queries + i) * keys;
+        for (int j = 0; j < keys; j++) {
+          const int bucket = index_row[j];
+          if (bucket >= 0 && bucket < buckets) row[bucket] += dy_row[j];
+        }
       }
     }
   }
