@@ -152,16 +152,20 @@ describe('compressive policy: memory as it fills and rolls over (SPEC 3)', () =>
           if (compressed.length > 0) expectClose(memory.extra.compressed as tf.Tensor, expectedCompressed);
           else expect(memory.extra.compressed).toBeUndefined();
           // What attention reads: concat(compressed, regular); contiguous only without compressed slots.
-          let view = { positions: null as number[][] | null, slots: 0, contiguous: false };
+          let view = { positions: null as number[][] | null, slots: 0, contiguous: false, oldest: undefined as number | undefined };
           tf.tidy(() => {
             const read = policy.read(state, layer);
             view = {
               positions: read.positions ? (read.positions.arraySync() as number[][]) : null,
               slots: read.hidden ? read.hidden.shape[1] : 0,
               contiguous: read.contiguous,
+              oldest: read.oldestPosition,
             };
           });
           expect(view.contiguous).toBe(compressed.length === 0);
+          // With compressed slots the view states its smallest position (the model's distance bound); without, the
+          // contiguous view needs none.
+          expect(view.oldest).toBe(compressed.length === 0 ? undefined : Math.min(...(view.positions ?? []).flat()));
           expect(view.slots).toBe(regular.length + compressed.length);
           expect(view.positions?.[1] ?? []).toEqual([...compressed, ...regular]);
           expect(compressed.length).toBeLessThanOrEqual(compressedLength);

@@ -1,6 +1,6 @@
 // The compressive MemoryPolicy (SPEC 3, Rae et al. 2019): regular FIFO of n_m, compressed FIFO of n_cm, rate c.
 import * as tf from '@tensorflow/tfjs';
-import { defineMemoryPolicy } from '@engram/memory';
+import { defineMemoryPolicy, smallestPosition } from '@engram/memory';
 import type {
   LayerMemory,
   LayerWrite,
@@ -227,6 +227,19 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
     });
   };
 
+  // The smallest position of a layer memory's view, remembered per memory object: one read of its [batch, slots]
+  // positions, so the model can bound the query-key distances and attention scores a table of distances 0 .. bound
+  // instead of reading its whole [batch, T, K] index back to find the distinct ones.
+  const oldestPositions = new WeakMap<LayerMemory, number | null>();
+  const oldestOf = (memory: LayerMemory, viewPositions: tf.Tensor2D): { oldestPosition?: number } => {
+    let oldest = oldestPositions.get(memory);
+    if (oldest === undefined) {
+      oldest = smallestPosition(viewPositions.dataSync());
+      oldestPositions.set(memory, oldest);
+    }
+    return oldest === null ? {} : { oldestPosition: oldest };
+  };
+
   return defineMemoryPolicy<CompressiveExtension>({
     kind: COMPRESSIVE_KIND,
     factory: 'createCompressivePolicy',
@@ -279,14 +292,16 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
         return { hidden: memory.hidden, positions: memory.positions, contiguous: true };
       }
       if (!memory.hidden || !memory.positions) {
-        return { hidden: compressed, positions: compressedPositions, contiguous: false };
+        return { hidden: compressed, positions: compressedPositions, contiguous: false, ...oldestOf(memory, compressedPositions) };
       }
       // Positions never carry gradient; see offTapeUnlessBptt for the hidden states.
       const [hidden, positions] = [memory.hidden, memory.positions];
+      const viewPositions = outsideTape(() => tf.concat([compressedPositions, positions], 1));
       return {
         hidden: offTapeUnlessBptt(() => tf.concat([compressed, hidden], 1)),
-        positions: outsideTape(() => tf.concat([compressedPositions, positions], 1)),
+        positions: viewPositions,
         contiguous: false,
+        ...oldestOf(memory, viewPositions),
       };
     },
 

@@ -1,7 +1,7 @@
 // The Expire-Span MemoryPolicy (SPEC 4, Sukhbaatar et al. 2021): learned spans, soft ramp mask, span loss, real pruning.
 import * as tf from '@tensorflow/tfjs';
 import { checkOptionsOfKind, createSeededRandom, describeValue, finiteNumberOption, type SeededRandomState } from '@engram/core';
-import { appendToMemory, defineMemoryPolicy } from '@engram/memory';
+import { appendToMemory, defineMemoryPolicy, smallestPosition } from '@engram/memory';
 import type {
   AttentionModulation,
   LayerMemory,
@@ -132,7 +132,7 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
     const layout = {
       tokensSeen,
       contiguous: positions === null || positionsAreContiguous(data as ArrayLike<number>, positions.shape[0], positions.shape[1], tokensSeen),
-      oldest: data === null ? null : smallest(data),
+      oldest: data === null ? null : smallestPosition(data),
     };
     contiguity.set(memory, layout);
     return layout;
@@ -238,7 +238,7 @@ export function createExpireSpanPolicy(options: ExpireSpanOptions): ExpireSpanPo
     else if (isSuffix && suffixIsContiguous(memory, inputPositions, kept, nextTokensSeen)) layout = { contiguous: true, oldest: nextTokensSeen - kept };
     else {
       const data = gatheredPositions ?? positions.dataSync();
-      layout = { contiguous: positionsAreContiguous(data, batch, positions.shape[1], nextTokensSeen), oldest: smallest(data) };
+      layout = { contiguous: positionsAreContiguous(data, batch, positions.shape[1], nextTokensSeen), oldest: smallestPosition(data) };
     }
     contiguity.set(next, { tokensSeen: nextTokensSeen, ...layout });
     return next;
@@ -388,14 +388,6 @@ function detachedGather(values: tf.Tensor2D, indices: Int32Array): tf.Tensor2D {
     };
   });
   return gather(values) as tf.Tensor2D;
-}
-
-/** The smallest of `data`, or null when it is empty. */
-function smallest(data: ArrayLike<number>): number | null {
-  if (data.length === 0) return null;
-  let least = data[0] as number;
-  for (let index = 1; index < data.length; index++) if ((data[index] as number) < least) least = data[index] as number;
-  return least;
 }
 
 /** True when every row holds exactly the positions `tokensSeen - slots, ..., tokensSeen - 1`. */

@@ -9,6 +9,7 @@ export {
   emptyLayerMemory,
   keepState,
   serializeLayers,
+  smallestPosition,
   stateTensors,
 } from './state.js';
 export type { AppendResult, DeserializeOptions } from './state.js';

@@ -56,6 +56,17 @@ export interface AppendResult {
 }
 
 /**
+ * The smallest of host-side positions (for a view's `oldestPosition`), or null when there are none.
+ * @param data positions read from an int32 `[batch, slots]` tensor, row-major
+ */
+export function smallestPosition(data: ArrayLike<number>): number | null {
+  if (data.length === 0) return null;
+  let least = data[0] as number;
+  for (let index = 1; index < data.length; index++) if ((data[index] as number) < least) least = data[index] as number;
+  return least;
+}
+
+/**
  * FIFO append: `concat(memory, new)` along the slot axis, then keep the last `keepLast` slots
  * (SPEC 2.1, Transformer-XL). The building block of every policy that keeps a regular memory.
  *
