@@ -1,4 +1,4 @@
-// Relative position scores per (query, key) pair for wasm32 SIMD, on the tfjs wasm heap: the gather path's forward of SPEC 2.2 without a score table, and the scatter its backward adds into the table with.
+// The gather path of SPEC 2.2 for wasm32 SIMD on the tfjs wasm heap: per-pair relative position scores (no score table), the scatter of their backward pass into the table, and the query-key distances and distance index.
 //
 // Built by scripts/build-wasm.mjs (the same flags and heap rules as native/gemm.c). For keys that are not one contiguous
 // range, each pair (query i, key j) reads the projected sinusoid of its own distance bucket, index[i][j], and takes one
@@ -119,6 +119,42 @@ __attribute__((export_name("pair_scatter_f32"))) void pair_scatter_f32(int batch
         for (int j = 0; j < keys; j++) {
           const int bucket = index_row[j];
           if (bucket >= 0 && bucket < buckets) row[bucket] += dy_row[j];
+        }
+      }
+    }
+  }
+}
+
+/** A position minus the row's origin in wrapping int32, rounded to float32. */
+INLINE float rebased(int position, unsigned origin) { return (float)(int)((unsigned)position - origin); }
+
+/**
+ * The query-key distances of every (row, query, key), rebased on the row's first query position as the op path does:
+ * each position minus that origin in wrapping int32, rounded to float32, then one float32 subtraction (the same bits).
+ * query int32 [QB, T] and key int32 [KB, K] with batch strides 0 (shared) or T and K. With write_distances set,
+ * `distances` gets the float32 distances [B, T, K]; else `index` gets int32 clip(distance, 0, clamp) and `causal` 1 where 0 <= distance
+ * (< window when window > 0), else 0, compared in double as JavaScript compares.
+ */
+__attribute__((export_name("position_distances_f32"))) void position_distances_f32(int batch, int queries, int keys, const int *query,
+                                                                                   int query_batch_stride, const int *key,
+                                                                                   int key_batch_stride, int write_distances, float *distances, int *index,
+                                                                                   float *causal, int clamp, int window) {
+  const double clamp_length = (double)clamp;
+  const double window_length = (double)window;
+  for (int row = 0; row < batch; row++) {
+    const int *query_row = query + row * query_batch_stride;
+    const int *key_row = key + row * key_batch_stride;
+    const unsigned origin = (unsigned)query_row[0];
+    for (int i = 0; i < queries; i++) {
+      const float query_float = rebased(query_row[i], origin);
+      const int at = (row * queries + i) * keys;
+      if (write_distances) {
+        for (int j = 0; j < keys; j++) distances[at + j] = query_float - rebased(key_row[j], origin);
+      } else {
+        for (int j = 0; j < keys; j++) {
+          const double distance = (double)(query_float - rebased(key_row[j], origin));
+          index[at + j] = distance <= 0.0 ? 0 : distance >= clamp_length ? clamp : (int)distance;
+          causal[at + j] = distance >= 0.0 && (window == 0 || distance < window_length) ? 1.0f : 0.0f;
         }
       }
     }

@@ -99,7 +99,7 @@ const VARIANTS = [
     shared: false,
   },
   { name: 'norm', source: 'norm', label: 'layer norm', exports: ['layer_norm_f32:function', 'layer_norm_grad_f32:function'], constant: 'NORM_WASM', flags: COMMON_FLAGS, shared: false },
-  { name: 'pairs', source: 'pairs', label: 'pair position scores', exports: ['pair_scores_f32:function', 'pair_scatter_f32:function'], constant: 'PAIRS_WASM', flags: COMMON_FLAGS, shared: false },
+  { name: 'pairs', source: 'pairs', label: 'pair position scores', exports: ['pair_scores_f32:function', 'pair_scatter_f32:function', 'position_distances_f32:function'], constant: 'PAIRS_WASM', flags: COMMON_FLAGS, shared: false },
 ];
 const outputPathOf = (variant) => join(packageDirectory, 'src', 'wasm', `${variant.name}-binary.ts`);
 

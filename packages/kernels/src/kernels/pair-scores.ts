@@ -15,8 +15,8 @@ export interface PairScoresAttrs {
   heads: number;
 }
 
-/** native/pairs.c on a backend's heap: the per-pair scores and the table scatter of the gather path's backward. */
-export const pairsModule = heapModule(PAIRS_WASM_BASE64, 'the pair position-score kernels', { scores: 'pair_scores_f32', scatter: 'pair_scatter_f32' });
+/** native/pairs.c on a backend's heap: the per-pair scores, the table scatter of the gather path's backward, the query-key distances. */
+export const pairsModule = heapModule(PAIRS_WASM_BASE64, 'the pair position-score kernels', { scores: 'pair_scores_f32', scatter: 'pair_scatter_f32', distances: 'position_distances_f32' });
 
 /** The checked geometry, as the export takes it. */
 function pairGeometry(kernel: string, inputs: tf.NamedTensorInfoMap, heads: number) {

@@ -1,6 +1,7 @@
-// Query-key distances and the relative-attention distance index from int32 positions, each one pass over the heap instead of a chain of broadcast ops.
+// Query-key distances and the relative-attention distance index from int32 positions, each one pass of native/pairs.c instead of a chain of broadcast ops.
 import type * as tf from '@tensorflow/tfjs';
-import { asWasmBackend } from './wasm-backend.js';
+import { pairsModule } from './pair-scores.js';
+import { asWasmBackend, heapOffset } from './wasm-backend.js';
 
 /** `queryPositions` int32 `[QB, T]`, `keyPositions` int32 `[KB, K]` (QB, KB in {1, B}) -> float32 distances `[B, T, K]`. */
 export const POSITION_DISTANCES = 'EngramPositionDistances';
@@ -27,57 +28,35 @@ function positionRows(backend: unknown, inputs: tf.NamedTensorInfoMap, kernel: s
   return { heap, queryPositions, keyPositions, queryBatch, keyBatch, queries, keys, batch: Math.max(queryBatch, keyBatch) };
 }
 
-/** Which output a distance pass writes: the distances themselves, or the bucket index and the causal mask. */
-type DistanceOutputs =
-  | { kind: 'distances'; out: Float32Array }
-  | { kind: 'index'; index: Int32Array; causal: Float32Array; clampLength: number; window: number };
-
 /**
- * Writes every element of `[B, T, K]` in row-major order, with the distance computed as `positionDistances`' ops
- * compute it: both positions rebased on the row's first query position in int32, each rounded to float32, then one
- * float32 subtraction (the same bits). The loops are written out per output kind (no per-element callback), so
- * each stays monomorphic on the hot path.
+ * One pass of native/pairs.c (`position_distances_f32`) over `[B, T, K]`, with the distance computed as
+ * `positionDistances`' ops compute it: both positions rebased on the row's first query position in int32, each
+ * rounded to float32, then one float32 subtraction (the same bits). `distances` set: the float32 distances; else the
+ * clamped index and the causal mask.
  */
 function writeDistances(
-  query: Int32Array,
-  key: Int32Array,
-  shape: { queryBatch: number; keyBatch: number; queries: number; keys: number; batch: number },
-  outputs: DistanceOutputs,
+  backend: unknown,
+  rows: ReturnType<typeof positionRows>,
+  outputs: { distances: tf.TensorInfo } | { index: tf.TensorInfo; causal: tf.TensorInfo; clampLength: number; window: number },
 ): void {
-  const { queryBatch, keyBatch, queries, keys, batch } = shape;
-  const keyFloats = new Float32Array(keys);
-  let at = 0;
-  for (let row = 0; row < batch; row++) {
-    const queryRow = queryBatch === 1 ? 0 : row * queries;
-    const keyRow = keyBatch === 1 ? 0 : row * keys;
-    const origin = query[queryRow] as number;
-    for (let j = 0; j < keys; j++) keyFloats[j] = ((key[keyRow + j] as number) - origin) | 0;
-    for (let i = 0; i < queries; i++) {
-      const queryFloat = Math.fround(((query[queryRow + i] as number) - origin) | 0);
-      if (outputs.kind === 'distances') {
-        const out = outputs.out;
-        for (let j = 0; j < keys; j++) out[at++] = queryFloat - (keyFloats[j] as number);
-      } else {
-        const { index, causal, clampLength, window } = outputs;
-        for (let j = 0; j < keys; j++, at++) {
-          const distance = Math.fround(queryFloat - (keyFloats[j] as number));
-          index[at] = distance <= 0 ? 0 : distance >= clampLength ? clampLength : distance;
-          causal[at] = distance >= 0 && (window === 0 || distance < window) ? 1 : 0;
-        }
-      }
-    }
-  }
+  const { queryBatch, keyBatch, queries, keys, batch } = rows;
+  if (batch * queries * keys === 0) return;
+  const pairs = pairsModule(backend);
+  const at = (info: tf.TensorInfo): number => heapOffset(pairs.backend, info);
+  const [writesDistances, distances, index, causal, clampLength, window] =
+    'distances' in outputs ? [1, at(outputs.distances), 0, 0, 0, 0] : [0, 0, at(outputs.index), at(outputs.causal), outputs.clampLength, outputs.window];
+  pairs.distances(
+    batch, queries, keys, at(rows.queryPositions), queryBatch === 1 ? 0 : queries, at(rows.keyPositions), keyBatch === 1 ? 0 : keys,
+    writesDistances, distances, index, causal, clampLength, window,
+  );
 }
 
 /** {@link POSITION_DISTANCES}: float32 `tq - tk` for every query and key. */
 export const positionDistancesKernel: tf.KernelFunc = ({ inputs, backend }) => {
   const rows = positionRows(backend, inputs, POSITION_DISTANCES);
-  const output = rows.heap.makeOutput([rows.batch, rows.queries, rows.keys], 'float32');
-  const out = rows.heap.typedArrayFromHeap(output) as Float32Array;
-  const query = rows.heap.typedArrayFromHeap(rows.queryPositions) as Int32Array;
-  const key = rows.heap.typedArrayFromHeap(rows.keyPositions) as Int32Array;
-  writeDistances(query, key, rows, { kind: 'distances', out });
-  return output;
+  const distances = rows.heap.makeOutput([rows.batch, rows.queries, rows.keys], 'float32');
+  writeDistances(backend, rows, { distances });
+  return distances;
 };
 
 /**
@@ -88,13 +67,8 @@ export const relativeDistanceIndexKernel: tf.KernelFunc = ({ inputs, backend, at
   const rows = positionRows(backend, inputs, RELATIVE_DISTANCE_INDEX);
   const { clampLength, window } = attrs as unknown as RelativeDistanceAttrs;
   const shape = [rows.batch, rows.queries, rows.keys];
-  const indexInfo = rows.heap.makeOutput(shape, 'int32');
-  const causalInfo = rows.heap.makeOutput(shape, 'float32');
-  // Views after both allocations (an allocation may grow the heap and detach earlier views).
-  const index = rows.heap.typedArrayFromHeap(indexInfo) as Int32Array;
-  const causal = rows.heap.typedArrayFromHeap(causalInfo) as Float32Array;
-  const query = rows.heap.typedArrayFromHeap(rows.queryPositions) as Int32Array;
-  const key = rows.heap.typedArrayFromHeap(rows.keyPositions) as Int32Array;
-  writeDistances(query, key, rows, { kind: 'index', index, causal, clampLength, window });
-  return [indexInfo, causalInfo];
+  const index = rows.heap.makeOutput(shape, 'int32');
+  const causal = rows.heap.makeOutput(shape, 'float32');
+  writeDistances(backend, rows, { index, causal, clampLength, window });
+  return [index, causal];
 };
