@@ -271,6 +271,8 @@ describe('every plan of every mode', () => {
     expect(Number(settings.compressive.memoryLength) + Number(settings.compressive.compressedLength)).toBe(lm.memory);
     expect(settings['expire-span'].maxMemory).toBe(lm.memory);
     expect(settings['adaptive-span'].maxSpan).toBe(lm.memory);
+    // With M = T Expire-Span could only hold the current segment (it prunes whole segments): the budget must exceed it.
+    expect(lm.memory).toBeGreaterThan(lm.model.segmentLength);
   });
 });
 
