@@ -86,7 +86,8 @@ export const lmPlans: Record<BenchMode, Plan> = {
  * method wins by reading more). The quick and full plans set M = 4T (tiny-test 2T): with M = T Expire-Span could only ever hold the current
  * segment, since it keeps the segment and prunes whole segment-sized blocks.
  * Compressive: M/2 regular + M/2 compressed slots at rate 4 (conv, attention-reconstruction);
- * Expire-Span: spans start at e + R = M/2 (like Adaptive-Span's M/2) and may grow to 8M, but memory is capped at
+ * Expire-Span: spans start at e + R = M/2 (like Adaptive-Span's M/2; e at least 1 token for budgets as small as the
+ * speed suite's test shapes) and may grow to 8M, but memory is capped at
  * M slots (`maxMemory`), so a long span only helps if the model forgets the rest;
  * Adaptive-Span: memory is min(S, span + R + buffer) with S = M, starting at span M/2, so at most M slots.
  *
@@ -112,7 +113,7 @@ export function memorySettings(memory: number): Record<BuiltInKind, Record<strin
       compressor: 'conv',
       training: 'attention-reconstruction',
     },
-    'expire-span': { maxSpan, ramp, initFraction: (memory / 2 - ramp) / maxSpan, alpha: 1e-2, maxMemory: memory },
+    'expire-span': { maxSpan, ramp, initFraction: Math.max(memory / 2 - ramp, 1) / maxSpan, alpha: 1e-2, maxMemory: memory },
     'adaptive-span': { maxSpan: memory, ramp: memory / 4, buffer: memory / 4, initFraction: 0.5, alpha: 5e-7 },
   };
 }
