@@ -7,6 +7,7 @@ export type {
   AttentionInput,
   AttentionRandomState,
   AttentionOutput,
+  BoundContentAttention,
   PositionBiases,
   PositionBiasesOptions,
   RelativeAttentionOptions,

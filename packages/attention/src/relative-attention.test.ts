@@ -339,6 +339,55 @@ function finiteDifferences(f: (x: tf.Tensor3D) => tf.Scalar, x: tf.Tensor3D, eps
   return gradient;
 }
 
+describe('apply returnProjections and contentAttention.forProjectedQueries', () => {
+  test('apply returns Q(queries), K(keys), V(keys) and the same output; attendProjected on them equals attend; nothing leaks', () => {
+    for (const [name, makeInput] of [['contiguous', () => contiguousInput(2, 4, 3, 10, 31)], ['gather', () => sparseInput(32)]] as const) {
+      const attention = layer();
+      const input = makeInput();
+      const before = tf.memory().numTensors;
+      tf.tidy(() => {
+        const plain = attention.apply(input);
+        const withProjections = attention.apply({ ...input, returnProjections: true });
+        const unfused = attention.apply({ ...input, returnProjections: true, returnProbabilities: true });
+        expect(plain.projections, name).toBeUndefined();
+        expectClose(withProjections.output, plain.output, { atol: 0, rtol: 0 });
+        expectClose(unfused.output, plain.output, { atol: 1e-6, rtol: 1e-5 });
+        const [batch, queries] = input.queries.shape;
+        const keyCount = input.keys.shape[1];
+        const flat = (x: tf.Tensor3D) => tf.reshape(x, [-1, modelDim]) as tf.Tensor2D;
+        const naive = (x: tf.Tensor3D, weight: tf.Variable, rows: number) => tf.reshape(tf.matMul(flat(x), weight as tf.Tensor2D), [batch, rows, modelDim]);
+        for (const output of [withProjections, unfused]) {
+          const projections = output.projections as NonNullable<typeof output.projections>;
+          expectClose(projections.queries, naive(input.queries, attention.query, queries), { atol: 1e-6, rtol: 1e-5 });
+          expectClose(projections.keys, naive(input.keys, attention.key, keyCount), { atol: 1e-6, rtol: 1e-5 });
+          expectClose(projections.values, naive(input.keys, attention.value, keyCount), { atol: 1e-6, rtol: 1e-5 });
+        }
+        // The target of the attention-reconstruction loss from the forward's projections: rows 1 .. 3 of the keys.
+        const projections = withProjections.projections as NonNullable<typeof withProjections.projections>;
+        const fromForward = attention.contentAttention.forProjectedQueries(projections.queries);
+        const recomputed = attention.contentAttention.forQueries(input.queries);
+        const rows = tf.slice(input.keys, [0, 1, 0], [-1, 3, -1]) as tf.Tensor3D;
+        const target = fromForward.attendProjected(
+          tf.slice(projections.keys, [0, 1, 0], [-1, 3, -1]) as tf.Tensor3D,
+          tf.slice(projections.values, [0, 1, 0], [-1, 3, -1]) as tf.Tensor3D,
+        );
+        expectClose(target, recomputed.attend(rows), { atol: 1e-6, rtol: 1e-5 });
+        expectClose(target, attention.contentAttention(input.queries, rows), { atol: 1e-6, rtol: 1e-5 });
+        // The bound attention of projected queries is the same for key inputs too.
+        expectClose(fromForward.attend(rows), recomputed.attend(rows), { atol: 1e-6, rtol: 1e-5 });
+        expect(() => fromForward.attendProjected(projections.keys, tf.slice(projections.values, [0, 0, 0], [-1, 2, -1]) as tf.Tensor3D)).toThrow(
+          /attendProjected needs keys and values of the same slots/,
+        );
+        fromForward.dispose();
+        recomputed.dispose();
+      });
+      expect(tf.memory().numTensors, name).toBe(before);
+      tf.dispose(Object.values(input).filter((value): value is tf.Tensor => value instanceof tf.Tensor));
+      attention.dispose();
+    }
+  });
+});
+
 describe('contentAttention.forQueries attendWithGradient', () => {
   test('odd shapes: the output equals attend(x) and the key-input gradient equals tf.grad of a plain tfjs attention, no leak', () => {
     // batch 3, queries 5, keys 7, heads 2 of width 3.

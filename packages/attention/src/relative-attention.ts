@@ -77,6 +77,8 @@ export interface AttentionInput {
   softMask?: tf.Tensor4D;
   /** Also return the attention probabilities (after masking and renormalisation, before dropout). */
   returnProbabilities?: boolean;
+  /** Also return the projected queries, keys and values ({@link AttentionOutput.projections}). */
+  returnProjections?: boolean;
   /** Enables dropout on the attention probabilities. */
   training?: boolean;
   /**
@@ -114,6 +116,22 @@ export interface AttentionOutput {
   output: tf.Tensor3D;
   /** `[batch, heads, T, K]`, present when `returnProbabilities` was set. */
   probabilities?: tf.Tensor4D;
+  /**
+   * Present when `returnProjections` was set: `queries` `queries W_q` `[batch, T, modelDim]` (no scale, no position
+   * bias), `keys` `keys W_k` and `values` `keys W_v` `[batch, K, modelDim]`, as this call computed them.
+   */
+  projections?: { queries: tf.Tensor3D; keys: tf.Tensor3D; values: tf.Tensor3D };
+}
+
+/** What `contentAttention.forQueries` and `forProjectedQueries` return (the `QueryBoundAttention` of `@engram/memory`). */
+export interface BoundContentAttention {
+  attend(keyValueInput: tf.Tensor3D): tf.Tensor3D;
+  attendWithGradient(
+    keyValueInput: tf.Tensor3D,
+    outputGradient: (output: tf.Tensor3D) => tf.Tensor3D,
+  ): { output: tf.Tensor3D; keyValueGradient: tf.Tensor3D };
+  attendProjected(projectedKeys: tf.Tensor3D, projectedValues: tf.Tensor3D): tf.Tensor3D;
+  dispose(): void;
 }
 
 /** The largest int32: a clamp no distance reaches (used for `clampLength <= 0`). */
@@ -429,6 +447,7 @@ export class RelativeAttention {
       const causal = distance.causal;
       const mask = tf.expandDims(causal, 1) as tf.Tensor4D; // [B or 1, 1, T, K]
       const softMask = input.softMask && input.softMask.dtype !== 'float32' ? (tf.cast(input.softMask, 'float32') as tf.Tensor4D) : input.softMask;
+      const projections = input.returnProjections ? { projections: { queries: projectedQueries, keys: projectedKeys, values: projectedValues } } : {};
       if (!input.returnProbabilities) {
         // One taped op from the biased queries to the weighted values: no score-sized tensor outlives this layer's
         // backward pass (the probabilities are returned only by the unfused path below).
@@ -440,7 +459,7 @@ export class RelativeAttention {
           ...(softMask ? { softMask } : {}),
           ...(applyDropout ? { dropout: { rate: this.dropout, seed: dropoutSeed } } : {}),
         });
-        return { output: project(tf.reshape(attended, [batch * queryCount, modelDim]) as tf.Tensor2D, this.output, queryCount) };
+        return { output: project(tf.reshape(attended, [batch * queryCount, modelDim]) as tf.Tensor2D, this.output, queryCount), ...projections };
       }
       const content = headScores(queriesWithU, projectedKeys, numHeads); // [B, H, T, K]
       const scores = tf.add(content, this.positionScores(queriesWithV, keyCount, input.contiguous, gather, distance.index));
@@ -448,8 +467,7 @@ export class RelativeAttention {
       const used = applyDropout ? (tf.dropout(probabilities, this.dropout, undefined, dropoutSeed) as tf.Tensor4D) : probabilities;
       const attended = headApply(used, projectedValues, numHeads); // [B, T, D]
       const output = project(tf.reshape(attended, [batch * queryCount, modelDim]) as tf.Tensor2D, this.output, queryCount);
-      if (!input.returnProbabilities) return { output };
-      return { output, probabilities };
+      return { output, probabilities, ...projections };
     }) as AttentionOutput;
   }
 
@@ -460,52 +478,66 @@ export class RelativeAttention {
    * `contentAttention.forQueries(queryInput)` projects and scales the queries once and returns `attend(keyValueInput)`
    * with the same result (and gradient with respect to the key input) for any number of key inputs,
    * `attendWithGradient(keyValueInput, outputGradient)` (the output and its key-input gradient by a hand-written
-   * backward pass, see {@link RelativeAttention.attendContentWithGradient}), plus `dispose()` for the kept queries
-   * (the `ContentAttention` contract of `@engram/memory`).
+   * backward pass, see {@link RelativeAttention.attendContentWithGradient}), `attendProjected(K(x), V(x))` (the same
+   * output from keys and values this layer already projected, e.g. by `apply` with `returnProjections`), plus
+   * `dispose()` for the kept queries (the `ContentAttention` contract of `@engram/memory`).
+   * `contentAttention.forProjectedQueries(Q(queryInput))` is `forQueries` for queries already projected (only scaled).
    * @param queryInput `[batch, queries, D]`
    * @param keyValueInput `[batch, n, D]`
    * @returns `[batch, queries, D]`
    */
   readonly contentAttention: ((queryInput: tf.Tensor3D, keyValueInput: tf.Tensor3D) => tf.Tensor3D) & {
-    forQueries(queryInput: tf.Tensor3D): {
-      attend(keyValueInput: tf.Tensor3D): tf.Tensor3D;
-      attendWithGradient(
-        keyValueInput: tf.Tensor3D,
-        outputGradient: (output: tf.Tensor3D) => tf.Tensor3D,
-      ): { output: tf.Tensor3D; keyValueGradient: tf.Tensor3D };
-      dispose(): void;
-    };
+    forQueries(queryInput: tf.Tensor3D): BoundContentAttention;
+    forProjectedQueries(projectedQueries: tf.Tensor3D): BoundContentAttention;
   } = Object.assign(
     (queryInput: tf.Tensor3D, keyValueInput: tf.Tensor3D): tf.Tensor3D => {
       this.checkContentInputs(queryInput, keyValueInput);
       return tf.tidy(() => this.attendContent(this.contentQueries(queryInput), keyValueInput).output);
     },
     {
-      forQueries: (queryInput: tf.Tensor3D) => {
+      forQueries: (queryInput: tf.Tensor3D): BoundContentAttention => {
         this.checkContentInputs(queryInput, queryInput);
-        const queries = tf.tidy(() => tf.keep(this.contentQueries(queryInput)));
-        const checkLive = (method: string, keyValueInput: tf.Tensor3D): void => {
-          if (queries.isDisposed) {
-            throw new AttentionInputError(
-              `RelativeAttention.contentAttention.forQueries (${this.namePrefix}): ${method}() was called after dispose(); call forQueries(queryInput) again for fresh queries.`,
-            );
-          }
-          this.checkContentInputs(queries, keyValueInput);
-        };
-        return {
-          attend: (keyValueInput: tf.Tensor3D): tf.Tensor3D => {
-            checkLive('attend', keyValueInput);
-            return tf.tidy(() => this.attendContent(queries, keyValueInput).output);
-          },
-          attendWithGradient: (keyValueInput: tf.Tensor3D, outputGradient: (output: tf.Tensor3D) => tf.Tensor3D) => {
-            checkLive('attendWithGradient', keyValueInput);
-            return this.attendContentWithGradient(queries, keyValueInput, outputGradient);
-          },
-          dispose: (): void => queries.dispose(),
-        };
+        return this.boundContent(tf.tidy(() => tf.keep(this.contentQueries(queryInput))));
+      },
+      forProjectedQueries: (projectedQueries: tf.Tensor3D): BoundContentAttention => {
+        this.checkContentInputs(projectedQueries, projectedQueries);
+        return this.boundContent(tf.tidy(() => tf.keep(tf.mul(projectedQueries, 1 / Math.sqrt(this.headDim)) as tf.Tensor3D)));
       },
     },
   );
+
+  /** The bound attention of `contentAttention.forQueries` over scaled queries `[batch, queries, D]` it now owns. */
+  private boundContent(queries: tf.Tensor3D): BoundContentAttention {
+    const checkLive = (method: string, keyValueInput: tf.Tensor3D): void => {
+      if (queries.isDisposed) {
+        throw new AttentionInputError(
+          `RelativeAttention.contentAttention.forQueries (${this.namePrefix}): ${method}() was called after dispose(); call forQueries(queryInput) again for fresh queries.`,
+        );
+      }
+      this.checkContentInputs(queries, keyValueInput);
+    };
+    return {
+      attend: (keyValueInput: tf.Tensor3D): tf.Tensor3D => {
+        checkLive('attend', keyValueInput);
+        return tf.tidy(() => this.attendContent(queries, keyValueInput).output);
+      },
+      attendWithGradient: (keyValueInput: tf.Tensor3D, outputGradient: (output: tf.Tensor3D) => tf.Tensor3D) => {
+        checkLive('attendWithGradient', keyValueInput);
+        return this.attendContentWithGradient(queries, keyValueInput, outputGradient);
+      },
+      attendProjected: (projectedKeys: tf.Tensor3D, projectedValues: tf.Tensor3D): tf.Tensor3D => {
+        checkLive('attendProjected', projectedKeys);
+        this.checkContentInputs(queries, projectedValues);
+        if (projectedKeys.shape[1] !== projectedValues.shape[1]) {
+          throw new AttentionInputError(
+            `RelativeAttention.contentAttention (${this.namePrefix}): attendProjected needs keys and values of the same slots, got ${describe(projectedKeys)} and ${describe(projectedValues)}.`,
+          );
+        }
+        return tf.tidy(() => headApply(tf.softmax(headScores(queries, projectedKeys, this.numHeads)) as tf.Tensor4D, projectedValues, this.numHeads));
+      },
+      dispose: (): void => queries.dispose(),
+    };
+  }
 
   private checkContentInputs(queryInput: tf.Tensor3D, keyValueInput: tf.Tensor3D): void {
     if (queryInput.rank !== 3 || keyValueInput.rank !== 3 || queryInput.shape[2] !== this.modelDim || keyValueInput.shape[2] !== this.modelDim || queryInput.shape[0] !== keyValueInput.shape[0]) {

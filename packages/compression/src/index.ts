@@ -24,7 +24,7 @@ export {
   keyValueOnlyGradient,
   LinearDecoder,
 } from './losses.js';
-export type { CompressionTraining } from './losses.js';
+export type { CompressionTraining, ProjectedTarget } from './losses.js';
 export { EXTRA_KEYS } from './policy-contract.js';
 export type { CompressionLoss, CompressivePolicy, CompressivePolicyOptions } from './policy-contract.js';
 export { createCompressivePolicy } from './policy.js';

@@ -25,6 +25,9 @@ export const COMPRESSION_TRAINING_MODES: readonly CompressionTraining[] = [
  * `g = dL/dcompressed` are computed off the enclosing gradient tape; the enclosing tape records one node,
  * `compressed -> L` with gradient `dy * g` ({@link linearisedAt}).
  *
+ * With `projected` (and an attention offering `forProjectedQueries` and `attendProjected`), the queries and the
+ * target `A(h, old)` come from the forward pass's projections instead of projecting `h` and `old` again: the same
+ * value when they were made with the same weights (the model computes this loss before its update).
  * When `attention` offers {@link ContentAttention.forQueries}, the queries of `h` (norm, projection, scale) are
  * prepared once and shared by the target, the reconstruction and its gradient; a plain function is called twice
  * (target and reconstruction), with the same value and gradient. When the prepared attention also offers
@@ -35,6 +38,7 @@ export const COMPRESSION_TRAINING_MODES: readonly CompressionTraining[] = [
  * @param queryInput `h`, the current segment's layer input `[batch, T, D]` (detached)
  * @param old the evicted memories `[batch, n, D]` (detached)
  * @param compressed `f_c(old)` `[batch, n / c, D]`
+ * @param projected optional projections of `h` and `old` from the forward pass ({@link ProjectedTarget})
  * @returns scalar mean squared error
  */
 export function attentionReconstructionLoss(
@@ -42,11 +46,20 @@ export function attentionReconstructionLoss(
   queryInput: tf.Tensor3D,
   old: tf.Tensor3D,
   compressed: tf.Tensor3D,
+  projected?: ProjectedTarget,
 ): tf.Scalar {
-  const bound = outsideTape(() => bindQueries(attention, queryInput));
+  const forProjected = attention.forProjectedQueries;
+  const fromForward = projected !== undefined && forProjected !== undefined ? { projected, forProjected } : null;
+  const bound = outsideTape(() =>
+    fromForward ? fromForward.forProjected(fromForward.projected.queries) : bindQueries(attention, queryInput),
+  );
   try {
     return tf.tidy(() => {
-      const target = outsideTape(() => bound.attend(old));
+      const target = outsideTape(() =>
+        fromForward && bound.attendProjected
+          ? bound.attendProjected(fromForward.projected.keys, fromForward.projected.values)
+          : bound.attend(old),
+      );
       const checkShape = (reconstruction: tf.Tensor): void => {
         if (target.shape.join() !== reconstruction.shape.join()) {
           throw new InvalidCompressorInputError({
@@ -79,6 +92,17 @@ export function attentionReconstructionLoss(
   } finally {
     bound.dispose();
   }
+}
+
+/**
+ * What the forward pass already projected for one layer's loss ({@link attentionReconstructionLoss}): `queries`
+ * `Q(h)` `[batch, T, D]` (pre-norm and projection, unscaled) and `keys` `K(old)`, `values` `V(old)` `[batch, n, D]`
+ * of the evicted memories, rows of the record's `attentionProjections` made with the weights the loss uses.
+ */
+export interface ProjectedTarget {
+  queries: tf.Tensor3D;
+  keys: tf.Tensor3D;
+  values: tf.Tensor3D;
 }
 
 /** `attention.forQueries(h)` when offered, else `x -> attention(h, x)` with nothing to release. */

@@ -370,3 +370,78 @@ describe('attention-reconstruction loss with the model content attention', () =>
     },
   );
 });
+
+describe('attention-reconstruction loss from the forward pass projections', () => {
+  it.each([
+    ['pre', 2],
+    ['post', 2],
+    ['pre', 3],
+  ] as const)(
+    '%s-norm, rate %i: trainStep reuses the attention projections for the target and trains exactly as the recomputed loss (gradient checkpointing), without leaks',
+    (norm, rate) => {
+      // Segments of 4 through a regular memory of 4: 4 memories are evicted per step. At rate 2 the buffer stays
+      // empty (every step reuses the projections); at rate 3 a leftover waits in the buffer on alternate steps, and
+      // those steps recompute the target.
+      const build = (recomputeBlocks: boolean) => {
+        const policy = createCompressivePolicy({
+          memoryLength: 4,
+          compressedLength: 4,
+          compressor: createConvCompressor({ rate, seed: 5 }),
+          training: 'attention-reconstruction',
+        });
+        const reused: boolean[] = [];
+        const separateLoss = policy.separateLoss?.bind(policy);
+        Object.assign(policy, {
+          separateLoss: (...args: Parameters<NonNullable<MemoryPolicy['separateLoss']>>) => {
+            reused.push(args[1].attentionProjections !== undefined);
+            return separateLoss?.(...args) ?? null;
+          },
+        });
+        const model = createModel({ ...config, norm, recomputeBlocks }, { policy });
+        return { model, policy, reused };
+      };
+      const projected = build(false);
+      const recomputed = build(true);
+      expect(projected.policy.needsAttentionProjections).toBe(true);
+      const runs = [projected, recomputed].map(({ model }) => ({
+        model,
+        state: model.initialState(2),
+        optimizer: tf.train.adam(1e-2),
+        separateOptimizer: tf.train.adam(1e-2),
+      }));
+      const separateLosses: (number | null)[][] = [[], []];
+      let tensorsAfterWarmUp = 0;
+      for (let step = 0; step < 6; step++) {
+        runs.forEach((run, index) => {
+          const batch = batchFor(step);
+          const result = run.model.trainStep(batch, run.state, { optimizer: run.optimizer, separateOptimizer: run.separateOptimizer });
+          disposeBatches([batch]);
+          run.state = result.state;
+          (separateLosses[index] as (number | null)[]).push(result.separateLoss);
+        });
+        if (step === 2) tensorsAfterWarmUp = tf.memory().numTensors;
+      }
+      expect(tf.memory().numTensors).toBe(tensorsAfterWarmUp);
+      // Only the model without checkpointing hands the projections over; both compute the same losses and weights.
+      expect(projected.reused.every((value) => value)).toBe(true);
+      expect(recomputed.reused.some((value) => value)).toBe(false);
+      const [withProjections, fallback] = separateLosses as [(number | null)[], (number | null)[]];
+      expect(withProjections.filter((value) => value !== null).length).toBeGreaterThanOrEqual(3);
+      withProjections.forEach((value, step) => {
+        const other = fallback[step] ?? null;
+        expect(value === null, `step ${step}`).toBe(other === null);
+        if (value !== null && other !== null) expect(Math.abs(value - other), `step ${step}: ${value} vs ${other}`).toBeLessThanOrEqual(1e-5 * Math.abs(other) + 1e-7);
+      });
+      const weights = runs.map(({ model }) => model.namedVariables());
+      for (const [name, variable] of Object.entries(weights[0] as Record<string, tf.Variable>)) {
+        expectClose(variable, (weights[1] as Record<string, tf.Variable>)[name] as tf.Variable, { atol: 1e-5, rtol: 1e-4, message: name });
+      }
+      for (const run of runs) {
+        disposeState(run.state);
+        run.optimizer.dispose();
+        run.separateOptimizer.dispose();
+        run.model.dispose();
+      }
+    },
+  );
+});

@@ -14,7 +14,7 @@ import type {
 import { layerSeed } from './compressor-blocks.js';
 import type { CompressorInput, LayerCompressor } from './compressor.js';
 import { CompressionStateError, InvalidCompressorInputError } from './errors.js';
-import { attentionReconstructionLoss, autoEncodingLoss, LinearDecoder } from './losses.js';
+import { attentionReconstructionLoss, autoEncodingLoss, LinearDecoder, type ProjectedTarget } from './losses.js';
 import { checkRestoredExtra, compressiveError, resolveCompressiveOptions } from './policy-checks.js';
 import { COMPRESSIVE_KIND, compressiveTemporalRange, EXTRA_KEYS } from './policy-contract.js';
 import type {
@@ -149,7 +149,8 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
             });
           }
           const queries = record.layerInputs[layer] as tf.Tensor3D;
-          return attentionReconstructionLoss(attention, queries, plan.block.hidden, compressed);
+          const projected = outsideTape(() => forwardProjectionsOf(memory, record, layer, slotCount(plan.block?.hidden)));
+          return attentionReconstructionLoss(attention, queries, plan.block.hidden, compressed, projected);
         });
         if (loss) {
           losses.push(loss);
@@ -168,6 +169,25 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
     } finally {
       tf.dispose(losses);
     }
+  };
+
+  /**
+   * The forward pass's projections of a layer's queries and of the block it compresses now, when the record carries
+   * them and the block is rows of the forward's keys `[compressed; regular; current]`: with no buffered leftovers,
+   * the block is the first `blockSlots` rows of `[regular; current]`, which start after the compressed slots. Else
+   * undefined (the loss projects `h` and the block itself).
+   */
+  const forwardProjectionsOf = (memory: LayerMemory, record: SegmentRecord, layer: number, blockSlots: number): ProjectedTarget | undefined => {
+    const projections = record.attentionProjections?.[layer];
+    if (!projections || blockSlots === 0 || slotCount(memory.extra.bufferHidden) > 0) return undefined;
+    const offset = slotCount(memory.extra.compressed);
+    const keySlots = offset + slotCount(memory.hidden) + (record.positions.shape[1] as number);
+    if (projections.keys.shape[1] !== keySlots || projections.values.shape[1] !== keySlots || offset + blockSlots > keySlots) return undefined;
+    return {
+      queries: projections.queries,
+      keys: sliceSlots(projections.keys, offset, blockSlots),
+      values: sliceSlots(projections.values, offset, blockSlots),
+    };
   };
 
   const compressionLoss = (state: MemoryState, record: SegmentRecord, kit: PolicyKit): CompressionLoss | null => {
@@ -244,6 +264,7 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
     kind: COMPRESSIVE_KIND,
     factory: 'createCompressivePolicy',
     needsAttentionProbabilities: needsUsage,
+    needsAttentionProjections: training === 'attention-reconstruction',
     fixedDimensions: ['modelDim'],
     extraTensors: EXTRA_KEYS,
     error: compressiveError,

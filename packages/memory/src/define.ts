@@ -102,6 +102,8 @@ export interface MemoryPolicyDefinition<Extension extends object = Record<never,
   factory?: string;
   /** Whether `write` needs `record.attentionProbabilities` (default false). */
   needsAttentionProbabilities?: boolean;
+  /** Whether `separateLoss` can use `record.attentionProjections` (default false). */
+  needsAttentionProjections?: boolean;
   /**
    * Dimensions that must be the same when `build()` is called again (`numLayers` always is); a repeated build with
    * the same ones only updates the stored dimensions. Default `['numLayers']`.
@@ -314,6 +316,7 @@ export function defineMemoryPolicy<Extension extends object = Record<never, neve
     specificationVersion: 'v1',
     kind,
     needsAttentionProbabilities: definition.needsAttentionProbabilities ?? false,
+    needsAttentionProjections: definition.needsAttentionProjections ?? false,
 
     build(next: ModelDimensions): void {
       if (disposed) built('build');

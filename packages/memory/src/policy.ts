@@ -108,6 +108,26 @@ export interface ContentAttention {
    * The caller disposes the result when done (its tensors are kept out of tidy scopes until then).
    */
   forQueries?: (queryInput: tf.Tensor3D) => QueryBoundAttention;
+  /**
+   * Optional: the same as {@link forQueries} for queries the layer has already projected: `projectedQueries` is
+   * `Q(h)` `[batch, queries, modelDim]` as the forward pass computed it ({@link AttentionProjections.queries}: after
+   * the pre-norm and the query projection, before the `1/sqrt(d)` scale and any position bias). Must give the same
+   * `attend`, `attendWithGradient` and `attendProjected` as `forQueries(h)`; the caller disposes the result.
+   */
+  forProjectedQueries?: (projectedQueries: tf.Tensor3D) => QueryBoundAttention;
+}
+
+/**
+ * Per layer, what the attention of a training forward pass projected (SPEC 3.2 reuses it for the target of the
+ * attention-reconstruction loss): `queries` `Q(h)` `[batch, T, modelDim]` (pre-norm and projection; no scale, no
+ * position bias) and `keys` `K(x)`, `values` `V(x)` `[batch, keys, modelDim]` of the keys `x = [memory view; current]`,
+ * in that order. Present in {@link SegmentRecord.attentionProjections} only when the policy sets
+ * {@link MemoryPolicy.needsAttentionProjections} and the model kept them (not under gradient checkpointing).
+ */
+export interface AttentionProjections {
+  queries: tf.Tensor3D;
+  keys: tf.Tensor3D;
+  values: tf.Tensor3D;
 }
 
 /** A content attention with its queries prepared ({@link ContentAttention.forQueries}). */
@@ -130,6 +150,12 @@ export interface QueryBoundAttention {
     keyValueInput: tf.Tensor3D,
     outputGradient: (output: tf.Tensor3D) => tf.Tensor3D,
   ): { output: tf.Tensor3D; keyValueGradient: tf.Tensor3D };
+  /**
+   * Optional: `A(h, x)` from `K(x)` and `V(x)` already projected by this layer (`projectedKeys`, `projectedValues`
+   * `[batch, n, modelDim]`, e.g. rows of {@link AttentionProjections}): equal to `attend(x)`, with no projection (and
+   * no pre-norm) of its own. Constants: call it off any gradient tape, for a target.
+   */
+  attendProjected?(projectedKeys: tf.Tensor3D, projectedValues: tf.Tensor3D): tf.Tensor3D;
   /** Releases the prepared queries; `attend` (and `attendWithGradient`) must not be called afterwards. */
   dispose(): void;
 }
@@ -145,6 +171,12 @@ export interface SegmentRecord {
    * present only when {@link MemoryPolicy.needsAttentionProbabilities} is true.
    */
   attentionProbabilities?: readonly tf.Tensor4D[];
+  /**
+   * Per layer, the projections of the training forward pass that produced this record (pre-update weights),
+   * present only when {@link MemoryPolicy.needsAttentionProjections} is true and the model kept them; absent under
+   * gradient checkpointing and outside training, where a policy recomputes what it needs.
+   */
+  attentionProjections?: readonly AttentionProjections[];
   /** Per layer, content-only attention with the layer's own projections (for compression losses). */
   contentAttention: readonly ContentAttention[];
   training: boolean;
@@ -174,8 +206,10 @@ export interface SerializedMemoryState {
  * 1. `read(state, l)` for every layer inside the forward pass (within a tidy/gradient scope);
  * 2. `modulate(context)` for every layer (inside the gradient scope: its soft mask and
  *    auxiliary loss may depend on `variables()`);
- * 3. after the language-model gradient step, optionally `separateLoss(state, record)` inside a
- *    second gradient computation over `separateVariables()` (own optimizer);
+ * 3. after the language-model gradient is computed and before any update is applied, optionally
+ *    `separateLoss(state, record)` inside a second gradient computation over `separateVariables()`
+ *    (so it sees the weights the forward pass used, and may reuse `record.attentionProjections`);
+ *    then the LM update, and the separate one with its own optimizer;
  * 4. `write(state, record)` returns the next state; the caller then disposes what the old state
  *    held and the new one does not (see `disposeStateExcept`);
  * 5. `afterOptimizerStep()` (e.g. clamp Adaptive-Span's spans).
@@ -194,6 +228,8 @@ export interface MemoryPolicy {
   modulate?(context: ModulationContext): AttentionModulation;
   /** Whether `write` needs `record.attentionProbabilities`. */
   readonly needsAttentionProbabilities: boolean;
+  /** Optional: whether `separateLoss` can use `record.attentionProjections` (the model then keeps them; default false). */
+  readonly needsAttentionProjections?: boolean;
   /**
    * The next state after a segment. Must not modify or dispose `state`; the tensors it puts in
    * the returned state are owned by that state (the model `tf.keep`s them).

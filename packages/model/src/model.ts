@@ -17,6 +17,7 @@ import {
   disposeStateExcept,
   keepState,
   stateTensors,
+  type AttentionProjections,
   type ContentAttention,
   type MemoryPolicy,
   type MemoryState,
@@ -148,7 +149,15 @@ interface SegmentBody {
   layerInputs: tf.Tensor3D[];
   positions: tf.Tensor2D;
   probabilities: tf.Tensor4D[] | undefined;
+  /** Per layer, the attention's projections (training steps of a policy that sets `needsAttentionProjections`). */
+  projections: AttentionProjections[] | undefined;
   auxiliaryLoss: tf.Scalar;
+}
+
+/** The tensors of a segment's pieces that go to the policy's record (not the auxiliary loss nor the output). */
+function recordTensors(pieces: SegmentBody): tf.Tensor[] {
+  const projected = (pieces.projections ?? []).flatMap(({ queries, keys, values }) => [queries, keys, values]);
+  return [...pieces.layerInputs, pieces.positions, ...(pieces.probabilities ?? []), ...projected];
 }
 
 interface SegmentPieces extends SegmentBody {
@@ -250,30 +259,32 @@ export class MemoryTransformer {
       if (c.norm === 'post') return content;
       // Pre-norm: both inputs pass the layer's attention norm; forQueries normalises and projects h once.
       // attendWithGradient takes the key-input gradient of the attention back through the norm (a gradient of the
-      // norm alone, gamma and beta held constant): dL/dx = norm'(x)^T dL/dnorm(x).
+      // norm alone, gamma and beta held constant): dL/dx = norm'(x)^T dL/dnorm(x). Projections of the forward pass
+      // (forProjectedQueries, attendProjected) were made from normalised inputs already.
       const normalise = (x: tf.Tensor3D): tf.Tensor3D => this.layerNorm(x, block.attentionNorm);
       const normBackward = tf.grad((x: tf.Tensor) => normalise(x as tf.Tensor3D));
+      const normalising = (bound: ReturnType<typeof content.forQueries>): ReturnType<typeof content.forQueries> => ({
+        attend: (keyValueInput: tf.Tensor3D) => tf.tidy(() => bound.attend(normalise(keyValueInput))),
+        attendWithGradient: (keyValueInput: tf.Tensor3D, outputGradient: (output: tf.Tensor3D) => tf.Tensor3D) =>
+          tf.tidy(() => {
+            const { output, keyValueGradient } = bound.attendWithGradient(normalise(keyValueInput), outputGradient);
+            return { output, keyValueGradient: normBackward(keyValueInput, keyValueGradient) as tf.Tensor3D };
+          }),
+        attendProjected: (projectedKeys: tf.Tensor3D, projectedValues: tf.Tensor3D) => bound.attendProjected(projectedKeys, projectedValues),
+        dispose: () => bound.dispose(),
+      });
       return Object.assign(
         (queryInput: tf.Tensor3D, keyValueInput: tf.Tensor3D) => tf.tidy(() => content(normalise(queryInput), normalise(keyValueInput))),
         {
           forQueries: (queryInput: tf.Tensor3D) => {
             const normalised = tf.tidy(() => normalise(queryInput));
-            let bound: ReturnType<typeof content.forQueries>;
             try {
-              bound = content.forQueries(normalised);
+              return normalising(content.forQueries(normalised));
             } finally {
               normalised.dispose();
             }
-            return {
-              attend: (keyValueInput: tf.Tensor3D) => tf.tidy(() => bound.attend(normalise(keyValueInput))),
-              attendWithGradient: (keyValueInput: tf.Tensor3D, outputGradient: (output: tf.Tensor3D) => tf.Tensor3D) =>
-                tf.tidy(() => {
-                  const { output, keyValueGradient } = bound.attendWithGradient(normalise(keyValueInput), outputGradient);
-                  return { output, keyValueGradient: normBackward(keyValueInput, keyValueGradient) as tf.Tensor3D };
-                }),
-              dispose: () => bound.dispose(),
-            };
           },
+          forProjectedQueries: (projectedQueries: tf.Tensor3D) => normalising(content.forProjectedQueries(projectedQueries)),
         },
       );
     });
@@ -587,8 +598,13 @@ export class MemoryTransformer {
       : embeddingLookup(this.embedding as tf.Tensor2D, inputs);
     if (c.scaleEmbedding) x = tf.mul(x, Math.sqrt(c.modelDim));
     const needProbabilities = this.policy.needsAttentionProbabilities;
+    // A training step's separate loss may reuse what each attention projected, unless the blocks are recomputed
+    // (gradient checkpointing keeps no intermediate of the forward pass; the policy then recomputes them).
+    const recomputed = recompute && !needProbabilities;
+    const needProjections = training && targets !== undefined && this.policy.needsAttentionProjections === true && !recomputed;
     const layerInputs: tf.Tensor3D[] = [];
     const probabilities: tf.Tensor4D[] = [];
+    const projections: AttentionProjections[] = [];
     const auxiliaryLosses: tf.Scalar[] = [];
     this.blocks.forEach((block, layer) => {
       layerInputs.push(detachInputs ? stopGradient(x) : x);
@@ -623,11 +639,13 @@ export class MemoryTransformer {
             contiguous: view.contiguous,
             ...(softMask ? { softMask } : {}),
             returnProbabilities: needProbabilities,
+            returnProjections: needProjections,
             training,
             ...(window === undefined ? {} : { window }),
             ...(maxDistance === undefined ? {} : { maxDistance }),
           });
           if (result.probabilities) probabilities.push(result.probabilities);
+          if (result.projections) projections.push(result.projections);
           return result.output;
         };
         let y = input;
@@ -641,16 +659,19 @@ export class MemoryTransformer {
         y = this.layerNorm(tf.add(y, this.dropout(attend(y, keys), c.dropout, training)), block.attentionNorm);
         return this.layerNorm(tf.add(y, this.dropout(this.feedForward(y, block), c.dropout, training)), block.feedForwardNorm);
       };
-      if (recompute && !needProbabilities) {
+      if (recomputed) {
         x = this.recomputedBlock(block, runBlock, x, view.hidden ?? null, modulation.softMask, keyPositions, positions);
       } else {
         // A scope per block: its intermediates are freed before the next block runs, not when the whole forward pass
-        // ends (what the backward pass needs is saved on the tape); the output and the probabilities are returned.
-        const first = probabilities.length;
-        const [output] = tf.tidy(() => [runBlock(x, view.hidden ?? null, modulation.softMask, keyPositions, positions, keyHidden), ...probabilities.slice(first)]) as [
-          tf.Tensor3D,
-          ...tf.Tensor4D[],
-        ];
+        // ends (what the backward pass needs is saved on the tape); the output, the probabilities and the
+        // projections are returned.
+        const firstProbability = probabilities.length;
+        const firstProjection = projections.length;
+        const [output] = tf.tidy(() => [
+          runBlock(x, view.hidden ?? null, modulation.softMask, keyPositions, positions, keyHidden),
+          ...probabilities.slice(firstProbability),
+          ...projections.slice(firstProjection).flatMap(({ queries, keys, values }) => [queries, keys, values]),
+        ]) as [tf.Tensor3D, ...tf.Tensor[]];
         x = output;
       }
       // Built here for the policy's modulate only (which returns tensors of its own).
@@ -659,7 +680,13 @@ export class MemoryTransformer {
     if (this.finalNorm) x = this.layerNorm(x, this.finalNorm);
     const flat = tf.reshape(x, [batch * time, c.modelDim]) as tf.Tensor2D;
     const auxiliaryLoss = auxiliaryLosses.length > 0 ? (tf.addN(auxiliaryLosses) as tf.Scalar) : tf.scalar(0);
-    const body: SegmentBody = { layerInputs, positions, probabilities: needProbabilities ? probabilities : undefined, auxiliaryLoss };
+    const body: SegmentBody = {
+      layerInputs,
+      positions,
+      probabilities: needProbabilities ? probabilities : undefined,
+      projections: needProjections ? projections : undefined,
+      auxiliaryLoss,
+    };
     if (targets) {
       const flatTargets = tf.reshape(targets, [batch * time]) as tf.Tensor1D;
       const nll = this.adaptive
@@ -692,6 +719,7 @@ export class MemoryTransformer {
       layerInputs: pieces.layerInputs,
       positions: pieces.positions,
       ...(pieces.probabilities ? { attentionProbabilities: pieces.probabilities } : {}),
+      ...(pieces.projections ? { attentionProjections: pieces.projections } : {}),
       contentAttention: this.contentAttentions,
       training,
     };
@@ -705,7 +733,7 @@ export class MemoryTransformer {
     });
     const written = next as MemoryState;
     const held = new Set(stateTensors(written));
-    for (const tensor of [...pieces.layerInputs, pieces.positions, ...(pieces.probabilities ?? []), pieces.auxiliaryLoss]) {
+    for (const tensor of [...recordTensors(pieces), pieces.auxiliaryLoss]) {
       if (!held.has(tensor) && !tensor.isDisposed) tensor.dispose();
     }
     disposeStateExcept(state, written);
@@ -795,7 +823,7 @@ export class MemoryTransformer {
   /** Disposes what `segment` made, on a path that will not commit it. */
   private disposePieces(pieces: SegmentPieces | TrainingPieces): void {
     const output = 'logits' in pieces ? pieces.logits : pieces.nll;
-    tf.dispose([output, ...pieces.layerInputs, pieces.positions, ...(pieces.probabilities ?? []), pieces.auxiliaryLoss].filter((tensor) => !tensor.isDisposed));
+    tf.dispose([output, ...recordTensors(pieces), pieces.auxiliaryLoss].filter((tensor) => !tensor.isDisposed));
   }
 
   private checkSameShape(where: string, name: string, tensor: tf.Tensor, reference: tf.Tensor): void {
@@ -810,8 +838,10 @@ export class MemoryTransformer {
    * One optimisation step (SPEC 7). `batch` may be an array of K consecutive segments unrolled in
    * one gradient computation (BPTT, SPEC 3.2): memory written between them stays in the tape
    * (layer inputs are stop-gradiented before `write`, so only what the policy computes from its
-   * own variables carries gradient). Order: LM gradient over the model and `policy.variables()`,
-   * clip, apply; then `policy.separateLoss` over `policy.separateVariables()` with the separate
+   * own variables carries gradient). Order: LM gradient over the model and `policy.variables()`;
+   * then the gradient of `policy.separateLoss` over `policy.separateVariables()`, with the same weights
+   * as the forward pass (the record carries its attention projections when the policy asks); then
+   * the LM update (clip, apply) and, when it was applied, the separate one with the separate
    * optimizer; then `policy.write` of the last segment; then `policy.afterOptimizerStep()`.
    * Consumes `state`; the returned state continues the stream.
    */
@@ -874,7 +904,7 @@ export class MemoryTransformer {
               counts.push(tf.scalar(rows * time));
             }
             auxiliaryLosses.push(pieces.auxiliaryLoss);
-            for (const tensor of [...pieces.layerInputs, pieces.positions, ...(pieces.probabilities ?? [])]) owned.add(tf.keep(tensor));
+            for (const tensor of recordTensors(pieces)) owned.add(tf.keep(tensor));
             segments.push({ state: current, pieces });
             if (index < batches.length - 1) {
               const next = keepState(this.policy.write(current, this.record(pieces, true)));
@@ -905,30 +935,40 @@ export class MemoryTransformer {
       });
       // The non-finite guard of both updates: apply unless skipping and the loss or gradient norm is not finite.
       const guard = (lossValue: number) => (globalNorm: number) => !skipNonFinite || (Number.isFinite(lossValue) && Number.isFinite(globalNorm));
+      // The separate loss first, with the weights the forward pass used (so it may reuse the record's projections);
+      // its update is applied after the LM update, and only when that one was.
+      let separate: { value: tf.Scalar; grads: (tf.Tensor | null)[] } | null = null;
+      let produced = false;
+      if (this.policy.separateLoss && separateVariables.length > 0 && separateOptimizer) {
+        try {
+          separate = lowPeakGradients(
+            () => {
+              const losses: tf.Scalar[] = [];
+              for (const { state: segmentState, pieces } of segments) {
+                const segmentLoss = this.policy.separateLoss?.(segmentState, this.record(pieces, true));
+                if (segmentLoss) losses.push(segmentLoss);
+              }
+              produced = losses.length > 0;
+              return produced ? (tf.addN(losses) as tf.Scalar) : tf.scalar(0);
+            },
+            separateVariables,
+          );
+        } catch (error) {
+          tf.dispose(Object.values(named));
+          throw error;
+        }
+      }
       const main = clipAndApplyGradients(optimizers.optimizer, named, clipNorm, guard(loss));
       tf.dispose(Object.values(named));
       const applied = main.applied;
 
       let separateLoss: number | null = null;
-      if (applied && this.policy.separateLoss && separateVariables.length > 0 && separateOptimizer) {
-        let produced = false;
-        const separate = lowPeakGradients(
-          () => {
-            const losses: tf.Scalar[] = [];
-            for (const { state: segmentState, pieces } of segments) {
-              const segmentLoss = this.policy.separateLoss?.(segmentState, this.record(pieces, true));
-              if (segmentLoss) losses.push(segmentLoss);
-            }
-            produced = losses.length > 0;
-            return produced ? (tf.addN(losses) as tf.Scalar) : tf.scalar(0);
-          },
-          separateVariables,
-        );
-        if (produced) {
+      if (separate) {
+        if (applied && produced && separateOptimizer) {
           separateLoss = separate.value.dataSync()[0] as number;
           const separateNamed: Record<string, tf.Tensor> = {};
           separateVariables.forEach((variable, index) => {
-            const gradient = separate.grads[index];
+            const gradient = separate?.grads[index];
             if (gradient) separateNamed[variable.name] = gradient;
           });
           clipAndApplyGradients(separateOptimizer, separateNamed, clipNorm, guard(separateLoss));
@@ -989,7 +1029,7 @@ export class MemoryTransformer {
           state = model.commit(state, pieces, false);
           pending = [];
         } else {
-          tf.dispose([...pieces.layerInputs, pieces.positions, ...(pieces.probabilities ?? []), pieces.auxiliaryLoss]);
+          tf.dispose([...recordTensors(pieces), pieces.auxiliaryLoss]);
         }
         pushed += 1;
         return logits;
