@@ -253,9 +253,9 @@ export function trainee(kind: BuiltInKind, shape: SpeedShape, variants: readonly
  * the first after a switch, and the kernel sets still alternate round by round for the speed-ups and the achieved
  * share of the matmul peak. Then one profiled step per kind and variant. Everything is disposed.
  *
- * (Measured before this layout, when every kind switched the kernel set step by step: a switch back to Engram's
- * kernels cost the next step 6-10 ms at `tiny`, which landed on the memory methods more often than on
- * Transformer-XL and read as Expire-Span 1.17x where steps on unchanged kernels gave 1.02-1.08x.)
+ * (Before this layout every step switched the kernel set: a switch back to Engram's kernels restarts the GEMM worker
+ * and cost the next `tiny` step 6-10 ms in scratch runs, and the suite read Expire-Span at 1.17x Transformer-XL where
+ * interleaved steps on unchanged kernels gave 1.02-1.08x. The quick run after the change: 1.03x.)
  */
 async function runShape(
   shape: SpeedShape,
