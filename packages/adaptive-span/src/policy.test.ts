@@ -72,7 +72,7 @@ describe('build, modulate and clamping', () => {
     expect(() => createAdaptiveSpanPolicy({ maxSpan: 8, ramp: 2 }).initialState(1)).toThrow(/before build/);
   });
 
-  test('modulate returns the per-head mask [B, H, T, K] and the span loss; both train the ratios', () => {
+  test('modulate returns the per-head mask [1, H, T, K] (every row has the same positions) and the span loss; both train the ratios', () => {
     const policy = makePolicy({ alpha: 0.01 });
     setRatios(policy, 1, [0.1, 0.45]);
     const keyHidden = tf.randomNormal([2, 6, 4]) as tf.Tensor3D;
@@ -80,11 +80,11 @@ describe('build, modulate and clamping', () => {
     const queryPositions = tf.tensor2d([[6, 7], [6, 7]], undefined, 'int32');
     const context = { layer: 1, keyHidden, keyPositions, queryPositions, memorySlots: 4, training: true };
     const result = policy.modulate?.(context);
-    expect(result?.softMask?.shape).toEqual([2, 2, 2, 6]);
+    expect(result?.softMask?.shape).toEqual([1, 2, 2, 6]);
     const distances = headDistances(queryPositions, keyPositions);
     const mask = adaptiveSpanMask(policy.spanRatios(1), distances, 8, 2);
     const loss = adaptiveSpanLoss(policy.spanRatios(1), 0.01, 8);
-    expectClose(result?.softMask as tf.Tensor, mask);
+    expectClose(tf.broadcastTo(result?.softMask as tf.Tensor, mask.shape), mask);
     expectClose(result?.auxiliaryLoss as tf.Tensor, loss);
     const probe = tf.randomNormal([2, 2, 2, 6]);
     const { grads, value } = tf.variableGrads(() => {

@@ -108,7 +108,10 @@ export function createAdaptiveSpanPolicy(options: AdaptiveSpanOptions): Adaptive
       const variable = ratiosOf(kit, layer, 'modulate');
       kit.checkModulation(context, 'modulate');
       return tf.tidy(() => {
-        const distances = headDistances(queryPositions, keyPositions);
+        // Every row of this memory holds the same positions (a trimmed FIFO over one stream clock), so row 0's
+        // distances serve the batch: the mask is [1, H, T, K] and attention broadcasts it (a batch-th of the work).
+        const firstRow = (positions: tf.Tensor2D) => tf.slice(positions, [0, 0], [1, -1]) as tf.Tensor2D;
+        const distances = headDistances(firstRow(queryPositions), firstRow(keyPositions));
         return {
           softMask: adaptiveSpanMask(variable, distances, maxSpan, ramp),
           auxiliaryLoss: adaptiveSpanLoss(variable, alpha, maxSpan),
