@@ -445,3 +445,47 @@ describe('attention-reconstruction loss from the forward pass projections', () =
     },
   );
 });
+
+describe('write stores the blocks the separate loss compressed', () => {
+  it('the compressed memory after a step is f_c of the evicted block with the compressor of that step, not the updated one; nothing leaks', () => {
+    const build = () =>
+      createModel(config, {
+        policy: createCompressivePolicy({
+          memoryLength: 4,
+          compressedLength: 4,
+          compressor: createConvCompressor({ rate: 2, seed: 5 }),
+          training: 'attention-reconstruction',
+        }),
+      });
+    // Two identical models; the transformer is frozen in both, the compressor trains only in the first.
+    const models = [build(), build()];
+    const frozen = tf.train.sgd(0);
+    const compressorSteps = [tf.train.sgd(5), tf.train.sgd(0)];
+    const compressorNames = Object.keys(models[0]?.namedVariables() ?? {}).filter((name) => name.startsWith('policy.compressor.'));
+    expect(compressorNames.length).toBeGreaterThan(0);
+    const states = models.map((model) => warmUp(model, model.initialState(2), 2));
+    const before = snapshot(models[0] as MemoryTransformer);
+    const tensors = tf.memory().numTensors;
+    const next = models.map((model, index) => {
+      const batch = batchFor(7);
+      const result = model.trainStep(batch, states[index] as MemoryState, { optimizer: frozen, separateOptimizer: compressorSteps[index] as tf.Optimizer });
+      disposeBatches([batch]);
+      expect(result.separateLoss).toBeGreaterThan(0);
+      return result.state;
+    });
+    const moved = changed(models[0] as MemoryTransformer, before);
+    for (const name of compressorNames) expect(moved.has(name), name).toBe(true);
+    // Same compressed memory in both: each stored what its loss compressed before the (first model's) update.
+    next[0]?.layers.forEach((memory, layer) => {
+      const other = next[1]?.layers[layer];
+      expect(memory.extra.compressed?.shape[1]).toBeGreaterThan(0);
+      expectClose(memory.extra.compressed as tf.Tensor, other?.extra.compressed as tf.Tensor, { atol: 0, rtol: 0, message: `layer ${layer}` });
+    });
+    // The step kept what it always keeps: the new states replace the old ones tensor for tensor.
+    expect(tf.memory().numTensors).toBe(tensors);
+    for (const state of next) disposeState(state);
+    for (const model of models) model.dispose();
+    frozen.dispose();
+    for (const optimizer of compressorSteps) optimizer.dispose();
+  });
+});

@@ -64,7 +64,28 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
   // stop-gradient copy, and nothing is saved for a backward pass. In bptt the compressed slots stay on the tape.
   const offTapeUnlessBptt = <T>(fn: () => T): T => (detachCompressed ? outsideTape(fn) : fn());
 
+  /**
+   * The blocks the separate loss compressed, per layer memory, for `write` to store instead of compressing the same
+   * block again: a step of SPEC 3 compresses once, with the compressor of that step, and the model computes the
+   * separate loss before any update. An entry counts only for the segment whose layer input made it; what `write`
+   * does not take is released by the next separate loss and by `dispose()`.
+   */
+  const compressedThisStep = new Map<LayerMemory, { input: tf.Tensor; hidden: tf.Tensor3D; positions: tf.Tensor2D }>();
+  const releaseCompressedThisStep = (): void => {
+    for (const entry of compressedThisStep.values()) tf.dispose([entry.hidden, entry.positions]);
+    compressedThisStep.clear();
+  };
+  const takeCompressedThisStep = (memory: LayerMemory, input: tf.Tensor | undefined) => {
+    const entry = compressedThisStep.get(memory);
+    if (!entry) return undefined;
+    compressedThisStep.delete(memory);
+    if (entry.input === input && !entry.hidden.isDisposed) return entry;
+    tf.dispose([entry.hidden, entry.positions]);
+    return undefined;
+  };
+
   const writeLayer = (memory: LayerMemory, layer: number, record: SegmentRecord, lengths: Lengths): LayerMemory => {
+    const taken = takeCompressedThisStep(memory, record.layerInputs[layer]);
     const result = offTapeUnlessBptt(() => tf.tidy(() => {
       const plan = planLayer(memory, layer, record, lengths, { rate, needsUsage });
       const out: Record<string, tf.Tensor> = {};
@@ -85,7 +106,7 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
       let compressedPositions =
         lengths.compressed > 0 ? (memory.extra.compressedPositions as tf.Tensor2D | undefined) : undefined;
       if (plan.block) {
-        const fresh = compressBlock(layer, plan.block);
+        const fresh = taken ?? compressBlock(layer, plan.block);
         compressedHidden = concatOptional([compressedHidden, fresh.hidden], 1) as tf.Tensor3D;
         compressedPositions = concatOptional([compressedPositions, fresh.positions], 1) as tf.Tensor2D;
       }
@@ -102,6 +123,10 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
       }
       return out;
     }));
+    if (taken) {
+      const held = new Set(Object.values(result));
+      for (const tensor of [taken.hidden, taken.positions]) if (!held.has(tensor)) tensor.dispose();
+    }
     const extra: Record<string, tf.Tensor> = {};
     for (const [name, tensor] of Object.entries(result)) {
       if (name.startsWith('extra.')) extra[name.slice('extra.'.length)] = tensor;
@@ -124,9 +149,11 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
     record: SegmentRecord,
     kit: PolicyKit,
     readLayers: boolean,
+    forWrite = false,
   ): { total: tf.Scalar; perLayer: (number | null)[] | null } | null => {
     kit.checkRecord(state, record, 'compressionLoss');
     if (training !== 'attention-reconstruction' && training !== 'auto-encoding') return null;
+    if (forWrite) releaseCompressedThisStep();
     const lengths = lengthsFor(record);
     const losses: tf.Scalar[] = [];
     const lossLayers: number[] = [];
@@ -135,7 +162,12 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
         const loss = tf.tidy((): tf.Scalar | void => {
           const plan = outsideTape(() => planLayer(memory, layer, record, lengths, { rate, needsUsage }));
           if (!plan.block) return undefined;
-          const compressed = compressBlock(layer, plan.block).hidden;
+          const block = compressBlock(layer, plan.block);
+          const compressed = block.hidden;
+          if (forWrite) {
+            const input = record.layerInputs[layer] as tf.Tensor;
+            outsideTape(() => compressedThisStep.set(memory, { input, hidden: tf.keep(tf.clone(block.hidden)), positions: tf.keep(tf.clone(block.positions)) }));
+          }
           if (training === 'auto-encoding') {
             return autoEncodingLoss(plan.block.hidden, compressed, decoders[layer] as LinearDecoder);
           }
@@ -342,9 +374,10 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
       ];
     },
 
-    // The model reads the summed loss once; the per-layer values are only read for compressionLoss().
+    // The model's training step reads the summed loss once (the per-layer values are only read for
+    // compressionLoss()), and its write then stores the blocks compressed here.
     separateLoss: (state: MemoryState, record: SegmentRecord, kit: PolicyKit): tf.Scalar | null =>
-      compressionLosses(state, record, kit, false)?.total ?? null,
+      compressionLosses(state, record, kit, false, true)?.total ?? null,
 
     temporalRange: (numLayers: number) => compressiveTemporalRange({ memoryLength, compressedLength, rate }, numLayers),
 
@@ -398,6 +431,7 @@ export function createCompressivePolicy(options: CompressivePolicyOptions): Comp
     }),
 
     dispose(): void {
+      releaseCompressedThisStep();
       for (const instance of compressors) instance.dispose();
       for (const decoder of decoders) decoder.dispose();
       compressors = [];
