@@ -10,7 +10,8 @@ import { chanceBound, copyClaims, copyEntries, longRangePlans, remembersClaims, 
 import { lmClaims, lmPlans, memorySettings } from './suites/lm.js';
 import { ablationRows, compressorClaims, compressorPlans } from './suites/compressors.js';
 import { benchConfig, unigramBitsPerToken } from './suites/shared.js';
-import { profileStep, speedClaims, speedShapes, trainee } from './suites/speed.js';
+import { matmulFlops, profileStep, speedClaims, speedShapes, trainee } from './suites/speed.js';
+import { registerFastKernels, unregisterFastKernels } from '@engram/kernels';
 import { buildModel } from './measure.js';
 import * as tf from '@tensorflow/tfjs';
 
@@ -332,6 +333,41 @@ describe('speed peak memory', () => {
     } finally {
       measured.dispose();
       other.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(numTensors);
+  });
+});
+
+describe('speed achieved FLOPs', () => {
+  const shape = { name: 'tiny', batchSize: 2, segmentLength: 8, memory: 8, numLayers: 1, modelDim: 16, numHeads: 2, feedForwardDim: 32 } as const;
+
+  it('reads the head products off their shapes as the batched products they stand for', () => {
+    // Scores [2, 3, 5, 7] from queries [2, 5, 3*4]: 2 * 210 products of width 4.
+    expect(matmulFlops({ name: 'EngramHeadScores', inputShapes: [[2, 5, 12], [2, 7, 12]], outputShapes: [[2, 3, 5, 7]] })).toBe(2 * 210 * 4);
+    expect(matmulFlops({ name: 'EngramPairScores', inputShapes: [[2, 5, 12], [1, 9, 12], [2, 5, 7]], outputShapes: [[2, 3, 5, 7]] })).toBe(2 * 210 * 4);
+    // Weights [2, 3, 5, 7] applied to values of width 3*4, and the transposed form: the same 2 * 210 * 4.
+    expect(matmulFlops({ name: 'EngramHeadApply', inputShapes: [[2, 3, 5, 7], [2, 7, 12]], outputShapes: [[2, 5, 12]] })).toBe(2 * 210 * 4);
+    expect(matmulFlops({ name: 'EngramHeadApplyTransposed', inputShapes: [[2, 3, 5, 7], [2, 5, 12]], outputShapes: [[2, 7, 12]] })).toBe(2 * 210 * 4);
+    // The batched product it replaces: [6, 5, 4] x [6, 4, 7] -> [6, 5, 7].
+    expect(matmulFlops({ name: 'BatchMatMul', inputShapes: [[6, 5, 4], [6, 4, 7]], outputShapes: [[6, 5, 7]] })).toBe(2 * 210 * 4);
+    expect(matmulFlops({ name: 'Add', inputShapes: [[6, 5, 7], [6, 5, 7]], outputShapes: [[6, 5, 7]] })).toBe(0);
+  });
+
+  it("counts the same work for a Transformer-XL step on Engram's kernels and on the stock ones", async () => {
+    if (tf.getBackend() !== 'wasm') return;
+    const numTensors = tf.memory().numTensors;
+    const current = trainee('txl', shape, ['engram', 'stock']);
+    const flopsOf = async () => (await profileStep(() => void current.step(), await current.heldBytes())).flops;
+    try {
+      for (let index = 0; index < 2; index++) current.step();
+      const engram = await flopsOf();
+      unregisterFastKernels();
+      const stock = await flopsOf();
+      expect(engram).toBeGreaterThan(0);
+      expect(engram).toBe(stock);
+    } finally {
+      registerFastKernels();
+      current.dispose();
     }
     expect(tf.memory().numTensors).toBe(numTensors);
   });
