@@ -109,7 +109,7 @@ async function useKernels(variant: KernelVariant): Promise<void> {
  * left the attention products out of Engram's figure but not out of the stock one's. 0 for every other kernel.
  */
 export function matmulFlops(kernel: { name: string; inputShapes: number[][]; outputShapes: number[][] }): number {
-  const size = (shape: readonly number[]): number => shape.reduce((product, length) => product * length, 1);
+  const size = tf.util.sizeFromShape;
   const a = kernel.inputShapes[0];
   const c = kernel.outputShapes[0];
   if (!a || !c) return 0;
